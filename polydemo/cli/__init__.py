@@ -1,0 +1,50 @@
+"""The Typer application. Commands are thin: parse, call the library, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from polydemo import __version__
+from polydemo.cli import stack
+from polydemo.cli.context import AppState
+
+app = typer.Typer(
+    name="polydemo",
+    help="A real polyglot-persistence stack with Debezium CDC, scripted scenarios and a live dashboard.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"polydemo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", envvar="POLYDEMO_HOME",
+                                        help="Run directory (data, logs, pids). Default: .polydemo/ at the project root."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
+                                          help="auto (docker if an engine answers, else local), local or docker."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """polydemo: bring up the stack, seed it, run scenarios, watch data flow."""
+    if ctx.obj is None:
+        ctx.obj = AppState()
+    ctx.obj.home = home
+    ctx.obj.runtime_name = runtime
+
+
+stack.register(app)
+
+
+def main() -> None:
+    app()

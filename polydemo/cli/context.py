@@ -1,0 +1,65 @@
+"""What every command receives: the Environment (consoles, --json) and the Settings, built once."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import typer
+
+from polydemo.config import Settings
+from polydemo.console import Environment
+from polydemo.errors import PolydemoError
+
+
+@dataclass
+class AppState:
+    env: Environment = field(default_factory=Environment)
+    home: Path | None = None
+    runtime_name: str | None = None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env(home=self.home, runtime=self.runtime_name)
+        return self._settings
+
+    def runtime(self):
+        from polydemo.runtime import get_runtime
+
+        return get_runtime(self.settings)
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = AppState()
+    return root.obj
+
+
+def with_json(ctx: typer.Context, json_flag: bool) -> AppState:
+    st = state(ctx)
+    if json_flag:
+        st.env.json = True
+    return st
+
+
+def command(app: typer.Typer, name: str) -> Callable:
+    """Register ``fn`` as ``name``; a PolydemoError becomes one clear message and its exit code."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(ctx: typer.Context, *args, **kwargs):
+            try:
+                return fn(ctx, *args, **kwargs)
+            except PolydemoError as exc:
+                state(ctx).env.error(exc.message, hint=exc.hint, details=exc.details)
+                raise typer.Exit(exc.exit_code) from None
+
+        app.command(name)(wrapper)
+        return fn
+
+    return decorate

@@ -1,0 +1,188 @@
+"""Stack commands: up, down, status, logs, doctor."""
+
+from __future__ import annotations
+
+import time
+from typing import List, Optional
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from polydemo import doctor as doctor_lib
+from polydemo import views
+from polydemo.cli.context import command, state, with_json
+from polydemo.console import Environment
+from polydemo.errors import PolydemoError
+
+SERVICES_ARG = typer.Argument(None, help="Services (default: all): postgres timeseries redis mongo neo4j kafka connect.",
+                              show_default=False)
+JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+
+STATE_ICON = {"healthy": "[ok]✔ healthy[/ok]", "running": "[ok]✔ already running[/ok]", "failed": "[bad]✘ failed[/bad]",
+              "stopped": "[ok]■ stopped[/ok]", "killed": "[warn]■ killed (SIGKILL after timeout)[/warn]",
+              "not running": "[dim]· not running[/dim]"}
+
+
+class ProgressReporter:
+    """Turns runtime progress callbacks into one Rich progress line per service (or plain lines)."""
+
+    def __init__(self, env: Environment, services: list[str], verb: str):
+        self.env = env
+        self.verb = verb
+        self.progress: Progress | None = None
+        self.tasks: dict[str, int] = {}
+        if env.interactive:
+            self.progress = Progress(SpinnerColumn(finished_text=""), TextColumn("[svc]{task.fields[svc]:<11}"),
+                                     TextColumn("{task.description}"), TimeElapsedColumn(), console=env.err,
+                                     transient=False)
+            for name in services:
+                self.tasks[name] = self.progress.add_task("queued", svc=name, start=False)
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def __call__(self, service: str, st: str, detail: str) -> None:
+        text = STATE_ICON.get(st, f"{st}{(' ' + detail) if detail else ''}")
+        if st == "failed":
+            text = f"[bad]✘ failed[/bad] {detail.splitlines()[0] if detail else ''}"
+        if self.progress is None:
+            if st in STATE_ICON or st == "failed":
+                self.env.err.print(f"[svc]{service:<11}[/svc] {text}")
+            return
+        task = self.tasks.get(service)
+        if task is None:
+            task = self.tasks[service] = self.progress.add_task("", svc=service)
+        self.progress.start_task(task)
+        done = st in STATE_ICON or st == "failed"
+        self.progress.update(task, description=text, total=1, completed=1 if done else 0)
+
+
+def register(app: typer.Typer) -> None:
+    for name, fn in (("up", up), ("down", down), ("status", status), ("logs", logs), ("doctor", doctor)):
+        command(app, name)(fn)
+
+
+def up(
+    ctx: typer.Context,
+    services: Optional[List[str]] = SERVICES_ARG,
+    keep: bool = typer.Option(False, "--keep", help="If a service fails, leave the others running (to debug)."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Start the stack (all services by default) and wait until every one is healthy.
+
+    Idempotent: services already running are reported, not started twice. Checks that
+    everything is installed and every port is free before starting anything.
+    """
+    st = with_json(ctx, json_out)
+    runtime = st.runtime()
+    names = runtime.select(services)
+    st.env.info(f"polydemo up: [bold]{runtime.name}[/bold] runtime, home {st.settings.home}")
+    with ProgressReporter(st.env, names, "up") as reporter:
+        result = runtime.up(names, keep=keep, progress=reporter)
+    if st.env.json:
+        st.env.emit_json({"runtime": runtime.name, "seconds": round(result.seconds, 2), "started": result.started,
+                          "already_running": result.already_running,
+                          "services": [s.as_dict() for s in result.statuses]})
+        return
+    st.env.out.print(views.endpoints_table(result.statuses, endpoint_urls(st.settings)))
+    st.env.info(f"[ok]all {len(result.statuses)} services healthy[/ok] in {result.seconds:.1f}s "
+                f"({len(result.started)} started, {len(result.already_running)} already running)")
+
+
+def endpoint_urls(settings) -> dict[str, str]:
+    return {
+        "postgres": f"postgresql://{settings.pg_user}@{settings.host}:{settings.ports['postgres']}/{settings.pg_db}",
+        "timeseries": f"postgresql://{settings.pg_user}@{settings.host}:{settings.ports['timeseries']}/{settings.ts_db}",
+        "redis": settings.redis_url,
+        "mongo": f"mongodb://{settings.host}:{settings.ports['mongo']}/{settings.mongo_db}",
+        "neo4j": settings.neo4j_uri,
+        "kafka": settings.kafka_bootstrap,
+        "connect": settings.connect_url,
+    }
+
+
+def down(
+    ctx: typer.Context,
+    services: Optional[List[str]] = SERVICES_ARG,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Stop the stack gracefully; anything still alive after the timeout is SIGKILLed. Data is kept."""
+    st = with_json(ctx, json_out)
+    runtime = st.runtime()
+    names = runtime.select(services)
+    t0 = time.monotonic()
+    with ProgressReporter(st.env, names, "down") as reporter:
+        outcome = runtime.down(names, progress=reporter)
+    if st.env.json:
+        st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
+    else:
+        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {st.settings.home / 'data'}")
+
+
+def status(
+    ctx: typer.Context,
+    services: Optional[List[str]] = SERVICES_ARG,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Show each service: engine and version, port, pid, health, uptime and RSS."""
+    st = with_json(ctx, json_out)
+    runtime = st.runtime()
+    statuses = runtime.status(services)
+    if st.env.json:
+        st.env.emit_json({"runtime": runtime.name, "home": str(st.settings.home),
+                          "services": [s.as_dict() for s in statuses]})
+    else:
+        st.env.out.print(views.status_table(statuses, runtime.name))
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+def logs(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="A service (postgres, timeseries, redis, mongo, neo4j, kafka, connect)."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C to stop)."),
+    lines: int = typer.Option(40, "--lines", "-n", help="How many of the last lines to print first."),
+) -> None:
+    """Print a service's log."""
+    st = state(ctx)
+    path = st.runtime().log_path(service)
+    if path is None or not path.exists():
+        raise PolydemoError(f"no log for {service} yet", hint="start it with `polydemo up`")
+    from polydemo import procs
+
+    st.env.stdout.write(procs.tail(path, lines) + "\n")
+    if not follow:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        try:
+            while True:
+                chunk = fh.read()
+                if chunk:
+                    st.env.stdout.write(chunk.decode("utf-8", "replace"))
+                    st.env.stdout.flush()
+                else:
+                    time.sleep(0.25)
+        except KeyboardInterrupt:
+            pass
+
+
+def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
+    """Check Java, binaries, jars, free ports and disk; print the fix for each problem."""
+    st = with_json(ctx, json_out)
+    checks = doctor_lib.run_checks(st.settings)
+    if st.env.json:
+        st.env.emit_json([c.as_dict() for c in checks])
+    else:
+        st.env.out.print(doctor_lib.render(checks))
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        st.env.error(f"{len(bad)} problem(s) found", hint=bad[0].fix)
+        raise typer.Exit(1)
+    st.env.info("[ok]everything polydemo needs is in place[/ok]")

@@ -1,0 +1,164 @@
+"""One Settings object: ports, directories, credentials, runtime choice.
+
+It is the single source of truth for every port and credential. The local runtime
+reads it to start servers, the stores read it to connect, and the docker-compose.yml
+is tested against it (tests/unit/test_compose.py) so the two cannot drift.
+
+Every value can be set from the environment as ``POLYDEMO_<NAME>`` (for example
+``POLYDEMO_POSTGRES_PORT=15432``); ``POLYDEMO_PORT_OFFSET`` shifts every default port
+at once, which is how the test suite gets a stack of its own next to a running demo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polydemo.errors import PolydemoError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Service name -> default port. The order is the order services are listed everywhere.
+DEFAULT_PORTS: dict[str, int] = {
+    "postgres": 5432,
+    "timeseries": 5433,
+    "redis": 6379,
+    "mongo": 27017,
+    "neo4j": 7687,
+    "kafka": 9092,
+    "connect": 8083,
+}
+# Ports a service needs besides its main one (not a service of their own).
+DEFAULT_EXTRA_PORTS: dict[str, int] = {
+    "kafka_controller": 9093,
+}
+
+SERVICES: tuple[str, ...] = tuple(DEFAULT_PORTS)
+RUNTIMES = ("auto", "local", "docker")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"POLYDEMO_{name.upper()}", default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise PolydemoError(
+            f"POLYDEMO_{name.upper()}={raw!r} is not a whole number",
+            hint=f"set POLYDEMO_{name.upper()} to a port number such as {default}",
+        ) from None
+    return value
+
+
+@dataclass
+class Settings:
+    home: Path
+    cache: Path
+    ports: dict[str, int]
+    extra_ports: dict[str, int]
+    runtime: str = "auto"
+    host: str = "127.0.0.1"
+    # Credentials. Demo values, local loopback only; never printed (see Settings.__repr__).
+    pg_user: str = "polydemo"
+    pg_password: str = field(default="polydemo-local", repr=False)
+    pg_db: str = "users"
+    ts_db: str = "analytics"
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = field(default="polydemo-local", repr=False)
+    mongo_db: str = "social"
+    connector_name: str = "polydemo-users"
+    topic_prefix: str = "polydemo"
+    slot_name: str = "polydemo_slot"
+    publication: str = "polydemo_pub"
+    start_timeout: float = 90.0
+    stop_timeout: float = 20.0
+
+    # ---- derived paths -------------------------------------------------
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    def data_dir(self, service: str) -> Path:
+        return self.home / "data" / service
+
+    def log_file(self, service: str) -> Path:
+        return self.logs_dir / f"{service}.log"
+
+    def pid_file(self, service: str) -> Path:
+        return self.run_dir / f"{service}.pid"
+
+    def port(self, service: str) -> int:
+        if service in self.ports:
+            return self.ports[service]
+        return self.extra_ports[service]
+
+    # ---- connection strings ---------------------------------------------
+    def pg_conninfo(self, service: str = "postgres") -> str:
+        db = self.pg_db if service == "postgres" else self.ts_db
+        return (
+            f"host={self.host} port={self.port(service)} dbname={db} "
+            f"user={self.pg_user} password={self.pg_password} connect_timeout=3"
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.ports['kafka']}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.ports['connect']}"
+
+    @property
+    def neo4j_uri(self) -> str:
+        return f"bolt://{self.host}:{self.ports['neo4j']}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://{self.host}:{self.ports['mongo']}/?directConnection=true&serverSelectionTimeoutMS=2000"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.ports['redis']}/0"
+
+    def with_overrides(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, home: Path | str | None = None, runtime: str | None = None) -> "Settings":
+        offset = _env_int("port_offset", 0)
+        ports = {name: _env_int(f"{name}_port", default + offset) for name, default in DEFAULT_PORTS.items()}
+        extra = {name: _env_int(f"{name}_port", default + offset) for name, default in DEFAULT_EXTRA_PORTS.items()}
+        for name, value in {**ports, **extra}.items():
+            if not 1 <= value <= 65535:
+                raise PolydemoError(
+                    f"port {value} for {name} is out of range",
+                    hint=f"set POLYDEMO_{name.upper()}_PORT (or POLYDEMO_PORT_OFFSET) so ports stay within 1-65535",
+                )
+        home_path = Path(home or _env("home") or PROJECT_ROOT / ".polydemo").expanduser().resolve()
+        cache_path = Path(_env("cache") or Path.home() / ".cache" / "polydemo").expanduser().resolve()
+        chosen = runtime or _env("runtime", "auto")
+        if chosen not in RUNTIMES:
+            raise PolydemoError(
+                f"unknown runtime {chosen!r}", hint=f"use one of: {', '.join(RUNTIMES)}"
+            )
+        return cls(
+            home=home_path,
+            cache=cache_path,
+            ports=ports,
+            extra_ports=extra,
+            runtime=chosen,
+            pg_password=_env("pg_password", "polydemo-local"),
+            neo4j_password=_env("neo4j_password", "polydemo-local"),
+            start_timeout=float(_env("start_timeout", "90")),
+        )

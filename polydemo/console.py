@@ -1,0 +1,74 @@
+"""One Environment object carries the consoles, TTY facts, colour and --json mode.
+
+Data goes to ``out`` (stdout); messages, progress and errors go to ``err`` (stderr).
+Tests build an Environment over StringIO instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.theme import Theme
+
+THEME = Theme(
+    {
+        "ok": "bold green",
+        "bad": "bold red",
+        "warn": "bold yellow",
+        "dim": "dim",
+        "svc": "bold cyan",
+        "hint": "italic yellow",
+    }
+)
+
+
+@dataclass
+class Environment:
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    json: bool = False
+    width: int | None = None
+    force_terminal: bool | None = None
+
+    def __post_init__(self) -> None:
+        no_color = bool(os.environ.get("NO_COLOR"))
+        self.out = Console(
+            file=self.stdout,
+            theme=THEME,
+            no_color=no_color,
+            width=self.width,
+            force_terminal=self.force_terminal,
+            highlight=False,
+        )
+        self.err = Console(
+            file=self.stderr,
+            theme=THEME,
+            no_color=no_color,
+            width=self.width,
+            force_terminal=self.force_terminal,
+            highlight=False,
+        )
+
+    @property
+    def interactive(self) -> bool:
+        """True when animations (progress bars, Live) make sense."""
+        return self.err.is_terminal and not self.json
+
+    def emit_json(self, data: Any) -> None:
+        self.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        self.stdout.flush()
+
+    def info(self, message: str) -> None:
+        self.err.print(message)
+
+    def error(self, message: str, hint: str | None = None, details: str | None = None) -> None:
+        self.err.print(f"[bad]error:[/bad] {message}")
+        if details:
+            self.err.print(details, markup=False, highlight=False, style="dim")
+        if hint:
+            self.err.print(f"[hint]hint:[/hint] {hint}")

@@ -1,0 +1,75 @@
+"""`polydemo doctor`: every check the stack depends on, each with the fix for its problem."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+
+from rich.table import Table
+from rich.text import Text
+
+from polydemo import procs
+from polydemo.config import SERVICES, Settings
+from polydemo.runtime import docker_engine_reachable
+from polydemo.runtime.services import SPECS, java_bin, java_major
+
+MIN_FREE_DISK = 2 * 1024**3
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks: list[Check] = []
+    major = java_major()
+    checks.append(Check("java", major is not None and major >= 17,
+                        f"{java_bin()} (Java {major})" if major else "not found",
+                        "" if major and major >= 17 else "apt-get install -y openjdk-17-jre-headless, or set POLYDEMO_JAVA"))
+    for name in SERVICES:
+        problems = SPECS[name].requirements(settings)
+        if problems:
+            for p in problems:
+                checks.append(Check(f"{name}: installed", False, p.what, p.fix))
+        else:
+            checks.append(Check(f"{name}: installed", True, SPECS[name].engine))
+    for name in SERVICES:
+        for port_name in (name, *SPECS[name].extra_ports):
+            port = settings.port(port_name)
+            if procs.alive(settings.pid_file(name)):
+                checks.append(Check(f"{port_name}: port {port}", True, "in use by polydemo's own server"))
+            elif procs.port_free(port, settings.host):
+                checks.append(Check(f"{port_name}: port {port}", True, "free"))
+            else:
+                owner = procs.port_owner(port)
+                checks.append(Check(f"{port_name}: port {port}", False, f"in use{(' by ' + owner) if owner else ''}",
+                                    f"stop that process or set POLYDEMO_{port_name.upper()}_PORT"))
+    target = settings.home if settings.home.exists() else settings.home.parent
+    while not target.exists():
+        target = target.parent
+    free = shutil.disk_usage(target).free
+    checks.append(Check("disk", free >= MIN_FREE_DISK, f"{free / 1024**3:.1f} GB free at {target}",
+                        "" if free >= MIN_FREE_DISK else "free at least 2 GB, or point POLYDEMO_HOME elsewhere"))
+    engine = docker_engine_reachable()
+    checks.append(Check("docker engine", True,
+                        "answers: `--runtime docker` available" if engine
+                        else "not reachable: the local runtime is used (that is fine)"))
+    return checks
+
+
+def render(checks: list[Check]) -> Table:
+    table = Table(title="polydemo doctor", title_style="bold")
+    table.add_column("check", style="svc")
+    table.add_column("")
+    table.add_column("detail")
+    table.add_column("fix", style="hint")
+    for c in checks:
+        table.add_row(c.name, Text("ok", style="ok") if c.ok else Text("PROBLEM", style="bad"), c.detail, c.fix)
+    return table

@@ -1,0 +1,439 @@
+"""One ServiceSpec per server of the local runtime: what it needs, how to prepare it, its argv, its probe.
+
+Everything here is data plus small functions; the machinery that starts, waits and stops lives in
+``runtime/local.py``. Jars and the Mongo-wire server live in the cache directory that
+``scripts/setup.sh`` fills (``POLYDEMO_CACHE``, default ``~/.cache/polydemo``).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from polydemo.config import PROJECT_ROOT, Settings
+from polydemo.stores import Health, cache, connect, graph, kafka, mongo, postgres, timeseries
+
+STACK_DIR = PROJECT_ROOT / "stack"
+SETUP_HINT = "run `make setup` (scripts/setup.sh) to install it"
+
+
+@dataclass
+class Problem:
+    what: str
+    fix: str
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    engine: str
+    role: str
+    requirements: Callable[[Settings], list[Problem]]
+    argv: Callable[[Settings], list[str]]
+    probe: Callable[[Settings], Health]
+    prepare: Callable[[Settings], None] = lambda s: None
+    after_ready: Callable[[Settings], None] = lambda s: None
+    depends_on: tuple[str, ...] = ()
+    stop_signal: int = signal.SIGTERM
+    user: Callable[[], str | None] = lambda: None
+    env: Callable[[Settings], dict[str, str]] = lambda s: {}
+    hint: str = ""
+    extra_ports: tuple[str, ...] = ()
+    start_timeout: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- common checks
+
+def _which(binary: str, fix: str) -> list[Problem]:
+    return [] if shutil.which(binary) or Path(binary).is_file() else [Problem(f"`{binary}` not found", fix)]
+
+
+def java_bin() -> str:
+    explicit = os.environ.get("POLYDEMO_JAVA")
+    if explicit:
+        return explicit
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java") or "java"
+
+
+def java_major(java: str | None = None) -> int | None:
+    try:
+        out = subprocess.run([java or java_bin(), "-version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major
+
+
+def _java_problems(min_major: int = 17) -> list[Problem]:
+    major = java_major()
+    if major is None:
+        return [Problem("Java not found", "install OpenJDK 17: apt-get install -y openjdk-17-jre-headless "
+                                          "(or set POLYDEMO_JAVA to a java binary)")]
+    if major < min_major:
+        return [Problem(f"Java {major} is too old (need {min_major}+)",
+                        "install OpenJDK 17 and set JAVA_HOME or POLYDEMO_JAVA")]
+    return []
+
+
+def _jars(directory: Path, what: str, pattern: str = "*.jar") -> list[Problem]:
+    if not directory.is_dir() or not any(directory.glob(pattern)):
+        return [Problem(f"{what} missing: no {pattern} in {directory}", SETUP_HINT)]
+    return []
+
+
+def _classpath(*dirs: Path) -> str:
+    return ":".join(f"{d}/*" for d in dirs)
+
+
+# ---------------------------------------------------------------- PostgreSQL (x2)
+
+PG_MAJOR = "15"
+
+
+def pg_bindir() -> Path:
+    explicit = os.environ.get("POLYDEMO_PG_BINDIR")
+    if explicit:
+        return Path(explicit)
+    return Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
+
+
+def server_user() -> str | None:
+    """PostgreSQL refuses to run as root; as root we run it as the ``postgres`` system user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+        return "postgres"
+    except KeyError:
+        return None
+
+
+def _pg_requirements(settings: Settings) -> list[Problem]:
+    fix = f"apt-get install -y postgresql-{PG_MAJOR} postgresql-{PG_MAJOR}-partman ({SETUP_HINT})"
+    problems = _which(str(pg_bindir() / "postgres"), fix) + _which(str(pg_bindir() / "initdb"), fix)
+    if os.geteuid() == 0 and server_user() is None:
+        problems.append(Problem("running as root but there is no `postgres` user to run the server as", fix))
+    return problems
+
+
+def _chown_tree(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+
+def _pg_prepare(service: str) -> Callable[[Settings], None]:
+    def prepare(settings: Settings) -> None:
+        data = settings.data_dir(service)
+        if (data / "PG_VERSION").exists():
+            return
+        user = server_user()
+        data.mkdir(parents=True, exist_ok=True)
+        pwfile = data.parent / f".{service}.pw"
+        pwfile.write_text(settings.pg_password + "\n")
+        os.chmod(pwfile, 0o600)
+        _chown_tree(data, user)
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        try:
+            result = subprocess.run(
+                [str(pg_bindir() / "initdb"), "-D", str(data), "-U", settings.pg_user,
+                 f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                 "-E", "UTF8", "--locale=C.UTF-8"],
+                capture_output=True, text=True, user=user, group=user, timeout=120,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        with open(settings.log_file(service), "a") as log:
+            log.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            shutil.rmtree(data, ignore_errors=True)  # leave nothing half-written
+            raise RuntimeError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
+        (data / "run").mkdir(exist_ok=True)
+        _chown_tree(data / "run", user)
+    return prepare
+
+
+def _pg_argv(service: str) -> Callable[[Settings], list[str]]:
+    def argv(settings: Settings) -> list[str]:
+        data = settings.data_dir(service)
+        conf = {
+            "listen_addresses": settings.host,
+            "port": settings.port(service),
+            "unix_socket_directories": str(data / "run"),
+            "wal_level": "logical",
+            "max_replication_slots": 8,
+            "max_wal_senders": 8,
+            # Debezium latency: the WAL writer flushes every 10 ms instead of 200 ms (see README, "CDC tuning").
+            "wal_writer_delay": "10ms",
+            "shared_buffers": "64MB",
+            "max_connections": 100,
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+        }
+        out = [str(pg_bindir() / "postgres"), "-D", str(data)]
+        for key, value in conf.items():
+            out += ["-c", f"{key}={value}"]
+        return out
+    return argv
+
+
+def _pg_probe(service: str) -> Callable[[Settings], Health]:
+    def probe(settings: Settings) -> Health:
+        # The maintenance database exists from initdb on; the app database is made in after_ready.
+        try:
+            import psycopg
+
+            info = settings.pg_conninfo(service).replace(
+                f"dbname={settings.pg_db if service == 'postgres' else settings.ts_db}", "dbname=postgres")
+            with psycopg.connect(info, autocommit=True) as conn:
+                conn.execute("SELECT 1").fetchone()
+            return Health(True, "SELECT 1 ok")
+        except Exception as exc:  # noqa: BLE001
+            return Health.down(exc)
+    return probe
+
+
+def _pg_after_ready(service: str) -> Callable[[Settings], None]:
+    def after_ready(settings: Settings) -> None:
+        import psycopg
+
+        db = settings.pg_db if service == "postgres" else settings.ts_db
+        info = settings.pg_conninfo(service).replace(f"dbname={db}", "dbname=postgres")
+        with psycopg.connect(info, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{db}"')
+    return after_ready
+
+
+# ---------------------------------------------------------------- Redis
+
+def _redis_argv(settings: Settings) -> list[str]:
+    data = settings.data_dir("redis")
+    data.mkdir(parents=True, exist_ok=True)
+    return [
+        os.environ.get("POLYDEMO_REDIS_SERVER", "redis-server"),
+        "--bind", settings.host, "--port", str(settings.ports["redis"]),
+        "--dir", str(data), "--daemonize", "no", "--protected-mode", "yes",
+        "--appendonly", "yes", "--save", "", "--maxmemory", "256mb",
+        "--maxmemory-policy", "allkeys-lru", "--loglevel", "warning",
+    ]
+
+
+# ---------------------------------------------------------------- MongoDB wire (SecantusDB)
+
+def mongo_server_bin(settings: Settings) -> Path:
+    explicit = os.environ.get("POLYDEMO_MONGO_SERVER")
+    if explicit:
+        return Path(explicit)
+    return settings.cache / "secantusdb" / "venv" / "bin" / "secantusd-py"
+
+
+def _mongo_requirements(settings: Settings) -> list[Problem]:
+    path = mongo_server_bin(settings)
+    if not path.is_file():
+        return [Problem(f"Mongo-wire server (SecantusDB) missing: {path}", SETUP_HINT)]
+    return []
+
+
+def _mongo_argv(settings: Settings) -> list[str]:
+    data = settings.data_dir("mongo")
+    data.mkdir(parents=True, exist_ok=True)
+    return [str(mongo_server_bin(settings)), "--host", settings.host, "--port", str(settings.ports["mongo"]),
+            "--storage-path", str(data), "--cache-size", "256M"]
+
+
+def _mongo_probe(settings: Settings) -> Health:
+    return mongo.health(settings)
+
+
+# ---------------------------------------------------------------- Neo4j (embedded, Bolt)
+
+def neo4j_lib(settings: Settings) -> Path:
+    return settings.cache / "neo4j" / "lib"
+
+
+def _neo4j_requirements(settings: Settings) -> list[Problem]:
+    problems = _java_problems(17) + _jars(neo4j_lib(settings), "Neo4j jars")
+    launcher = neo4j_lib(settings) / "polydemo-neo4j.jar"
+    if not launcher.is_file():
+        problems.append(Problem(f"Neo4j launcher missing: {launcher}", SETUP_HINT))
+    return problems
+
+
+JVM_OPENS = [
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+    "--add-exports=java.base/sun.nio.ch=ALL-UNNAMED",
+]
+
+
+def _neo4j_argv(settings: Settings) -> list[str]:
+    data = settings.data_dir("neo4j")
+    data.mkdir(parents=True, exist_ok=True)
+    return [java_bin(), "-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            *JVM_OPENS, "-cp", _classpath(neo4j_lib(settings)),
+            "dev.polydemo.Neo4jLauncher", str(data), settings.host, str(settings.ports["neo4j"])]
+
+
+def _neo4j_env(settings: Settings) -> dict[str, str]:
+    return {"NEO4J_PASSWORD": settings.neo4j_password}
+
+
+# ---------------------------------------------------------------- Kafka (KRaft) + Connect
+
+def kafka_libs(settings: Settings) -> Path:
+    return settings.cache / "kafka" / "libs"
+
+
+def kafka_plugins(settings: Settings) -> Path:
+    return settings.cache / "kafka" / "plugins"
+
+
+def _render(template: Path, target: Path, **values) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(template.read_text().format(**values))
+    return target
+
+
+def _kafka_requirements(settings: Settings) -> list[Problem]:
+    return _java_problems(17) + _jars(kafka_libs(settings), "Kafka jars", "kafka_2.13-*.jar")
+
+
+def _kafka_props(settings: Settings) -> Path:
+    data = settings.data_dir("kafka")
+    return _render(STACK_DIR / "kafka" / "server.properties", data / "server.properties",
+                   host=settings.host, kafka_port=settings.ports["kafka"],
+                   controller_port=settings.extra_ports["kafka_controller"], log_dir=data / "log")
+
+
+def _kafka_prepare(settings: Settings) -> None:
+    props = _kafka_props(settings)
+    log_dir = settings.data_dir("kafka") / "log"
+    if (log_dir / "meta.properties").exists():
+        return
+    cluster_id = _kafka_cluster_id()
+    result = subprocess.run(
+        [java_bin(), "-cp", _classpath(kafka_libs(settings)), *_log4j(settings, "kafka"),
+         "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone"],
+        capture_output=True, text=True, timeout=120,
+    )
+    with open(settings.log_file("kafka"), "a") as log:
+        log.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        shutil.rmtree(log_dir, ignore_errors=True)
+        raise RuntimeError(f"kafka storage format failed: {(result.stderr or result.stdout).strip()[-300:]}")
+
+
+def _kafka_cluster_id() -> str:
+    # A KRaft cluster id is a base64url (no padding) 16-byte UUID, as `kafka-storage random-uuid` makes.
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _log4j(settings: Settings, service: str) -> list[str]:
+    return [f"-Dlog4j2.configurationFile={STACK_DIR / 'kafka' / 'log4j2.yaml'}"]
+
+
+def _kafka_argv(settings: Settings) -> list[str]:
+    props = settings.data_dir("kafka") / "server.properties"
+    return [java_bin(), "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true", *_log4j(settings, "kafka"),
+            "-cp", _classpath(kafka_libs(settings)), "kafka.Kafka", str(props)]
+
+
+def _connect_requirements(settings: Settings) -> list[Problem]:
+    problems = _java_problems(17) + _jars(kafka_libs(settings), "Kafka Connect jars", "connect-runtime-*.jar")
+    plugin = kafka_plugins(settings) / "debezium-connector-postgres"
+    problems += _jars(plugin, "Debezium PostgreSQL connector plugin", "debezium-connector-postgres-*.jar")
+    return problems
+
+
+def _connect_prepare(settings: Settings) -> None:
+    data = settings.data_dir("connect")
+    _render(STACK_DIR / "kafka" / "connect-distributed.properties", data / "connect-distributed.properties",
+            host=settings.host, kafka_port=settings.ports["kafka"], connect_port=settings.ports["connect"],
+            plugin_path=kafka_plugins(settings), offsets_file=data / "offsets",
+            group_id=f"{settings.topic_prefix}-connect")
+
+
+def _connect_argv(settings: Settings) -> list[str]:
+    props = settings.data_dir("connect") / "connect-distributed.properties"
+    return [java_bin(), "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true", *_log4j(settings, "connect"),
+            "-cp", _classpath(kafka_libs(settings)),
+            "org.apache.kafka.connect.cli.ConnectDistributed", str(props)]
+
+
+# ---------------------------------------------------------------- the table
+
+SPECS: dict[str, ServiceSpec] = {
+    "postgres": ServiceSpec(
+        name="postgres", engine=f"PostgreSQL {PG_MAJOR}", role="users, follows (system of record)",
+        requirements=_pg_requirements, prepare=_pg_prepare("postgres"), argv=_pg_argv("postgres"),
+        probe=_pg_probe("postgres"), after_ready=_pg_after_ready("postgres"),
+        stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for every client to leave
+        user=server_user, hint="check the log; a stale postmaster.pid after a crash is removed by PostgreSQL itself",
+    ),
+    "timeseries": ServiceSpec(
+        name="timeseries", engine=f"PostgreSQL {PG_MAJOR}, partitioned (timescaledb not installed)",
+        role="analytics events (time-series)",
+        requirements=_pg_requirements, prepare=_pg_prepare("timeseries"), argv=_pg_argv("timeseries"),
+        probe=_pg_probe("timeseries"), after_ready=_pg_after_ready("timeseries"),
+        stop_signal=signal.SIGINT, user=server_user, hint="check the log",
+    ),
+    "redis": ServiceSpec(
+        name="redis", engine="Redis", role="profile cache, follower counts",
+        requirements=lambda s: _which(os.environ.get("POLYDEMO_REDIS_SERVER", "redis-server"),
+                                      f"apt-get install -y redis-server ({SETUP_HINT})"),
+        argv=_redis_argv, probe=cache.health,
+    ),
+    "mongo": ServiceSpec(
+        name="mongo", engine="SecantusDB (MongoDB wire protocol)", role="posts (system of record)",
+        requirements=_mongo_requirements, argv=_mongo_argv, probe=_mongo_probe,
+        hint="only one process may open the storage directory: is another polydemo using it?",
+    ),
+    "neo4j": ServiceSpec(
+        name="neo4j", engine="Neo4j Community (embedded, Bolt)", role="social graph (read model)",
+        requirements=_neo4j_requirements, argv=_neo4j_argv, probe=graph.health, env=_neo4j_env,
+        hint="Neo4j needs Java 17 and the jars from `make setup`",
+    ),
+    "kafka": ServiceSpec(
+        name="kafka", engine="Apache Kafka (KRaft)", role="event log",
+        requirements=_kafka_requirements, prepare=_kafka_prepare, argv=_kafka_argv, probe=kafka.health,
+        extra_ports=("kafka_controller",),
+        hint="if the log mentions the cluster id, remove the kafka data dir (polydemo reset) and retry",
+    ),
+    "connect": ServiceSpec(
+        name="connect", engine="Kafka Connect + Debezium PostgreSQL", role="CDC (Postgres -> Kafka)",
+        requirements=_connect_requirements, prepare=_connect_prepare, argv=_connect_argv, probe=connect.health,
+        depends_on=("kafka",), start_timeout=120.0,
+        hint="Connect needs Kafka healthy first; see the kafka log too",
+    ),
+}

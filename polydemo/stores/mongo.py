@@ -1,0 +1,27 @@
+"""The MongoDB-wire store for posts (DocSvc)."""
+
+from __future__ import annotations
+
+import pymongo
+
+from polydemo.config import Settings
+from polydemo.stores import Health
+
+SERVICE = "mongo"
+
+
+def connect(settings: Settings) -> pymongo.MongoClient:
+    return pymongo.MongoClient(settings.mongo_uri, connectTimeoutMS=2000, socketTimeoutMS=10000)
+
+
+def health(settings: Settings) -> Health:
+    try:
+        client = connect(settings)
+        try:
+            client.admin.command("ping")
+            info = client.admin.command("buildInfo")
+        finally:
+            client.close()
+        return Health(True, "ping ok", f"wire {info.get('version', '?')}")
+    except Exception as exc:  # noqa: BLE001
+        return Health.down(exc)

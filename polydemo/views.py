@@ -1,0 +1,64 @@
+"""Pure renderers for the stack commands: data in, Rich renderables out (tested without servers)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from polydemo.runtime.base import ServiceStatus
+
+STATE_STYLE = {"healthy": "ok", "unhealthy": "bad", "stopped": "dim", "paused": "warn"}
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.2f} GB"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def status_table(statuses: list[ServiceStatus], runtime: str) -> Table:
+    table = Table(title=f"polydemo stack ({runtime} runtime)", title_style="bold", expand=False)
+    for col, kw in (("service", {"style": "svc", "no_wrap": True}), ("engine", {"ratio": 1}), ("port", {"justify": "right"}),
+                    ("pid", {"justify": "right"}), ("health", {}), ("uptime", {"justify": "right"}),
+                    ("RSS", {"justify": "right"})):
+        table.add_column(col, **kw)
+    total = 0
+    for st in statuses:
+        total += st.rss_bytes or 0
+        table.add_row(
+            st.service, st.version or st.engine, str(st.port), str(st.pid or "-"),
+            Text(st.state, style=STATE_STYLE.get(st.state, "")), human_duration(st.uptime_s),
+            human_bytes(st.rss_bytes),
+        )
+    if any(st.rss_bytes for st in statuses):
+        table.add_section()
+        table.add_row("total", "", "", "", "", "", human_bytes(total))
+    return table
+
+
+def endpoints_table(statuses: list[ServiceStatus], urls: dict[str, str]) -> Table:
+    table = Table(title="endpoints", title_style="bold")
+    table.add_column("service", style="svc")
+    table.add_column("engine")
+    table.add_column("endpoint")
+    table.add_column("health")
+    for st in statuses:
+        table.add_row(st.service, st.engine, urls.get(st.service, f"127.0.0.1:{st.port}"),
+                      Text(st.state, style=STATE_STYLE.get(st.state, "")))
+    return table

@@ -1,0 +1,179 @@
+package dev.polydemo;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import org.neo4j.configuration.GraphDatabaseSettings;
+import org.neo4j.configuration.connectors.BoltConnector;
+import org.neo4j.configuration.connectors.BoltConnectorInternalSettings;
+import org.neo4j.configuration.connectors.HttpConnector;
+import org.neo4j.configuration.connectors.HttpsConnector;
+import org.neo4j.configuration.helpers.SocketAddress;
+import org.neo4j.dbms.api.DatabaseManagementService;
+import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+import org.neo4j.graphdb.GraphDatabaseService;
+import org.neo4j.logging.Level;
+import org.neo4j.logging.log4j.Log4jLogProvider;
+
+/**
+ * Runs Neo4j Community embedded with only the Bolt connector, bound to 127.0.0.1.
+ *
+ * <p>Arguments (each also settable as a system property, arguments win):
+ * <pre>
+ *   --home DIR   (-Dpolydemo.neo4j.home)  Neo4j home; data/ and logs/ are created under it. Required.
+ *   --port N     (-Dpolydemo.neo4j.port)  Bolt port, default 7687.
+ *   --host ADDR  (-Dpolydemo.neo4j.host)  Bolt listen address, default 127.0.0.1.
+ *   --pagecache SIZE (-Dpolydemo.neo4j.pagecache) page cache, default 64m.
+ * </pre>
+ * Environment: NEO4J_PASSWORD set and non-empty turns authentication on (user "neo4j", that password,
+ * at least 8 characters); unset or empty leaves authentication off.
+ *
+ * <p>Prints "polydemo-neo4j: bolt listening on HOST:PORT" once Bolt accepts connections. SIGTERM/SIGINT
+ * shut the DBMS down cleanly through a shutdown hook.
+ */
+public final class Neo4jLauncher {
+    private static final String PREFIX = "polydemo-neo4j: ";
+
+    private Neo4jLauncher() {}
+
+    public static void main(String[] args) throws Exception {
+        String home = System.getProperty("polydemo.neo4j.home");
+        String host = System.getProperty("polydemo.neo4j.host", "127.0.0.1");
+        String port = System.getProperty("polydemo.neo4j.port", "7687");
+        String pagecache = System.getProperty("polydemo.neo4j.pagecache", "64m");
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            String v = i + 1 < args.length ? args[i + 1] : null;
+            switch (a) {
+                case "--home": home = need(a, v); i++; break;
+                case "--host": host = need(a, v); i++; break;
+                case "--port": port = need(a, v); i++; break;
+                case "--pagecache": pagecache = need(a, v); i++; break;
+                case "-h": case "--help":
+                    System.out.println("usage: Neo4jLauncher --home DIR [--port 7687] [--host 127.0.0.1] [--pagecache 64m]");
+                    return;
+                default:
+                    die("unknown argument: " + a);
+            }
+        }
+        if (home == null || home.isEmpty()) {
+            die("--home DIR (or -Dpolydemo.neo4j.home) is required");
+        }
+        int boltPort = Integer.parseInt(port);
+        Path homeDir = Path.of(home).toAbsolutePath();
+        Files.createDirectories(homeDir);
+
+        String password = System.getenv("NEO4J_PASSWORD");
+        boolean auth = password != null && !password.isEmpty();
+
+        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(homeDir)
+                .setUserLogProvider(new Log4jLogProvider(System.out, Level.INFO))
+                .setConfig(Map.of(
+                        BoltConnector.enabled, true,
+                        BoltConnector.listen_address, new SocketAddress(host, boltPort),
+                        BoltConnector.encryption_level, BoltConnector.EncryptionLevel.DISABLED,
+                        HttpConnector.enabled, false,
+                        HttpsConnector.enabled, false,
+                        GraphDatabaseSettings.routing_enabled, false,
+                        GraphDatabaseSettings.udc_enabled, false,
+                        GraphDatabaseSettings.auth_enabled, auth))
+                .setConfig(Map.of(
+                        GraphDatabaseSettings.pagecache_memory, parseBytes(pagecache),
+                        // keep only a little transaction log around; do not preallocate log files
+                        GraphDatabaseSettings.keep_logical_logs, "1 files",
+                        GraphDatabaseSettings.logical_log_rotation_threshold, parseBytes("16m"),
+                        GraphDatabaseSettings.preallocate_logical_logs, false,
+                        GraphDatabaseSettings.memory_transaction_global_max_size, parseBytes("256m")))
+                // Internal settings, pinned with the version: the Bolt server otherwise waits 5 s for its
+                // thread pool and 5 s for its connections at shutdown, even with no clients (~10 s SIGTERM).
+                .setConfig(Map.of(
+                        BoltConnectorInternalSettings.thread_pool_shutdown_wait_time, Duration.ofMillis(500),
+                        BoltConnectorInternalSettings.connection_shutdown_wait_time, Duration.ofMillis(500)));
+
+        long t0 = System.nanoTime();
+        DatabaseManagementService dbms = builder.build();
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.out.println(PREFIX + "shutting down");
+            try {
+                dbms.shutdown();
+            } finally {
+                System.out.println(PREFIX + "stopped");
+                System.out.flush();
+                stopped.countDown();
+            }
+        }, "polydemo-neo4j-shutdown"));
+
+        GraphDatabaseService db = dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME);
+        if (!db.isAvailable(Duration.ofMinutes(2).toMillis())) {
+            die("database " + GraphDatabaseSettings.DEFAULT_DATABASE_NAME + " did not become available");
+        }
+        if (auth) {
+            setPassword(dbms, password);
+        }
+        waitForPort(host, boltPort, Duration.ofMinutes(1));
+        System.out.printf("%sbolt listening on %s:%d (auth %s, started in %d ms)%n", PREFIX, host, boltPort,
+                auth ? "enabled" : "disabled", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+        System.out.flush();
+        stopped.await();
+    }
+
+    /** Sets the password of user neo4j through the system database; a no-op when it is already that. */
+    private static void setPassword(DatabaseManagementService dbms, String password) {
+        GraphDatabaseService system = dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME);
+        try {
+            system.executeTransactionally("ALTER USER neo4j SET PASSWORD $pw CHANGE NOT REQUIRED",
+                    Map.of("pw", password));
+        } catch (RuntimeException e) {
+            String msg = String.valueOf(e.getMessage());
+            if (!msg.contains("Old password and new password cannot be the same")) {
+                throw e;
+            }
+        }
+    }
+
+    private static void waitForPort(String host, int port, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(host, port), 1000);
+                return;
+            } catch (IOException e) {
+                if (System.nanoTime() > deadline) {
+                    die("bolt did not open " + host + ":" + port + ": " + e);
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    private static long parseBytes(String s) {
+        String t = s.trim().toLowerCase();
+        long mult = 1;
+        char last = t.charAt(t.length() - 1);
+        if (last == 'k' || last == 'm' || last == 'g') {
+            mult = last == 'k' ? 1L << 10 : last == 'm' ? 1L << 20 : 1L << 30;
+            t = t.substring(0, t.length() - 1);
+        }
+        return Long.parseLong(t) * mult;
+    }
+
+    private static String need(String flag, String value) {
+        if (value == null) {
+            die(flag + " needs a value");
+        }
+        return value;
+    }
+
+    private static void die(String msg) {
+        System.err.println(PREFIX + msg);
+        System.exit(2);
+    }
+}
