@@ -31,3 +31,23 @@ def health(settings: Settings) -> Health:
         return Health(True, "PING ok", f"Redis {version}")
     except Exception as exc:  # noqa: BLE001
         return Health.down(exc)
+
+
+# Key layout of the cache projection.
+LAST_APPLIED_KEY = "polydemo:last_applied_ts_ms"
+
+
+def profile_key(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def email_key(email: str) -> str:
+    return f"user:email:{email}"
+
+
+def followers_key(user_id: str) -> str:
+    return f"followers:{user_id}"
+
+
+def following_key(user_id: str) -> str:
+    return f"following:{user_id}"

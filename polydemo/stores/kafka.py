@@ -33,6 +33,6 @@ def health(settings: Settings) -> Health:
         md = admin(settings).list_topics(timeout=2)
         if not md.brokers:
             return Health(False, "no broker in metadata")
-        return Health(True, f"metadata ok ({len(md.brokers)} broker, {len(md.topics)} topics)", "Apache Kafka (KRaft)")
+        return Health(True, f"metadata ok ({len(md.brokers)} broker, {len(md.topics)} topics)")
     except Exception as exc:  # noqa: BLE001
         return Health.down(exc)

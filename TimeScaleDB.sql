@@ -1,0 +1,51 @@
+-- polydemo: analytics events (the time-series store, "TimeSvc").
+-- TimescaleDB when the extension is available (the docker image), else native range partitioning
+-- managed by pg_partman when installed, else a DEFAULT partition. `polydemo status` says which.
+-- Idempotent: safe to run on every `up`/`seed`.
+
+DO $$
+DECLARE
+  has_timescale boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb');
+  has_partman boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_partman');
+BEGIN
+  IF to_regclass('public.events') IS NOT NULL THEN
+    RETURN;
+  END IF;
+
+  IF has_timescale THEN
+    CREATE EXTENSION IF NOT EXISTS timescaledb;
+    -- The events table from the original design's README, plus event_id: the idempotency key
+    -- the analytics projector upserts on (source table/collection + key + log position).
+    CREATE TABLE events (
+      time TIMESTAMPTZ NOT NULL,
+      user_id UUID,
+      event_type TEXT,
+      properties JSONB,
+      event_id TEXT NOT NULL
+    );
+    PERFORM create_hypertable('events', 'time', chunk_time_interval => interval '1 day');
+  ELSE
+    CREATE TABLE events (
+      time TIMESTAMPTZ NOT NULL,
+      user_id UUID,
+      event_type TEXT,
+      properties JSONB,
+      event_id TEXT NOT NULL
+    ) PARTITION BY RANGE (time);
+    IF has_partman THEN
+      CREATE SCHEMA IF NOT EXISTS partman;
+      CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
+      -- pg_partman 4.x signature: daily partitions, 7 made ahead and 30 behind.
+      PERFORM partman.create_parent('public.events', 'time', 'native', 'daily',
+                                    p_premake := 7, p_start_partition := (now() - interval '30 days')::text);
+    END IF;
+    -- Anything outside the premade range still lands somewhere.
+    CREATE TABLE IF NOT EXISTS events_default PARTITION OF events DEFAULT;
+  END IF;
+
+  -- Unique keys on partitioned tables and hypertables must include the partition column.
+  CREATE UNIQUE INDEX events_event_id_time_uidx ON events (event_id, time);
+  CREATE INDEX events_user_time_idx ON events (user_id, time DESC);
+  CREATE INDEX events_type_time_idx ON events (event_type, time DESC);
+END
+$$;

@@ -1,0 +1,1 @@
+"""The event pipeline: Debezium registration, the post relay, and the three projectors."""
