@@ -62,3 +62,18 @@ def endpoints_table(statuses: list[ServiceStatus], urls: dict[str, str]) -> Tabl
         table.add_row(st.service, st.engine, urls.get(st.service, f"127.0.0.1:{st.port}"),
                       Text(st.state, style=STATE_STYLE.get(st.state, "")))
     return table
+
+
+VERDICT_STYLE = {"source of truth": "ok", "in sync": "ok", "missing": "warn", "stale": "warn", "down": "bad"}
+
+
+def reads_table(results) -> Table:
+    table = Table(title="one user, three stores", title_style="bold")
+    for col in ("store", "found", "name", "followers", "verdict", "projector lag", "read"):
+        table.add_column(col, justify="right" if col in ("followers", "projector lag", "read") else "left")
+    for r in results:
+        table.add_row(r.store, "yes" if r.found else "no", r.name or "-",
+                      "-" if r.followers is None else str(r.followers),
+                      Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "")),
+                      "-" if r.lag_messages is None else f"{r.lag_messages} msg", f"{r.read_ms:.1f} ms")
+    return table

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from polydemo import __version__
-from polydemo.cli import stack
+from polydemo.cli import data, pipeline, stack
 from polydemo.cli.context import AppState
 
 app = typer.Typer(
@@ -44,6 +44,8 @@ def root(
 
 
 stack.register(app)
+data.register(app)
+pipeline.register(app)
 
 
 def main() -> None:

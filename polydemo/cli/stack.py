@@ -72,6 +72,8 @@ def up(
     ctx: typer.Context,
     services: Optional[List[str]] = SERVICES_ARG,
     keep: bool = typer.Option(False, "--keep", help="If a service fails, leave the others running (to debug)."),
+    pipeline: bool = typer.Option(True, "--pipeline/--no-pipeline",
+                                  help="Also apply schemas, register the CDC connector and start the projectors."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Start the stack (all services by default) and wait until every one is healthy.
@@ -83,16 +85,20 @@ def up(
     runtime = st.runtime()
     names = runtime.select(services)
     st.env.info(f"polydemo up: [bold]{runtime.name}[/bold] runtime, home {st.settings.home}")
+    from polydemo import stack as stack_lib
+
     with ProgressReporter(st.env, names, "up") as reporter:
-        result = runtime.up(names, keep=keep, progress=reporter)
+        full = stack_lib.bring_up(runtime, names, keep=keep, progress=reporter, pipeline=pipeline)
+    result = full.servers
     if st.env.json:
-        st.env.emit_json({"runtime": runtime.name, "seconds": round(result.seconds, 2), "started": result.started,
-                          "already_running": result.already_running,
-                          "services": [s.as_dict() for s in result.statuses]})
+        st.env.emit_json({"runtime": runtime.name, "seconds": round(full.seconds, 2), "started": result.started,
+                          "already_running": result.already_running, "connector": full.connector_state,
+                          "projectors": full.workers, "services": [s.as_dict() for s in result.statuses]})
         return
     st.env.out.print(views.endpoints_table(result.statuses, endpoint_urls(st.settings)))
-    st.env.info(f"[ok]all {len(result.statuses)} services healthy[/ok] in {result.seconds:.1f}s "
-                f"({len(result.started)} started, {len(result.already_running)} already running)")
+    extra = f"; connector {full.connector_state}, projectors up" if full.connector_state else ""
+    st.env.info(f"[ok]all {len(result.statuses)} services healthy[/ok] in {full.seconds:.1f}s "
+                f"({len(result.started)} started, {len(result.already_running)} already running{extra})")
 
 
 def endpoint_urls(settings) -> dict[str, str]:
@@ -117,8 +123,10 @@ def down(
     runtime = st.runtime()
     names = runtime.select(services)
     t0 = time.monotonic()
+    from polydemo import stack as stack_lib
+
     with ProgressReporter(st.env, names, "down") as reporter:
-        outcome = runtime.down(names, progress=reporter)
+        outcome = stack_lib.bring_down(runtime, names, progress=reporter)
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:

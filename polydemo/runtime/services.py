@@ -25,6 +25,7 @@ STACK_DIR = PROJECT_ROOT / "stack"
 # The pins of stack/*/pom.xml (tests/unit/test_pins.py fails if they drift apart).
 KAFKA_VERSION = "4.3.1"
 DEBEZIUM_VERSION = "3.7.0.Final"
+SECANTUS_VERSION = "0.7.0b3"
 SETUP_HINT = "run `make setup` (scripts/setup.sh) to install it"
 
 
@@ -263,8 +264,12 @@ def _mongo_requirements(settings: Settings) -> list[Problem]:
 def _mongo_argv(settings: Settings) -> list[str]:
     data = settings.data_dir("mongo")
     data.mkdir(parents=True, exist_ok=True)
-    return [str(mongo_server_bin(settings)), "--host", settings.host, "--port", str(settings.ports["mongo"]),
-            "--storage-path", str(data), "--cache-size", "256M"]
+    # --config pins the (comment-only) config file: without it the server would read any secantusd.toml
+    # found in ., ~/.secantus or /etc/secantus. No --standalone: as a one-node replica set it serves
+    # change streams and transactions.
+    return [str(mongo_server_bin(settings)), "--config", str(STACK_DIR / "mongo" / "secantusd.toml"),
+            "--host", settings.host, "--port", str(settings.ports["mongo"]),
+            "--storage-path", str(data), "--cache-size", "256M", "--log-level", "WARNING"]
 
 
 def _mongo_probe(settings: Settings) -> Health:
@@ -425,7 +430,7 @@ SPECS: dict[str, ServiceSpec] = {
         argv=_redis_argv, probe=cache.health,
     ),
     "mongo": ServiceSpec(
-        name="mongo", engine="SecantusDB (MongoDB wire protocol)", role="posts (system of record)",
+        name="mongo", engine=f"SecantusDB {SECANTUS_VERSION} (MongoDB wire protocol)", role="posts (system of record)",
         requirements=_mongo_requirements, argv=_mongo_argv, probe=_mongo_probe,
         hint="only one process may open the storage directory: is another polydemo using it?",
     ),

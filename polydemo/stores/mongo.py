@@ -22,6 +22,9 @@ def health(settings: Settings) -> Health:
             info = client.admin.command("buildInfo")
         finally:
             client.close()
-        return Health(True, "ping ok", f"wire {info.get('version', '?')}")
+        # SecantusDB answers buildInfo with a MongoDB version it is compatible with; name the real server.
+        if info.get("secantusVersion"):
+            return Health(True, "ping ok", f"SecantusDB {info['secantusVersion']} (wire {info.get('version', '?')})")
+        return Health(True, "ping ok", f"MongoDB {info.get('version', '?')}")
     except Exception as exc:  # noqa: BLE001
         return Health.down(exc)

@@ -1,0 +1,123 @@
+"""Pipeline commands: the projectors (and the post relay) and the Debezium connector."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from polydemo.cli.context import command, with_json
+from polydemo.errors import PolydemoError
+
+JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+NAME_ARG = typer.Argument(..., help="graph, cache, analytics or relay.")
+
+
+def register(app: typer.Typer) -> None:
+    proj = typer.Typer(help="Start, stop, kill (-9) and inspect the projectors and the post relay.",
+                       no_args_is_help=True)
+    for name, fn in (("start", p_start), ("stop", p_stop), ("kill", p_kill), ("status", p_status)):
+        command(proj, name)(fn)
+    app.add_typer(proj, name="projector")
+    conn = typer.Typer(help="The Debezium CDC connector in Kafka Connect.", no_args_is_help=True)
+    for name, fn in (("status", c_status), ("register", c_register), ("pause", c_pause), ("resume", c_resume)):
+        command(conn, name)(fn)
+    app.add_typer(conn, name="connector")
+
+
+def _say(st, name: str, outcome: str) -> None:
+    if st.env.json:
+        st.env.emit_json({"projector": name, "outcome": outcome})
+    else:
+        st.env.out.print(f"projector {name}: {outcome}")
+
+
+def p_start(ctx: typer.Context, name: str = NAME_ARG, json_out: bool = JSON_OPT) -> None:
+    """Start a projector (it resumes from its committed offset)."""
+    from polydemo.pipeline import workers
+
+    st = with_json(ctx, json_out)
+    _say(st, name, workers.start(st.settings, name))
+
+
+def p_stop(ctx: typer.Context, name: str = NAME_ARG, json_out: bool = JSON_OPT) -> None:
+    """Stop a projector gracefully (SIGTERM)."""
+    from polydemo.pipeline import workers
+
+    st = with_json(ctx, json_out)
+    _say(st, name, workers.stop(st.settings, name))
+
+
+def p_kill(ctx: typer.Context, name: str = NAME_ARG, json_out: bool = JSON_OPT) -> None:
+    """Kill a projector with SIGKILL: a crash, mid-batch, with nothing flushed."""
+    from polydemo.pipeline import workers
+
+    st = with_json(ctx, json_out)
+    _say(st, name, workers.kill(st.settings, name))
+
+
+def p_status(ctx: typer.Context, name: Optional[str] = typer.Argument(None), json_out: bool = JSON_OPT) -> None:
+    """Each projector: pid, state, processed count, last error and lag."""
+    from polydemo.pipeline import lag, workers
+
+    st = with_json(ctx, json_out)
+    names = [name] if name else list(workers.WORKERS)
+    for n in names:
+        if n not in workers.WORKERS:
+            raise PolydemoError(f"unknown projector {n!r}", hint=f"projectors are: {', '.join(workers.WORKERS)}")
+    try:
+        lags = lag.projector_lag(st.settings)
+    except Exception:  # noqa: BLE001
+        lags = {}
+    rows = [{**workers.status(st.settings, n).as_dict(), "lag": lags.get(n)} for n in names]
+    if st.env.json:
+        st.env.emit_json(rows)
+        return
+    table = Table(title="pipeline processes", title_style="bold")
+    for col in ("name", "pid", "state", "processed", "lag", "last error"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], str(r["pid"] or "-"), r["state"], str(r["processed"] if r["processed"] is not None else "-"),
+                      "-" if r["lag"] is None else str(r["lag"]), r["last_error"] or "")
+    st.env.out.print(table)
+
+
+def c_status(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
+    """The connector's and its task's state."""
+    from polydemo.pipeline import connector
+
+    st = with_json(ctx, json_out)
+    doc = connector.status(st.settings)
+    state, tasks = connector.states(doc)
+    if st.env.json:
+        st.env.emit_json({"connector": st.settings.connector_name, "state": state, "tasks": tasks})
+    else:
+        st.env.out.print(f"connector {st.settings.connector_name}: {state}; tasks: {', '.join(tasks) or 'none'}")
+
+
+def c_register(ctx: typer.Context) -> None:
+    """Register (or update) the connector from stack/connect/polydemo-users.json and wait for RUNNING."""
+    from polydemo.pipeline import connector
+
+    st = with_json(ctx, False)
+    connector.register(st.settings)
+    st.env.out.print(f"connector {st.settings.connector_name}: RUNNING")
+
+
+def c_pause(ctx: typer.Context) -> None:
+    """Pause the connector (changes wait in the replication slot)."""
+    from polydemo.pipeline import connector
+
+    st = with_json(ctx, False)
+    connector.pause(st.settings)
+    st.env.out.print(f"connector {st.settings.connector_name}: paused")
+
+
+def c_resume(ctx: typer.Context) -> None:
+    """Resume the connector."""
+    from polydemo.pipeline import connector
+
+    st = with_json(ctx, False)
+    connector.resume(st.settings)
+    st.env.out.print(f"connector {st.settings.connector_name}: resumed")

@@ -1,0 +1,69 @@
+"""The whole demo stack: servers (through a Runtime), schemas, the CDC connector, the pipeline processes.
+
+``bring_up`` is what ``polydemo up`` runs:
+runtime.up -> schemas (database.sql, TimeScaleDB.sql) -> Debezium connector RUNNING -> projectors + relay.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from polydemo.config import PROJECT_ROOT, SERVICES, Settings
+from polydemo.pipeline import connector, workers
+from polydemo.runtime.base import ProgressFn, Runtime, UpResult, _ignore
+from polydemo.stores import postgres, timeseries
+
+DATABASE_SQL = PROJECT_ROOT / "database.sql"
+TIMESERIES_SQL = PROJECT_ROOT / "TimeScaleDB.sql"
+
+
+@dataclass
+class StackUp:
+    servers: UpResult
+    connector_state: str | None = None
+    workers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def apply_schemas(settings: Settings) -> None:
+    with postgres.connect(settings) as conn:
+        conn.execute(DATABASE_SQL.read_text())
+    with timeseries.connect(settings) as conn:
+        conn.execute(TIMESERIES_SQL.read_text())
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone():
+            conn.execute("SELECT partman.run_maintenance('public.events')")
+
+
+def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = False,
+             progress: ProgressFn = _ignore, pipeline: bool = True) -> StackUp:
+    t0 = time.monotonic()
+    servers = runtime.up(services, keep=keep, progress=progress)
+    result = StackUp(servers=servers)
+    names = {s.service for s in servers.statuses}
+    if pipeline and names >= set(SERVICES):
+        settings = runtime.settings
+        progress("schemas", "starting", "database.sql, TimeScaleDB.sql")
+        apply_schemas(settings)
+        progress("schemas", "healthy", "")
+        progress("cdc", "starting", "registering the Debezium connector")
+        doc = connector.register(settings)
+        result.connector_state = connector.states(doc)[0]
+        progress("cdc", "healthy", f"connector {settings.connector_name} RUNNING")
+        progress("projectors", "starting", "graph, cache, analytics, relay")
+        result.workers = workers.start_all(settings)
+        workers.wait_running(settings, timeout=30)
+        progress("projectors", "healthy", "")
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def bring_down(runtime: Runtime, services: list[str] | None = None, progress: ProgressFn = _ignore) -> dict[str, str]:
+    outcome: dict[str, str] = {}
+    if not services or set(services) >= set(SERVICES):
+        for name in workers.WORKERS:
+            progress(f"projector-{name}", "stopping", "")
+            outcome[f"projector-{name}"] = workers.stop(runtime.settings, name)
+            progress(f"projector-{name}", outcome[f"projector-{name}"], "")
+    outcome.update(runtime.down(services, progress=progress))
+    return outcome
