@@ -101,7 +101,15 @@ public final class Neo4jLauncher {
                         BoltConnectorInternalSettings.connection_shutdown_wait_time, Duration.ZERO));
 
         long t0 = System.nanoTime();
-        DatabaseManagementService dbms = builder.build();
+        DatabaseManagementService dbms;
+        try {
+            dbms = builder.build();
+        } catch (RuntimeException e) {
+            // e.g. the port is taken or another process holds data/databases/store_lock
+            e.printStackTrace();
+            die("failed to start: " + e);
+            return;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             System.out.println(PREFIX + "shutting down");
@@ -114,16 +122,22 @@ public final class Neo4jLauncher {
             }
         }, "polydemo-neo4j-shutdown"));
 
-        GraphDatabaseService db = dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME);
-        if (!db.isAvailable(Duration.ofMinutes(2).toMillis())) {
-            die("database " + GraphDatabaseSettings.DEFAULT_DATABASE_NAME + " did not become available");
+        try {
+            GraphDatabaseService db = dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME);
+            if (!db.isAvailable(Duration.ofMinutes(2).toMillis())) {
+                die("database " + GraphDatabaseSettings.DEFAULT_DATABASE_NAME + " did not become available");
+            }
+            if (auth) {
+                setPassword(dbms, password);
+            }
+            // Warm up Cypher (class loading, planner) so that the first client query is not the slow one.
+            db.executeTransactionally("RETURN 1");
+            waitForPort(host, boltPort, Duration.ofMinutes(1));
+        } catch (RuntimeException e) {
+            // Neo4j's threads are not daemons: exit (the hook shuts the DBMS down) rather than hang half-up.
+            e.printStackTrace();
+            die("failed after start: " + e);
         }
-        if (auth) {
-            setPassword(dbms, password);
-        }
-        // Warm up the Cypher stack (class loading, planner) so the first client query is not the slow one.
-        db.executeTransactionally("RETURN 1");
-        waitForPort(host, boltPort, Duration.ofMinutes(1));
         System.out.printf("%sbolt listening on %s:%d (auth %s, started in %d ms)%n", PREFIX, host, boltPort,
                 auth ? "enabled" : "disabled", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
         System.out.flush();
@@ -179,6 +193,7 @@ public final class Neo4jLauncher {
 
     private static void die(String msg) {
         System.err.println(PREFIX + msg);
+        System.err.flush();
         System.exit(2);
     }
 }
