@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from polydemo.config import PROJECT_ROOT, SERVICES, Settings
 from polydemo.pipeline import connector, workers
 from polydemo.runtime.base import ProgressFn, Runtime, UpResult, _ignore
-from polydemo.stores import postgres, timeseries
+from polydemo.pipeline.events import topics
+from polydemo.pipeline.projector import dlq_topic
+from polydemo.stores import kafka, postgres, timeseries
 
 DATABASE_SQL = PROJECT_ROOT / "database.sql"
 TIMESERIES_SQL = PROJECT_ROOT / "TimeScaleDB.sql"
@@ -24,6 +26,12 @@ class StackUp:
     connector_state: str | None = None
     workers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def all_topics(settings: Settings) -> list[str]:
+    from polydemo.domain.posts import dualwrite_topic
+
+    return [*topics(settings.topic_prefix).values(), dualwrite_topic(settings), dlq_topic(settings)]
 
 
 def apply_schemas(settings: Settings) -> None:
@@ -46,6 +54,7 @@ def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = F
         progress("schemas", "starting", "database.sql, TimeScaleDB.sql")
         apply_schemas(settings)
         progress("schemas", "healthy", "")
+        kafka.ensure_topics(settings, all_topics(settings))
         progress("cdc", "starting", "registering the Debezium connector")
         doc = connector.register(settings)
         result.connector_state = connector.states(doc)[0]

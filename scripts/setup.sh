@@ -82,8 +82,8 @@ if [ -f "$CACHE/neo4j/lib/polydemo-neo4j.jar" ] && fresh neo4j "$key"; then
 else
   say "Neo4j jars + launcher: Maven Central -> $CACHE/neo4j"
   rm -rf "$CACHE/neo4j"
-  mvn -B -q -f "$ROOT/stack/neo4j/pom.xml" package -Dneo4j.lib.dir="$CACHE/neo4j/lib" \
-    -Dproject.build.directory="$CACHE/neo4j/build"
+  mvn -B -q -f "$ROOT/stack/neo4j/pom.xml" package -Dpolydemo.libdir="$CACHE/neo4j/lib" \
+    -Dpolydemo.jardir="$CACHE/neo4j/lib" -Dpolydemo.builddir="$CACHE/neo4j/build"
   echo "$key" > "$STAMPS/neo4j"
 fi
 

@@ -128,14 +128,20 @@ class Runner:
                 if first is None:
                     self.write_status()
                     continue
-                msgs = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
-                changes: list[Change] = []
-                poison = []
-                for m in msgs:
+                batch = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
+                msgs = []
+                for m in batch:
                     if m.error():
                         if m.error().code() != KafkaError._PARTITION_EOF:
                             self.last_error = str(m.error())
-                        continue
+                    else:
+                        msgs.append(m)
+                if not msgs:
+                    self.write_status()
+                    continue
+                changes: list[Change] = []
+                poison = []
+                for m in msgs:
                     try:
                         ch = decode(self.settings.topic_prefix, m.topic(), m.key(), m.value())
                     except PoisonMessage as exc:
@@ -152,8 +158,7 @@ class Runner:
                     break
                 consumer.commit(asynchronous=False)
                 for m in msgs:
-                    if not m.error():
-                        self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
+                    self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
                 self.processed += len(changes)
                 self.state = "running"
                 self.last_error = None

@@ -77,7 +77,9 @@ def status(settings: Settings, name: str) -> WorkerStatus:
     except (OSError, ValueError):
         pass
     state = data.get("state", "stopped") if proc else "stopped"
-    if proc and data.get("pid") != proc.pid:
+    if proc and name == "relay":
+        state = "running"  # the relay keeps no status file; its log says what it does
+    elif proc and data.get("pid") != proc.pid:
         state, data = "starting", {}
     return WorkerStatus(name, proc.pid if proc else None, proc is not None, state, data.get("processed"),
                         data.get("last_error"), group_id(settings, name) if name in PROJECTOR_NAMES else None)
@@ -94,8 +96,7 @@ def stop_all(settings: Settings) -> dict[str, str]:
 def wait_running(settings: Settings, names=WORKERS, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        states = {n: status(settings, n) for n in names}
-        if all(s.state in ("running", "retrying") for s in states.values() if n != "relay") and \
-                all(s.running for s in states.values()):
+        states = [status(settings, n) for n in names]
+        if all(s.running and (s.name == "relay" or s.state in ("running", "retrying")) for s in states):
             return
         time.sleep(0.2)

@@ -290,23 +290,19 @@ def _neo4j_requirements(settings: Settings) -> list[Problem]:
     return problems
 
 
-JVM_OPENS = [
-    "--add-opens=java.base/java.nio=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens=java.base/java.io=ALL-UNNAMED",
-    "--add-opens=java.base/java.util=ALL-UNNAMED",
-    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-    "--add-exports=java.base/sun.nio.ch=ALL-UNNAMED",
-]
+# The flags Neo4j's own launcher passes on Java 17 that embedded mode needs too (stack/neo4j/README.md).
+NEO4J_JVM = ["-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+ExitOnOutOfMemoryError",
+             "-Djdk.nio.maxCachedBufferSize=1024", "-Dio.netty.tryReflectionSetAccessible=true",
+             "-Dlog4j2.disable.jmx=true", "--add-opens=java.base/java.nio=ALL-UNNAMED",
+             "--add-opens=java.base/java.io=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED"]
 
 
 def _neo4j_argv(settings: Settings) -> list[str]:
     data = settings.data_dir("neo4j")
     data.mkdir(parents=True, exist_ok=True)
-    return [java_bin(), "-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
-            *JVM_OPENS, "-cp", _classpath(neo4j_lib(settings)),
-            "dev.polydemo.Neo4jLauncher", str(data), settings.host, str(settings.ports["neo4j"])]
+    return [java_bin(), *NEO4J_JVM, "-cp", _classpath(neo4j_lib(settings)),
+            "dev.polydemo.Neo4jLauncher", "--home", str(data), "--host", settings.host,
+            "--port", str(settings.ports["neo4j"])]
 
 
 def _neo4j_env(settings: Settings) -> dict[str, str]:

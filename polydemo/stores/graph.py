@@ -27,6 +27,8 @@ def health(settings: Settings) -> Health:
                 agent = session.run("RETURN 1").consume().server.agent
             if value != 1:
                 return Health(False, f"RETURN 1 gave {value!r}")
-        return Health(True, "RETURN 1 ok", agent)
+        # The server's agent is "Neo4j/5.26.30" for Neo4j; other Bolt servers name themselves.
+        label = f"Neo4j Community {agent.split('/', 1)[1]} (embedded)" if agent.startswith("Neo4j/") else agent
+        return Health(True, "RETURN 1 ok", label)
     except Exception as exc:  # noqa: BLE001
         return Health.down(exc)

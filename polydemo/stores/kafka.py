@@ -36,3 +36,22 @@ def health(settings: Settings) -> Health:
         return Health(True, f"metadata ok ({len(md.brokers)} broker, {len(md.topics)} topics)")
     except Exception as exc:  # noqa: BLE001
         return Health.down(exc)
+
+
+def ensure_topics(settings: Settings, names: list[str], partitions: int = 1, timeout: float = 10.0) -> list[str]:
+    """Create the topics that do not exist yet (so consumers never start on a missing topic). Returns those created."""
+    from confluent_kafka.admin import NewTopic
+
+    client = admin(settings)
+    existing = client.list_topics(timeout=timeout).topics
+    missing = [n for n in names if n not in existing]
+    if not missing:
+        return []
+    futures = client.create_topics([NewTopic(n, partitions, 1) for n in missing], request_timeout=timeout)
+    for name, fut in futures.items():
+        try:
+            fut.result()
+        except Exception as exc:  # noqa: BLE001 - created meanwhile by someone else is fine
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return missing
