@@ -28,7 +28,7 @@ class PartitionLag:
 
 def high_watermarks(settings: Settings, admin=None, topic_names: list[str] | None = None,
                     timeout: float = 3.0) -> dict[tuple[str, int], int]:
-    admin = admin or kafka.admin(settings)
+    admin = admin if admin is not None else kafka.admin(settings)  # AdminClient is falsy
     md = admin.list_topics(timeout=timeout)
     names = topic_names or [t for t in md.topics if not t.startswith("__")]
     req = {TopicPartition(t, p): OffsetSpec.latest() for t in names if t in md.topics
@@ -42,7 +42,7 @@ def high_watermarks(settings: Settings, admin=None, topic_names: list[str] | Non
 
 
 def committed(settings: Settings, group: str, admin=None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
-    admin = admin or kafka.admin(settings)
+    admin = admin if admin is not None else kafka.admin(settings)  # AdminClient is falsy
     futs = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
     res = futs[group].result()
     return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []}
@@ -50,7 +50,7 @@ def committed(settings: Settings, group: str, admin=None, timeout: float = 3.0) 
 
 def group_lag(settings: Settings, group: str, group_topics: list[str], admin=None,
               highs: dict | None = None) -> list[PartitionLag]:
-    admin = admin or kafka.admin(settings)
+    admin = admin if admin is not None else kafka.admin(settings)  # AdminClient is falsy
     highs = highs if highs is not None else high_watermarks(settings, admin, group_topics)
     done = committed(settings, group, admin)
     return [PartitionLag(t, p, h, done.get((t, p))) for (t, p), h in sorted(highs.items()) if t in group_topics]
@@ -58,7 +58,7 @@ def group_lag(settings: Settings, group: str, group_topics: list[str], admin=Non
 
 def projector_lag(settings: Settings, admin=None) -> dict[str, int]:
     """Total lag per projector (messages not yet committed), over the topics it consumes."""
-    admin = admin or kafka.admin(settings)
+    admin = admin if admin is not None else kafka.admin(settings)  # AdminClient is falsy
     names = list(topics(settings.topic_prefix).values())
     highs = high_watermarks(settings, admin, names)
     out = {}
