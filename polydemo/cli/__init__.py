@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from polydemo import __version__
-from polydemo.cli import data, pipeline, stack
+from polydemo.cli import data, pipeline, scenario, stack, watch
 from polydemo.cli.context import AppState
 
 app = typer.Typer(
@@ -46,6 +46,8 @@ def root(
 stack.register(app)
 data.register(app)
 pipeline.register(app)
+watch.register(app)
+scenario.register(app)
 
 
 def main() -> None:

@@ -112,6 +112,7 @@ def post(ctx: typer.Context, author: str = typer.Argument(..., help="Email or id
                                          help="The naive path: write Mongo, then publish to Kafka from here."),
          crash_between: bool = typer.Option(False, "--crash-between-writes",
                                             help="With --dual-write: die after the Mongo write (the hazard)."),
+         post_id: Optional[str] = typer.Option(None, "--id", help="The post's id (default: a new UUID)."),
          json_out: bool = JSON_OPT) -> None:
     """Create a post in Mongo. By default its event reaches Kafka through the change-stream relay."""
     from polydemo.domain import posts, users
@@ -121,7 +122,7 @@ def post(ctx: typer.Context, author: str = typer.Argument(..., help="Email or id
         raise PolydemoError("--crash-between-writes only applies to --dual-write", hint="add --dual-write")
     author_user = users.require_user(st.settings, author)
     doc = posts.create_post(st.settings, author_user.id, title, body, tags, mode="dual-write" if dual_write else "cdc",
-                            crash_between=crash_between)
+                            crash_between=crash_between, post_id=post_id)
     if st.env.json:
         st.env.emit_json({k: v for k, v in doc.items()})
     else:

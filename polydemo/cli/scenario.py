@@ -1,0 +1,142 @@
+"""Scenario commands: list, show, validate, run; and `reset`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from polydemo.cli.context import command, state, with_json
+from polydemo.console import Environment
+from polydemo.errors import PolydemoError
+
+JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+
+
+def register(app: typer.Typer) -> None:
+    sc = typer.Typer(help="Scripted, narrated, verified walkthroughs (YAML files in scenarios/).", no_args_is_help=True)
+    for name, fn in (("list", s_list), ("show", s_show), ("validate", s_validate), ("run", s_run)):
+        command(sc, name)(fn)
+    app.add_typer(sc, name="scenario")
+    command(app, "reset")(reset)
+
+
+def s_list(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
+    """Built-in scenarios: name, title, estimated duration at --speed 1."""
+    from polydemo.scenario import loader
+    from polydemo.scenario.runner import estimate_seconds
+
+    st = with_json(ctx, json_out)
+    rows = []
+    for name in loader.available():
+        loaded = loader.load(name)
+        rows.append({"name": name, "title": loaded.scenario.title, "steps": len(loaded.scenario.steps),
+                     "estimated_seconds": round(estimate_seconds(loaded))})
+    if st.env.json:
+        st.env.emit_json(rows)
+        return
+    table = Table(title="scenarios", title_style="bold")
+    for col in ("name", "title", "steps", "≈ duration"):
+        table.add_column(col, justify="right" if col in ("steps", "≈ duration") else "left")
+    for r in rows:
+        table.add_row(r["name"], r["title"], str(r["steps"]), f"{r['estimated_seconds']}s")
+    st.env.out.print(table)
+
+
+def s_show(ctx: typer.Context, name: str = typer.Argument(..., help="A scenario name or a YAML file.")) -> None:
+    """The steps of a scenario, readable."""
+    from polydemo.scenario import loader
+    from polydemo.scenario.runner import describe, estimate_seconds
+
+    st = state(ctx)
+    loaded = loader.load(name)
+    st.env.out.print(f"[bold]{loaded.scenario.title}[/bold]  ({loaded.path}, ≈{estimate_seconds(loaded):.0f}s)")
+    if loaded.scenario.description:
+        st.env.out.print(loaded.scenario.description.strip(), style="dim")
+    for i, step in enumerate(loaded.scenario.steps):
+        st.env.out.print(f"{i + 1:>3}. [svc]{step.kind:<10}[/svc] {describe(step)}", markup=True, highlight=False)
+
+
+def s_validate(ctx: typer.Context, files: List[Path] = typer.Argument(..., help="Scenario YAML files.")) -> None:
+    """Check scenario files against the schema; each problem is reported as file:line:column."""
+    from polydemo.scenario import loader
+
+    st = state(ctx)
+    bad = 0
+    for f in files:
+        try:
+            loaded = loader.load(str(f))
+            st.env.out.print(f"[ok]ok[/ok] {f} ({len(loaded.scenario.steps)} steps)")
+        except PolydemoError as exc:
+            bad += 1
+            st.env.error(exc.message, hint=exc.hint)
+    if bad:
+        raise typer.Exit(2)
+
+
+def s_run(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A scenario name (see `scenario list`) or a YAML file."),
+    step: bool = typer.Option(False, "--step", help="Wait for Enter at each `pause` step (for presenters)."),
+    speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
+    dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
+    record: Optional[Path] = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Play a scenario against the running stack: narrate, act, check. Exit status 1 if an expectation fails."""
+    from polydemo.scenario import loader
+    from polydemo.scenario.runner import Runner
+
+    st = with_json(ctx, json_out)
+    if record is not None and record.suffix.lower() not in (".svg", ".html"):
+        raise PolydemoError(f"cannot record to {record}", hint="use a .svg or .html file name")
+    loaded = loader.load(name)
+    runtime = st.runtime()
+    presenter = make_presenter(st.env, runtime.name, st.settings, dashboard and st.env.out.is_terminal and not json_out)
+    result = Runner(st.settings, runtime, loaded, presenter=presenter, speed=speed, step_mode=step).run()
+    if record is not None:
+        save_final_frame(st.settings, runtime.name, result, record)
+        st.env.info(f"final frame saved to {record}")
+    if st.env.json:
+        st.env.emit_json(result.as_dict())
+    if result.interrupted:
+        st.env.error("interrupted; what the scenario had stopped was restarted")
+        raise typer.Exit(130)
+    if not result.passed:
+        f = result.failures[-1] if result.failures else None
+        if f is not None:
+            st.env.error(f"{loaded.path}:{f.line}: step {f.index + 1} ({f.kind}) failed: {f.message}",
+                         details="\n".join(x for x in (f"expected: {f.expected}" if f.expected else "",
+                                                       f"seen:     {f.seen}" if f.seen else "") if x) or None)
+        raise typer.Exit(1)
+
+
+def make_presenter(env: Environment, runtime_name: str, settings, live: bool):
+    from polydemo.scenario.present import DashboardPresenter, LinePresenter
+
+    if live:
+        try:
+            return DashboardPresenter(env, settings, runtime_name)
+        except ImportError:
+            pass
+    return LinePresenter(env)
+
+
+def save_final_frame(settings, runtime_name: str, result, path: Path) -> None:
+    from polydemo.scenario.present import record_frame
+
+    record_frame(settings, runtime_name, result, path)
+
+
+def reset(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Return every store, topic and consumer group to the seeded state (drops and recreates the CDC slot)."""
+    from polydemo import reset as reset_lib
+
+    st = state(ctx)
+    if not yes and st.env.err.is_terminal:
+        typer.confirm("reset every store, topic and consumer group to the seeded sample?", abort=True)
+    result = reset_lib.reset(st.settings, say=lambda m: st.env.info(f"[dim]reset:[/dim] {m}"))
+    st.env.info(f"[ok]reset done[/ok]: {result.users_added} users, {result.follows_added} follows, "
+                f"{result.posts_added} posts seeded; projections caught up")

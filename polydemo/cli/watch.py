@@ -1,0 +1,191 @@
+"""Dashboard commands: watch (the live dashboard) and snapshot (one frame, or its data as JSON)."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from polydemo.cli.context import command, state, with_json
+from polydemo.errors import PolydemoError
+
+RECORD_HELP = "Save the final frame to FILE.svg or FILE.html (100 columns wide)."
+RECORD_SUFFIXES = (".svg", ".html", ".htm")
+CHANGES_OVER_S = 3.0  # new rows stay marked, and lag arrows compare, over this many seconds
+PLAIN_SIZE = (100, 30)  # frame size when stdout is not a terminal (COLUMNS/LINES override)
+
+
+def register(app: typer.Typer) -> None:
+    command(app, "watch")(watch)
+    command(app, "snapshot")(snapshot)
+
+
+def watch(
+    ctx: typer.Context,
+    refresh: float = typer.Option(4.0, "--refresh", min=0.1, max=30.0, metavar="HZ",
+                                  help="Frames per second."),
+    once: bool = typer.Option(False, "--once", help="Print one frame and exit."),
+    record: Optional[Path] = typer.Option(None, "--record", metavar="FILE", help=RECORD_HELP),
+) -> None:
+    """The live dashboard: every store, Kafka offsets and lag, the connector, the projectors, the event feed.
+
+    Full screen on a terminal (Ctrl-C quits); otherwise a plain frame every 1/HZ seconds, or once with --once.
+    """
+    from polydemo.dashboard.render import render
+
+    st = state(ctx)
+    _check_record(record)
+    out = st.env.out
+    size = _plain_size(st)
+    collector = _collector(st)
+    period = 1.0 / refresh
+    history: deque = deque()
+    last = None
+    live_mode = out.is_terminal and not once
+    try:
+        if live_mode:
+            last = live_loop(collector, out, refresh, history=history)
+        else:
+            while True:
+                t0 = time.monotonic()
+                snap, base = _next(collector, history, last)
+                if last is not None:
+                    out.print()
+                last = snap
+                out.print(render(snap, base, width=size[0], height=size[1]), crop=True)
+                out.file.flush()
+                if once:
+                    break
+                time.sleep(max(0.0, period - (time.monotonic() - t0)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stuck = collector.close()
+    last = history[-1] if history else None  # also when Ctrl-C interrupted the live loop
+    if record is not None and last is not None:
+        _record(st, record, last, _baseline(history, last))
+    _exit_if_stuck(stuck)
+
+
+def snapshot(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print the snapshot's data (JSON) instead of a frame."),
+    record: Optional[Path] = typer.Option(None, "--record", metavar="FILE", help=RECORD_HELP),
+) -> None:
+    """Print one dashboard frame (or, with --json, the data behind it) and exit."""
+    from polydemo.dashboard.render import render
+
+    st = with_json(ctx, json_out)
+    _check_record(record)
+    collector = _collector(st)
+    try:
+        snap = collector.collect()
+    finally:
+        stuck = collector.close()
+    if st.env.json:
+        st.env.emit_json(snap.to_dict())
+    else:
+        width, height = st.env.out.size if st.env.out.is_terminal else _plain_size(st)
+        st.env.out.print(render(snap, width=width, height=max(height, 30)), crop=True)
+    if record is not None:
+        _record(st, record, snap, None)
+    _exit_if_stuck(stuck)
+
+
+def live_loop(collector, console, hz: float, seconds: float | None = None, history: deque | None = None):
+    """Full-screen Live display at ``hz`` frames per second until Ctrl-C (or ``seconds``); returns the last frame.
+
+    One collect and one render per frame, drawn once (no auto-refresh thread drawing in between).
+    bench/dashboard.py runs this same loop on an off-screen console to measure its CPU cost.
+    """
+    from rich.live import Live
+
+    from polydemo.dashboard.render import render
+
+    history = history if history is not None else deque()
+    period = 1.0 / hz
+    last = None
+    end = time.monotonic() + seconds if seconds is not None else None
+    with Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
+        while end is None or time.monotonic() < end:
+            t0 = time.monotonic()
+            snap, base = _next(collector, history, last)
+            last = snap
+            width, height = console.size
+            live.update(render(snap, base, width=width, height=height), refresh=True)
+            time.sleep(max(0.0, period - (time.monotonic() - t0)))
+    return last
+
+
+# ---------------------------------------------------------------- helpers
+
+def _collector(st):
+    from polydemo.dashboard.snapshot import Collector
+    from polydemo.runtime import resolve_runtime_name
+
+    return Collector(st.settings, resolve_runtime_name(st.settings))
+
+
+def _next(collector, history: deque, last):
+    """Collect a frame; return it and the frame to show changes against (about CHANGES_OVER_S earlier)."""
+    snap = collector.collect(last)
+    history.append(snap)
+    while len(history) > 1 and snap.taken_at - history[1].taken_at >= CHANGES_OVER_S:
+        history.popleft()
+    return snap, _baseline(history, snap)
+
+
+def _baseline(history: deque, snap):
+    base = history[0] if history else None
+    return base if base is not None and base is not snap else None
+
+
+def _plain_size(st) -> tuple[int, int]:
+    out = st.env.out
+    width = st.env.width or int(os.environ.get("COLUMNS") or 0) or PLAIN_SIZE[0]
+    height = int(os.environ.get("LINES") or 0) or PLAIN_SIZE[1]
+    if not out.is_terminal:
+        out.width = width  # a console on a pipe defaults to 80 columns
+    return width, height
+
+
+def _check_record(path: Path | None) -> None:
+    if path is not None and path.suffix.lower() not in RECORD_SUFFIXES:
+        raise PolydemoError(f"cannot record to {path}: unknown format {path.suffix or '(no extension)'}",
+                            hint="use a file name ending in .svg or .html")
+
+
+def _record(st, path: Path, snap, base) -> None:
+    """Print the frame into a fresh recording console (recording a Live display keeps every frame or none)."""
+    from rich.console import Console
+
+    from polydemo.console import THEME
+    from polydemo.dashboard.render import render
+
+    width, height = PLAIN_SIZE
+    console = Console(record=True, width=width, height=height, file=io.StringIO(), theme=THEME,
+                      force_terminal=True, color_system="truecolor")
+    console.print(render(snap, base, width=width, height=height), crop=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".svg":
+            console.save_svg(str(path), title="polydemo watch")
+        else:
+            console.save_html(str(path))
+    except OSError as exc:
+        raise PolydemoError(f"cannot write {path}: {exc.strerror or exc}", hint="check the directory exists and is writable") from None
+    st.env.info(f"saved the frame to {path}")
+
+
+def _exit_if_stuck(stuck: list[str]) -> None:
+    """A collector blocked on a paused server would hold the interpreter's exit until the server resumes."""
+    if stuck:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

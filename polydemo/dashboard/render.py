@@ -1,0 +1,639 @@
+"""Draw one dashboard frame: Snapshot (+ the previous one, + an optional scenario) -> a Rich renderable.
+
+Pure: no I/O and no clock (ages are relative to ``snapshot.taken_at``), so recorded snapshots render
+the same way in tests. The frame is laid out for ``width`` x ``height`` cells: every line is cropped,
+never wrapped, and every panel has a fixed height, so the frame never grows past ``height``; when
+space runs short, rows are dropped first, then whole panels (lowest priority first).
+Nothing is told by colour alone: new rows carry ``+``, lag trends ``↑``/``↓``, states are spelled out,
+so the plain text (NO_COLOR, or a recording) reads the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.constrain import Constrain
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.panel import Panel
+from rich.segment import Segment
+from rich.text import Text
+
+from polydemo.dashboard.snapshot import Snapshot
+
+SPARK = "▁▂▃▄▅▆▇█"
+OK, BAD, WARN, DIM, NEW = "bold green", "bold red", "bold yellow", "dim", "bold green"
+STATE_STYLE = {"RUNNING": OK, "running": OK, "PAUSED": WARN, "retrying": WARN, "starting": WARN,
+               "UNASSIGNED": WARN, "UNREGISTERED": WARN, "FAILED": BAD, "stopped": BAD, "unknown": WARN}
+MAIN_TOPICS = ("public.users", "public.follows", "social.posts")
+
+
+# ---------------------------------------------------------------- small formatters (pure)
+
+def sparkline(values: list[int]) -> str:
+    """One cell per value: ▁ for zero (and the smallest), █ for the largest; any non-zero value shows above ▁."""
+    hi = max(values, default=0)
+    if hi <= 0:
+        return SPARK[0] * len(values)
+    out = []
+    for v in values:
+        if v <= 0:
+            out.append(SPARK[0])
+        else:
+            out.append(SPARK[max(1, min(7, -(-v * 7 // hi)))])
+    return "".join(out)
+
+
+def clock(ts: float | None) -> str:
+    """Local wall-clock time, HH:MM:SS."""
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "--:--:--"
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 1:
+        return "now"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def ttl_text(ttl: int | None) -> str:
+    if ttl is None:
+        return "not cached"
+    if ttl < 0:
+        return "no TTL"
+    return f"TTL {ttl // 60}m{ttl % 60:02d}s" if ttl >= 60 else f"TTL {ttl}s"
+
+
+def _ts(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
+
+
+def delta(cur: int | None, old: int | None) -> str:
+    if cur is None or old is None or cur == old:
+        return ""
+    return f" ({cur - old:+d})"
+
+
+def arrow(cur: int | None, old: int | None) -> str:
+    if cur is None or old is None or cur == old:
+        return ""
+    return "↑" if cur > old else "↓"
+
+
+def lag_style(lag: int, old: int | None) -> str:
+    if lag <= 0:
+        return OK
+    return BAD if lag >= 100 or (old is not None and lag > old) else WARN
+
+
+def _line(*parts, style: str = "") -> Text:
+    """One cropped line from (text, style) pairs or plain strings."""
+    text = Text(no_wrap=True, overflow="ellipsis", style=style)
+    for part in parts:
+        if isinstance(part, tuple):
+            text.append(*part)
+        elif isinstance(part, Text):
+            text.append_text(part)
+        else:
+            text.append(str(part))
+    return text
+
+
+def _table(rows: list[tuple], justify: tuple[str, ...], width: int, flexible: tuple[int, ...] = (0,),
+           header: bool = False) -> list[Text]:
+    """Rows of cells as aligned one-line Texts, ``width`` cells wide (cells are cropped with an ellipsis).
+
+    Columns take their natural width; the ``flexible`` ones share what is left (and are the ones cropped).
+    Laid out by hand: a Rich Table would measure every cell of every panel on every frame.
+    """
+    if not rows:
+        return []
+    ncol = len(justify)
+    cells = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
+    natural = [max(cell_len(r[i].plain) for r in cells) for i in range(ncol)]
+    flex = [i for i in flexible if i < ncol]
+    widths = list(natural)
+    room = width - sum(natural[i] for i in range(ncol) if i not in flex) - (ncol - 1)
+    if flex:
+        need = sum(natural[i] for i in flex)
+        if need <= room:
+            widths[flex[0]] += room - need  # fill the line, so right-aligned columns meet the border
+        else:  # share the room fairly: narrow columns keep their width, wide ones are cropped
+            share, todo = max(0, room), sorted(flex, key=lambda i: natural[i])
+            while todo:
+                each = share // len(todo)
+                if natural[todo[0]] <= each:
+                    widths[todo[0]] = natural[todo[0]]
+                    share -= natural[todo[0]]
+                    todo.pop(0)
+                    continue
+                for k, i in enumerate(todo):
+                    widths[i] = each + (1 if k < share - each * len(todo) else 0)
+                break
+    out = []
+    for r, row in enumerate(cells):
+        line = Text(no_wrap=True, overflow="ellipsis", style=DIM if header and r == 0 else "")
+        for i, (cell, w) in enumerate(zip(row, widths)):
+            if i:
+                line.append(" ")
+            cell = cell.copy()
+            if cell_len(cell.plain) > w:
+                cell.truncate(w, overflow="ellipsis")
+            gap = w - cell_len(cell.plain)
+            if justify[i] == "right":
+                cell.pad_left(gap)
+            else:
+                cell.pad_right(gap)
+            line.append_text(cell)
+        out.append(line)
+    return out
+
+
+def _mark(is_new: bool) -> Text:
+    return Text("+", style=NEW) if is_new else Text(" ")
+
+
+# ---------------------------------------------------------------- staleness
+
+def staleness(snap: Snapshot) -> list[tuple[str, str]]:
+    """(message, style) comparing the read models' counts with Postgres, the source of truth."""
+    pg = snap.postgres if snap.ok("postgres") else None
+    if pg is None:
+        return []
+    lags = {g.projector: g.lag for g in (snap.kafka.groups if snap.kafka and snap.ok("kafka") else [])}
+    out: list[tuple[str, str]] = []
+    synced = []
+    if snap.redis is not None and snap.ok("redis"):
+        behind = pg.users - snap.redis.profiles
+        lag = lags.get("cache")
+        if behind > 0 or (behind < 0 and snap.redis.profiles_exact):
+            note = f" (cache lag {lag})" if lag else (" (cache lag 0: expired or evicted)" if lag == 0 and behind > 0
+                                                      else "")
+            what = (f"Redis is {behind} user{'s' if behind != 1 else ''} behind Postgres" if behind > 0
+                    else f"Redis has {-behind} user{'s' if behind != -1 else ''} more than Postgres")
+            out.append((f"⚠ {what}{note}", WARN))
+        else:
+            synced.append("Redis")
+    if snap.neo4j is not None and snap.ok("neo4j"):
+        users_behind = pg.users - snap.neo4j.users
+        follows_behind = pg.follows - snap.neo4j.follows
+        lag = lags.get("graph")
+        parts = []
+        if users_behind:
+            parts.append(f"{abs(users_behind)} user{'s' if abs(users_behind) != 1 else ''} "
+                         f"{'behind' if users_behind > 0 else 'ahead of'}")
+        if follows_behind:
+            parts.append(f"{abs(follows_behind)} follow{'s' if abs(follows_behind) != 1 else ''} "
+                         f"{'behind' if follows_behind > 0 else 'ahead of'}")
+        if parts:
+            if len(parts) == 2 and parts[0].endswith("behind") and parts[1].endswith("behind"):
+                parts[0] = parts[0].removesuffix(" behind")
+            out.append((f"⚠ Neo4j is {' and '.join(parts)} Postgres{f' (graph lag {lag})' if lag else ''}", WARN))
+        else:
+            synced.append("Neo4j")
+    if synced:
+        out.append((f"✔ {' and '.join(synced)} in sync with Postgres ({pg.users} users"
+                    f"{f', {pg.follows} follows' if 'Neo4j' in synced else ''})", OK))
+    return out
+
+
+# ---------------------------------------------------------------- panels
+#
+# A panel is a PanelSpec: its priority, how many body lines it would like, and a builder that makes
+# exactly that many (or fewer) one-line Texts for a given inner width. The layout decides the lines.
+
+@dataclass
+class PanelSpec:
+    key: str
+    title: str
+    priority: int  # higher is kept longer
+    want: int  # body lines it would like
+    build: Callable[[int, int], list[Text]]  # (body lines, inner width) -> lines
+    minimum: int = 1
+    subtitle: str | None = None
+
+
+def _is_down(snap: Snapshot, service: str) -> bool:
+    return not snap.ok(service) or getattr(snap, service) is None
+
+
+def _down_spec(snap: Snapshot, key: str, title: str, priority: int) -> PanelSpec:
+    svc = snap.service(key)
+
+    def build(n: int, w: int) -> list[Text]:
+        lines = [_line((f"✘ down since {clock(svc.down_since if svc else None)}", BAD))]
+        if svc and svc.error:
+            lines.append(_line((svc.error, DIM)))
+        return lines[:n]
+
+    return PanelSpec(key, title, priority, 2, build)
+
+
+def _postgres(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
+    if _is_down(snap, "postgres"):
+        return _down_spec(snap, "postgres", "Postgres · users", 10)
+    pg, old = snap.postgres, (prev.postgres if prev and prev.postgres else None)
+    seen = {u.id for u in old.latest} if old else None
+
+    def build(n: int, w: int) -> list[Text]:
+        head = _line((f"{pg.users} users", "bold"), (delta(pg.users, old.users if old else None), NEW),
+                     f" · {pg.follows} follows", (delta(pg.follows, old.follows if old else None), NEW))
+        if not pg.latest:
+            return [head, _line(("no users yet", DIM))][:n]
+        rows = []
+        for u in pg.latest[:n - 1]:
+            created = _ts(u.created_at)
+            rows.append((_mark(seen is not None and u.id not in seen), u.name or "-", Text(u.email, style=DIM),
+                         age(snap.taken_at - created if created else None)))
+        return [head, *_table(rows, ("left", "left", "left", "right"), w, flexible=(1, 2))]
+
+    return PanelSpec("postgres", "Postgres · users", 10, 1 + max(1, len(pg.latest)), build,
+                     subtitle="latest sign-ups")
+
+
+def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
+    if _is_down(snap, "mongo"):
+        return _down_spec(snap, "mongo", "Mongo · posts", 6)
+    mg, old = snap.mongo, (prev.mongo if prev and prev.mongo else None)
+    likes_before = {p.id: p.likes for p in old.latest} if old else None
+
+    def build(n: int, w: int) -> list[Text]:
+        head = _line((f"{mg.posts} posts", "bold"), (delta(mg.posts, old.posts if old else None), NEW))
+        if not mg.latest:
+            return [head, _line(("no posts yet", DIM))][:n]
+        rows = []
+        for p in mg.latest[:n - 1]:
+            before = likes_before.get(p.id) if likes_before is not None else None
+            rows.append((_mark(likes_before is not None and p.id not in likes_before), p.title,
+                         Text(f"♥ {p.likes}{arrow(p.likes, before)}",
+                              style=NEW if before is not None and p.likes > before else "")))
+        return [head, *_table(rows, ("left", "left", "right"), w, flexible=(1,))]
+
+    return PanelSpec("mongo", "Mongo · posts", 6, 1 + max(1, len(mg.latest)), build, subtitle="latest, likes")
+
+
+def _neo4j(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
+    if _is_down(snap, "neo4j"):
+        return _down_spec(snap, "neo4j", "Neo4j · graph", 8)
+    g, old = snap.neo4j, (prev.neo4j if prev and prev.neo4j else None)
+    before = {t.id: t.followers for t in old.top} if old else {}
+
+    def build(n: int, w: int) -> list[Text]:
+        head = _line((f"{g.nodes} nodes", "bold"), (delta(g.nodes, old.nodes if old else None), NEW),
+                     f" · {g.follows} FOLLOWS", (delta(g.follows, old.follows if old else None), NEW))
+        if not g.top:
+            return [head, _line(("no FOLLOWS edges yet", DIM))][:n]
+        rows = [(t.name or (t.id or "?")[:8], Text(f"{t.followers}{arrow(t.followers, before.get(t.id))} followers",
+                                                    style=DIM)) for t in g.top[:n - 1]]
+        return [head, *_table(rows, ("left", "right"), w)]
+
+    return PanelSpec("neo4j", "Neo4j · graph", 8, 1 + max(1, len(g.top)), build, subtitle="most followed")
+
+
+def _timeseries(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
+    if _is_down(snap, "timeseries"):
+        return _down_spec(snap, "timeseries", "Time-series · events/min", 7)
+    ts, old = snap.timeseries, (prev.timeseries if prev and prev.timeseries else None)
+    types = sorted(ts.per_type.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    window = len(ts.minutes) or 15
+
+    def build(n: int, w: int) -> list[Text]:
+        head = _line((f"{ts.events} events", "bold"), (delta(ts.events, old.events if old else None), NEW),
+                     (f" · {sum(map(sum, ts.per_type.values()))} in {window} min", DIM))
+        if not types:
+            return [head, _line((f"no events in the last {window} minutes", DIM))][:n]
+        rows = [(name, Text(sparkline(counts), style="cyan"), str(counts[-1] if counts else 0))
+                for name, counts in types[:n - 1]]
+        return [head, *_table(rows, ("left", "left", "right"), w)]
+
+    return PanelSpec("timeseries", "Time-series · events/min", 7, 1 + max(1, len(types)), build,
+                     subtitle=f"per minute, last {window}; now")
+
+
+def _redis(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
+    if _is_down(snap, "redis"):
+        return _down_spec(snap, "redis", "Redis · cache", 8)
+    r, old = snap.redis, (prev.redis if prev and prev.redis else None)
+    cached_before = {p.id for p in old.sample if p.ttl is not None} if old else None
+
+    def build(n: int, w: int) -> list[Text]:
+        lines = [_line((f"{'' if r.profiles_exact else '≥'}{r.profiles} profiles", "bold"),
+                       (delta(r.profiles, old.profiles if old else None), NEW), f" · {r.keys} keys")]
+        total = r.hits + r.misses
+        if n >= 2:
+            lines.append(_line(f"hit/miss {r.hits}/{r.misses}",
+                               (f" ({100 * r.hits / total:.0f}% hits)" if total else "", DIM),
+                               (delta(r.hits, old.hits if old else None).replace("(", "(hits "), DIM)))
+        rows = []
+        for p in r.sample[:n - 2]:
+            is_new = cached_before is not None and p.ttl is not None and p.id not in cached_before
+            rows.append((_mark(is_new), p.name or p.id[:8], Text(ttl_text(p.ttl), style=WARN if p.ttl is None else DIM)))
+        return lines + _table(rows, ("left", "left", "right"), w, flexible=(1,))
+
+    return PanelSpec("redis", "Redis · cache", 8, 2 + len(r.sample), build,
+                     subtitle="latest users' profiles" if r.sample_source == "latest users" else "cached profiles")
+
+
+def _short_topic(topic: str) -> str:
+    for prefix in ("public.", "social."):
+        if topic.startswith(prefix):
+            return topic[len(prefix):]
+    return topic.removesuffix(".posts") if topic.startswith("dualwrite") else topic
+
+
+def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
+    if _is_down(snap, "kafka"):
+        return _down_spec(snap, "kafka", "Kafka · offsets & lag", 9)
+    k, old = snap.kafka, (prev.kafka if prev and prev.kafka and prev.ok("kafka") else None)
+    old_high = {(p.topic, p.partition): p.high for p in old.partitions} if old else {}
+    old_lag = {g.projector: g.lag for g in old.groups} if old else {}
+
+    def rank(p):
+        short = p.topic.removeprefix(prefix)
+        return (MAIN_TOPICS.index(short) if short in MAIN_TOPICS else len(MAIN_TOPICS), short, p.partition)
+
+    parts = sorted(k.partitions, key=rank)
+    group_rows = []
+    for g in k.groups:
+        before = old_lag.get(g.projector)
+        group_rows.append((g.projector, str(g.committed),
+                           Text(f"{g.lag}{arrow(g.lag, before) or ' '}", style=lag_style(g.lag, before))))
+
+    def build(n: int, w: int) -> list[Text]:
+        if n < 2:
+            total = sum(g.lag for g in k.groups)
+            return [_line("lag ", (str(total), lag_style(total, None)), f" · {len(k.partitions)} partitions")]
+        lines: list[Text] = []
+        # The groups (with their header) matter most; the partitions get the lines left.
+        room = n - (len(group_rows) + 1)
+        if room == 1:
+            lines.append(_line(("high ", DIM), " · ".join(f"{_short_topic(p.topic.removeprefix(prefix))} {p.high}"
+                                                           for p in parts)))
+        elif room >= 2:
+            rows: list[tuple] = [("topic[partition]", "", "high")]
+            for p in parts[:room - 1]:
+                d = p.high - old_high[(p.topic, p.partition)] if (p.topic, p.partition) in old_high else 0
+                rows.append((f"{p.topic.removeprefix(prefix)}[{p.partition}]", Text(f"+{d}" if d > 0 else "", style=NEW),
+                             str(p.high)))
+            lines += _table(rows, ("left", "right", "right"), w, header=True)
+        lines += _table([("projector", "committed", "lag "), *group_rows[:n - 1 - len(lines)]],
+                        ("left", "right", "right"), w, header=True)
+        return lines
+
+    return PanelSpec("kafka", "Kafka · offsets & lag", 9, 2 + len(parts) + len(k.groups), build,
+                     minimum=min(1 + len(k.groups), 4))
+
+
+def _connect(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
+    old = {w.name: w for w in prev.projectors} if prev else {}
+    failing = snap.connect is not None and any(t.trace for t in snap.connect.tasks)
+
+    def build(n: int, w: int) -> list[Text]:
+        lines: list[Text] = []
+        if _is_down(snap, "connect"):
+            svc = snap.service("connect")
+            lines.append(_line((f"✘ Connect down since {clock(svc.down_since if svc else None)}", BAD)))
+        else:
+            c = snap.connect
+            lines.append(_line(f"{c.connector} ", (c.state, STATE_STYLE.get(c.state, WARN))))
+            if n > 1 + len(snap.projectors) or (n > 1 and not snap.projectors):
+                line = _line()
+                for i, t in enumerate(c.tasks):
+                    line.append(" · " if i else "")
+                    line.append(f"task {t.id} ")
+                    line.append(t.state, STATE_STYLE.get(t.state, WARN))
+                if not c.tasks:
+                    line.append("no tasks", DIM if c.state == "UNREGISTERED" else WARN)
+                lines.append(line)
+            trace = next((t.trace for t in c.tasks if t.trace), None)
+            if trace and n > 2 + len(snap.projectors):
+                lines.append(_line((trace, DIM)))
+        rows = []
+        for wk in snap.projectors[:max(0, n - len(lines))]:
+            before = old.get(wk.name)
+            d = delta(wk.processed, before.processed if before else None)
+            rows.append((wk.name, Text(wk.state, style=STATE_STYLE.get(wk.state, WARN)),
+                         Text(("-" if wk.processed is None else str(wk.processed)) + d, style=NEW if d else ""),
+                         Text(str(wk.pid or "-"), style=DIM)))
+        return lines + _table(rows, ("left", "left", "right", "right"), w)
+
+    return PanelSpec("connect", "Connect · projectors", 6, 2 + failing + len(snap.projectors), build,
+                     subtitle="state, processed, pid")
+
+
+def _feed(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
+    seen = {(f.topic, f.partition, f.offset) for f in prev.feed} if prev else None
+
+    def build(n: int, w: int) -> list[Text]:
+        if not snap.feed:
+            return [_line(("no messages yet" if snap.ok("kafka") else "Kafka is down", DIM))]
+        rows = []
+        for f in snap.feed[:n]:
+            is_new = seen is not None and (f.topic, f.partition, f.offset) not in seen
+            what = Text(f.summary)
+            what.append(f" {f.key}", DIM)  # after the summary, so a narrow panel crops the key first
+            rows.append((_mark(is_new), Text(age(snap.taken_at - f.ts_ms / 1000) if f.ts_ms else "-", style=DIM),
+                         Text(_short_topic(f.topic), style="cyan"), what))
+        return _table(rows, ("left", "right", "left", "left"), w, flexible=(3,))
+
+    return PanelSpec("feed", "Event feed", 4, max(1, len(snap.feed)), build, subtitle="newest first")
+
+
+def _scenario(scenario: dict, width: int, max_lines: int) -> tuple[Panel, int] | None:
+    """The scenario panel: steps ticked off, the current one marked, and its caption."""
+    steps = [str(s) for s in scenario.get("steps") or []]
+    current = scenario.get("current", scenario.get("step", 0))
+    current = current if isinstance(current, int) else 0
+    finished = bool(scenario.get("done")) or bool(steps and current >= len(steps))
+    items = []
+    for i, step in enumerate(steps):
+        if finished or i < current:
+            items.append((f"✔ {step}", OK))
+        elif i == current:
+            items.append((f"▶ {step}", "bold"))
+        else:
+            items.append((f"· {step}", DIM))
+    caption = scenario.get("caption")
+    lines = _pack(items, width - 4, max_lines=max(1, max_lines - (1 if caption else 0)))
+    if caption:
+        lines.append(_line((str(caption), "italic")))
+    if not lines:
+        return None
+    title = scenario.get("name") or scenario.get("title") or "scenario"
+    where = (" · done" if finished else f" · step {current + 1}/{len(steps)}") if steps else ""
+    panel = Panel(Group(*lines), title=f"[bold]scenario: {escape(str(title))}[/]{where}", title_align="left",
+                  height=len(lines) + 2, border_style="magenta", padding=(0, 1))
+    return panel, len(lines) + 2
+
+
+# ---------------------------------------------------------------- header, footer, layout
+
+def _pack(items: list[tuple[str, str]], width: int, sep: str = "  ", max_lines: int | None = None) -> list[Text]:
+    """First-fit packing of short items into lines of ``width`` cells (items are never split)."""
+    lines: list[list[tuple[str, str]]] = []
+    widths: list[int] = []
+    for text, style in items:
+        w = cell_len(text)
+        for i, used in enumerate(widths):
+            if used + len(sep) + w <= width:
+                lines[i].append((text, style))
+                widths[i] = used + len(sep) + w
+                break
+        else:
+            lines.append([(text, style)])
+            widths.append(w)
+    out = []
+    for parts in lines[:max_lines] if max_lines else lines:
+        line = _line()
+        for i, (text, style) in enumerate(parts):
+            if i:
+                line.append(sep)
+            line.append(text, style)
+        out.append(line)
+    return out
+
+
+def _header(snap: Snapshot, width: int, compact: bool) -> list[Text]:
+    down = [s for s in snap.services if not s.ok]
+    title = _line(("polydemo live", "bold"), f" · {snap.runtime} runtime · {clock(snap.taken_at)}",
+                  (f" · collected in {snap.collect_ms:.0f} ms", DIM), "  ")
+    if down:
+        title.append(f"✘ {len(down)} of {len(snap.services)} services down", BAD)
+    else:
+        title.append(f"✔ all {len(snap.services)} services healthy", OK)
+    items = []
+    for s in snap.services:
+        if not s.ok:
+            items.append((f"✘ {s.name} down since {clock(s.down_since)}", BAD))
+        else:
+            items.append((f"✔ {s.name}" if compact else f"✔ {s.name} {s.label}", OK if compact else ""))
+    lines = _pack(items, width, sep=" " if compact else "  ")
+    if not compact:  # colour the mark and the name; the engine label stays plain
+        for line in lines:
+            line.highlight_words([f"✔ {s.name} " for s in snap.services if s.ok], OK)
+    return [title, *lines]
+
+
+def _columns(width: int) -> int:
+    return 3 if width >= 96 else 2 if width >= 60 else 1
+
+
+LAYOUT = {
+    3: [["postgres", "mongo", "neo4j"], ["timeseries", "redis", "connect"], ["kafka", "feed"]],
+    2: [["postgres", "neo4j", "redis", "timeseries"], ["kafka", "connect", "mongo", "feed"]],
+    1: [["postgres", "kafka", "redis", "neo4j", "timeseries", "connect", "mongo", "feed"]],
+}
+
+
+def _fit(specs: list[PanelSpec], budget: int) -> list[tuple[PanelSpec, int]]:
+    """Body lines per panel so the column fits ``budget`` lines: drop panels, then share rows round-robin."""
+    kept = list(specs)
+    while kept and sum(s.minimum + 2 for s in kept) > budget:
+        kept.remove(min(kept, key=lambda s: s.priority))
+    alloc = {s.key: min(s.minimum, s.want) for s in kept}
+    left = budget - sum(alloc[s.key] + 2 for s in kept)
+    by_priority = sorted(kept, key=lambda s: -s.priority)
+    while left > 0:
+        grew = False
+        for s in by_priority:
+            if left > 0 and alloc[s.key] < s.want:
+                alloc[s.key] += 1
+                left -= 1
+                grew = True
+        if not grew:
+            break
+    return [(s, alloc[s.key]) for s in kept]
+
+
+class _Columns:
+    """Columns of panels side by side, each column exactly its width (no measuring pass, unlike a Table)."""
+
+    def __init__(self, columns: list[list[Panel]], widths: list[int]):
+        self.columns = columns
+        self.widths = widths
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rendered = []
+        for panels, w in zip(self.columns, self.widths):
+            lines: list[list[Segment]] = []
+            for panel in panels:
+                lines.extend(console.render_lines(panel, options.update(width=w, height=panel.height), pad=True))
+            rendered.append(lines)
+        for i in range(max((len(c) for c in rendered), default=0)):
+            for lines, w in zip(rendered, self.widths):
+                yield from (lines[i] if i < len(lines) else [Segment(" " * w)])
+            yield Segment.line()
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(sum(self.widths), sum(self.widths))
+
+
+def _panel(spec: PanelSpec, n: int, width: int) -> Panel:
+    body = spec.build(n, width - 4)[:n]  # 2 for the border, 2 for the padding
+    return Panel(Group(*body), title=f"[bold]{spec.title}[/]", title_align="left", height=n + 2,
+                 subtitle=f"[dim]{spec.subtitle}[/]" if spec.subtitle else None, subtitle_align="right",
+                 border_style="blue", padding=(0, 1))
+
+
+def _guess_prefix(snap: Snapshot) -> str:
+    """The topic prefix, from the topic names (render has no Settings)."""
+    for p in (snap.kafka.partitions if snap.kafka else []):
+        for main in MAIN_TOPICS:
+            if p.topic.endswith("." + main):
+                return p.topic[: -len(main) - 1]
+    return "polydemo"
+
+
+def render(snapshot: Snapshot, prev: Snapshot | None = None, scenario: dict | None = None,
+           width: int = 100, height: int = 30) -> RenderableType:
+    """The whole frame for a ``width`` x ``height`` screen (see the module docstring).
+
+    ``prev`` is an earlier frame to show changes against (new rows ``+``, counts ``(+n)``, lag ``↑``/``↓``);
+    ``scenario`` is ``{"name", "steps": [...], "current": index, "caption", "done"}`` (all optional).
+    """
+    snap = snapshot
+    width, height = max(24, width), max(6, height)
+    header = _header(snap, width, compact=False)
+    if len(header) > 4 or height < 24:
+        header = _header(snap, width, compact=True)
+    if height < 14:
+        header = header[:1]
+    footer = _pack(staleness(snap), width, sep=" · ", max_lines=2 if height >= 24 else 1) if height >= 10 else []
+    budget = height - len(header) - len(footer)
+    scen = None
+    if scenario and budget >= 12:
+        scen = _scenario(scenario, width, max_lines=3 if height >= 24 else 2)
+        if scen:
+            budget -= scen[1]
+
+    specs = {s.key: s for s in (_postgres(snap, prev), _mongo(snap, prev), _neo4j(snap, prev),
+                                _timeseries(snap, prev), _redis(snap, prev), _kafka(snap, prev, _guess_prefix(snap) + "."),
+                                _connect(snap, prev), _feed(snap, prev))}
+    layout = LAYOUT[_columns(width)]
+    widths = [width // len(layout) + (1 if i < width % len(layout) else 0) for i in range(len(layout))]
+    columns = [[_panel(spec, n, w) for spec, n in _fit([specs[k] for k in keys], budget)]
+               for keys, w in zip(layout, widths)]
+
+    parts: list[RenderableType] = [*header]
+    if scen:
+        parts.append(scen[0])
+    parts.append(_Columns(columns, widths))
+    parts.extend(footer)
+    return Constrain(Group(*parts), width)

@@ -1,0 +1,784 @@
+"""One frame of dashboard data, gathered concurrently from every store and the pipeline.
+
+:class:`Snapshot` is pure data (JSON-serialisable, ``to_dict``/``from_dict``): the renderer and the
+tests only ever see this. :func:`collect` fills one. It never raises: each collector catches its own
+errors, and a store that fails (or does not answer within the frame's deadline) becomes a ``down``
+entry whose first-failure time is carried over from the previous frame ("down since 12:04:31").
+
+Connections are kept between frames by a :class:`Collector` (``collect`` keeps one per Settings), so
+a frame costs a few queries, not a few handshakes. A collector that is still blocked from an earlier
+frame (a paused server) is not started again; a store that was down in the previous frame is retried
+in the background without holding the frame up, so the dashboard keeps its refresh rate in a drill.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures as cf
+import json
+import threading
+import time
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+# The client libraries are imported here, not in the collector threads (imports serialise on a lock).
+import confluent_kafka  # noqa: F401
+import httpx  # noqa: F401
+import neo4j
+import psycopg
+import pymongo
+import redis
+
+from polydemo.config import SERVICES, Settings
+
+SAMPLE = 5  # latest users, latest posts, most followed, cached profiles
+FEED_SIZE = 10  # event feed: messages kept per partition and shown in all
+WINDOW_MINUTES = 15  # time-series sparklines
+TIMEOUT = 1.0  # seconds a frame waits for a store that answered in the previous frame
+FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
+SCAN_BUDGET = 10  # Redis SCAN calls (COUNT 1000) per frame when counting profile keys
+FEED_READ_S = 0.3  # at most this long reading the tail of the topics for the feed
+EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
+
+# Collector task -> the service whose health it decides. "feed" decides none.
+TASKS = ("postgres", "timeseries", "mongo", "neo4j", "kafka", "connect", "redis", "feed")
+
+
+# ---------------------------------------------------------------- the data
+
+@dataclass
+class ServiceHealth:
+    name: str
+    ok: bool
+    label: str = ""  # the engine, e.g. "PostgreSQL 15, partitioned (timescaledb not installed)"
+    error: str | None = None
+    down_since: float | None = None  # epoch seconds of the first failed frame in a row
+    ms: float | None = None  # how long its collector took
+
+
+@dataclass
+class UserRow:
+    id: str
+    name: str | None
+    email: str
+    created_at: str | None = None  # ISO-8601
+
+
+@dataclass
+class PostgresData:
+    users: int
+    follows: int
+    latest: list[UserRow] = field(default_factory=list)
+
+
+@dataclass
+class PostRow:
+    id: str
+    title: str
+    likes: int = 0
+    author_id: str | None = None
+
+
+@dataclass
+class MongoData:
+    posts: int
+    latest: list[PostRow] = field(default_factory=list)
+
+
+@dataclass
+class Followed:
+    id: str | None
+    name: str | None
+    followers: int
+
+
+@dataclass
+class Neo4jData:
+    nodes: int
+    users: int
+    follows: int
+    top: list[Followed] = field(default_factory=list)
+
+
+@dataclass
+class TimeseriesData:
+    events: int  # all rows
+    minutes: list[str] = field(default_factory=list)  # bucket starts (ISO-8601), oldest first
+    per_type: dict[str, list[int]] = field(default_factory=dict)  # event_type -> count per bucket
+
+
+@dataclass
+class CachedProfile:
+    id: str
+    name: str | None = None
+    email: str | None = None
+    ttl: int | None = None  # seconds left; None: not in the cache; -1: no expiry
+
+
+@dataclass
+class RedisData:
+    profiles: int  # user:<id> hashes (user:email:* excluded)
+    profiles_exact: bool  # False when the bounded SCAN stopped early: profiles is a lower bound
+    keys: int  # DBSIZE (from INFO keyspace)
+    hits: int
+    misses: int
+    sample: list[CachedProfile] = field(default_factory=list)
+    sample_source: str = "latest users"  # the latest Postgres users looked up, or "scan" as a fallback
+
+
+@dataclass
+class TopicHigh:
+    topic: str
+    partition: int
+    high: int
+
+
+@dataclass
+class PartLag:
+    topic: str
+    partition: int
+    committed: int | None
+    high: int
+    lag: int
+
+
+@dataclass
+class GroupLag:
+    projector: str
+    group: str
+    committed: int
+    lag: int
+    partitions: list[PartLag] = field(default_factory=list)
+
+
+@dataclass
+class KafkaData:
+    partitions: list[TopicHigh] = field(default_factory=list)
+    groups: list[GroupLag] = field(default_factory=list)
+
+    def group(self, projector: str) -> GroupLag | None:
+        return next((g for g in self.groups if g.projector == projector), None)
+
+
+@dataclass
+class ConnectTask:
+    id: int
+    state: str
+    trace: str | None = None
+
+
+@dataclass
+class ConnectData:
+    connector: str
+    state: str  # RUNNING, PAUSED, FAILED, UNREGISTERED, ...
+    tasks: list[ConnectTask] = field(default_factory=list)
+
+
+@dataclass
+class WorkerRow:
+    name: str
+    running: bool
+    state: str
+    pid: int | None = None
+    processed: int | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class FeedItem:
+    topic: str  # without the prefix: public.users, social.posts, dlq, ...
+    partition: int
+    offset: int
+    key: str
+    summary: str
+    ts_ms: int
+
+
+@dataclass
+class Snapshot:
+    taken_at: float  # epoch seconds
+    runtime: str
+    services: list[ServiceHealth] = field(default_factory=list)
+    postgres: PostgresData | None = None
+    timeseries: TimeseriesData | None = None
+    mongo: MongoData | None = None
+    neo4j: Neo4jData | None = None
+    redis: RedisData | None = None
+    kafka: KafkaData | None = None
+    connect: ConnectData | None = None
+    projectors: list[WorkerRow] = field(default_factory=list)
+    feed: list[FeedItem] = field(default_factory=list)
+    collect_ms: float = 0.0
+    version: int = 1
+
+    def service(self, name: str) -> ServiceHealth | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    def ok(self, name: str) -> bool:
+        svc = self.service(name)
+        return bool(svc and svc.ok)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Snapshot":
+        return _build(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Snapshot":
+        return cls.from_dict(json.loads(text))
+
+
+def _build(tp: Any, value: Any) -> Any:
+    """Rebuild nested dataclasses from plain data (the inverse of ``asdict``); unknown keys are ignored."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(inner[0], value) if len(inner) == 1 else value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_build(item, v) for v in value]
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        return {k: _build(item, v) for k, v in value.items()}
+    if is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in fields(tp) if f.name in value})
+    return value
+
+
+# ---------------------------------------------------------------- collecting
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return (text.splitlines() or ["down"])[0][:160]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value is not None else None)
+
+
+def _default_label(service: str) -> str:
+    try:
+        from polydemo.runtime.services import SPECS
+
+        return SPECS[service].engine
+    except Exception:  # noqa: BLE001
+        return service
+
+
+class Collector:
+    """Long-lived clients for every store, and the thread pool the collectors run on."""
+
+    def __init__(self, settings: Settings, runtime_name: str = "local", timeout: float = TIMEOUT,
+                 feed_size: int = FEED_SIZE):
+        self.settings = settings
+        self.runtime_name = runtime_name
+        self.timeout = timeout
+        self.feed_size = feed_size
+        self._pool = cf.ThreadPoolExecutor(max_workers=len(TASKS) + 2, thread_name_prefix="polydemo-dashboard")
+        self._pending: dict[str, tuple[cf.Future, float]] = {}
+        self._clients: dict[str, Any] = {}
+        self._labels: dict[str, str] = {}
+        self._client_lock = threading.Lock()
+        self._feed: dict[tuple[str, int], list[FeedItem]] = {}
+        self._feed_highs: dict[tuple[str, int], int] = {}
+        self._topics: list[str] | None = None
+        self._connect_version: str | None = None
+        self._warm = False
+        self._own_reads = [0, 0]  # keyspace hits, misses caused by our own profile look-ups
+        self.closed = False
+
+    # ------------------------------------------------------------ frame
+    def collect(self, prev: Snapshot | None = None) -> Snapshot:
+        try:
+            return self._collect(prev)
+        except Exception as exc:  # noqa: BLE001 - a frame is always drawn
+            now = time.time()
+            return Snapshot(now, self.runtime_name, [self._down(s, _short(exc), prev, now, None) for s in SERVICES])
+
+    def _collect(self, prev: Snapshot | None) -> Snapshot:
+        t0 = time.perf_counter()
+        now = time.time()
+        deadline = t0 + (self.timeout if self._warm else max(self.timeout, FIRST_TIMEOUT))
+        self._warm = True
+        carried: dict[str, tuple] = {}
+        fresh: dict[str, cf.Future] = {}
+        suspect: set[str] = set()
+        for name in TASKS:
+            pending = self._pending.get(name)
+            if pending is not None:
+                fut, _ = pending
+                if fut.done():
+                    carried[name] = fut.result()
+                    del self._pending[name]
+                else:
+                    suspect.add(name)  # still blocked since an earlier frame: do not pile up another
+                    continue
+            if prev is not None and name in SERVICES and not prev.ok(name):
+                suspect.add(name)  # down last frame: retry in the background, do not hold the frame up
+            deps = {"postgres": self._pending.get("postgres"), "kafka": self._pending.get("kafka")}
+            fut = self._pool.submit(self._run, name, deps, "postgres" in suspect, "kafka" in suspect, deadline)
+            self._pending[name] = (fut, now)
+            fresh[name] = fut
+        projectors = self._projectors()
+        waited = [f for n, f in fresh.items() if n not in suspect]
+        if waited:
+            cf.wait(waited, timeout=max(0.0, deadline - time.perf_counter()))
+
+        results: dict[str, tuple] = {}
+        for name in TASKS:
+            fut, submitted = self._pending.get(name, (None, now))
+            if fut is not None and fut.done():
+                results[name] = fut.result()
+                del self._pending[name]
+            elif name in carried:
+                results[name] = carried[name]
+            else:
+                results[name] = (None, None, f"no answer for {max(now - submitted, self.timeout):.1f}s")
+
+        snap = Snapshot(taken_at=now, runtime=self.runtime_name, projectors=projectors)
+        for svc in SERVICES:
+            data, ms, err = results[svc]
+            if err is None:
+                snap.services.append(ServiceHealth(svc, True, self._labels.get(svc) or _default_label(svc), None,
+                                                   None, ms))
+                setattr(snap, svc, data)
+            else:
+                snap.services.append(self._down(svc, err, prev, now, ms))
+        feed, _, _ = results["feed"]
+        snap.feed = feed if feed is not None else (list(prev.feed) if prev else [])
+        snap.collect_ms = round((time.perf_counter() - t0) * 1000, 2)
+        return snap
+
+    def _down(self, svc: str, err: str, prev: Snapshot | None, now: float, ms: float | None) -> ServiceHealth:
+        before = prev.service(svc) if prev else None
+        since = before.down_since if before is not None and not before.ok and before.down_since else now
+        return ServiceHealth(svc, False, self._labels.get(svc) or _default_label(svc), err, since, ms)
+
+    def _run(self, name: str, deps: dict, pg_suspect: bool, kafka_suspect: bool, deadline: float) -> tuple:
+        t = time.perf_counter()
+        try:
+            if name == "redis":
+                data = self._c_redis(deps.get("postgres"), t if pg_suspect else deadline)
+            elif name == "feed":
+                data = self._c_feed(deps.get("kafka"), t if kafka_suspect else deadline)
+            else:
+                data = getattr(self, f"_c_{name}")()
+            return data, round((time.perf_counter() - t) * 1000, 2), None
+        except Exception as exc:  # noqa: BLE001 - every collector catches its own errors
+            self._drop(name)
+            return None, round((time.perf_counter() - t) * 1000, 2), _short(exc)
+
+    # ------------------------------------------------------------ clients
+    def _client(self, name: str, make) -> Any:
+        with self._client_lock:
+            client = self._clients.get(name)
+        if client is None:
+            client = make()
+            with self._client_lock:
+                self._clients[name] = client
+        return client
+
+    def _drop(self, name: str) -> None:
+        """Forget a client that failed, when it cannot heal itself (psycopg); the others reconnect on their own."""
+        if name not in ("postgres", "timeseries"):
+            return
+        with self._client_lock:
+            client = self._clients.pop(name, None)
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _pg(self, service: str):
+        def make():
+            conn = psycopg.connect(self.settings.pg_conninfo(service), autocommit=True, connect_timeout=1,
+                                   options="-c statement_timeout=1000", application_name="polydemo-dashboard")
+            if service == "timeseries":
+                from polydemo.stores import timeseries
+
+                self._labels[service] = timeseries.engine_label(conn)
+            else:
+                version = conn.execute("SHOW server_version").fetchone()[0]
+                self._labels[service] = f"PostgreSQL {version.split()[0]}"
+            return conn
+
+        return self._client(service, make)
+
+    def _redis(self):
+        def make():
+            client = redis.Redis(host=self.settings.host, port=self.settings.ports["redis"], socket_connect_timeout=1,
+                                 socket_timeout=1, decode_responses=True)
+            self._labels["redis"] = f"Redis {client.info('server').get('redis_version', '?')}"
+            return client
+
+        return self._client("redis", make)
+
+    def _mongo(self):
+        def make():
+            return pymongo.MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000,
+                                       socketTimeoutMS=1000, appname="polydemo-dashboard")
+
+        client = self._client("mongo", make)
+        if "mongo" not in self._labels:
+            info = client.admin.command("buildInfo")
+            self._labels["mongo"] = (f"SecantusDB {info['secantusVersion']} (wire {info.get('version', '?')})"
+                                     if info.get("secantusVersion") else f"MongoDB {info.get('version', '?')}")
+        return client
+
+    def _neo4j(self):
+        def make():
+            return neo4j.GraphDatabase.driver(
+                self.settings.neo4j_uri, auth=(self.settings.neo4j_user, self.settings.neo4j_password),
+                connection_timeout=1, connection_acquisition_timeout=1, max_connection_lifetime=300,
+                notifications_min_severity="OFF")
+
+        return self._client("neo4j", make)
+
+    def _admin(self):
+        from polydemo.stores import kafka
+
+        return self._client("kafka", lambda: kafka.admin(self.settings))
+
+    def _http(self):
+        from polydemo.stores import connect
+
+        return self._client("connect", lambda: connect.client(self.settings, timeout=1.0))
+
+    def _consumer(self):
+        from confluent_kafka import Consumer
+
+        from polydemo.stores import kafka
+
+        return self._client("feed", lambda: Consumer(kafka.client_config(self.settings, **{
+            "group.id": f"{self.settings.topic_prefix}-dashboard",  # assign() only: never joins, never commits
+            "enable.auto.commit": False, "enable.auto.offset.store": False, "enable.partition.eof": True,
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})))
+
+    # ------------------------------------------------------------ collectors
+    def _c_postgres(self) -> PostgresData:
+        conn = self._pg("postgres")
+        users, follows = conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows)").fetchone()
+        rows = conn.execute("SELECT id, name, email, created_at FROM users ORDER BY created_at DESC, id DESC LIMIT %s",
+                            (SAMPLE,)).fetchall()
+        return PostgresData(users, follows, [UserRow(str(r[0]), r[1], r[2], _iso(r[3])) for r in rows])
+
+    def _c_timeseries(self) -> TimeseriesData:
+        conn = self._pg("timeseries")
+        current, total = conn.execute(
+            "SELECT date_bin('1 minute', now(), %s::timestamptz), (SELECT count(*) FROM events)", (EPOCH,)).fetchone()
+        start = current - timedelta(minutes=WINDOW_MINUTES - 1)
+        rows = conn.execute(
+            "SELECT date_bin('1 minute', time, %s::timestamptz) AS bucket, event_type, count(*) FROM events "
+            "WHERE time >= %s AND time < %s GROUP BY 1, 2", (EPOCH, start, current + timedelta(minutes=1))).fetchall()
+        minutes = [start + timedelta(minutes=i) for i in range(WINDOW_MINUTES)]
+        index = {m: i for i, m in enumerate(minutes)}
+        per_type: dict[str, list[int]] = {}
+        for bucket, event_type, n in rows:
+            slot = index.get(bucket)
+            if slot is not None:
+                per_type.setdefault(event_type or "?", [0] * WINDOW_MINUTES)[slot] += n
+        return TimeseriesData(total, [m.isoformat() for m in minutes], dict(sorted(per_type.items())))
+
+    def _c_mongo(self) -> MongoData:
+        coll = self._mongo()[self.settings.mongo_db]["posts"]
+        total = coll.estimated_document_count()
+        docs = coll.find({}, {"title": 1, "meta.likes": 1, "author_id": 1}).sort(
+            [("created_at", -1), ("_id", -1)]).limit(SAMPLE)
+        return MongoData(total, [PostRow(str(d["_id"]), d.get("title") or "", int((d.get("meta") or {}).get("likes") or 0),
+                                         d.get("author_id")) for d in docs])
+
+    NEO4J_QUERY = (
+        "CALL () { MATCH (n) RETURN count(n) AS nodes } "
+        "CALL () { MATCH (u:User) RETURN count(u) AS users } "
+        "CALL () { MATCH ()-[r:FOLLOWS]->() RETURN count(r) AS follows } "
+        "CALL () { OPTIONAL MATCH (u:User)<-[:FOLLOWS]-() WITH u, count(*) AS c WHERE u IS NOT NULL "
+        "  ORDER BY c DESC, u.name LIMIT $n RETURN collect({id: u.id, name: u.name, followers: c}) AS top } "
+        "RETURN nodes, users, follows, top")
+
+    def _c_neo4j(self) -> Neo4jData:
+        with self._neo4j().session() as session:
+            result = session.run(neo4j.Query(self.NEO4J_QUERY, timeout=1.0), n=SAMPLE)
+            rec = result.single()
+            agent = result.consume().server.agent
+        if "neo4j" not in self._labels and agent:
+            self._labels["neo4j"] = (f"Neo4j Community {agent.split('/', 1)[1]} (embedded)"
+                                     if agent.startswith("Neo4j/") else agent)
+        return Neo4jData(rec["nodes"], rec["users"], rec["follows"],
+                         [Followed(t.get("id"), t.get("name"), t["followers"]) for t in rec["top"]])
+
+    def _c_redis(self, pg_pending, wait_until: float) -> RedisData:
+        from polydemo.stores import cache
+
+        r = self._redis()
+        pipe = r.pipeline(transaction=False)
+        pipe.info("keyspace")
+        pipe.info("stats")
+        keyspace, stats = pipe.execute()
+        own_hits, own_misses = self._own_reads
+        db = f"db{r.connection_pool.connection_kwargs.get('db', 0)}"
+        keys = int((keyspace.get(db) or {}).get("keys", 0))
+        profiles, cursor, calls, scanned = 0, 0, 0, []
+        while True:
+            cursor, batch = r.scan(cursor, match="user:*", count=1000)
+            calls += 1
+            for key in batch:
+                if not key.startswith("user:email:"):
+                    profiles += 1
+                    if len(scanned) < SAMPLE:
+                        scanned.append(key.split(":", 1)[1])
+            if cursor == 0 or calls >= SCAN_BUDGET:
+                break
+        # The cache entries of the latest Postgres users (so a new sign-up shows "not cached yet", then its TTL).
+        ids, source = None, "latest users"
+        if pg_pending is not None:
+            try:
+                pg, _, _ = pg_pending[0].result(timeout=max(0.0, wait_until - time.perf_counter()))
+                ids = [u.id for u in pg.latest] if pg is not None else None
+            except Exception:  # noqa: BLE001 - Postgres slow or down: fall back to a scanned sample
+                ids = None
+        if ids is None:
+            ids, source = scanned, "scan"
+        pipe = r.pipeline(transaction=False)
+        for uid in ids:
+            pipe.hmget(cache.profile_key(uid), "name", "email")
+            pipe.ttl(cache.profile_key(uid))
+        answers = pipe.execute() if ids else []
+        sample = []
+        for i, uid in enumerate(ids):
+            (name, email), ttl = answers[2 * i], answers[2 * i + 1]
+            cached = ttl is not None and ttl != -2
+            sample.append(CachedProfile(uid, name, email, int(ttl) if cached else None))
+        # Our own look-ups are keyspace hits and misses too: leave them out of the figures shown.
+        hits = max(0, int(stats.get("keyspace_hits", 0)) - own_hits)
+        misses = max(0, int(stats.get("keyspace_misses", 0)) - own_misses)
+        for p in sample:
+            self._own_reads[0 if p.ttl is not None else 1] += 2
+        return RedisData(profiles, cursor == 0, keys, hits, misses, sample, source)
+
+    def _topic_names(self) -> list[str]:
+        if self._topics is None:
+            from polydemo.stack import all_topics
+
+            self._topics = all_topics(self.settings)
+        return self._topics
+
+    def _c_kafka(self) -> KafkaData:
+        from polydemo.pipeline import lag
+        from polydemo.pipeline.projector import group_id
+        from polydemo.pipeline.projectors import PROJECTORS
+
+        admin = self._admin()
+        if "kafka" not in self._labels:
+            self._labels["kafka"] = _default_label("kafka")
+        highs = lag.high_watermarks(self.settings, admin, self._topic_names(), timeout=1.0)
+        data = KafkaData(partitions=[TopicHigh(t, p, h) for (t, p), h in sorted(highs.items())])
+        for projector, cls in PROJECTORS.items():
+            group = group_id(self.settings, projector)
+            rows = lag.group_lag(self.settings, group, cls(self.settings).topics(), admin, highs)
+            parts = [PartLag(r.topic, r.partition, r.committed if r.committed is None or r.committed >= 0 else None,
+                             r.high, r.lag) for r in rows]
+            data.groups.append(GroupLag(projector, group, sum(p.committed or 0 for p in parts),
+                                        sum(p.lag for p in parts), parts))
+        return data
+
+    def _c_connect(self) -> ConnectData:
+        from polydemo.pipeline import connector
+
+        http = self._http()
+        doc = connector.status(self.settings, http)
+        if self._connect_version is None:
+            self._connect_version = http.get("/").json().get("version", "?")
+        dbz = ((doc or {}).get("connector") or {}).get("version") or ""
+        self._labels["connect"] = f"Kafka Connect {self._connect_version}" + (
+            f" + Debezium {dbz.removesuffix('.Final')}" if dbz else "")
+        state, _ = connector.states(doc)
+        tasks = [ConnectTask(int(t.get("id", i)), t.get("state", "?"),
+                             (t.get("trace") or "").strip().splitlines()[0][:160] if t.get("trace") else None)
+                 for i, t in enumerate((doc or {}).get("tasks", []))]
+        return ConnectData(self.settings.connector_name, state, tasks)
+
+    def _c_feed(self, kafka_pending, wait_until: float) -> list[FeedItem] | None:
+        """The last messages across the polydemo topics: the tail of each partition whose end moved."""
+        from confluent_kafka import KafkaError, TopicPartition
+
+        if kafka_pending is None:
+            return None
+        kd, _, _ = kafka_pending[0].result(timeout=max(0.0, wait_until - time.perf_counter()))
+        if kd is None:
+            return None
+        n = self.feed_size
+        changed = {(p.topic, p.partition): p.high for p in kd.partitions
+                   if self._feed_highs.get((p.topic, p.partition)) != p.high}
+        to_read = {tp: high for tp, high in changed.items() if high > 0}
+        got: dict[tuple[str, int], list[FeedItem]] = {tp: [] for tp in to_read}
+        remaining: dict[tuple[str, int], int] = {}
+        if to_read:
+            consumer = self._consumer()
+            consumer.assign([TopicPartition(t, p, max(0, high - n)) for (t, p), high in to_read.items()])
+            remaining = dict(to_read)
+            end = time.perf_counter() + FEED_READ_S
+            try:
+                while remaining and time.perf_counter() < end:
+                    for m in consumer.consume(num_messages=200, timeout=min(0.05, max(0.0, end - time.perf_counter()))):
+                        tp = (m.topic(), m.partition())
+                        if m.error():
+                            if m.error().code() == KafkaError._PARTITION_EOF:
+                                remaining.pop(tp, None)
+                            continue
+                        if tp in got:
+                            got[tp].append(self._feed_item(m))
+                        if tp in remaining and m.offset() >= remaining[tp] - 1:
+                            remaining.pop(tp)
+            finally:
+                consumer.unassign()
+        for tp, high in changed.items():
+            if tp in to_read and tp in remaining:
+                continue  # not read to the end in time: try again next frame
+            self._feed[tp] = got.get(tp, [])[-n:]
+            self._feed_highs[tp] = high
+        items = [i for tail in self._feed.values() for i in tail]
+        items.sort(key=lambda i: (i.ts_ms, i.offset), reverse=True)
+        return items[:n]
+
+    def _feed_item(self, m) -> FeedItem:
+        prefix = self.settings.topic_prefix + "."
+        topic = m.topic().removeprefix(prefix)
+        ts_type, ts = m.timestamp()
+        return FeedItem(topic, m.partition(), m.offset(), _feed_key(m.key()), _feed_summary(topic, m.value(), m.headers()),
+                        int(ts) if ts and ts > 0 else 0)
+
+    def _projectors(self) -> list[WorkerRow]:
+        from polydemo.pipeline import workers
+
+        rows = []
+        for name in workers.WORKERS:
+            try:
+                st = workers.status(self.settings, name)
+                rows.append(WorkerRow(st.name, st.running, st.state, st.pid, st.processed, st.last_error))
+            except Exception as exc:  # noqa: BLE001
+                rows.append(WorkerRow(name, False, "unknown", last_error=_short(exc)))
+        return rows
+
+    # ------------------------------------------------------------ shutdown
+    def busy(self) -> list[str]:
+        """Collectors still blocked (on a paused server, say)."""
+        return [n for n, (f, _) in self._pending.items() if not f.done()]
+
+    def close(self) -> list[str]:
+        """Close every client; returns the collectors still blocked (their threads end when their socket does)."""
+        self.closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        stuck = self.busy()
+        with self._client_lock:
+            clients, self._clients = self._clients, {}
+        for name, client in clients.items():
+            if name in stuck:
+                continue
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+        return stuck
+
+
+def _short_id(value: Any) -> str:
+    text = str(value)
+    return text[:8] if len(text) >= 32 else text
+
+
+def _feed_key(raw: bytes | None) -> str:
+    if raw is None:
+        return "-"
+    try:
+        key = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _short_id(raw.decode("utf-8", "replace"))
+    if isinstance(key, dict):
+        key = key.get("payload", key) if "payload" in key and "schema" in key else key
+        if "follower_id" in key and "followee_id" in key:
+            return f"{_short_id(key['follower_id'])}→{_short_id(key['followee_id'])}"
+        if "id" in key:
+            return _short_id(key["id"])
+        return ",".join(_short_id(v) for v in key.values())[:24]
+    return _short_id(key)
+
+
+DBZ_OPS = {"c": "insert", "r": "snapshot", "u": "update", "d": "delete", "t": "truncate"}
+
+
+def _feed_summary(topic: str, raw: bytes | None, headers) -> str:
+    if raw is None:
+        return "tombstone"
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return f"{len(raw)} bytes, not JSON"
+    if topic == "dlq":
+        reason = dict(headers or []).get("dlq.reason", b"")
+        return f"dead letter: {reason.decode('utf-8', 'replace')[:60]}" if reason else "dead letter"
+    if not isinstance(value, dict):
+        return type(value).__name__
+    if "payload" in value and "op" not in value:
+        value = value.get("payload") or {}
+    if "source" in value and "op" in value:  # Debezium
+        op = DBZ_OPS.get(value.get("op"), value.get("op") or "?")
+        row = value.get("after") or value.get("before") or {}
+        if topic.endswith("users"):
+            return f"{op} {row.get('name') or row.get('email') or ''}".strip()
+        if topic.endswith("follows"):
+            return {"insert": "follow", "snapshot": "follow", "delete": "unfollow"}.get(op, op)
+        return op
+    op = value.get("op", "?")
+    if op == "update" and value.get("likes_changed"):
+        return f"likes={value.get('likes')} {value.get('title') or ''}".strip()
+    return f"{op} {value.get('title') or ''}".strip()
+
+
+# ---------------------------------------------------------------- module-level API
+
+_COLLECTORS: dict[str, Collector] = {}
+_LOCK = threading.Lock()
+
+
+def collector_for(settings: Settings, runtime_name: str = "local") -> Collector:
+    key = repr(settings)  # no passwords in it (repr=False), but every port, path and name
+    with _LOCK:
+        col = _COLLECTORS.get(key)
+        if col is None or col.closed:
+            col = _COLLECTORS[key] = Collector(settings, runtime_name)
+        col.runtime_name = runtime_name
+        return col
+
+
+def collect(settings: Settings, runtime_name: str, prev: Snapshot | None = None) -> Snapshot:
+    """One frame. Never raises; reuses the connections of earlier calls with the same Settings."""
+    try:
+        return collector_for(settings, runtime_name).collect(prev)
+    except Exception as exc:  # noqa: BLE001
+        now = time.time()
+        return Snapshot(now, runtime_name, [ServiceHealth(s, False, s, _short(exc), now) for s in SERVICES])
+
+
+def close_all() -> list[str]:
+    with _LOCK:
+        cols = list(_COLLECTORS.values())
+        _COLLECTORS.clear()
+    stuck: list[str] = []
+    for col in cols:
+        stuck += col.close()
+    return stuck
+
+
+atexit.register(close_all)

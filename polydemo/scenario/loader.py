@@ -1,0 +1,147 @@
+"""Loading scenarios: YAML -> Scenario, every error as ``file:line:column: what was wrong; what was expected``."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from polydemo.config import PROJECT_ROOT
+from polydemo.errors import PolydemoError
+from polydemo.scenario.model import STEP_KINDS, Scenario, normalise_step
+
+SCENARIO_DIR = PROJECT_ROOT / "scenarios"
+
+
+class ScenarioError(PolydemoError):
+    exit_code = 2
+
+
+@dataclass
+class Loaded:
+    name: str
+    path: Path
+    scenario: Scenario
+    step_lines: list[int]
+
+
+def available() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.yaml"))}
+
+
+def resolve(name_or_file: str) -> Path:
+    path = Path(name_or_file)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise ScenarioError(f"{name_or_file}: no such file", hint="give a path to a scenario YAML file")
+        return path
+    names = available()
+    if name_or_file in names:
+        return names[name_or_file]
+    close = difflib.get_close_matches(name_or_file, list(names), n=1)
+    raise ScenarioError(
+        f"unknown scenario {name_or_file!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+        hint=f"available: {', '.join(names)}; or give a path to a .yaml file",
+    )
+
+
+def load(name_or_file: str) -> Loaded:
+    path = resolve(name_or_file)
+    return parse(path.read_text(), path)
+
+
+def _node_at(root: yaml.Node, loc: tuple) -> yaml.Node:
+    """The deepest YAML node along a pydantic error location (for its line and column)."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == part or (part == "from_" and k.value == "from"):
+                    nxt = v
+                    break
+            if nxt is None and part == "condition":
+                continue  # wait_until/expect conditions sit directly under the step kind
+            if nxt is None:
+                return node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            if isinstance(node, yaml.MappingNode) and len(node.value) == 1:
+                node = node.value[0][1] if isinstance(node.value[0][1], yaml.MappingNode) else node
+        else:
+            return node
+    return node
+
+
+def parse(text: str, path: Path) -> Loaded:
+    where = str(path)
+    try:
+        root = yaml.compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ScenarioError(f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {exc.problem}",
+                            hint="fix the YAML (indentation, quotes, colons)") from None
+    if root is None or not isinstance(root, yaml.MappingNode):
+        raise ScenarioError(f"{where}:1:1: a scenario is a mapping with title, description and steps",
+                            hint="start the file with `title: ...`")
+    data = yaml.safe_load(text)
+    steps_node = next((v for k, v in root.value if k.value == "steps"), None)
+    step_lines = [n.start_mark.line + 1 for n in steps_node.value] if isinstance(steps_node, yaml.SequenceNode) else []
+    # Step shape errors first, with the kinds a user can write.
+    if isinstance(steps_node, yaml.SequenceNode):
+        for i, node in enumerate(steps_node.value):
+            raw = data["steps"][i]
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            if not isinstance(raw, dict) or not raw:
+                raise ScenarioError(f"{where}:{line}:{col}: step {i + 1} must be a `kind: parameters` mapping",
+                                    hint=f"for example `- say: \"hello\"`; kinds: {', '.join(STEP_KINDS)}")
+            kinds = [k for k in raw if k in STEP_KINDS]
+            kind = kinds[0] if kinds else next(iter(raw))
+            if len(kinds) > 1:
+                raise ScenarioError(f"{where}:{line}:{col}: step {i + 1} names two step kinds ({', '.join(kinds)})",
+                                    hint="one step per list item: start a new `- ` line for the second")
+            if kind not in STEP_KINDS:
+                close = difflib.get_close_matches(str(kind), STEP_KINDS, n=1)
+                raise ScenarioError(
+                    f"{where}:{line}:{col}: unknown step kind {kind!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    hint=f"step kinds are: {', '.join(STEP_KINDS)}")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _TAGS))
+        node = _node_at(root, loc)
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        field = ".".join(str(p) for p in loc if p != "condition").replace("from_", "from")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = f"missing field {loc[-1]!r}"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unexpected field {loc[-1]!r}"
+        raise ScenarioError(f"{where}:{line}:{col}: {field}: {msg}",
+                            hint=_hint(err), details=f"({len(exc.errors())} problem(s) in all)"
+                            if len(exc.errors()) > 1 else None) from None
+    return Loaded(path.stem, path, scenario, step_lines)
+
+
+_TAGS = {"say", "signup", "follow", "unfollow", "post", "like", "read", "stop", "kill", "start", "pause", "resume",
+         "wait_until", "expect", "trace", "load", "sleep", "presenter_pause"}
+
+
+def _hint(err: dict) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "add the field; `polydemo scenario show tour` shows complete steps"
+    if kind == "extra_forbidden":
+        return "remove it, or check its spelling against the step's fields"
+    if kind.endswith("_parsing") or kind.endswith("_type"):
+        return f"expected {kind.split('_')[0]}"
+    return "see scenarios/README.md for the step reference"
+
+
+def normalise(raw):  # re-exported for tests
+    return normalise_step(raw)

@@ -1,0 +1,144 @@
+"""Showing a scenario run: one line per step, or the live dashboard with a scenario panel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from polydemo.console import Environment
+from polydemo.scenario.runner import Presenter, RunResult, StepResult, describe
+
+ICON = {"done": "✔", "failed": "✘", "running": "▶", "pending": "·"}
+
+
+class LinePresenter(Presenter):
+    def __init__(self, env: Environment):
+        self.env = env
+        self.total = 0
+        self.loaded = None
+
+    def begin(self, loaded) -> None:
+        self.loaded = loaded
+        self.total = len(loaded.scenario.steps)
+        self.env.info(f"[bold]{loaded.scenario.title}[/bold] ({loaded.name}, {self.total} steps)")
+
+    def step_done(self, r: StepResult) -> None:
+        step = self.loaded.scenario.steps[r.index]
+        mark = "[ok]✔[/ok]" if r.ok else "[bad]✘[/bad]"
+        self.env.err.print(f"[dim][{r.index + 1:>2}/{self.total}][/dim] {mark} [svc]{step.kind:<10}[/svc] "
+                           f"{_esc(r.message if step.kind != 'say' else '“' + r.message + '”')} "
+                           f"[dim]{r.seconds:.1f}s[/dim]")
+        if not r.ok and (r.expected or r.seen):
+            self.env.err.print(f"      expected: {_esc(r.expected or '')}\n      seen:     {_esc(r.seen or '')}")
+
+    def prompt(self, text: str) -> None:
+        self.env.err.print(f"[warn]⏸ {_esc(text)}[/warn]")
+
+    def end(self, result: RunResult) -> None:
+        verdict = "[ok]passed[/ok]" if result.passed else ("[warn]interrupted[/warn]" if result.interrupted
+                                                           else "[bad]FAILED[/bad]")
+        self.env.info(f"{result.name}: {verdict}, {len(result.steps)}/{self.total} steps in {result.seconds:.1f}s")
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def scenario_panel_data(loaded, results: list[StepResult], current: int | None, caption: str | None) -> dict:
+    steps = []
+    done = {r.index: r for r in results}
+    for i, step in enumerate(loaded.scenario.steps):
+        if i in done:
+            status = "done" if done[i].ok else "failed"
+        elif i == current:
+            status = "running"
+        else:
+            status = "pending"
+        steps.append({"text": describe(step), "kind": step.kind, "status": status})
+    return {"name": loaded.name, "title": loaded.scenario.title, "caption": caption, "current": current,
+            "steps": steps}
+
+
+class DashboardPresenter(Presenter):
+    """The live dashboard (polydemo.dashboard) with the current step and caption, refreshed in the background."""
+
+    def __init__(self, env: Environment, settings, runtime_name: str, hz: float = 2.0):
+        from polydemo.dashboard import render as render_mod
+        from polydemo.dashboard import snapshot as snap_mod
+
+        self.env, self.settings, self.runtime_name, self.hz = env, settings, runtime_name, hz
+        self.collect, self.render = snap_mod.collect, render_mod.render
+        self.results: list[StepResult] = []
+        self.current: int | None = None
+        self._caption: str | None = None
+        self.loaded = None
+        self.stop = threading.Event()
+        self.live = None
+        self.thread = None
+
+    def _frame(self, prev=None):
+        snap = self.collect(self.settings, self.runtime_name, prev=prev)
+        return snap, self.render(snap, prev=prev, scenario=scenario_panel_data(self.loaded, self.results,
+                                                                                self.current, self._caption))
+
+    def begin(self, loaded) -> None:
+        from rich.live import Live
+
+        self.loaded = loaded
+        self.live = Live(console=self.env.out, screen=True, auto_refresh=False)
+        self.live.start()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        prev = None
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                snap, frame = self._frame(prev)
+                self.live.update(frame, refresh=True)
+                prev = snap
+            except Exception:  # noqa: BLE001 - a frame that cannot be drawn is skipped, never fatal
+                pass
+            self.stop.wait(max(0.0, 1 / self.hz - (time.monotonic() - t0)))
+
+    def step_started(self, index: int, step, line: int) -> None:
+        self.current = index
+
+    def step_done(self, r: StepResult) -> None:
+        self.results.append(r)
+
+    def caption(self, text: str) -> None:
+        self._caption = text
+
+    def end(self, result: RunResult) -> None:
+        self.stop.set()
+        if self.thread:
+            self.thread.join(5)
+        if self.live:
+            self.live.stop()
+        summary = LinePresenter(self.env)
+        summary.total = len(self.loaded.scenario.steps)
+        summary.end(result)
+
+
+def record_frame(settings, runtime_name: str, result: RunResult, path: Path) -> None:
+    """The final frame into a fresh recording console (recording a Live display keeps every frame or none)."""
+    from polydemo.dashboard import render as render_mod
+    from polydemo.dashboard import snapshot as snap_mod
+    from polydemo.scenario import loader
+
+    loaded = loader.load(result.name) if result.name in loader.available() else None
+    snap = snap_mod.collect(settings, runtime_name)
+    scen = scenario_panel_data(loaded, result.steps, None, None) if loaded else None
+    console = Console(record=True, width=100, height=40, file=open("/dev/null", "w"), force_terminal=True)
+    console.print(render_mod.render(snap, scenario=scen, width=100, height=40))
+    if path.suffix.lower() == ".svg":
+        console.save_svg(str(path), title=f"polydemo: {result.title}")
+    else:
+        console.save_html(str(path))
