@@ -63,12 +63,15 @@ class Environment:
         self.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         self.stdout.flush()
 
+    # Messages are never hard-wrapped (soft_wrap): an error stays one line in a CI log or a pipe.
     def info(self, message: str) -> None:
-        self.err.print(message)
+        self.err.print(message, soft_wrap=True)
 
     def error(self, message: str, hint: str | None = None, details: str | None = None) -> None:
-        self.err.print(f"[bad]error:[/bad] {message}")
+        from rich.markup import escape
+
+        self.err.print(f"[bad]error:[/bad] {escape(message)}", soft_wrap=True)
         if details:
-            self.err.print(details, markup=False, highlight=False, style="dim")
+            self.err.print(details, markup=False, highlight=False, style="dim", soft_wrap=True)
         if hint:
-            self.err.print(f"[hint]hint:[/hint] {hint}")
+            self.err.print(f"[hint]hint:[/hint] {escape(hint)}", soft_wrap=True)

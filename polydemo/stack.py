@@ -56,7 +56,8 @@ def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = F
         progress("schemas", "healthy", "")
         kafka.ensure_topics(settings, all_topics(settings))
         progress("cdc", "starting", "registering the Debezium connector")
-        doc = connector.register(settings)
+        overrides = runtime.connector_overrides() if hasattr(runtime, "connector_overrides") else None
+        doc = connector.register(settings, overrides=overrides)
         result.connector_state = connector.states(doc)[0]
         progress("cdc", "healthy", f"connector {settings.connector_name} RUNNING")
         progress("projectors", "starting", "graph, cache, analytics, relay")

@@ -159,7 +159,16 @@ def logs(
 ) -> None:
     """Print a service's log."""
     st = state(ctx)
-    path = st.runtime().log_path(service)
+    runtime = st.runtime()
+    if hasattr(runtime, "logs_argv"):  # docker: compose streams the container's log
+        import subprocess
+
+        try:
+            subprocess.run(runtime.logs_argv(service, follow, lines), check=False)
+        except KeyboardInterrupt:
+            pass
+        return
+    path = runtime.log_path(service)
     if path is None or not path.exists():
         raise PolydemoError(f"no log for {service} yet", hint="start it with `polydemo up`")
     from polydemo import procs

@@ -30,6 +30,8 @@ OK, BAD, WARN, DIM, NEW = "bold green", "bold red", "bold yellow", "dim", "bold 
 STATE_STYLE = {"RUNNING": OK, "running": OK, "PAUSED": WARN, "retrying": WARN, "starting": WARN,
                "UNASSIGNED": WARN, "UNREGISTERED": WARN, "FAILED": BAD, "stopped": BAD, "unknown": WARN}
 MAIN_TOPICS = ("public.users", "public.follows", "social.posts")
+FEED_OPS = {"insert": "new", "update": "upd", "replace": "upd", "delete": "del", "snapshot": "snap",
+            "dead letter": "DLQ", "tombstone": "tomb"}
 
 
 # ---------------------------------------------------------------- small formatters (pure)
@@ -318,7 +320,7 @@ def _timeseries(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
         head = _line((f"{ts.events} events", "bold"), (delta(ts.events, old.events if old else None), NEW),
                      (f" · {sum(map(sum, ts.per_type.values()))} in {window} min", DIM))
         if not types:
-            return [head, _line((f"no events in the last {window} minutes", DIM))][:n]
+            return [head, _line((f"no events in the last {window} min", DIM))][:n]
         rows = [(name, Text(sparkline(counts), style="cyan"), str(counts[-1] if counts else 0))
                 for name, counts in types[:n - 1]]
         return [head, *_table(rows, ("left", "left", "right"), w)]
@@ -447,7 +449,7 @@ def _feed(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
         rows = []
         for f in snap.feed[:n]:
             is_new = seen is not None and (f.topic, f.partition, f.offset) not in seen
-            what = Text(f.summary)
+            what = Text(f"{FEED_OPS.get(f.op, f.op)} {f.detail}".strip())
             what.append(f" {f.key}", DIM)  # after the summary, so a narrow panel crops the key first
             rows.append((_mark(is_new), Text(age(snap.taken_at - f.ts_ms / 1000) if f.ts_ms else "-", style=DIM),
                          Text(_short_topic(f.topic), style="cyan"), what))
@@ -611,7 +613,7 @@ def render(snapshot: Snapshot, prev: Snapshot | None = None, scenario: dict | No
     snap = snapshot
     width, height = max(24, width), max(6, height)
     header = _header(snap, width, compact=False)
-    if len(header) > 4 or height < 24:
+    if len(header) > (5 if height >= 28 else 4) or height < 24:
         header = _header(snap, width, compact=True)
     if height < 14:
         header = header[:1]

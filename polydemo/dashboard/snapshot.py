@@ -192,9 +192,10 @@ class FeedItem:
     topic: str  # without the prefix: public.users, social.posts, dlq, ...
     partition: int
     offset: int
-    key: str
-    summary: str
-    ts_ms: int
+    key: str  # short ids: "6f31eae1", "fdac7bfb→ef1768a2"
+    op: str  # insert, update, delete, snapshot, follow, unfollow, like, tombstone, dead letter, ...
+    detail: str  # the user's name, the post's title, the dead letter's reason, ...
+    ts_ms: int  # the message's timestamp
 
 
 @dataclass
@@ -656,8 +657,8 @@ class Collector:
         prefix = self.settings.topic_prefix + "."
         topic = m.topic().removeprefix(prefix)
         ts_type, ts = m.timestamp()
-        return FeedItem(topic, m.partition(), m.offset(), _feed_key(m.key()), _feed_summary(topic, m.value(), m.headers()),
-                        int(ts) if ts and ts > 0 else 0)
+        op, detail = _feed_summary(topic, m.value(), m.headers())
+        return FeedItem(topic, m.partition(), m.offset(), _feed_key(m.key()), op, detail, int(ts) if ts and ts > 0 else 0)
 
     def _projectors(self) -> list[WorkerRow]:
         from polydemo.pipeline import workers
@@ -718,32 +719,32 @@ def _feed_key(raw: bytes | None) -> str:
 DBZ_OPS = {"c": "insert", "r": "snapshot", "u": "update", "d": "delete", "t": "truncate"}
 
 
-def _feed_summary(topic: str, raw: bytes | None, headers) -> str:
+def _feed_summary(topic: str, raw: bytes | None, headers) -> tuple[str, str]:
+    """(op, detail) of one message, for the event feed."""
     if raw is None:
-        return "tombstone"
+        return "tombstone", ""
+    if topic == "dlq":
+        reason = dict(headers or []).get("dlq.reason", b"")
+        return "dead letter", reason.decode("utf-8", "replace")[:80]
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return f"{len(raw)} bytes, not JSON"
-    if topic == "dlq":
-        reason = dict(headers or []).get("dlq.reason", b"")
-        return f"dead letter: {reason.decode('utf-8', 'replace')[:60]}" if reason else "dead letter"
+        return "?", f"{len(raw)} bytes, not JSON"
     if not isinstance(value, dict):
-        return type(value).__name__
+        return "?", type(value).__name__
     if "payload" in value and "op" not in value:
         value = value.get("payload") or {}
     if "source" in value and "op" in value:  # Debezium
         op = DBZ_OPS.get(value.get("op"), value.get("op") or "?")
         row = value.get("after") or value.get("before") or {}
-        if topic.endswith("users"):
-            return f"{op} {row.get('name') or row.get('email') or ''}".strip()
         if topic.endswith("follows"):
-            return {"insert": "follow", "snapshot": "follow", "delete": "unfollow"}.get(op, op)
-        return op
-    op = value.get("op", "?")
+            return {"insert": "follow", "snapshot": "follow", "delete": "unfollow"}.get(op, op), ""
+        return op, str(row.get("name") or row.get("email") or "")
+    op = str(value.get("op", "?"))
+    title = str(value.get("title") or "")
     if op == "update" and value.get("likes_changed"):
-        return f"likes={value.get('likes')} {value.get('title') or ''}".strip()
-    return f"{op} {value.get('title') or ''}".strip()
+        return "like", f"♥{value.get('likes')} {title}".strip()
+    return op, title
 
 
 # ---------------------------------------------------------------- module-level API

@@ -18,13 +18,16 @@ from polydemo.stores import connect
 CONFIG_FILE = PROJECT_ROOT / "stack" / "connect" / "polydemo-users.json"
 
 
-def config(settings: Settings) -> dict[str, str]:
+def config(settings: Settings, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The connector config with Settings filled in. ``overrides`` come from the runtime: in Docker,
+    Connect reaches Postgres as ``postgres:5432`` on the compose network, not at the host's port."""
     raw = json.loads(CONFIG_FILE.read_text())
     values = {"publication": settings.publication, "slot_name": settings.slot_name,
               "topic_prefix": settings.topic_prefix, "host": settings.host,
               "port": settings.ports["postgres"], "user": settings.pg_user, "password": settings.pg_password,
               "dbname": settings.pg_db}
-    return {k: str(v).format(**values) for k, v in raw.items() if not k.startswith("_")}
+    out = {k: str(v).format(**values) for k, v in raw.items() if not k.startswith("_")}
+    return {**out, **(overrides or {})}
 
 
 def status(settings: Settings, http: httpx.Client | None = None) -> dict | None:
@@ -48,10 +51,10 @@ def states(doc: dict | None) -> tuple[str, list[str]]:
     return doc.get("connector", {}).get("state", "?"), [t.get("state", "?") for t in doc.get("tasks", [])]
 
 
-def register(settings: Settings, timeout: float = 60.0) -> dict:
+def register(settings: Settings, timeout: float = 60.0, overrides: dict[str, str] | None = None) -> dict:
     """PUT the config (create or update) and wait for the connector and its task to be RUNNING."""
     with connect.client(settings, timeout=15) as http:
-        resp = http.put(f"/connectors/{settings.connector_name}/config", json=config(settings))
+        resp = http.put(f"/connectors/{settings.connector_name}/config", json=config(settings, overrides))
         if resp.status_code not in (200, 201):
             raise PolydemoError(f"Kafka Connect refused the connector config ({resp.status_code})",
                                 hint="see `polydemo logs connect`", details=_redact(resp.text, settings)[:800])

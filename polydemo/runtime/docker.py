@@ -133,6 +133,13 @@ def _services_in(text: str, project: str = PROJECT) -> list[str]:
     return found
 
 
+def _failed_services(text: str, project: str = PROJECT) -> list[str]:
+    """Services named on the lines of Compose's output that report a failure (not the ones that went well)."""
+    bad = "\n".join(ln for ln in text.splitlines()
+                    if re.search(r"error|unhealthy|exited|failed|timeout|timed out", ln, re.I))
+    return _services_in(bad, project)
+
+
 def _last_lines(text: str, n: int = 12) -> str:
     lines = [ln.rstrip() for ln in text.strip().splitlines() if ln.strip()]
     return "\n".join(lines[-n:])
@@ -216,7 +223,7 @@ def up_error(output: str, ports: dict[str, int], images: dict[str, str], timed_o
         return PolydemoError("Docker ran out of disk space",
                              hint="free space with `docker system prune` (or give Docker Desktop a bigger disk), "
                                   + LOCAL_HINT)
-    found = _services_in(output, project)
+    found = _failed_services(output, project) or _services_in(output, project)
     if timed_out or "timeout" in low or "unhealthy" in low or "dependency failed" in low or "exited" in low:
         svc = found[-1] if found else None
         if svc:
@@ -461,7 +468,7 @@ class DockerRuntime(Runtime):
             if not res.ok:
                 err = up_error(res.output, {n: self.settings.port(n) for n in SERVICES},
                                compose_images(self.compose_file), res.timed_out, wait, self.project)
-                failed = _services_in(res.output, self.project) or to_start
+                failed = _failed_services(res.output, self.project) or to_start
                 for n in to_start:
                     if n in failed:
                         progress(n, "failed", err.message)

@@ -82,9 +82,13 @@ def parse(text: str, path: Path) -> Loaded:
     try:
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ScenarioError(f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {exc.problem}",
-                            hint="fix the YAML (indentation, quotes, colons)") from None
+        # Point at where the broken construct starts (an unclosed quote's opening, say), not where
+        # the parser gave up; say both.
+        mark = exc.context_mark or exc.problem_mark
+        detail = f"{exc.context} at line {exc.context_mark.line + 1}, " if exc.context and exc.context_mark else ""
+        raise ScenarioError(f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {detail}{exc.problem}"
+                            f" (line {exc.problem_mark.line + 1})",
+                            hint="fix the YAML: unclosed quotes or brackets, indentation, a missing colon") from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ScenarioError(f"{where}:1:1: a scenario is a mapping with title, description and steps",
                             hint="start the file with `title: ...`")
@@ -116,7 +120,10 @@ def parse(text: str, path: Path) -> Loaded:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _TAGS))
         node = _node_at(root, loc)
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        field = ".".join(str(p) for p in loc if p != "condition").replace("from_", "from")
+        parts = [str(p) for p in loc if p != "condition"]
+        if len(parts) >= 2 and parts[0] == "steps" and parts[1].isdigit():
+            parts = [f"step {int(parts[1]) + 1}", ".".join(parts[2:])] if parts[2:] else [f"step {int(parts[1]) + 1}"]
+        field = " ".join(p for p in parts if p).replace("from_", "from")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = f"missing field {loc[-1]!r}"

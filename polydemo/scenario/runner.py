@@ -181,11 +181,14 @@ class Runner:
         emails = [s.email.lower() for s in sc.steps if isinstance(s, Signup)]
         prefixes = [self._load_prefix(s) for s in sc.steps if isinstance(s, Load)]
         post_ids = [s.id for s in sc.steps if isinstance(s, Post)]
+        old_ids: list = []
         with postgres.connect(self.settings) as conn:
             if emails:
-                conn.execute("DELETE FROM users WHERE email = ANY(%s)", (emails,))
+                old_ids += [r[0] for r in conn.execute("DELETE FROM users WHERE email = ANY(%s) RETURNING id",
+                                                       (emails,)).fetchall()]
             for p in prefixes:
-                conn.execute("DELETE FROM users WHERE email LIKE %s", (f"{p}-%@load.example",))
+                old_ids += [r[0] for r in conn.execute("DELETE FROM users WHERE email LIKE %s RETURNING id",
+                                                       (f"{p}-%@load.example",)).fetchall()]
         if post_ids:
             client = mongo.connect(self.settings)
             try:
@@ -199,6 +202,14 @@ class Runner:
         from polydemo.seed import wait_converged
 
         wait_converged(self.settings, timeout=60)
+        # The earlier run's analytics history goes too (its sign-ups, follows, posts and the deletions
+        # just made), so every run of a scenario ends with the same counts in every store.
+        if old_ids or post_ids:
+            from polydemo.stores import timeseries
+
+            with timeseries.connect(self.settings) as conn:
+                conn.execute("DELETE FROM events WHERE user_id = ANY(%s) OR properties->>'post_id' = ANY(%s)",
+                             (old_ids, post_ids))
 
     def _load_prefix(self, step: Load) -> str:
         return f"{self.loaded.name}-{step.prefix}"

@@ -1,0 +1,59 @@
+"""Issue 4 on the real stack: every built-in scenario passes its own expectations; a false one fails clearly."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from polydemo.cli import app
+from polydemo.scenario import loader
+from polydemo.scenario.runner import Runner
+
+from .test_pipeline import counts
+
+runner = CliRunner()
+FIXTURES = Path(__file__).parent / "fixtures"
+WALL: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("name", sorted(loader.available()))
+def test_builtin_scenario_passes(stack, runtime, name):
+    t0 = time.monotonic()
+    result = Runner(stack, runtime, loader.load(name), speed=100).run()
+    WALL[name] = time.monotonic() - t0
+    print(f"\n[scenario] {name}: {WALL[name]:.1f}s at --speed 100")
+    assert result.passed, [(f.index + 1, f.kind, f.message, f.expected, f.seen) for f in result.failures]
+    assert len(result.steps) == len(loader.load(name).scenario.steps)
+    # The scenario left the stack reusable: everything it stopped is running again.
+    assert all(s.healthy for s in runtime.status())
+
+
+def test_false_expectation_exits_nonzero_naming_step_expected_and_seen(stack):
+    path = FIXTURES / "failing.yaml"
+    result = runner.invoke(app, ["scenario", "run", str(path), "--no-dashboard", "--speed", "100", "--json"],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["passed"] is False and len(data["steps"]) == 2
+    assert f"{path}:4: step 2 (expect) failed: the post should exist" in result.stderr
+    assert "expected: posts post=no-such-post = 1" in result.stderr
+    assert "seen:     posts post=no-such-post = 0" in result.stderr
+
+
+def test_reset_then_tour_twice_gives_the_same_counts(stack, runtime):
+    result = runner.invoke(app, ["reset", "--yes"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "dropping replication slot polydemo_slot deliberately" in result.stderr
+    seeded = counts(stack)
+    assert seeded["users"] == seeded["nodes"] == seeded["cached"] == 36
+    finals = []
+    for _ in range(2):
+        r = Runner(stack, runtime, loader.load("tour"), speed=100).run()
+        assert r.passed, [(f.index + 1, f.message, f.expected, f.seen) for f in r.failures]
+        finals.append(counts(stack))
+    assert finals[0] == finals[1]
+    assert finals[0]["users"] == 36 + 1 + 200 + 100
