@@ -58,8 +58,27 @@ def command(app: typer.Typer, name: str) -> Callable:
             except PolydemoError as exc:
                 state(ctx).env.error(exc.message, hint=exc.hint, details=exc.details)
                 raise typer.Exit(exc.exit_code) from None
+            except Exception as exc:  # noqa: BLE001
+                store = store_of(exc)
+                if store is None:
+                    raise
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                state(ctx).env.error(f"cannot reach {store}: {first}",
+                                     hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it")
+                raise typer.Exit(4) from None
 
         app.command(name)(wrapper)
         return fn
 
     return decorate
+
+
+# A store's client library, by the module its exceptions come from.
+_CLIENT_MODULES = {"psycopg": "PostgreSQL", "pymongo": "the Mongo-wire server", "neo4j": "Neo4j",
+                   "redis": "Redis", "confluent_kafka": "Kafka", "cimpl": "Kafka", "httpx": "Kafka Connect"}
+
+
+def store_of(exc: BaseException) -> str | None:
+    """Which store an unexpected client error came from (None: a bug, shown as such)."""
+    module = type(exc).__module__.split(".")[0]
+    return _CLIENT_MODULES.get(module)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -48,6 +49,7 @@ def watch(
     history: deque = deque()
     last = None
     live_mode = out.is_terminal and not once
+    restore = _stop_on_sigterm()
     try:
         if live_mode:
             last = live_loop(collector, out, refresh, history=history)
@@ -66,6 +68,7 @@ def watch(
     except KeyboardInterrupt:
         pass
     finally:
+        restore()
         stuck = collector.close()
     last = history[-1] if history else None  # also when Ctrl-C interrupted the live loop
     if record is not None and last is not None:
@@ -181,6 +184,18 @@ def _record(st, path: Path, snap, base) -> None:
     except OSError as exc:
         raise PolydemoError(f"cannot write {path}: {exc.strerror or exc}", hint="check the directory exists and is writable") from None
     st.env.info(f"saved the frame to {path}")
+
+
+def _stop_on_sigterm():
+    """SIGTERM (a `timeout`, a supervisor) stops the loop like Ctrl-C does, so --record still saves the frame."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _exit_if_stuck(stuck: list[str]) -> None:

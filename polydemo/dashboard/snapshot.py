@@ -24,14 +24,6 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-# The client libraries are imported here, not in the collector threads (imports serialise on a lock).
-import confluent_kafka  # noqa: F401
-import httpx  # noqa: F401
-import neo4j
-import psycopg
-import pymongo
-import redis
-
 from polydemo.config import SERVICES, Settings
 
 SAMPLE = 5  # latest users, latest posts, most followed, cached profiles
@@ -39,6 +31,7 @@ FEED_SIZE = 10  # event feed: messages kept per partition and shown in all
 WINDOW_MINUTES = 15  # time-series sparklines
 TIMEOUT = 1.0  # seconds a frame waits for a store that answered in the previous frame
 FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
+GRACE = 0.02  # how long a frame waits for stores that were down (they are retried in the background)
 SCAN_BUDGET = 10  # Redis SCAN calls (COUNT 1000) per frame when counting profile keys
 FEED_READ_S = 0.3  # at most this long reading the tail of the topics for the feed
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
@@ -282,6 +275,14 @@ class Collector:
 
     def __init__(self, settings: Settings, runtime_name: str = "local", timeout: float = TIMEOUT,
                  feed_size: int = FEED_SIZE):
+        # The client libraries are imported here, once, not in the collector threads (imports take a lock).
+        import confluent_kafka  # noqa: F401
+        import httpx  # noqa: F401
+        import neo4j  # noqa: F401
+        import psycopg  # noqa: F401
+        import pymongo  # noqa: F401
+        import redis  # noqa: F401
+
         self.settings = settings
         self.runtime_name = runtime_name
         self.timeout = timeout
@@ -296,6 +297,7 @@ class Collector:
         self._topics: list[str] | None = None
         self._connect_version: str | None = None
         self._warm = False
+        self._last_error: dict[str, str | None] = {}
         self._own_reads = [0, 0]  # keyspace hits, misses caused by our own profile look-ups
         self.closed = False
 
@@ -335,6 +337,9 @@ class Collector:
         waited = [f for n, f in fresh.items() if n not in suspect]
         if waited:
             cf.wait(waited, timeout=max(0.0, deadline - time.perf_counter()))
+        others = [f for n, f in fresh.items() if n in suspect]
+        if others:  # a store that just came back shows at once
+            cf.wait(others, timeout=max(0.0, min(GRACE, deadline - time.perf_counter())))
 
         results: dict[str, tuple] = {}
         for name in TASKS:
@@ -344,8 +349,11 @@ class Collector:
                 del self._pending[name]
             elif name in carried:
                 results[name] = carried[name]
+            elif self._last_error.get(name):  # still retrying: say why it failed last time
+                results[name] = (None, None, self._last_error[name])
             else:
                 results[name] = (None, None, f"no answer for {max(now - submitted, self.timeout):.1f}s")
+            self._last_error[name] = results[name][2]
 
         snap = Snapshot(taken_at=now, runtime=self.runtime_name, projectors=projectors)
         for svc in SERVICES:
@@ -403,6 +411,8 @@ class Collector:
                 pass
 
     def _pg(self, service: str):
+        import psycopg
+
         def make():
             conn = psycopg.connect(self.settings.pg_conninfo(service), autocommit=True, connect_timeout=1,
                                    options="-c statement_timeout=1000", application_name="polydemo-dashboard")
@@ -418,15 +428,22 @@ class Collector:
         return self._client(service, make)
 
     def _redis(self):
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         def make():
+            # No retries (redis-py retries a refused connection for seconds): the next frame is the retry.
             client = redis.Redis(host=self.settings.host, port=self.settings.ports["redis"], socket_connect_timeout=1,
-                                 socket_timeout=1, decode_responses=True)
+                                 socket_timeout=1, decode_responses=True, retry=Retry(NoBackoff(), 0))
             self._labels["redis"] = f"Redis {client.info('server').get('redis_version', '?')}"
             return client
 
         return self._client("redis", make)
 
     def _mongo(self):
+        import pymongo
+
         def make():
             return pymongo.MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000,
                                        socketTimeoutMS=1000, appname="polydemo-dashboard")
@@ -439,6 +456,8 @@ class Collector:
         return client
 
     def _neo4j(self):
+        import neo4j
+
         def make():
             return neo4j.GraphDatabase.driver(
                 self.settings.neo4j_uri, auth=(self.settings.neo4j_user, self.settings.neo4j_password),
@@ -509,6 +528,8 @@ class Collector:
         "RETURN nodes, users, follows, top")
 
     def _c_neo4j(self) -> Neo4jData:
+        import neo4j
+
         with self._neo4j().session() as session:
             result = session.run(neo4j.Query(self.NEO4J_QUERY, timeout=1.0), n=SAMPLE)
             rec = result.single()

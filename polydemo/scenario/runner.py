@@ -201,15 +201,26 @@ class Runner:
             connector.resume(self.settings)
         from polydemo.seed import wait_converged
 
-        wait_converged(self.settings, timeout=60)
         # The earlier run's analytics history goes too (its sign-ups, follows, posts and the deletions
-        # just made), so every run of a scenario ends with the same counts in every store.
-        if old_ids or post_ids:
-            from polydemo.stores import timeseries
+        # just made), so every run of a scenario ends with the same counts in every store. The deletions
+        # must have gone through the pipeline first, or their events would arrive after the clean-up.
+        from polydemo.stores import timeseries
 
+        deadline = time.monotonic() + 60
+        while old_ids and time.monotonic() < deadline:
             with timeseries.connect(self.settings) as conn:
-                conn.execute("DELETE FROM events WHERE user_id = ANY(%s) OR properties->>'post_id' = ANY(%s)",
-                             (old_ids, post_ids))
+                n = conn.execute("SELECT count(*) FROM events WHERE event_type = 'user_deleted' AND user_id = ANY(%s)",
+                                 (old_ids,)).fetchone()[0]
+            if n >= len(old_ids):
+                break
+            time.sleep(0.2)
+        for _ in range(2):  # the cascaded unfollows trail the deletions by a few ms
+            wait_converged(self.settings, timeout=60)
+            if old_ids or post_ids:
+                with timeseries.connect(self.settings) as conn:
+                    conn.execute("DELETE FROM events WHERE user_id = ANY(%s) OR properties->>'post_id' = ANY(%s)",
+                                 (old_ids, post_ids))
+            time.sleep(0.3)
 
     def _load_prefix(self, step: Load) -> str:
         return f"{self.loaded.name}-{step.prefix}"

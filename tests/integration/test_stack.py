@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from polydemo.cli import app
+from polydemo import procs
 from polydemo.config import SERVICES, Settings
 from polydemo.errors import PortInUseError
 from polydemo.runtime.local import LocalRuntime
@@ -136,3 +137,23 @@ def test_doctor_reports_a_missing_jar(stack, monkeypatch):
     assert any("Neo4j jars missing" in c["detail"] for c in bad["neo4j: installed"])
     assert any("Debezium PostgreSQL connector plugin missing" in c["detail"] for c in bad["connect: installed"])
     assert "postgres: installed" not in bad  # only what is missing is reported
+
+
+def test_a_failing_service_is_named_with_its_log_and_the_rest_is_stopped(stack, monkeypatch, tmp_path):
+    home = tempfile.mkdtemp(prefix="polydemo-fail-")
+    import os
+
+    os.chmod(home, 0o755)
+    broken = tmp_path / "redis-server"
+    broken.write_text("#!/bin/sh\necho 'FATAL: cannot open the dump file (simulated)'\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("POLYDEMO_HOME", home)
+    monkeypatch.setenv("POLYDEMO_PORT_OFFSET", "21000")
+    monkeypatch.setenv("POLYDEMO_REDIS_SERVER", str(broken))
+    result = runner.invoke(app, ["up", "postgres", "redis", "--no-pipeline"], env={"COLUMNS": "300"})
+    assert result.exit_code == 3, result.output
+    assert "redis exited during start-up" in result.stderr
+    assert "FATAL: cannot open the dump file (simulated)" in result.stderr  # the log's last lines
+    assert "stopped what this run started" in result.stderr
+    settings = Settings.from_env()
+    assert not any(procs.alive(f) for f in settings.run_dir.glob("*.pid")), "postgres was left running"

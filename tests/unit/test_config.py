@@ -38,3 +38,14 @@ def test_password_not_in_repr():
 def test_unknown_runtime():
     with pytest.raises(PolydemoError, match="unknown runtime"):
         Settings.from_env(home="/tmp/x", runtime="podman")
+
+
+def test_client_errors_are_attributed_to_their_store():
+    import psycopg
+    import redis
+
+    from polydemo.cli.context import store_of
+
+    assert store_of(psycopg.OperationalError("refused")) == "PostgreSQL"
+    assert store_of(redis.exceptions.ConnectionError("refused")) == "Redis"
+    assert store_of(ValueError("a bug")) is None

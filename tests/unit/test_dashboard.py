@@ -141,7 +141,7 @@ def test_down_since_is_carried_over_from_the_previous_frame():
         assert [s.down_since for s in second.services] == [s.down_since for s in first.services]
         assert all(w.state == "stopped" for w in second.projectors)
         text = text_of(render(second, first))
-        assert f"7 of 7 services down" in text and f"down since {clock(first.taken_at)}" in text
+        assert "7 of 7 services down" in text and f"down since {clock(first.taken_at)}" in text
     finally:
         collector.close()
 

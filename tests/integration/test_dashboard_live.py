@@ -1,0 +1,58 @@
+"""Issue 5: the live dashboard on the real stack: a sign-up shows in the next frame, then in the read models."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from rich.console import Console
+
+from polydemo.dashboard.render import render
+from polydemo.dashboard.snapshot import Collector
+from polydemo.domain import users
+
+
+def frame_text(snap, prev) -> str:
+    console = Console(record=True, width=100, height=30, file=open("/dev/null", "w"))
+    console.print(render(snap, prev, width=100, height=30))
+    return console.export_text()
+
+
+def test_signup_shows_in_the_next_frame_then_reaches_neo4j_and_redis(stack):
+    collector = Collector(stack, "local")
+    try:
+        before = collector.collect()
+        assert all(s.ok for s in before.services), [(s.name, s.error) for s in before.services if not s.ok]
+        assert before.service("timeseries").label.startswith(("PostgreSQL", "TimescaleDB"))
+
+        email = f"dash-{uuid.uuid4().hex[:8]}@example.org"
+        user = users.signup(stack, email, "Dash Live", "correct horse battery")
+
+        # The very next frame has it in the Postgres panel's data (strong read) ...
+        snap = collector.collect(before)
+        assert snap.ok("postgres")
+        assert snap.postgres.users == before.postgres.users + 1
+        assert snap.postgres.latest[0].id == user.id and snap.postgres.latest[0].email == email
+        text = frame_text(snap, before)
+        assert "+ Dash Live" in text and f"{snap.postgres.users} users (+1)" in text
+
+        # ... and within 5 s the read models' counts catch up (eventual reads), with the user cached.
+        deadline = time.monotonic() + 5.0
+        while True:
+            snap = collector.collect(snap)
+            pg = snap.postgres.users if snap.postgres else None
+            synced = (snap.neo4j is not None and snap.redis is not None and pg is not None
+                      and snap.neo4j.users == pg and snap.redis.profiles == pg)
+            cached = snap.redis is not None and any(p.id == user.id and p.ttl is not None for p in snap.redis.sample)
+            in_feed = any(f.topic.endswith("users") and f.detail == "Dash Live" for f in snap.feed)
+            if synced and cached and in_feed:
+                break
+            assert time.monotonic() < deadline, (
+                f"not caught up after 5 s: postgres {pg}, neo4j {snap.neo4j and snap.neo4j.users}, "
+                f"redis {snap.redis and snap.redis.profiles}, cached {cached}, in feed {in_feed}")
+            time.sleep(0.1)
+        profile = next(p for p in snap.redis.sample if p.id == user.id)
+        assert 0 < profile.ttl <= 3600 and profile.name == "Dash Live"
+        assert "Redis and Neo4j in sync with Postgres" in frame_text(snap, before)
+    finally:
+        collector.close()
