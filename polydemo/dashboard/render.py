@@ -479,7 +479,9 @@ def _scenario(scenario: dict, width: int, max_lines: int) -> tuple[Panel, int] |
     if not lines:
         return None
     title = scenario.get("name") or scenario.get("title") or "scenario"
-    where = (" · done" if finished else f" · step {current + 1}/{len(steps)}") if steps else ""
+    offset = scenario.get("offset", 0) if isinstance(scenario.get("offset", 0), int) else 0
+    total = scenario.get("total") or len(steps)
+    where = (" · done" if finished else f" · step {offset + current + 1}/{total}") if steps else ""
     panel = Panel(Group(*lines), title=f"[bold]scenario: {escape(str(title))}[/]{where}", title_align="left",
                   height=len(lines) + 2, border_style="magenta", padding=(0, 1))
     return panel, len(lines) + 2

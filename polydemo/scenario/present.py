@@ -50,18 +50,25 @@ def _esc(text: str) -> str:
 
 
 def scenario_panel_data(loaded, results: list[StepResult], current: int | None, caption: str | None) -> dict:
-    steps = []
-    done = {r.index: r for r in results}
-    for i, step in enumerate(loaded.scenario.steps):
-        if i in done:
-            status = "done" if done[i].ok else "failed"
-        elif i == current:
-            status = "running"
-        else:
-            status = "pending"
-        steps.append({"text": describe(step), "kind": step.kind, "status": status})
-    return {"name": loaded.name, "title": loaded.scenario.title, "caption": caption, "current": current,
-            "steps": steps}
+    """The dashboard's scenario panel (polydemo.dashboard.render): a window of steps around the current one,
+    ticked off, and the caption (the narration, or what the current step does)."""
+    steps = loaded.scenario.steps
+    done = len(results) >= len(steps) and all(r.ok for r in results)
+    failed = next((r for r in results if not r.ok), None)
+    cur = len(steps) if done else (current if current is not None else 0)
+    lo = max(0, min(cur - 3, len(steps) - 9))
+    window = [f"{i + 1} {s.kind}" for i, s in enumerate(steps[lo:lo + 9], start=lo)]
+    if failed is not None:
+        text = f"✘ step {failed.index + 1} failed: {failed.message}"
+    elif done:
+        text = f"all {len(steps)} steps passed"
+    elif current is not None and current < len(steps):
+        step = steps[current]
+        text = caption if step.kind == "say" and caption else describe(step)
+    else:
+        text = caption
+    return {"name": loaded.name, "title": loaded.scenario.title, "steps": window, "current": cur - lo,
+            "caption": text, "done": done, "total": len(steps), "offset": lo}
 
 
 class DashboardPresenter(Presenter):
