@@ -1,5 +1,5 @@
 # polydemo: the two commands the README promises.
-#   make demo   set-up + the whole stack + sample data + the live dashboard
+#   make demo   set-up + the whole stack + sample data + the tour scenario + the live dashboard
 #   make test   set-up + the test suite (it starts its own stack on its own ports and directory)
 .PHONY: setup demo test unit bench down
 
@@ -11,6 +11,7 @@ setup:
 demo: setup
 	$(PD) up
 	$(PD) seed
+	$(PD) scenario run tour
 	$(PD) watch
 
 test: setup
