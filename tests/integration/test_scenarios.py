@@ -57,3 +57,25 @@ def test_reset_then_tour_twice_gives_the_same_counts(stack, runtime):
         finals.append(counts(stack))
     assert finals[0] == finals[1]
     assert finals[0]["users"] == 36 + 1 + 200 + 100
+
+
+def test_ctrl_c_restarts_what_the_scenario_stopped(stack):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from polydemo.pipeline import workers
+
+    proc = subprocess.Popen([sys.executable, "-m", "polydemo", "scenario", "run", "kill-consumer", "--no-dashboard"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 30
+    while workers.status(stack, "cache").running and time.monotonic() < deadline:
+        time.sleep(0.1)  # wait for the scenario's `kill: cache`
+    assert not workers.status(stack, "cache").running, "the scenario did not kill the cache projector"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "what the scenario had stopped was restarted" in out
+    assert workers.status(stack, "cache").running
