@@ -77,7 +77,9 @@ def status(settings: Settings, name: str) -> WorkerStatus:
     except (OSError, ValueError):
         pass
     state = data.get("state", "stopped") if proc else "stopped"
-    if proc and name == "relay":
+    if proc and _stopped(proc):
+        state = "paused"  # SIGSTOP from a drill: its status file cannot say so itself
+    elif proc and name == "relay":
         state = "running"  # the relay keeps no status file; its log says what it does
     elif proc and data.get("pid") != proc.pid:
         state, data = "starting", {}
@@ -100,3 +102,12 @@ def wait_running(settings: Settings, names=WORKERS, timeout: float = 30.0) -> No
         if all(s.running and (s.name == "relay" or s.state in ("running", "retrying")) for s in states):
             return
         time.sleep(0.2)
+
+
+def _stopped(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return False

@@ -81,7 +81,7 @@ class ConnectorCond(Strict):
 
 class ProjectorCond(Strict):
     name: str
-    state: Literal["running", "retrying", "stopped"]
+    state: Literal["running", "retrying", "stopped", "paused"]
 
     @field_validator("name")
     @classmethod
