@@ -8,7 +8,6 @@ from typing import List, Optional
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from polydemo import doctor as doctor_lib
 from polydemo import views
 from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment
@@ -192,6 +191,8 @@ def logs(
 
 def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
     """Check Java, binaries, jars, free ports and disk; print the fix for each problem."""
+    from polydemo import doctor as doctor_lib
+
     st = with_json(ctx, json_out)
     checks = doctor_lib.run_checks(st.settings)
     if st.env.json:

@@ -254,9 +254,9 @@ def _started_seconds(started_at: str | None) -> float | None:
 
 def _host_probe(name: str, settings: Settings) -> Health:
     """The same store probe as the local runtime, from the host through the published port."""
-    from polydemo.runtime.local import _store_health
+    from polydemo.stores import health_of
 
-    return _store_health(name, settings)
+    return health_of(name, settings)
 
 
 # ---------------------------------------------------------------- the runtime

@@ -27,7 +27,7 @@ from polydemo.config import Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
 from polydemo.runtime.base import ProgressFn, Runtime, ServiceStatus, UpResult, _ignore
 from polydemo.runtime.services import SPECS, Problem, ServiceSpec
-from polydemo.stores import Health, connect, timeseries
+from polydemo.stores import Health, health_of
 
 PROBE_INTERVAL = 0.25
 
@@ -226,7 +226,7 @@ class LocalRuntime(Runtime):
         if paused:
             return ServiceStatus(name, engine, None, self.settings.port(name), proc.pid, "paused",
                                  "SIGSTOP (paused by a drill)", uptime, rss)
-        health = _store_health(name, self.settings)
+        health = health_of(name, self.settings)
         if name == "timeseries" and health.version:
             engine, version = health.version, None
         else:
@@ -279,18 +279,3 @@ class LocalRuntime(Runtime):
 
 class _Aborted(Exception):
     """Another service failed; this one stops waiting."""
-
-
-def _store_health(name: str, settings: Settings) -> Health:
-    from polydemo.stores import cache, graph, kafka, mongo, postgres
-
-    probes = {
-        "postgres": postgres.health,
-        "timeseries": timeseries.health,
-        "redis": cache.health,
-        "mongo": mongo.health,
-        "neo4j": graph.health,
-        "kafka": kafka.health,
-        "connect": connect.health,
-    }
-    return probes[name](settings)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from polydemo.config import PROJECT_ROOT, Settings
-from polydemo.stores import Health, cache, connect, graph, kafka, mongo, postgres, timeseries
+from polydemo.stores import Health, cache, connect, graph, kafka, mongo
 
 STACK_DIR = PROJECT_ROOT / "stack"
 # The pins of stack/*/pom.xml (tests/unit/test_pins.py fails if they drift apart).
@@ -272,10 +272,6 @@ def _mongo_argv(settings: Settings) -> list[str]:
             "--storage-path", str(data), "--cache-size", "256M", "--log-level", "WARNING"]
 
 
-def _mongo_probe(settings: Settings) -> Health:
-    return mongo.health(settings)
-
-
 # ---------------------------------------------------------------- Neo4j (embedded, Bolt)
 
 def neo4j_lib(settings: Settings) -> Path:
@@ -427,7 +423,7 @@ SPECS: dict[str, ServiceSpec] = {
     ),
     "mongo": ServiceSpec(
         name="mongo", engine=f"SecantusDB {SECANTUS_VERSION} (MongoDB wire protocol)", role="posts (system of record)",
-        requirements=_mongo_requirements, argv=_mongo_argv, probe=_mongo_probe,
+        requirements=_mongo_requirements, argv=_mongo_argv, probe=mongo.health,
         hint="only one process may open the storage directory: is another polydemo using it?",
     ),
     "neo4j": ServiceSpec(

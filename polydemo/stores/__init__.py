@@ -19,3 +19,15 @@ class Health:
     def down(cls, exc: BaseException | str) -> "Health":
         text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         return cls(False, text.strip().splitlines()[0][:200] if text.strip() else "down")
+
+
+# Service name -> the store module that probes it (imported on use: each pulls in a client library).
+_MODULES = {"postgres": "postgres", "timeseries": "timeseries", "redis": "cache", "mongo": "mongo",
+            "neo4j": "graph", "kafka": "kafka", "connect": "connect"}
+
+
+def health_of(service: str, settings) -> Health:
+    """The store's own-protocol health check for one service (both runtimes use this)."""
+    import importlib
+
+    return importlib.import_module(f"polydemo.stores.{_MODULES[service]}").health(settings)
