@@ -12,26 +12,21 @@ BEGIN
     RETURN;
   END IF;
 
+  -- The events table from the original design's README, plus event_id: the idempotency key the
+  -- analytics projector upserts on (source table/collection + key + log position). Written once;
+  -- only how it is partitioned differs.
+  EXECUTE 'CREATE TABLE events (
+      time TIMESTAMPTZ NOT NULL,
+      user_id UUID,
+      event_type TEXT,
+      properties JSONB,
+      event_id TEXT NOT NULL
+    )' || CASE WHEN has_timescale THEN '' ELSE ' PARTITION BY RANGE (time)' END;
+
   IF has_timescale THEN
     CREATE EXTENSION IF NOT EXISTS timescaledb;
-    -- The events table from the original design's README, plus event_id: the idempotency key
-    -- the analytics projector upserts on (source table/collection + key + log position).
-    CREATE TABLE events (
-      time TIMESTAMPTZ NOT NULL,
-      user_id UUID,
-      event_type TEXT,
-      properties JSONB,
-      event_id TEXT NOT NULL
-    );
     PERFORM create_hypertable('events', 'time', chunk_time_interval => interval '1 day');
   ELSE
-    CREATE TABLE events (
-      time TIMESTAMPTZ NOT NULL,
-      user_id UUID,
-      event_type TEXT,
-      properties JSONB,
-      event_id TEXT NOT NULL
-    ) PARTITION BY RANGE (time);
     IF has_partman THEN
       CREATE SCHEMA IF NOT EXISTS partman;
       CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;

@@ -24,12 +24,13 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from polydemo.config import Settings
-from polydemo.pipeline.events import Change, PoisonMessage, decode
+from polydemo.pipeline.events import Change, PoisonMessage, decode, topics
 from polydemo.stores import kafka
 
 
 class Projector(ABC):
     name: str
+    sources: tuple[str, ...]  # keys of pipeline.events.topics(): "users", "follows", "posts"
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -38,8 +39,9 @@ class Projector(ABC):
     def group(self) -> str:
         return group_id(self.settings, self.name)
 
-    @abstractmethod
-    def topics(self) -> list[str]: ...
+    def topics(self) -> list[str]:
+        names = topics(self.settings.topic_prefix)
+        return [names[s] for s in self.sources]
 
     @abstractmethod
     def open(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
-from polydemo.pipeline.events import Change, analytics_events, topics
+from polydemo.pipeline.events import Change, analytics_events
 from polydemo.pipeline.projector import Projector
 from polydemo.stores import cache, graph, timeseries
 
@@ -21,10 +21,7 @@ class GraphProjector(Projector):
     """(:User {id, name}) nodes and FOLLOWS edges, MERGEd by source ids."""
 
     name = "graph"
-
-    def topics(self) -> list[str]:
-        t = topics(self.settings.topic_prefix)
-        return [t["users"], t["follows"]]
+    sources = ("users", "follows")
 
     def open(self) -> None:
         self.driver = graph.connect(self.settings)
@@ -63,10 +60,7 @@ class CacheProjector(Projector):
     """
 
     name = "cache"
-
-    def topics(self) -> list[str]:
-        t = topics(self.settings.topic_prefix)
-        return [t["users"], t["follows"]]
+    sources = ("users", "follows")
 
     def open(self) -> None:
         self.r = cache.connect(self.settings)
@@ -109,10 +103,7 @@ class AnalyticsProjector(Projector):
     """Rows in the time-series ``events`` table, upserted on (event_id, time): a replay inserts nothing."""
 
     name = "analytics"
-
-    def topics(self) -> list[str]:
-        t = topics(self.settings.topic_prefix)
-        return [t["users"], t["follows"], t["posts"]]
+    sources = ("users", "follows", "posts")
 
     def open(self) -> None:
         self.conn = timeseries.connect(self.settings, autocommit=False)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from polydemo.config import PROJECT_ROOT
 from polydemo.errors import PolydemoError
-from polydemo.scenario.model import STEP_KINDS, Scenario, normalise_step
+from polydemo.scenario.model import STEP_KINDS, Scenario
 
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
@@ -135,8 +135,7 @@ def parse(text: str, path: Path) -> Loaded:
     return Loaded(path.stem, path, scenario, step_lines)
 
 
-_TAGS = {"say", "signup", "follow", "unfollow", "post", "like", "read", "stop", "kill", "start", "pause", "resume",
-         "wait_until", "expect", "trace", "load", "sleep", "presenter_pause"}
+_TAGS = {*STEP_KINDS, "presenter_pause"}  # the kind segment pydantic adds to an error location
 
 
 def _hint(err: dict) -> str:
@@ -148,7 +147,3 @@ def _hint(err: dict) -> str:
     if kind.endswith("_parsing") or kind.endswith("_type"):
         return f"expected {kind.split('_')[0]}"
     return "see scenarios/README.md for the step reference"
-
-
-def normalise(raw):  # re-exported for tests
-    return normalise_step(raw)
