@@ -100,7 +100,7 @@ def _cmp(value: int, cond) -> tuple[bool, str]:
     return ok, " and ".join(parts)
 
 
-def evaluate(settings: Settings, cond: Condition, traces: dict[str, float]) -> Outcome:
+def evaluate(settings: Settings, cond: Condition, traces: dict[str, float], clients: Clients | None = None) -> Outcome:
     if cond.lag is not None:
         lags = lag.projector_lag(settings)
         value = sum(lags.values()) if cond.lag.projector == "all" else lags[cond.lag.projector]
@@ -118,7 +118,7 @@ def evaluate(settings: Settings, cond: Condition, traces: dict[str, float]) -> O
         return Outcome(ok, f"{label} {exp}", f"{label} = {value}")
     if cond.user is not None:
         u = cond.user
-        name = user_name(settings, u.store, u.email)
+        name = user_name(settings, u.store, u.email, clients)
         present = name is not None
         ok = present == u.present and (u.name is None or not present or name == u.name)
         exp = f"{u.email} {'in' if u.present else 'absent from'} {u.store}" + (f" named {u.name!r}" if u.name else "")
@@ -151,29 +151,85 @@ def evaluate(settings: Settings, cond: Condition, traces: dict[str, float]) -> O
     raise ValueError("empty condition")
 
 
-def user_name(settings: Settings, store: str, email: str) -> str | None:
-    email = email.lower()
+class Clients:
+    """Connections kept for a run: a trace polls every few ms, and a new connection per poll
+    (a Neo4j driver costs ~100 ms) would be measured as staleness."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._pg = self._ts = self._redis = self._neo4j = None
+
+    @property
+    def pg(self):
+        if self._pg is None or self._pg.closed:
+            self._pg = postgres.connect(self.settings)
+        return self._pg
+
+    @property
+    def ts(self):
+        if self._ts is None or self._ts.closed:
+            self._ts = timeseries.connect(self.settings)
+        return self._ts
+
+    @property
+    def redis(self):
+        if self._redis is None:
+            self._redis = cache.connect(self.settings)
+        return self._redis
+
+    @property
+    def neo4j(self):
+        if self._neo4j is None:
+            self._neo4j = graph.connect(self.settings)
+        return self._neo4j
+
+    def warm(self) -> None:
+        """Open every connection now, so the first trace does not time a connect."""
+        self.pg.execute("SELECT 1")
+        self.ts.execute("SELECT 1")
+        self.redis.ping()
+        self.neo4j.verify_connectivity()
+
+    def reset(self) -> None:
+        """Drop every connection (after an error, or at the end of a run)."""
+        for c in (self._pg, self._ts, self._redis, self._neo4j):
+            try:
+                if c is not None:
+                    c.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._pg = self._ts = self._redis = self._neo4j = None
+
+    close = reset
+
+
+def user_name(settings: Settings, store: str, email: str, clients: Clients | None = None) -> str | None:
+    own = clients is None
+    clients = clients or Clients(settings)
+    try:
+        return _user_name(clients, store, email.lower())
+    except Exception:
+        clients.reset()  # a store that went away: reconnect on the next poll
+        raise
+    finally:
+        if own:
+            clients.close()
+
+
+def _user_name(c: Clients, store: str, email: str) -> str | None:
     if store == "postgres":
-        with postgres.connect(settings) as c:
-            row = c.execute("SELECT name FROM users WHERE email = %s", (email,)).fetchone()
+        row = c.pg.execute("SELECT name FROM users WHERE email = %s", (email,)).fetchone()
         return row[0] if row else None
     if store == "redis":
-        r = cache.connect(settings)
-        try:
-            uid = r.get(cache.email_key(email))
-            return r.hget(cache.profile_key(uid), "name") if uid else None
-        finally:
-            r.close()
+        uid = c.redis.get(cache.email_key(email))
+        return c.redis.hget(cache.profile_key(uid), "name") if uid else None
     if store == "neo4j":
-        with graph.connect(settings) as d, d.session() as s:
-            rec = s.run("MATCH (u:User {email: $e}) RETURN u.name AS n", e=email).single()
-        return rec["n"] if rec else None
+        rec = c.neo4j.execute_query("MATCH (u:User {email: $e}) RETURN u.name AS n", e=email).records
+        return rec[0]["n"] if rec else None
     if store == "analytics":
-        with postgres.connect(settings) as c:
-            row = c.execute("SELECT id, name FROM users WHERE email = %s", (email,)).fetchone()
+        row = c.pg.execute("SELECT id, name FROM users WHERE email = %s", (email,)).fetchone()
         if not row:
             return None
-        with timeseries.connect(settings) as c:
-            hit = c.execute("SELECT 1 FROM events WHERE user_id = %s AND event_type = 'signed_up'", (row[0],)).fetchone()
+        hit = c.ts.execute("SELECT 1 FROM events WHERE user_id = %s AND event_type = 'signed_up'", (row[0],)).fetchone()
         return row[1] if hit else None
     raise ValueError(store)

@@ -140,6 +140,7 @@ class Runner:
         self.to_restore: dict[str, str] = {}
         self.commits: dict[str, float] = {}
         self.traces: dict[str, float] = {}
+        self.clients = checks.Clients(settings)
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunResult:
@@ -170,6 +171,7 @@ class Runner:
             result.passed = False
         finally:
             self.restore()
+            self.clients.close()
             result.seconds = time.monotonic() - t0
             self.presenter.end(result)
         return result
@@ -204,23 +206,20 @@ class Runner:
         # The earlier run's analytics history goes too (its sign-ups, follows, posts and the deletions
         # just made), so every run of a scenario ends with the same counts in every store. The deletions
         # must have gone through the pipeline first, or their events would arrive after the clean-up.
-        from polydemo.stores import timeseries
-
         deadline = time.monotonic() + 60
         while old_ids and time.monotonic() < deadline:
-            with timeseries.connect(self.settings) as conn:
-                n = conn.execute("SELECT count(*) FROM events WHERE event_type = 'user_deleted' AND user_id = ANY(%s)",
-                                 (old_ids,)).fetchone()[0]
+            n = self.clients.ts.execute("SELECT count(*) FROM events WHERE event_type = 'user_deleted' "
+                                        "AND user_id = ANY(%s)", (old_ids,)).fetchone()[0]
             if n >= len(old_ids):
                 break
             time.sleep(0.2)
         for _ in range(2):  # the cascaded unfollows trail the deletions by a few ms
             wait_converged(self.settings, timeout=60)
             if old_ids or post_ids:
-                with timeseries.connect(self.settings) as conn:
-                    conn.execute("DELETE FROM events WHERE user_id = ANY(%s) OR properties->>'post_id' = ANY(%s)",
-                                 (old_ids, post_ids))
+                self.clients.ts.execute("DELETE FROM events WHERE user_id = ANY(%s) OR properties->>'post_id' = ANY(%s)",
+                                        (old_ids, post_ids))
             time.sleep(0.3)
+        self.clients.warm()
 
     def _load_prefix(self, step: Load) -> str:
         return f"{self.loaded.name}-{step.prefix}"
@@ -268,7 +267,7 @@ class Runner:
         if isinstance(step, WaitUntil):
             deadline = time.monotonic() + step.timeout
             while True:
-                out = checks.evaluate(self.settings, step.condition, self.traces)
+                out = checks.evaluate(self.settings, step.condition, self.traces, self.clients)
                 if out.ok:
                     return ok(f"{out.expected}: {out.seen}")
                 if time.monotonic() > deadline:
@@ -276,7 +275,7 @@ class Runner:
                                       0.0, out.expected, out.seen)
                 time.sleep(0.1)
         if isinstance(step, Expect):
-            out = checks.evaluate(self.settings, step.condition, self.traces)
+            out = checks.evaluate(self.settings, step.condition, self.traces, self.clients)
             if out.ok:
                 return ok(f"{out.expected}: {out.seen}")
             return StepResult(i, step.kind, line, False, step.message or "expectation failed", 0.0,
@@ -327,7 +326,7 @@ class Runner:
         deadline = time.perf_counter() + step.timeout
         while pending and time.perf_counter() < deadline:
             for store in list(pending):
-                if checks.user_name(self.settings, store, email) is not None:
+                if checks.user_name(self.settings, store, email, self.clients) is not None:
                     seen[store] = (time.perf_counter() - t0) * 1000
                     pending.discard(store)
             time.sleep(0.005)
