@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-TEST_OFFSET = "20000"
+# POLYDEMO_TEST_PORT_OFFSET lets two suites (two worktrees, say) run side by side on one machine.
+TEST_OFFSET = os.environ.get("POLYDEMO_TEST_PORT_OFFSET", "20000")
 
 
 @pytest.fixture(scope="session")
