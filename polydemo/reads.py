@@ -68,14 +68,14 @@ def read_user(settings: Settings, who: str, stores: list[str]) -> list[ReadResul
 
 def _read(settings: Settings, store: str, user_id: str | None, who: str):
     if store == "redis":
-        r = cache.connect(settings)
+        gw = cache.Cache(settings)
         try:
-            uid = user_id or (r.get(cache.email_key(who)) if "@" in who else who)
-            prof = r.hgetall(cache.profile_key(uid)) if uid else {}
-            followers = r.scard(cache.followers_key(uid)) if uid else None
+            uid = user_id or (gw.user_id(who) if "@" in who else who)
+            prof = gw.profile(uid) if uid else None
+            followers = gw.follower_count(uid) if prof else None
         finally:
-            r.close()
-        return prof.get("name"), followers if prof else None, bool(prof)
+            gw.close()
+        return (prof or {}).get("name"), followers, prof is not None
     with graph.connect(settings) as driver, driver.session() as s:
         rec = s.run("MATCH (u:User) WHERE u.id = $id OR u.email = $email "
                     "OPTIONAL MATCH (f:User)-[:FOLLOWS]->(u) RETURN u.name AS name, count(f) AS followers",

@@ -83,11 +83,11 @@ def clear_all(settings: Settings) -> None:
         client.close()
     with graph.connect(settings) as driver, driver.session() as s:
         s.run("MATCH (n) DETACH DELETE n").consume()
-    r = cache.connect(settings)
+    gw = cache.Cache(settings)
     try:
-        r.flushdb()
+        gw.clear()
     finally:
-        r.close()
+        gw.close()
     with timeseries.connect(settings) as conn:
         conn.execute("TRUNCATE events")
 

@@ -9,9 +9,6 @@ from polydemo.pipeline.events import Change, analytics_events
 from polydemo.pipeline.projector import Projector
 from polydemo.stores import cache, graph, timeseries
 
-PROFILE_TTL_S = 3600
-
-
 def _runs(changes: list[Change]):
     """Consecutive changes of the same kind, in order: each run is one batched write."""
     return groupby(changes, key=lambda c: (c.entity, c.op))
@@ -53,50 +50,22 @@ class GraphProjector(Projector):
 
 
 class CacheProjector(Projector):
-    """Profiles as hashes with a TTL (overwritten on update, deleted on delete); follower sets.
-
-    Sets, not counters: SADD/SREM are idempotent, so a replayed follow never counts twice;
-    the follower count is SCARD.
-    """
+    """The Redis profile projection (see ``stores.cache``): complete, no TTL, kept exact by CDC."""
 
     name = "cache"
     sources = ("users", "follows")
 
     def open(self) -> None:
-        self.r = cache.connect(self.settings)
-        self.r.ping()
+        self.cache = cache.Cache(self.settings)
+        self.cache.client.ping()
+        self.cache.ensure_schema()
 
     def close(self) -> None:
-        if getattr(self, "r", None):
-            self.r.close()
+        if getattr(self, "cache", None):
+            self.cache.close()
 
     def apply(self, changes: list[Change]) -> None:
-        # Emails of users about to be deleted (a delete event carries only the key).
-        deleted = [c.key["id"] for c in changes if c.entity == "user" and c.op == "delete"]
-        emails = {uid: self.r.hget(cache.profile_key(uid), "email") for uid in deleted}
-        pipe = self.r.pipeline(transaction=False)
-        for c in changes:
-            if c.entity == "user" and c.op in ("create", "update"):
-                a = c.after or {}
-                key = cache.profile_key(c.key["id"])
-                pipe.hset(key, mapping={"id": c.key["id"], "email": a.get("email") or "", "name": a.get("name") or "",
-                                        "updated_at": str(a.get("updated_at") or ""), "source_ts_ms": c.ts_ms})
-                pipe.expire(key, PROFILE_TTL_S)
-                if a.get("email"):
-                    pipe.set(cache.email_key(a["email"]), c.key["id"], ex=PROFILE_TTL_S)
-            elif c.entity == "user" and c.op == "delete":
-                uid = c.key["id"]
-                pipe.delete(cache.profile_key(uid), cache.followers_key(uid), cache.following_key(uid))
-                if emails.get(uid):
-                    pipe.delete(cache.email_key(emails[uid]))
-            elif c.entity == "follow" and c.op == "create":
-                pipe.sadd(cache.followers_key(c.key["followee_id"]), c.key["follower_id"])
-                pipe.sadd(cache.following_key(c.key["follower_id"]), c.key["followee_id"])
-            elif c.entity == "follow" and c.op == "delete":
-                pipe.srem(cache.followers_key(c.key["followee_id"]), c.key["follower_id"])
-                pipe.srem(cache.following_key(c.key["follower_id"]), c.key["followee_id"])
-            pipe.set(cache.LAST_APPLIED_KEY, c.ts_ms)
-        pipe.execute()
+        self.cache.apply(changes)
 
 
 class AnalyticsProjector(Projector):

@@ -40,11 +40,11 @@ def metric(settings: Settings, name: str, cond: CountCond | None = None) -> int:
         with graph.connect(settings) as d, d.session() as s:
             return s.run(q).single()["c"]
     if name == "cache_profiles":
-        r = cache.connect(settings)
+        gw = cache.Cache(settings)
         try:
-            return sum(1 for _ in r.scan_iter("user:email:*", count=2000))
+            return gw.profile_count()
         finally:
-            r.close()
+            gw.close()
     if name in ("events", "post_events"):
         sql, args = "SELECT count(*) FROM events WHERE true", []
         if cond is not None and cond.type:
@@ -221,8 +221,7 @@ def _user_name(c: Clients, store: str, email: str) -> str | None:
         row = c.pg.execute("SELECT name FROM users WHERE email = %s", (email,)).fetchone()
         return row[0] if row else None
     if store == "redis":
-        uid = c.redis.get(cache.email_key(email))
-        return c.redis.hget(cache.profile_key(uid), "name") if uid else None
+        return cache.Cache(c.settings, c.redis).name_by_email(email)
     if store == "neo4j":
         rec = c.neo4j.execute_query("MATCH (u:User {email: $e}) RETURN u.name AS n", e=email).records
         return rec[0]["n"] if rec else None

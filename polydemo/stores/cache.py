@@ -1,6 +1,27 @@
-"""Redis, the cache of user profiles and follower counts."""
+"""Redis: the profile projection. Everything polydemo knows about Redis is here.
+
+What it is: a **projection**, not a read-through cache. The cache projector keeps it complete and
+exact from CDC: every user in Postgres has a profile hash here, nothing expires (no TTL) and
+nothing is evicted (the server runs with ``maxmemory-policy noeviction``: a full Redis refuses the
+write, the projector retries and says why, and nothing disappears silently). So "Redis has N
+profiles" can be compared with "Postgres has N users" at any time, an hour or a week after the
+seed, and a difference is real staleness, bounded by the pipeline's lag.
+
+Key layout:
+
+* ``user:<id>``              hash: id, email, name, updated_at, source_ts_ms
+* ``user:email:<email>``     string: the id (look-up by email)
+* ``followers:<id>``         set of follower ids (SADD/SREM are idempotent: a replay never counts twice)
+* ``following:<id>``         set of followee ids
+* ``polydemo:profiles``      set of every id with a profile: SCARD is the profile count, exact and O(1)
+* ``polydemo:last_applied_ts_ms``  the source commit time of the last change applied
+"""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import redis
 
@@ -8,6 +29,10 @@ from polydemo.config import Settings
 from polydemo.stores import Health
 
 SERVICE = "redis"
+LAST_APPLIED_KEY = "polydemo:last_applied_ts_ms"
+PROFILES_INDEX = "polydemo:profiles"
+
+log = logging.getLogger(__name__)
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -29,12 +54,8 @@ def health(settings: Settings) -> Health:
         finally:
             client.close()
         return Health(True, "PING ok", f"Redis {version}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
-
-
-# Key layout of the cache projection.
-LAST_APPLIED_KEY = "polydemo:last_applied_ts_ms"
 
 
 def profile_key(user_id: str) -> str:
@@ -51,3 +72,157 @@ def followers_key(user_id: str) -> str:
 
 def following_key(user_id: str) -> str:
     return f"following:{user_id}"
+
+
+@dataclass
+class Profile:
+    id: str
+    name: str | None
+    email: str | None
+    ttl: int | None = None  # seconds left; None: not in Redis; -1: no expiry (what a projection has)
+
+
+class Cache:
+    """The Redis gateway: one connection, the key layout, the projector's writes and every read."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None):
+        self.settings = settings
+        self._client = client
+        self._own = client is None
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = connect(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        if self._own and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def health(self) -> Health:
+        return health(self.settings)
+
+    # ------------------------------------------------------------ schema
+    def ensure_schema(self) -> int:
+        """Make the projection's invariants hold; returns how many keys it had to repair.
+
+        A stack made by polydemo 0.1 has profiles with a 1 h TTL and no index set: index them and
+        drop their expiry, so an upgraded stack is complete too. On a current stack this is one
+        EXISTS (plus one SCAN pass when the projection is empty, which is cheap by definition).
+        """
+        r = self.client
+        if r.exists(PROFILES_INDEX):
+            return 0
+        repaired = 0
+        pipe = r.pipeline(transaction=False)
+        for key in r.scan_iter("user:*", count=1000):
+            if key.startswith("user:email:"):
+                pipe.persist(key)
+                continue
+            pipe.sadd(PROFILES_INDEX, key.split(":", 1)[1])
+            pipe.persist(key)
+            repaired += 1
+        pipe.execute()
+        if repaired:
+            log.info("indexed %d profile(s) and removed their expiry (a stack made by polydemo 0.1)", repaired)
+        return repaired
+
+    # ------------------------------------------------------------ writes (the cache projector)
+    def apply(self, changes: Iterable) -> None:
+        """Apply a batch of ``pipeline.events.Change``s atomically (MULTI/EXEC); every write is idempotent."""
+        changes = list(changes)
+        r = self.client
+        # Emails of users about to be deleted (a delete event carries only the key).
+        deleted = [c.key["id"] for c in changes if c.entity == "user" and c.op == "delete"]
+        emails = {uid: r.hget(profile_key(uid), "email") for uid in deleted}
+        pipe = r.pipeline(transaction=True)
+        for c in changes:
+            if c.entity == "user" and c.op in ("create", "update"):
+                a = c.after or {}
+                uid = c.key["id"]
+                pipe.hset(profile_key(uid), mapping={"id": uid, "email": a.get("email") or "",
+                                                     "name": a.get("name") or "",
+                                                     "updated_at": str(a.get("updated_at") or ""),
+                                                     "source_ts_ms": c.ts_ms})
+                pipe.sadd(PROFILES_INDEX, uid)
+                if a.get("email"):
+                    pipe.set(email_key(a["email"]), uid)
+            elif c.entity == "user" and c.op == "delete":
+                uid = c.key["id"]
+                pipe.delete(profile_key(uid), followers_key(uid), following_key(uid))
+                pipe.srem(PROFILES_INDEX, uid)
+                if emails.get(uid):
+                    pipe.delete(email_key(emails[uid]))
+            elif c.entity == "follow" and c.op == "create":
+                pipe.sadd(followers_key(c.key["followee_id"]), c.key["follower_id"])
+                pipe.sadd(following_key(c.key["follower_id"]), c.key["followee_id"])
+            elif c.entity == "follow" and c.op == "delete":
+                pipe.srem(followers_key(c.key["followee_id"]), c.key["follower_id"])
+                pipe.srem(following_key(c.key["follower_id"]), c.key["followee_id"])
+            pipe.set(LAST_APPLIED_KEY, c.ts_ms)
+        pipe.execute()
+
+    def clear(self) -> None:
+        self.client.flushdb()
+
+    # ------------------------------------------------------------ reads
+    def profile_count(self) -> int:
+        """Profiles in the projection: exact (SCARD of the index), the one definition everyone uses."""
+        return int(self.client.scard(PROFILES_INDEX))
+
+    def user_id(self, email: str) -> str | None:
+        return self.client.get(email_key(email.strip().lower()))
+
+    def profile(self, user_id: str) -> dict[str, str] | None:
+        data = self.client.hgetall(profile_key(user_id))
+        return data or None
+
+    def name_by_email(self, email: str) -> str | None:
+        uid = self.user_id(email)
+        return self.client.hget(profile_key(uid), "name") if uid else None
+
+    def follower_count(self, user_id: str) -> int:
+        return int(self.client.scard(followers_key(user_id)))
+
+    def profiles(self, ids: list[str]) -> list[Profile]:
+        """The profiles of these users as Redis holds them now (one round trip)."""
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for uid in ids:
+            pipe.hmget(profile_key(uid), "name", "email")
+            pipe.ttl(profile_key(uid))
+        answers = pipe.execute()
+        out = []
+        for i, uid in enumerate(ids):
+            (name, email), ttl = answers[2 * i], answers[2 * i + 1]
+            present = ttl is not None and ttl != -2
+            out.append(Profile(uid, name, email, int(ttl) if present else None))
+        return out
+
+    def some_ids(self, n: int) -> list[str]:
+        """Up to ``n`` ids with a profile (any ``n``, for a sample when Postgres cannot say which are newest)."""
+        return list(self.client.srandmember(PROFILES_INDEX, n) or [])
+
+    def keyspace(self) -> tuple[int, int, int]:
+        """(keys in the database, keyspace hits, keyspace misses) from INFO."""
+        r = self.client
+        pipe = r.pipeline(transaction=False)
+        pipe.info("keyspace")
+        pipe.info("stats")
+        keyspace, stats = pipe.execute()
+        db = f"db{r.connection_pool.connection_kwargs.get('db', 0)}"
+        keys = int((keyspace.get(db) or {}).get("keys", 0))
+        return keys, int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
+
+    def expiring_keys(self, limit: int = 10) -> list[str]:
+        """Keys that carry an expiry (a projection has none): for tests and ``doctor``-style checks."""
+        out = []
+        for key in self.client.scan_iter(count=1000):
+            if self.client.ttl(key) >= 0:
+                out.append(key)
+                if len(out) >= limit:
+                    break
+        return out

@@ -50,7 +50,7 @@ def test_formatters():
     assert sparkline([0, 0, 0]) == "▁▁▁"
     assert sparkline([1, 200])[0] == "▂"  # any event shows above the zero line
     assert age(0.2) == "now" and age(42) == "42s" and age(130) == "2m" and age(7300) == "2h"
-    assert ttl_text(None) == "not cached" and ttl_text(-1) == "no TTL" and ttl_text(3599) == "TTL 59m59s"
+    assert ttl_text(None) == "not in Redis yet" and ttl_text(-1) == "projected" and ttl_text(3599) == "TTL 59m59s"
 
 
 # ---------------------------------------------------------------- panels on a healthy stack
@@ -155,7 +155,7 @@ def test_lagging_groups_show_lag_trend_and_staleness():
     assert "3↓" in graph_line  # behind and catching up
     assert "Redis is 12 users behind Postgres (cache lag 12)" in text
     assert "Neo4j is 3 users behind Postgres (graph lag 3)" in text
-    assert "not cached" in text  # the newest user has not reached Redis yet
+    assert "not in Redis yet" in text  # the newest user has not reached Redis yet
     snap = load("snapshot_lagging")
     assert ("⚠ Redis is 12 users behind Postgres (cache lag 12)", "bold yellow") in staleness(snap)
 
