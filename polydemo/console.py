@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 from rich.theme import Theme
 
 THEME = Theme(
@@ -25,6 +28,25 @@ THEME = Theme(
         "hint": "italic yellow",
     }
 )
+
+
+# C0/C1 controls (ESC starts an ANSI sequence) and bidirectional overrides/isolates, but not \n or \t.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(value: object) -> str:
+    """User data as text that cannot act on the terminal: control characters are shown as ``\\x1b`` etc."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
+def safe(value: object) -> str:
+    """User data to put inside a Rich markup string: control characters shown, markup escaped."""
+    return escape(visible(value))
+
+
+def safe_text(value: object, style: str = "") -> Text:
+    """User data as a Rich Text (never parsed as markup), control characters shown."""
+    return Text(visible(value), style=style)
 
 
 @dataclass
@@ -68,10 +90,8 @@ class Environment:
         self.err.print(message, soft_wrap=True)
 
     def error(self, message: str, hint: str | None = None, details: str | None = None) -> None:
-        from rich.markup import escape
-
-        self.err.print(f"[bad]error:[/bad] {escape(message)}", soft_wrap=True)
+        self.err.print(f"[bad]error:[/bad] {safe(message)}", soft_wrap=True)
         if details:
-            self.err.print(details, markup=False, highlight=False, style="dim", soft_wrap=True)
+            self.err.print(visible(details), markup=False, highlight=False, style="dim", soft_wrap=True)
         if hint:
-            self.err.print(f"[hint]hint:[/hint] {escape(hint)}", soft_wrap=True)
+            self.err.print(f"[hint]hint:[/hint] {safe(hint)}", soft_wrap=True)

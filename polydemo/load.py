@@ -11,6 +11,7 @@ import time
 import uuid
 
 from polydemo.config import Settings
+from polydemo.domain import limits
 from polydemo.domain.users import hash_password
 from polydemo.stores import postgres
 
@@ -18,6 +19,7 @@ from polydemo.stores import postgres
 def signup_burst(settings: Settings, n: int, prefix: str, batch: int = 100, rate: float | None = None,
                  on_batch=None) -> list[str]:
     """Insert ``n`` users ``<prefix>-<i>@load.example``; returns their ids. ``rate`` caps sign-ups/s."""
+    limits.check_text("load prefix", prefix, 64)
     hashed = hash_password(f"load-{uuid.uuid4()}")
     ids: list[str] = []
     t0 = time.monotonic()

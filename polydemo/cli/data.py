@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from polydemo.cli.context import command, with_json
+from polydemo.console import safe
 from polydemo.errors import PolydemoError
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
@@ -126,7 +127,7 @@ def post(ctx: typer.Context, author: str = typer.Argument(..., help="Email or id
     if st.env.json:
         st.env.emit_json({k: v for k, v in doc.items()})
     else:
-        st.env.out.print(f"post [bold]{doc['_id']}[/bold] by {author_user.email}: {doc['title']}")
+        st.env.out.print(f"post [bold]{safe(doc['_id'])}[/bold] by {safe(author_user.email)}: {safe(doc['title'])}")
 
 
 def like(ctx: typer.Context, post_id: str = typer.Argument(...), json_out: bool = JSON_OPT) -> None:
@@ -138,7 +139,7 @@ def like(ctx: typer.Context, post_id: str = typer.Argument(...), json_out: bool 
     if st.env.json:
         st.env.emit_json(doc)
     else:
-        st.env.out.print(f"post {doc['_id']} now has {doc['meta']['likes']} likes")
+        st.env.out.print(f"post {safe(doc['_id'])} now has {doc['meta']['likes']} likes")
 
 
 def read_user(ctx: typer.Context, user: str = typer.Argument(..., help="Email or id."),
@@ -163,11 +164,11 @@ def _print_user(st, data: dict, verb: str) -> None:
     if st.env.json:
         st.env.emit_json(data)
     else:
-        st.env.out.print(f"{verb} [bold]{data['email']}[/bold] ({data['name']}) id {data['id']}")
+        st.env.out.print(f"{verb} [bold]{safe(data['email'])}[/bold] ({safe(data['name'])}) id {data['id']}")
 
 
 def _print_edge(st, a, b, changed: bool, verb: str, noop: str) -> None:
     if st.env.json:
         st.env.emit_json({"follower": a.email, "followee": b.email, "changed": changed})
     else:
-        st.env.out.print(f"{a.email} {verb if changed else noop} {b.email}")
+        st.env.out.print(f"{safe(a.email)} {verb if changed else noop} {safe(b.email)}")

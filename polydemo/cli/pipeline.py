@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from polydemo.console import safe_text
 from polydemo.cli.context import command, with_json
 from polydemo.errors import PolydemoError
 
@@ -79,7 +80,7 @@ def p_status(ctx: typer.Context, name: Optional[str] = typer.Argument(None), jso
         table.add_column(col)
     for r in rows:
         table.add_row(r["name"], str(r["pid"] or "-"), r["state"], str(r["processed"] if r["processed"] is not None else "-"),
-                      "-" if r["lag"] is None else str(r["lag"]), r["last_error"] or "")
+                      "-" if r["lag"] is None else str(r["lag"]), safe_text(r["last_error"] or ""))
     st.env.out.print(table)
 
 

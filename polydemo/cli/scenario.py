@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from polydemo.cli.context import command, state, with_json
-from polydemo.console import Environment
+from polydemo.console import Environment, safe, safe_text, visible
 from polydemo.errors import PolydemoError
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
@@ -41,7 +41,7 @@ def s_list(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
     for col in ("name", "title", "steps", "≈ duration"):
         table.add_column(col, justify="right" if col in ("steps", "≈ duration") else "left")
     for r in rows:
-        table.add_row(r["name"], r["title"], str(r["steps"]), f"{r['estimated_seconds']}s")
+        table.add_row(safe_text(r["name"]), safe_text(r["title"]), str(r["steps"]), f"{r['estimated_seconds']}s")
     st.env.out.print(table)
 
 
@@ -52,11 +52,11 @@ def s_show(ctx: typer.Context, name: str = typer.Argument(..., help="A scenario 
 
     st = state(ctx)
     loaded = loader.load(name)
-    st.env.out.print(f"[bold]{loaded.scenario.title}[/bold]  ({loaded.path}, ≈{estimate_seconds(loaded):.0f}s)")
+    st.env.out.print(f"[bold]{safe(loaded.scenario.title)}[/bold]  ({safe(loaded.path)}, ≈{estimate_seconds(loaded):.0f}s)")
     if loaded.scenario.description:
-        st.env.out.print(loaded.scenario.description.strip(), style="dim")
+        st.env.out.print(visible(loaded.scenario.description.strip()), style="dim", markup=False)
     for i, step in enumerate(loaded.scenario.steps):
-        st.env.out.print(f"{i + 1:>3}. [svc]{step.kind:<10}[/svc] {describe(step)}", markup=True, highlight=False)
+        st.env.out.print(f"{i + 1:>3}. [svc]{step.kind:<10}[/svc] {safe(describe(step))}", markup=True, highlight=False)
 
 
 def s_validate(ctx: typer.Context, files: List[Path] = typer.Argument(..., help="Scenario YAML files.")) -> None:
@@ -68,7 +68,7 @@ def s_validate(ctx: typer.Context, files: List[Path] = typer.Argument(..., help=
     for f in files:
         try:
             loaded = loader.load(str(f))
-            st.env.out.print(f"[ok]ok[/ok] {f} ({len(loaded.scenario.steps)} steps)")
+            st.env.out.print(f"[ok]ok[/ok] {safe(f)} ({len(loaded.scenario.steps)} steps)")
         except PolydemoError as exc:
             bad += 1
             st.env.error(exc.message, hint=exc.hint)

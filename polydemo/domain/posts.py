@@ -20,6 +20,7 @@ import uuid
 from datetime import datetime, timezone
 
 from polydemo.config import Settings
+from polydemo.domain import limits
 from polydemo.errors import PolydemoError
 from polydemo.stores import mongo
 
@@ -37,8 +38,7 @@ def create_post(settings: Settings, author_id: str, title: str, body: str, tags:
                 mode: str = "cdc", crash_between: bool = False, post_id: str | None = None) -> dict:
     if mode not in ("cdc", "dual-write"):
         raise PolydemoError(f"unknown post mode {mode!r}", hint="use cdc or dual-write")
-    if not title.strip():
-        raise PolydemoError("a post needs a title", hint="pass --title")
+    title, body, tags = limits.check_post(title, body, tags, post_id)
     doc = {
         "_id": post_id or str(uuid.uuid4()),
         "author_id": author_id,

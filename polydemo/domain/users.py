@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from psycopg.rows import dict_row
 
 from polydemo.config import Settings
+from polydemo.domain import limits
 from polydemo.errors import PolydemoError
 from polydemo.stores import postgres
 
@@ -43,9 +44,10 @@ def verify_password(hashed: str, password: str) -> bool:
 
 
 def _validate_email(email: str) -> str:
-    email = email.strip().lower()
-    if not EMAIL_RE.match(email):
-        raise PolydemoError(f"{email!r} is not an email address", hint="use the form name@example.org")
+    email = limits.check_email_length(email).strip().lower()
+    if not EMAIL_RE.match(email) or limits.problem(email, multiline=False):
+        raise PolydemoError(f"{email!r} is not an email address; nothing was written",
+                            hint="use the form name@example.org")
     return email
 
 
@@ -56,8 +58,8 @@ def _row(row: dict) -> User:
 def signup(settings: Settings, email: str, name: str, password: str, conn: psycopg.Connection | None = None) -> User:
     """Create a user. The password is hashed with argon2id; the clear text is never stored or logged."""
     email = _validate_email(email)
-    if len(password) < 8:
-        raise PolydemoError("the password is too short", hint="use at least 8 characters")
+    name = limits.check_name(name)
+    limits.check_password(password)
     hashed = hash_password(password)
     own = conn is None
     conn = conn or postgres.connect(settings)
@@ -103,6 +105,7 @@ def require_user(settings: Settings, email_or_id: str, conn: psycopg.Connection 
 
 
 def update_profile(settings: Settings, email_or_id: str, name: str) -> User:
+    name = limits.check_name(name)
     with postgres.connect(settings) as conn:
         user = require_user(settings, email_or_id, conn)
         with conn.cursor(row_factory=dict_row) as cur:

@@ -23,7 +23,7 @@ class LinePresenter(Presenter):
     def begin(self, loaded) -> None:
         self.loaded = loaded
         self.total = len(loaded.scenario.steps)
-        self.env.info(f"[bold]{loaded.scenario.title}[/bold] ({loaded.name}, {self.total} steps)")
+        self.env.info(f"[bold]{_esc(loaded.scenario.title)}[/bold] ({_esc(loaded.name)}, {self.total} steps)")
 
     def step_done(self, r: StepResult) -> None:
         step = self.loaded.scenario.steps[r.index]
@@ -40,13 +40,13 @@ class LinePresenter(Presenter):
     def end(self, result: RunResult) -> None:
         verdict = "[ok]passed[/ok]" if result.passed else ("[warn]interrupted[/warn]" if result.interrupted
                                                            else "[bad]FAILED[/bad]")
-        self.env.info(f"{result.name}: {verdict}, {len(result.steps)}/{self.total} steps in {result.seconds:.1f}s")
+        self.env.info(f"{_esc(result.name)}: {verdict}, {len(result.steps)}/{self.total} steps in {result.seconds:.1f}s")
 
 
 def _esc(text: str) -> str:
-    from rich.markup import escape
+    from polydemo.console import safe
 
-    return escape(text)
+    return safe(text)
 
 
 def scenario_panel_data(loaded, results: list[StepResult], current: int | None, caption: str | None) -> dict:
