@@ -1,25 +1,30 @@
 """The post relay: Mongo's change stream on ``posts`` -> Kafka ``<prefix>.social.posts``.
 
 The resume token is saved in Mongo (``_polydemo_relay``) only after Kafka acknowledged the
-batch, so a crash of the relay or of Kafka re-sends rather than loses (at-least-once); the
-analytics projector deduplicates on the change id. This is the "transactional outbox"
-guarantee without an outbox table: the change stream is Mongo's own log.
+batch, so a crash of the relay, of Kafka or of Mongo re-sends rather than loses. A re-sent change
+is not published twice: on every (re)start the relay reads the tail of the topic (at least the
+last batch, which is all a re-send can repeat) and skips the changes already there, so each change
+is on the topic exactly once; the analytics projector also deduplicates on the change id. This is
+the "transactional outbox" guarantee without an outbox table: the change stream is Mongo's own log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
 from polydemo.stores import kafka, mongo
 
 STATE_COLLECTION = "_polydemo_relay"
+BATCH = 500  # changes per publish + token save; the tail read on restart covers twice that
+log = logging.getLogger("polydemo.relay")
 
 
 def change_to_event(change: dict) -> dict | None:
@@ -54,8 +59,49 @@ def run(settings: Settings) -> None:
         try:
             _relay(settings, producer, topic, stop)
         except Exception as exc:  # noqa: BLE001 - Mongo or Kafka down: wait and resume from the saved token
-            print(f"relay: {type(exc).__name__}: {exc}; resuming in 1s", flush=True)
+            log.warning("relay: %s: %s; resuming in 1s", type(exc).__name__, str(exc).splitlines()[0][:200])
             stop.wait(1.0)
+
+
+def published_ids(settings: Settings, topic: str, per_partition: int = 2 * BATCH, timeout: float = 10.0) -> set[str]:
+    """The event ids of the last ``per_partition`` messages of each partition of ``topic``."""
+    consumer = Consumer(kafka.client_config(settings, **{"group.id": "polydemo-relay-tail",
+                                                         "enable.auto.commit": False,
+                                                         "enable.partition.eof": True}))
+    try:
+        md = consumer.list_topics(topic, timeout=timeout)
+        meta = md.topics.get(topic)
+        if meta is None or meta.error is not None:
+            return set()
+        want: dict[int, int] = {}
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            if high > low:
+                want[p] = high
+        if not want:
+            return set()
+        consumer.assign([TopicPartition(topic, p, max(0, high - per_partition)) for p, high in want.items()])
+        ids: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while want and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    want.pop(m.partition(), None)
+                continue
+            try:
+                ids.add(json.loads(m.value())["event_id"])
+            except (ValueError, KeyError, TypeError):
+                pass  # not ours (a poison test message): nothing to skip
+            if m.offset() >= want.get(m.partition(), 0) - 1:
+                want.pop(m.partition(), None)
+        if want:
+            raise RuntimeError(f"could not read the tail of {topic} in {timeout:.0f}s")
+        return ids
+    finally:
+        consumer.close()
 
 
 def _relay(settings: Settings, producer: Producer, topic: str, stop: threading.Event) -> None:
@@ -66,23 +112,35 @@ def _relay(settings: Settings, producer: Producer, topic: str, stop: threading.E
         kwargs = {"full_document": "updateLookup", "max_await_time_ms": 100}
         if state.get("token"):
             kwargs["resume_after"] = state["token"]
+        already = published_ids(settings, topic) if state.get("token") else set()
         with db["posts"].watch(**kwargs) as stream:
-            print(f"relay: watching {settings.mongo_db}.posts -> {topic}"
-                  f"{' (resumed)' if state.get('token') else ''}", flush=True)
+            log.info("relay: watching %s.posts -> %s%s", settings.mongo_db, topic,
+                     f" (resumed; {len(already)} recent event(s) on the topic)" if state.get("token") else "")
+            if not state.get("token"):
+                # Save where the stream starts, so posts written while the relay is down are not skipped.
+                db[STATE_COLLECTION].replace_one({"_id": "posts"}, {"_id": "posts", "token": stream.resume_token},
+                                                 upsert=True)
             while not stop.is_set():
                 change = stream.try_next()
                 if change is None:
                     continue
                 batch = [change]
-                while len(batch) < 500:
+                while len(batch) < BATCH:
                     nxt = stream.try_next()
                     if nxt is None:
                         break
                     batch.append(nxt)
+                skipped = 0
                 for ch in batch:
                     event = change_to_event(ch)
-                    if event is not None:
-                        producer.produce(topic, key=event["post_id"], value=json.dumps(event, default=str))
+                    if event is None:
+                        continue
+                    if event["event_id"] in already:
+                        skipped += 1  # published before a crash, its token not saved yet: not again
+                        continue
+                    producer.produce(topic, key=event["post_id"], value=json.dumps(event, default=str))
+                if skipped:
+                    log.info("relay: %d change(s) already on the topic, not published again", skipped)
                 left = producer.flush(30)
                 if left:
                     raise RuntimeError(f"{left} post event(s) not acknowledged by Kafka")

@@ -11,6 +11,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m polydemo.pipeline.worker graph|cache|analytics|relay", file=sys.stderr)
         return 2
+    import logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings.from_env()
     name = argv[0]
     if name == "relay":
