@@ -68,6 +68,15 @@ def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = F
     return result
 
 
+def slot_status(settings: Settings) -> postgres.SlotInfo | None:
+    """The Debezium slot's retained WAL, cap and oldest unsent change; None when Postgres does not answer."""
+    try:
+        with postgres.connect(settings) as conn:
+            return postgres.slot_info(conn, settings.slot_name, settings.publication)
+    except postgres.psycopg.OperationalError:
+        return None
+
+
 def bring_down(runtime: Runtime, services: list[str] | None = None, progress: ProgressFn = _ignore) -> dict[str, str]:
     outcome: dict[str, str] = {}
     if not services or set(services) >= set(SERVICES):

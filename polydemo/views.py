@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from polydemo.console import safe_text
 from polydemo.runtime.base import ServiceStatus
 
 STATE_STYLE = {"healthy": "ok", "unhealthy": "bad", "stopped": "dim", "paused": "warn"}
@@ -72,8 +73,26 @@ def reads_table(results) -> Table:
     for col in ("store", "found", "name", "followers", "verdict", "projector lag", "read"):
         table.add_column(col, justify="right" if col in ("followers", "projector lag", "read") else "left")
     for r in results:
-        table.add_row(r.store, "yes" if r.found else "no", r.name or "-",
+        table.add_row(r.store, "yes" if r.found else "no", safe_text(r.name or "-"),
                       "-" if r.followers is None else str(r.followers),
                       Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "")),
                       "-" if r.lag_messages is None else f"{r.lag_messages} msg", f"{r.read_ms:.1f} ms")
     return table
+
+
+def slot_line(slot) -> Text:
+    """One line on the replication slot for ``status``: cap, retained WAL, unsent age, or what to do."""
+    if not slot.exists:
+        return Text(f"replication slot {slot.name}: not created yet (the connector makes it)", style="warn")
+    cap = f" of the {human_bytes(slot.cap_bytes)} cap" if slot.cap_bytes else " (no cap)"
+    if slot.invalidated:
+        return Text(f"replication slot {slot.name}: INVALIDATED, it held more WAL than the cap allows; CDC has "
+                    "stopped and the changes it held are gone. Run `polydemo reset` to recreate it.", style="bad")
+    age = slot.oldest_unsent_age_s
+    state = "streaming" if slot.active else "not read (Connect stopped?)"
+    text = Text(f"replication slot {slot.name}: {state}, {human_bytes(slot.retained_bytes)} of WAL retained{cap}, ")
+    text.append("nothing unsent" if age is None else f"oldest unsent change {human_duration(age)} old",
+                style="ok" if age is None else ("warn" if age < 60 else "bad"))
+    if slot.wal_status == "unreserved":
+        text.append(" · over the cap: invalidated at the next checkpoint", style="bad")
+    return text

@@ -141,11 +141,18 @@ def status(
     st = with_json(ctx, json_out)
     runtime = st.runtime()
     statuses = runtime.status(services)
+    from polydemo import stack as stack_lib
+
+    pg_up = any(s.service == "postgres" and s.healthy for s in statuses)
+    slot = stack_lib.slot_status(st.settings) if pg_up else None
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "home": str(st.settings.home),
-                          "services": [s.as_dict() for s in statuses]})
+                          "services": [s.as_dict() for s in statuses],
+                          "slot": slot.as_dict() if slot else None})
     else:
         st.env.out.print(views.status_table(statuses, runtime.name))
+        if slot is not None:
+            st.env.out.print(views.slot_line(slot))
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 

@@ -23,6 +23,8 @@ from rich.panel import Panel
 from rich.segment import Segment
 from rich.text import Text
 
+from polydemo.console import visible
+from polydemo.views import human_bytes, human_duration
 from polydemo.dashboard.snapshot import Snapshot
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -72,9 +74,9 @@ def age(seconds: float | None) -> str:
 
 def ttl_text(ttl: int | None) -> str:
     if ttl is None:
-        return "not cached"
+        return "not in Redis yet"
     if ttl < 0:
-        return "no TTL"
+        return "projected"  # no expiry: the projection is complete (stores/cache.py)
     return f"TTL {ttl // 60}m{ttl % 60:02d}s" if ttl >= 60 else f"TTL {ttl}s"
 
 
@@ -114,7 +116,7 @@ def _line(*parts, style: str = "") -> Text:
         elif isinstance(part, Text):
             text.append_text(part)
         else:
-            text.append(str(part))
+            text.append(visible(str(part)))
     return text
 
 
@@ -128,7 +130,7 @@ def _table(rows: list[tuple], justify: tuple[str, ...], width: int, flexible: tu
     if not rows:
         return []
     ncol = len(justify)
-    cells = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
+    cells = [[c if isinstance(c, Text) else Text(visible(c)) for c in row] for row in rows]
     natural = [max(cell_len(r[i].plain) for r in cells) for i in range(ncol)]
     flex = [i for i in flexible if i < ncol]
     widths = list(natural)
@@ -174,6 +176,15 @@ def _mark(is_new: bool) -> Text:
 
 # ---------------------------------------------------------------- staleness
 
+def _not_yet_sent(snap: Snapshot) -> str:
+    """Why a projection with lag 0 is still behind: the changes have not reached Kafka yet."""
+    state = snap.connect.state if snap.connect is not None and snap.ok("connect") else None
+    if state is None:
+        return "lag 0: Connect is down, changes wait in the replication slot"
+    if state != "RUNNING":
+        return f"lag 0: connector {state}, changes wait in the replication slot"
+    return "lag 0: Debezium has not sent the change yet"
+
 def staleness(snap: Snapshot) -> list[tuple[str, str]]:
     """(message, style) comparing the read models' counts with Postgres, the source of truth."""
     pg = snap.postgres if snap.ok("postgres") else None
@@ -186,8 +197,7 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
         behind = pg.users - snap.redis.profiles
         lag = lags.get("cache")
         if behind > 0 or (behind < 0 and snap.redis.profiles_exact):
-            note = f" (cache lag {lag})" if lag else (" (cache lag 0: expired or evicted)" if lag == 0 and behind > 0
-                                                      else "")
+            note = f" (cache lag {lag})" if lag else (f" ({_not_yet_sent(snap)})" if lag == 0 and behind > 0 else "")
             what = (f"Redis is {behind} user{'s' if behind != 1 else ''} behind Postgres" if behind > 0
                     else f"Redis has {-behind} user{'s' if behind != -1 else ''} more than Postgres")
             out.append((f"⚠ {what}{note}", WARN))
@@ -210,10 +220,38 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
             out.append((f"⚠ Neo4j is {' and '.join(parts)} Postgres{f' (graph lag {lag})' if lag else ''}", WARN))
         else:
             synced.append("Neo4j")
+    slot = slot_warning(pg.slot)
+    if slot:
+        out.insert(0, slot)
     if synced:
         out.append((f"✔ {' and '.join(synced)} in sync with Postgres ({pg.users} users"
                     f"{f', {pg.follows} follows' if 'Neo4j' in synced else ''})", OK))
     return out
+
+
+SLOT_AGE_WARN_S = 5.0  # an unsent change older than this is worth a line
+
+
+def slot_warning(slot) -> tuple[str, str] | None:
+    """A footer line when the replication slot needs attention: invalidated, near its cap, or holding old changes."""
+    if slot is None:
+        return None
+    if not slot.exists:
+        return (f"⚠ replication slot {slot.name} does not exist: Debezium makes it when the connector starts", WARN)
+    cap = f" of the {human_bytes(slot.cap_bytes)} cap" if slot.cap_bytes else ""
+    if slot.invalidated:
+        return (f"✘ replication slot {slot.name} was invalidated: it held more WAL than the{cap.removeprefix(' of the')} "
+                "allows, so CDC has stopped and those changes are gone. `polydemo reset` recreates it", BAD)
+    age = slot.oldest_unsent_age_s
+    near = slot.cap_bytes and slot.retained_bytes is not None and slot.retained_bytes > slot.cap_bytes / 2
+    if near or (age is not None and age >= SLOT_AGE_WARN_S):
+        parts = [f"slot {slot.name} holds {human_bytes(slot.retained_bytes)} of WAL{cap}"]
+        if age is not None:
+            parts.append(f"oldest unsent change {human_duration(age)} old")
+        if slot.wal_status == "unreserved":
+            parts.append("over the cap: invalidated at the next checkpoint")
+        return ("⚠ " + ", ".join(parts), BAD if near or slot.wal_status == "unreserved" else WARN)
+    return None
 
 
 # ---------------------------------------------------------------- panels
@@ -256,18 +294,31 @@ def _postgres(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
 
     def build(n: int, w: int) -> list[Text]:
         head = _line((f"{pg.users} users", "bold"), (delta(pg.users, old.users if old else None), NEW),
-                     f" · {pg.follows} follows", (delta(pg.follows, old.follows if old else None), NEW))
+                     f" · {pg.follows} follows", (delta(pg.follows, old.follows if old else None), NEW),
+                     _slot_text(pg.slot))
         if not pg.latest:
             return [head, _line(("no users yet", DIM))][:n]
         rows = []
         for u in pg.latest[:n - 1]:
             created = _ts(u.created_at)
-            rows.append((_mark(seen is not None and u.id not in seen), u.name or "-", Text(u.email, style=DIM),
+            rows.append((_mark(seen is not None and u.id not in seen), u.name or "-", Text(visible(u.email), style=DIM),
                          age(snap.taken_at - created if created else None)))
         return [head, *_table(rows, ("left", "left", "left", "right"), w, flexible=(1, 2))]
 
     return PanelSpec("postgres", "Postgres · users", 10, 1 + max(1, len(pg.latest)), build,
                      subtitle="latest sign-ups")
+
+
+def _slot_text(slot) -> Text:
+    """`` · slot 212 kB`` (dim), `` · unsent 3s`` (warn), `` · slot LOST`` (bad), for the Postgres panel's head."""
+    if slot is None or not slot.exists:
+        return Text("")
+    if slot.invalidated:
+        return Text(" · slot LOST", style=BAD)
+    age = slot.oldest_unsent_age_s
+    if age is not None and age >= 1:
+        return Text(f" · unsent {human_duration(age)}", style=WARN if age < SLOT_AGE_WARN_S * 12 else BAD)
+    return Text(f" · slot {human_bytes(slot.retained_bytes)}", style=DIM)
 
 
 def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
@@ -350,7 +401,7 @@ def _redis(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
         return lines + _table(rows, ("left", "left", "right"), w, flexible=(1,))
 
     return PanelSpec("redis", "Redis · cache", 8, 2 + len(r.sample), build,
-                     subtitle="latest users' profiles" if r.sample_source == "latest users" else "cached profiles")
+                     subtitle="latest users' profiles" if r.sample_source == "latest users" else "profiles")
 
 
 def _short_topic(topic: str) -> str:
@@ -449,7 +500,7 @@ def _feed(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
         rows = []
         for f in snap.feed[:n]:
             is_new = seen is not None and (f.topic, f.partition, f.offset) not in seen
-            what = Text(f"{FEED_OPS.get(f.op, f.op)} {f.detail}".strip())
+            what = Text(visible(f"{FEED_OPS.get(f.op, f.op)} {f.detail}".strip()))
             what.append(f" {f.key}", DIM)  # after the summary, so a narrow panel crops the key first
             rows.append((_mark(is_new), Text(age(snap.taken_at - f.ts_ms / 1000) if f.ts_ms else "-", style=DIM),
                          Text(_short_topic(f.topic), style="cyan"), what))

@@ -32,8 +32,8 @@ WINDOW_MINUTES = 15  # time-series sparklines
 TIMEOUT = 1.0  # seconds a frame waits for a store that answered in the previous frame
 FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
 GRACE = 0.02  # how long a frame waits for stores that were down (they are retried in the background)
-SCAN_BUDGET = 10  # Redis SCAN calls (COUNT 1000) per frame when counting profile keys
 FEED_READ_S = 0.3  # at most this long reading the tail of the topics for the feed
+SLOT_PEEK_S = 2.0  # how often a frame measures the oldest unsent change in the replication slot
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
 
 # Collector task -> the service whose health it decides. "feed" decides none.
@@ -61,10 +61,28 @@ class UserRow:
 
 
 @dataclass
+class SlotData:
+    """The Debezium replication slot (stores.postgres.SlotInfo, as plain data)."""
+
+    name: str
+    exists: bool
+    active: bool = False
+    wal_status: str | None = None
+    retained_bytes: int | None = None
+    unsent_bytes: int | None = None
+    safe_bytes: int | None = None
+    cap_bytes: int | None = None
+    oldest_unsent_age_s: float | None = None
+    error: str | None = None
+    invalidated: bool = False
+
+
+@dataclass
 class PostgresData:
     users: int
     follows: int
     latest: list[UserRow] = field(default_factory=list)
+    slot: SlotData | None = None
 
 
 @dataclass
@@ -113,8 +131,8 @@ class CachedProfile:
 
 @dataclass
 class RedisData:
-    profiles: int  # user:<id> hashes (user:email:* excluded)
-    profiles_exact: bool  # False when the bounded SCAN stopped early: profiles is a lower bound
+    profiles: int  # profiles in the projection (Cache.profile_count: exact)
+    profiles_exact: bool  # always True since the index set; kept so older recorded snapshots still load
     keys: int  # DBSIZE (from INFO keyspace)
     hits: int
     misses: int
@@ -298,7 +316,9 @@ class Collector:
         self._connect_version: str | None = None
         self._warm = False
         self._last_error: dict[str, str | None] = {}
-        self._own_reads = [0, 0]  # keyspace hits, misses caused by our own profile look-ups
+        self._own_reads = [0, 0]
+        self._slot_peeked = 0.0
+        self._slot_age: tuple[float | None, float] = (None, 0.0)  # keyspace hits, misses caused by our own profile look-ups
         self.closed = False
 
     # ------------------------------------------------------------ frame
@@ -492,7 +512,21 @@ class Collector:
         users, follows = conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows)").fetchone()
         rows = conn.execute("SELECT id, name, email, created_at FROM users ORDER BY created_at DESC, id DESC LIMIT %s",
                             (SAMPLE,)).fetchall()
-        return PostgresData(users, follows, [UserRow(str(r[0]), r[1], r[2], _iso(r[3])) for r in rows])
+        return PostgresData(users, follows, [UserRow(str(r[0]), r[1], r[2], _iso(r[3])) for r in rows],
+                            self._slot(conn))
+
+    def _slot(self, conn) -> SlotData | None:
+        """The slot every frame; its oldest unsent change (a peek of a copy) at most every SLOT_PEEK_S."""
+        from polydemo.stores import postgres
+
+        now = time.monotonic()
+        peek = now - self._slot_peeked >= SLOT_PEEK_S
+        info = postgres.slot_info(conn, self.settings.slot_name, self.settings.publication, peek=peek)
+        if peek:
+            self._slot_peeked, self._slot_age = now, (info.oldest_unsent_age_s, time.time())
+        elif info.unsent_bytes and self._slot_age[0] is not None:
+            info.oldest_unsent_age_s = self._slot_age[0] + (time.time() - self._slot_age[1])
+        return SlotData(**info.as_dict())
 
     def _c_timeseries(self) -> TimeseriesData:
         conn = self._pg("timeseries")
@@ -543,51 +577,28 @@ class Collector:
     def _c_redis(self, pg_pending, wait_until: float) -> RedisData:
         from polydemo.stores import cache
 
-        r = self._redis()
-        pipe = r.pipeline(transaction=False)
-        pipe.info("keyspace")
-        pipe.info("stats")
-        keyspace, stats = pipe.execute()
-        own_hits, own_misses = self._own_reads
-        db = f"db{r.connection_pool.connection_kwargs.get('db', 0)}"
-        keys = int((keyspace.get(db) or {}).get("keys", 0))
-        profiles, cursor, calls, scanned = 0, 0, 0, []
-        while True:
-            cursor, batch = r.scan(cursor, match="user:*", count=1000)
-            calls += 1
-            for key in batch:
-                if not key.startswith("user:email:"):
-                    profiles += 1
-                    if len(scanned) < SAMPLE:
-                        scanned.append(key.split(":", 1)[1])
-            if cursor == 0 or calls >= SCAN_BUDGET:
-                break
-        # The cache entries of the latest Postgres users (so a new sign-up shows "not cached yet", then its TTL).
+        gw = cache.Cache(self.settings, self._redis())
+        keys, all_hits, all_misses = gw.keyspace()
+        profiles = gw.profile_count()
+        # The entries of the latest Postgres users (so a new sign-up shows "not in Redis yet", then its row).
         ids, source = None, "latest users"
         if pg_pending is not None:
             try:
                 pg, _, _ = pg_pending[0].result(timeout=max(0.0, wait_until - time.perf_counter()))
                 ids = [u.id for u in pg.latest] if pg is not None else None
-            except Exception:  # noqa: BLE001 - Postgres slow or down: fall back to a scanned sample
+            except Exception:  # noqa: BLE001 - Postgres slow or down: fall back to a sample from Redis
                 ids = None
         if ids is None:
-            ids, source = scanned, "scan"
-        pipe = r.pipeline(transaction=False)
-        for uid in ids:
-            pipe.hmget(cache.profile_key(uid), "name", "email")
-            pipe.ttl(cache.profile_key(uid))
-        answers = pipe.execute() if ids else []
-        sample = []
-        for i, uid in enumerate(ids):
-            (name, email), ttl = answers[2 * i], answers[2 * i + 1]
-            cached = ttl is not None and ttl != -2
-            sample.append(CachedProfile(uid, name, email, int(ttl) if cached else None))
+            ids, source = gw.some_ids(SAMPLE), "scan"
+        sample = [CachedProfile(p.id, p.name, p.email, p.ttl) for p in gw.profiles(ids)]
         # Our own look-ups are keyspace hits and misses too: leave them out of the figures shown.
-        hits = max(0, int(stats.get("keyspace_hits", 0)) - own_hits)
-        misses = max(0, int(stats.get("keyspace_misses", 0)) - own_misses)
+        own_hits, own_misses = self._own_reads
+        hits = max(0, all_hits - own_hits)
+        misses = max(0, all_misses - own_misses)
         for p in sample:
             self._own_reads[0 if p.ttl is not None else 1] += 2
-        return RedisData(profiles, cursor == 0, keys, hits, misses, sample, source)
+        self._own_reads[0] += 1  # the SCARD of the index
+        return RedisData(profiles, True, keys, hits, misses, sample, source)
 
     def _topic_names(self) -> list[str]:
         if self._topics is None:

@@ -178,6 +178,9 @@ def _pg_prepare(service: str) -> Callable[[Settings], None]:
     return prepare
 
 
+SLOT_WAL_CAP = "1GB"  # max_slot_wal_keep_size of the users database (the Debezium slot's WAL cap)
+
+
 def _pg_argv(service: str) -> Callable[[Settings], list[str]]:
     def argv(settings: Settings) -> list[str]:
         data = settings.data_dir(service)
@@ -190,6 +193,11 @@ def _pg_argv(service: str) -> Callable[[Settings], list[str]]:
             "max_wal_senders": 8,
             # Debezium latency: the WAL writer flushes every 10 ms instead of 200 ms (see README, "CDC tuning").
             "wal_writer_delay": "10ms",
+            # A stopped connector must not fill the disk: the slot keeps at most this much WAL, then
+            # Postgres invalidates it (wal_status "lost") and `polydemo reset` recreates it.
+            "max_slot_wal_keep_size": SLOT_WAL_CAP,
+            # Commit times of the changes still in the slot: the dashboard shows the oldest one's age.
+            "track_commit_timestamp": "on",
             "shared_buffers": "64MB",
             "max_connections": 100,
             "logging_collector": "off",
@@ -241,7 +249,7 @@ def _redis_argv(settings: Settings) -> list[str]:
         "--bind", settings.host, "--port", str(settings.ports["redis"]),
         "--dir", str(data), "--daemonize", "no", "--protected-mode", "yes",
         "--appendonly", "yes", "--save", "", "--maxmemory", "256mb",
-        "--maxmemory-policy", "allkeys-lru", "--loglevel", "warning",
+        "--maxmemory-policy", "noeviction", "--loglevel", "warning",
     ]
 
 
