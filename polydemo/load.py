@@ -13,7 +13,7 @@ import uuid
 from polydemo.config import Settings
 from polydemo.domain import limits
 from polydemo.domain.users import hash_password
-from polydemo.stores import postgres
+from polydemo.stores.postgres import Users
 
 
 def signup_burst(settings: Settings, n: int, prefix: str, batch: int = 100, rate: float | None = None,
@@ -21,20 +21,17 @@ def signup_burst(settings: Settings, n: int, prefix: str, batch: int = 100, rate
     """Insert ``n`` users ``<prefix>-<i>@load.example``; returns their ids. ``rate`` caps sign-ups/s."""
     limits.check_text("load prefix", prefix, 64)
     hashed = hash_password(f"load-{uuid.uuid4()}")
-    ids: list[str] = []
+    rows = [(str(uuid.uuid4()), f"{prefix}-{i}@load.example", f"Load {prefix} {i}", hashed) for i in range(n)]
     t0 = time.monotonic()
-    with postgres.connect(settings, autocommit=False) as conn:
-        for start in range(0, n, batch):
-            rows = [(str(uuid.uuid4()), f"{prefix}-{i}@load.example", f"Load {prefix} {i}", hashed)
-                    for i in range(start, min(n, start + batch))]
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s)", rows)
-            conn.commit()
-            ids.extend(r[0] for r in rows)
-            if on_batch:
-                on_batch(len(ids))
-            if rate:
-                ahead = len(ids) / rate - (time.monotonic() - t0)
-                if ahead > 0:
-                    time.sleep(ahead)
-    return ids
+
+    def paced(done: int) -> None:
+        if on_batch:
+            on_batch(done)
+        if rate:
+            ahead = done / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    with Users(settings) as users:
+        users.insert_users(rows, batch=batch, on_batch=paced)
+    return [r[0] for r in rows]

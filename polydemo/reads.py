@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+from confluent_kafka import KafkaException
+
 from polydemo.config import Settings
 from polydemo.domain import users
-from polydemo.stores import cache, graph
+from polydemo.pipeline.lag import projector_lag
+from polydemo.stores import Stores, using
 
 STORES = ["postgres", "redis", "neo4j"]
 PROJECTOR_OF = {"redis": "cache", "neo4j": "graph"}
+GATEWAY_OF = {"redis": "cache", "neo4j": "graph"}
 
 
 @dataclass
@@ -28,17 +32,20 @@ class ReadResult:
         return asdict(self)
 
 
-def read_user(settings: Settings, who: str, stores: list[str]) -> list[ReadResult]:
-    t0 = time.perf_counter()
-    source = users.get_user(settings, who)
-    source_ms = (time.perf_counter() - t0) * 1000
-    source_followers = users.follower_count(settings, source.id) if source else None
-    lags = {}
-    try:
-        from polydemo.pipeline.lag import projector_lag
+def read_user(settings: Settings, who: str, stores: list[str], bundle: Stores | None = None) -> list[ReadResult]:
+    with using(settings, bundle) as st:
+        return _read_user(st, who, stores)
 
-        lags = projector_lag(settings)
-    except Exception:  # noqa: BLE001 - Kafka down: lag unknown
+
+def _read_user(st: Stores, who: str, stores: list[str]) -> list[ReadResult]:
+    t0 = time.perf_counter()
+    source = users.get_user(st.settings, who, st.users)
+    source_ms = (time.perf_counter() - t0) * 1000
+    source_followers = st.users.follower_count(source.id) if source else None
+    lags: dict[str, int] = {}
+    try:
+        lags = projector_lag(st.settings, st.kafka)
+    except KafkaException:  # Kafka down: the lag is unknown, the reads still answer
         pass
     out = []
     for store in stores:
@@ -48,8 +55,9 @@ def read_user(settings: Settings, who: str, stores: list[str]) -> list[ReadResul
             continue
         t0 = time.perf_counter()
         try:
-            name, followers, found = _read(settings, store, source.id if source else None, who)
-        except Exception as exc:  # noqa: BLE001
+            name, followers, found = _read(st, store, source.id if source else None, who)
+        except Exception as exc:  # noqa: BLE001 - any client error means "down" for this one store
+            st.drop(GATEWAY_OF[store])
             out.append(ReadResult(store, False, None, None, "down", None, 0.0, f"{type(exc).__name__}: {exc}"[:120]))
             continue
         ms = (time.perf_counter() - t0) * 1000
@@ -66,20 +74,13 @@ def read_user(settings: Settings, who: str, stores: list[str]) -> list[ReadResul
     return out
 
 
-def _read(settings: Settings, store: str, user_id: str | None, who: str):
+def _read(st: Stores, store: str, user_id: str | None, who: str):
     if store == "redis":
-        gw = cache.Cache(settings)
-        try:
-            uid = user_id or (gw.user_id(who) if "@" in who else who)
-            prof = gw.profile(uid) if uid else None
-            followers = gw.follower_count(uid) if prof else None
-        finally:
-            gw.close()
+        uid = user_id or (st.cache.user_id(who) if "@" in who else who)
+        prof = st.cache.profile(uid) if uid else None
+        followers = st.cache.follower_count(uid) if prof else None
         return (prof or {}).get("name"), followers, prof is not None
-    with graph.connect(settings) as driver, driver.session() as s:
-        rec = s.run("MATCH (u:User) WHERE u.id = $id OR u.email = $email "
-                    "OPTIONAL MATCH (f:User)-[:FOLLOWS]->(u) RETURN u.name AS name, count(f) AS followers",
-                    id=user_id or who, email=who).single()
-    if rec is None:
+    found = st.graph.user(user_id, who)
+    if found is None:
         return None, None, False
-    return rec["name"], rec["followers"], True
+    return found[0], found[1], True

@@ -17,10 +17,12 @@ from datetime import datetime, timezone
 
 from polydemo.config import PROJECT_ROOT, Settings
 from polydemo.domain.users import hash_password
-from polydemo.stores import cache, graph, mongo, postgres, timeseries
+from polydemo.stores import Stores, using
 
 USERS_FILE = PROJECT_ROOT / "polydemo" / "data" / "users.json"
 POSTS_FILE = PROJECT_ROOT / "posts.json"
+DATABASE_SQL = PROJECT_ROOT / "database.sql"
+TIMESERIES_SQL = PROJECT_ROOT / "TimeScaleDB.sql"
 
 
 @dataclass
@@ -35,70 +37,48 @@ def load_sample() -> tuple[dict, list[dict]]:
     return json.loads(USERS_FILE.read_text()), json.loads(POSTS_FILE.read_text())
 
 
-def seed(settings: Settings, reset: bool = False) -> SeedResult:
-    from polydemo.stack import apply_schemas
+def apply_schemas(stores: Stores) -> None:
+    """database.sql into Postgres, TimeScaleDB.sql into the time-series store (both idempotent)."""
+    stores.users.apply_schema(DATABASE_SQL.read_text())
+    stores.events.apply_schema(TIMESERIES_SQL.read_text())
+    stores.posts.ensure_schema()
 
+
+def seed(settings: Settings, reset: bool = False, stores: Stores | None = None) -> SeedResult:
     sample, posts = load_sample()
-    apply_schemas(settings)
-    if reset:
-        clear_all(settings)
-    with postgres.connect(settings, autocommit=False) as conn:
-        existing = {r[0] for r in conn.execute("SELECT email FROM users").fetchall()}
+    with using(settings, stores) as st:
+        apply_schemas(st)
+        if reset:
+            clear_all(settings, st)
+        existing = st.users.emails()
         new = [u for u in sample["users"] if u["email"] not in existing]
-        with conn.cursor() as cur:
-            # One argon2id hash per new user (each with its own salt); the demo password is in users.json.
-            cur.executemany(
-                "INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                [(u["id"], u["email"], u["name"], hash_password(sample["password"])) for u in new],
-            )
-            users_added = len(new)
-            before = conn.execute("SELECT count(*) FROM follows").fetchone()[0]
-            cur.executemany("INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                            [(f["follower_id"], f["followee_id"]) for f in sample["follows"]])
-            follows_added = conn.execute("SELECT count(*) FROM follows").fetchone()[0] - before
-        conn.commit()
-    client = mongo.connect(settings)
-    try:
-        coll = client[settings.mongo_db]["posts"]
-        coll.create_index("author_id")
-        posts_added = 0
-        for p in posts:
-            doc = {**p, "created_at": datetime(2026, 11, 1, tzinfo=timezone.utc)}
-            res = coll.update_one({"_id": p["_id"]}, {"$setOnInsert": doc}, upsert=True)
-            posts_added += 1 if res.upserted_id is not None else 0
-    finally:
-        client.close()
+        # One argon2id hash per new user (each with its own salt); the demo password is in users.json.
+        users_added = st.users.insert_users(
+            [(u["id"], u["email"], u["name"], hash_password(sample["password"])) for u in new], batch=len(new) or 1)
+        follows_added = st.users.follow_many((f["follower_id"], f["followee_id"]) for f in sample["follows"])
+        posts_added = sum(st.posts.insert_if_missing({**p, "created_at": datetime(2026, 11, 1, tzinfo=timezone.utc)})
+                          for p in posts)
     return SeedResult(users_added, follows_added, posts_added, reset)
 
 
-def clear_all(settings: Settings) -> None:
+def clear_all(settings: Settings, stores: Stores | None = None) -> None:
     """Empty every store's demo data (sources and read models). Kafka topics are left as they are."""
-    with postgres.connect(settings) as conn:
-        conn.execute("TRUNCATE follows, users")
-    client = mongo.connect(settings)
-    try:
-        client[settings.mongo_db]["posts"].delete_many({})
-    finally:
-        client.close()
-    with graph.connect(settings) as driver, driver.session() as s:
-        s.run("MATCH (n) DETACH DELETE n").consume()
-    gw = cache.Cache(settings)
-    try:
-        gw.clear()
-    finally:
-        gw.close()
-    with timeseries.connect(settings) as conn:
-        conn.execute("TRUNCATE events")
+    with using(settings, stores) as st:
+        st.users.clear()
+        st.posts.clear()
+        st.graph.clear()
+        st.cache.clear()
+        st.events.clear()
 
 
-def wait_converged(settings: Settings, timeout: float = 60.0) -> bool:
+def wait_converged(settings: Settings, timeout: float = 60.0, stores: Stores | None = None) -> bool:
     """Wait until every projector's lag is 0 (True) or the timeout passes (False)."""
     from polydemo.pipeline import lag
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(v == 0 for v in lag.projector_lag(settings).values()):
-            return True
-        time.sleep(0.2)
+    with using(settings, stores) as st:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(v == 0 for v in lag.projector_lag(settings, st.kafka).values()):
+                return True
+            time.sleep(0.2)
     return False

@@ -9,15 +9,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from polydemo.config import PROJECT_ROOT, SERVICES, Settings
-from polydemo.pipeline import connector, workers
-from polydemo.runtime.base import ProgressFn, Runtime, UpResult, _ignore
-from polydemo.pipeline.events import topics
-from polydemo.pipeline.projector import dlq_topic
-from polydemo.stores import kafka, postgres, timeseries
+import psycopg
 
-DATABASE_SQL = PROJECT_ROOT / "database.sql"
-TIMESERIES_SQL = PROJECT_ROOT / "TimeScaleDB.sql"
+from polydemo import seed
+from polydemo.config import SERVICES, Settings
+from polydemo.pipeline import connector, workers
+from polydemo.pipeline.topics import all_topics
+from polydemo.runtime.base import ProgressFn, Runtime, UpResult, _ignore
+from polydemo.stores import Stores
+from polydemo.stores.kafka import KafkaAdmin
+from polydemo.stores.postgres import SlotInfo, Users
 
 
 @dataclass
@@ -28,19 +29,9 @@ class StackUp:
     seconds: float = 0.0
 
 
-def all_topics(settings: Settings) -> list[str]:
-    from polydemo.domain.posts import dualwrite_topic
-
-    return [*topics(settings.topic_prefix).values(), dualwrite_topic(settings), dlq_topic(settings)]
-
-
 def apply_schemas(settings: Settings) -> None:
-    with postgres.connect(settings) as conn:
-        conn.execute(DATABASE_SQL.read_text())
-    with timeseries.connect(settings) as conn:
-        conn.execute(TIMESERIES_SQL.read_text())
-        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone():
-            conn.execute("SELECT partman.run_maintenance('public.events')")
+    with Stores(settings) as stores:
+        seed.apply_schemas(stores)
 
 
 def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = False,
@@ -54,7 +45,7 @@ def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = F
         progress("schemas", "starting", "database.sql, TimeScaleDB.sql")
         apply_schemas(settings)
         progress("schemas", "healthy", "")
-        kafka.ensure_topics(settings, all_topics(settings))
+        KafkaAdmin(settings).ensure_topics(all_topics(settings))
         progress("cdc", "starting", "registering the Debezium connector")
         overrides = runtime.connector_overrides() if hasattr(runtime, "connector_overrides") else None
         doc = connector.register(settings, overrides=overrides)
@@ -68,12 +59,12 @@ def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = F
     return result
 
 
-def slot_status(settings: Settings) -> postgres.SlotInfo | None:
+def slot_status(settings: Settings) -> SlotInfo | None:
     """The Debezium slot's retained WAL, cap and oldest unsent change; None when Postgres does not answer."""
     try:
-        with postgres.connect(settings) as conn:
-            return postgres.slot_info(conn, settings.slot_name, settings.publication)
-    except postgres.psycopg.OperationalError:
+        with Users(settings) as users:
+            return users.slot()
+    except psycopg.OperationalError:
         return None
 
 

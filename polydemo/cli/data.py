@@ -122,8 +122,13 @@ def post(ctx: typer.Context, author: str = typer.Argument(..., help="Email or id
     if crash_between and not dual_write:
         raise PolydemoError("--crash-between-writes only applies to --dual-write", hint="add --dual-write")
     author_user = users.require_user(st.settings, author)
-    doc = posts.create_post(st.settings, author_user.id, title, body, tags, mode="dual-write" if dual_write else "cdc",
-                            crash_between=crash_between, post_id=post_id)
+    if dual_write:
+        from polydemo.pipeline import dualwrite
+
+        doc = dualwrite.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id,
+                                    crash_between=crash_between)
+    else:
+        doc = posts.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id)
     if st.env.json:
         st.env.emit_json({k: v for k, v in doc.items()})
     else:

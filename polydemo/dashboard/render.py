@@ -310,7 +310,7 @@ def _postgres(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
 
 
 def _slot_text(slot) -> Text:
-    """`` · slot 212 kB`` (dim), `` · unsent 3s`` (warn), `` · slot LOST`` (bad), for the Postgres panel's head."""
+    """`` · unsent 3s`` (warn) or `` · slot LOST`` (bad), for the Postgres panel's head; nothing when healthy."""
     if slot is None or not slot.exists:
         return Text("")
     if slot.invalidated:
@@ -318,7 +318,7 @@ def _slot_text(slot) -> Text:
     age = slot.oldest_unsent_age_s
     if age is not None and age >= 1:
         return Text(f" · unsent {human_duration(age)}", style=WARN if age < SLOT_AGE_WARN_S * 12 else BAD)
-    return Text(f" · slot {human_bytes(slot.retained_bytes)}", style=DIM)
+    return Text("")  # a healthy slot says nothing here (status shows its size)
 
 
 def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:

@@ -38,6 +38,9 @@ EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
 
 # Collector task -> the service whose health it decides. "feed" decides none.
 TASKS = ("postgres", "timeseries", "mongo", "neo4j", "kafka", "connect", "redis", "feed")
+# Collector task -> the gateway (stores.Stores attribute) it asks.
+GATEWAY_OF = {"postgres": "users", "timeseries": "events", "mongo": "posts", "neo4j": "graph", "redis": "cache",
+              "kafka": "kafka", "connect": "connect"}
 
 
 # ---------------------------------------------------------------- the data
@@ -307,7 +310,10 @@ class Collector:
         self.feed_size = feed_size
         self._pool = cf.ThreadPoolExecutor(max_workers=len(TASKS) + 2, thread_name_prefix="polydemo-dashboard")
         self._pending: dict[str, tuple[cf.Future, float]] = {}
-        self._clients: dict[str, Any] = {}
+        from polydemo.stores import Stores
+
+        self.stores = Stores(settings, timeout=timeout)  # one gateway per store, short timeouts, kept between frames
+        self._clients: dict[str, Any] = {}  # the feed's consumer
         self._labels: dict[str, str] = {}
         self._client_lock = threading.Lock()
         self._feed: dict[tuple[str, int], list[FeedItem]] = {}
@@ -419,82 +425,9 @@ class Collector:
         return client
 
     def _drop(self, name: str) -> None:
-        """Forget a client that failed, when it cannot heal itself (psycopg); the others reconnect on their own."""
-        if name not in ("postgres", "timeseries"):
-            return
-        with self._client_lock:
-            client = self._clients.pop(name, None)
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001
-                pass
-
-    def _pg(self, service: str):
-        import psycopg
-
-        def make():
-            conn = psycopg.connect(self.settings.pg_conninfo(service), autocommit=True, connect_timeout=1,
-                                   options="-c statement_timeout=1000", application_name="polydemo-dashboard")
-            if service == "timeseries":
-                from polydemo.stores import timeseries
-
-                self._labels[service] = timeseries.engine_label(conn)
-            else:
-                version = conn.execute("SHOW server_version").fetchone()[0]
-                self._labels[service] = f"PostgreSQL {version.split()[0]}"
-            return conn
-
-        return self._client(service, make)
-
-    def _redis(self):
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        def make():
-            # No retries (redis-py retries a refused connection for seconds): the next frame is the retry.
-            client = redis.Redis(host=self.settings.host, port=self.settings.ports["redis"], socket_connect_timeout=1,
-                                 socket_timeout=1, decode_responses=True, retry=Retry(NoBackoff(), 0))
-            self._labels["redis"] = f"Redis {client.info('server').get('redis_version', '?')}"
-            return client
-
-        return self._client("redis", make)
-
-    def _mongo(self):
-        import pymongo
-
-        def make():
-            return pymongo.MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000,
-                                       socketTimeoutMS=1000, appname="polydemo-dashboard")
-
-        client = self._client("mongo", make)
-        if "mongo" not in self._labels:
-            info = client.admin.command("buildInfo")
-            self._labels["mongo"] = (f"SecantusDB {info['secantusVersion']} (wire {info.get('version', '?')})"
-                                     if info.get("secantusVersion") else f"MongoDB {info.get('version', '?')}")
-        return client
-
-    def _neo4j(self):
-        import neo4j
-
-        def make():
-            return neo4j.GraphDatabase.driver(
-                self.settings.neo4j_uri, auth=(self.settings.neo4j_user, self.settings.neo4j_password),
-                connection_timeout=1, connection_acquisition_timeout=1, max_connection_lifetime=300,
-                notifications_min_severity="OFF")
-
-        return self._client("neo4j", make)
-
-    def _admin(self):
-        from polydemo.stores import kafka
-
-        return self._client("kafka", lambda: kafka.admin(self.settings))
-
-    def _http(self):
-        from polydemo.stores import connect
-
-        return self._client("connect", lambda: connect.client(self.settings, timeout=1.0))
+        """Forget a gateway that failed, when its client cannot heal itself (psycopg); the others reconnect."""
+        if name in ("postgres", "timeseries"):
+            self.stores.drop(GATEWAY_OF[name])
 
     def _consumer(self):
         from confluent_kafka import Consumer
@@ -508,20 +441,18 @@ class Collector:
 
     # ------------------------------------------------------------ collectors
     def _c_postgres(self) -> PostgresData:
-        conn = self._pg("postgres")
-        users, follows = conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows)").fetchone()
-        rows = conn.execute("SELECT id, name, email, created_at FROM users ORDER BY created_at DESC, id DESC LIMIT %s",
-                            (SAMPLE,)).fetchall()
-        return PostgresData(users, follows, [UserRow(str(r[0]), r[1], r[2], _iso(r[3])) for r in rows],
-                            self._slot(conn))
+        users = self.stores.users
+        if "postgres" not in self._labels:
+            self._labels["postgres"] = users.label()
+        n_users, n_follows = users.counts()
+        latest = [UserRow(u.id, u.name, u.email, _iso(u.created_at)) for u in users.latest(SAMPLE)]
+        return PostgresData(n_users, n_follows, latest, self._slot(users))
 
-    def _slot(self, conn) -> SlotData | None:
+    def _slot(self, users) -> SlotData | None:
         """The slot every frame; its oldest unsent change (a peek of a copy) at most every SLOT_PEEK_S."""
-        from polydemo.stores import postgres
-
         now = time.monotonic()
         peek = now - self._slot_peeked >= SLOT_PEEK_S
-        info = postgres.slot_info(conn, self.settings.slot_name, self.settings.publication, peek=peek)
+        info = users.slot(peek=peek)
         if peek:
             self._slot_peeked, self._slot_age = now, (info.oldest_unsent_age_s, time.time())
         elif info.unsent_bytes and self._slot_age[0] is not None:
@@ -529,55 +460,32 @@ class Collector:
         return SlotData(**info.as_dict())
 
     def _c_timeseries(self) -> TimeseriesData:
-        conn = self._pg("timeseries")
-        current, total = conn.execute(
-            "SELECT date_bin('1 minute', now(), %s::timestamptz), (SELECT count(*) FROM events)", (EPOCH,)).fetchone()
-        start = current - timedelta(minutes=WINDOW_MINUTES - 1)
-        rows = conn.execute(
-            "SELECT date_bin('1 minute', time, %s::timestamptz) AS bucket, event_type, count(*) FROM events "
-            "WHERE time >= %s AND time < %s GROUP BY 1, 2", (EPOCH, start, current + timedelta(minutes=1))).fetchall()
-        minutes = [start + timedelta(minutes=i) for i in range(WINDOW_MINUTES)]
-        index = {m: i for i, m in enumerate(minutes)}
-        per_type: dict[str, list[int]] = {}
-        for bucket, event_type, n in rows:
-            slot = index.get(bucket)
-            if slot is not None:
-                per_type.setdefault(event_type or "?", [0] * WINDOW_MINUTES)[slot] += n
-        return TimeseriesData(total, [m.isoformat() for m in minutes], dict(sorted(per_type.items())))
+        events = self.stores.events
+        if "timeseries" not in self._labels:
+            self._labels["timeseries"] = events.label()
+        total, minutes, per_type = events.per_minute(WINDOW_MINUTES)
+        return TimeseriesData(total, [m.isoformat() for m in minutes], per_type)
 
     def _c_mongo(self) -> MongoData:
-        coll = self._mongo()[self.settings.mongo_db]["posts"]
-        total = coll.estimated_document_count()
-        docs = coll.find({}, {"title": 1, "meta.likes": 1, "author_id": 1}).sort(
-            [("created_at", -1), ("_id", -1)]).limit(SAMPLE)
-        return MongoData(total, [PostRow(str(d["_id"]), d.get("title") or "", int((d.get("meta") or {}).get("likes") or 0),
-                                         d.get("author_id")) for d in docs])
-
-    NEO4J_QUERY = (
-        "CALL () { MATCH (n) RETURN count(n) AS nodes } "
-        "CALL () { MATCH (u:User) RETURN count(u) AS users } "
-        "CALL () { MATCH ()-[r:FOLLOWS]->() RETURN count(r) AS follows } "
-        "CALL () { OPTIONAL MATCH (u:User)<-[:FOLLOWS]-() WITH u, count(*) AS c WHERE u IS NOT NULL "
-        "  ORDER BY c DESC, u.name LIMIT $n RETURN collect({id: u.id, name: u.name, followers: c}) AS top } "
-        "RETURN nodes, users, follows, top")
+        posts = self.stores.posts
+        if "mongo" not in self._labels:
+            self._labels["mongo"] = posts.label()
+        return MongoData(posts.estimated_count(),
+                         [PostRow(p.id, p.title, p.likes, p.author_id) for p in posts.latest(SAMPLE)])
 
     def _c_neo4j(self) -> Neo4jData:
-        import neo4j
-
-        with self._neo4j().session() as session:
-            result = session.run(neo4j.Query(self.NEO4J_QUERY, timeout=1.0), n=SAMPLE)
-            rec = result.single()
-            agent = result.consume().server.agent
-        if "neo4j" not in self._labels and agent:
-            self._labels["neo4j"] = (f"Neo4j Community {agent.split('/', 1)[1]} (embedded)"
-                                     if agent.startswith("Neo4j/") else agent)
-        return Neo4jData(rec["nodes"], rec["users"], rec["follows"],
-                         [Followed(t.get("id"), t.get("name"), t["followers"]) for t in rec["top"]])
+        g = self.stores.graph
+        # The first query of a cold graph (plan cache, page cache) may take seconds on a busy machine.
+        counts = g.counts(SAMPLE, timeout=self.timeout if "neo4j" in self._labels else FIRST_TIMEOUT)
+        if "neo4j" not in self._labels and g.label():
+            self._labels["neo4j"] = g.label()
+        return Neo4jData(counts.nodes, counts.users, counts.follows,
+                         [Followed(t.get("id"), t.get("name"), t["followers"]) for t in counts.top])
 
     def _c_redis(self, pg_pending, wait_until: float) -> RedisData:
-        from polydemo.stores import cache
-
-        gw = cache.Cache(self.settings, self._redis())
+        gw = self.stores.cache
+        if "redis" not in self._labels:
+            self._labels["redis"] = gw.label()
         keys, all_hits, all_misses = gw.keyspace()
         profiles = gw.profile_count()
         # The entries of the latest Postgres users (so a new sign-up shows "not in Redis yet", then its row).
@@ -602,7 +510,7 @@ class Collector:
 
     def _topic_names(self) -> list[str]:
         if self._topics is None:
-            from polydemo.stack import all_topics
+            from polydemo.pipeline.topics import all_topics
 
             self._topics = all_topics(self.settings)
         return self._topics
@@ -610,29 +518,26 @@ class Collector:
     def _c_kafka(self) -> KafkaData:
         from polydemo.pipeline import lag
         from polydemo.pipeline.projector import group_id
-        from polydemo.pipeline.projectors import PROJECTORS
 
-        admin = self._admin()
+        kafka = self.stores.kafka
         if "kafka" not in self._labels:
             self._labels["kafka"] = _default_label("kafka")
-        highs = lag.high_watermarks(self.settings, admin, self._topic_names(), timeout=1.0)
+        highs = kafka.high_watermarks(self._topic_names(), timeout=self.timeout)
         data = KafkaData(partitions=[TopicHigh(t, p, h) for (t, p), h in sorted(highs.items())])
-        for projector, cls in PROJECTORS.items():
-            group = group_id(self.settings, projector)
-            rows = lag.group_lag(self.settings, group, cls(self.settings).topics(), admin, highs)
+        for projector, rows in lag.projector_partitions(self.settings, kafka, highs).items():
             parts = [PartLag(r.topic, r.partition, r.committed if r.committed is None or r.committed >= 0 else None,
                              r.high, r.lag) for r in rows]
-            data.groups.append(GroupLag(projector, group, sum(p.committed or 0 for p in parts),
-                                        sum(p.lag for p in parts), parts))
+            data.groups.append(GroupLag(projector, group_id(self.settings, projector),
+                                        sum(p.committed or 0 for p in parts), sum(p.lag for p in parts), parts))
         return data
 
     def _c_connect(self) -> ConnectData:
         from polydemo.pipeline import connector
 
-        http = self._http()
-        doc = connector.status(self.settings, http)
+        gw = self.stores.connect
+        doc = gw.status()
         if self._connect_version is None:
-            self._connect_version = http.get("/").json().get("version", "?")
+            self._connect_version = gw.version()
         dbz = ((doc or {}).get("connector") or {}).get("version") or ""
         self._labels["connect"] = f"Kafka Connect {self._connect_version}" + (
             f" + Debezium {dbz.removesuffix('.Final')}" if dbz else "")
@@ -716,13 +621,12 @@ class Collector:
         stuck = self.busy()
         with self._client_lock:
             clients, self._clients = self._clients, {}
-        for name, client in clients.items():
-            if name in stuck:
-                continue
-            try:
+        for name, client in clients.items():  # the feed's consumer
+            if name not in stuck:
                 client.close()
-            except Exception:  # noqa: BLE001
-                pass
+        for task, gateway in GATEWAY_OF.items():
+            if task not in stuck:  # a blocked collector still uses its client: its thread ends with the socket
+                self.stores.drop(gateway)
         return stuck
 
 

@@ -1,35 +1,28 @@
-"""Users and follows, in PostgreSQL (strong consistency: a committed write is read back at once)."""
+"""Users and follows, in PostgreSQL (strong consistency: a committed write is read back at once).
+
+The rules live here (validation, password hashing, "no self-follow"); the SQL lives in the
+gateway, ``stores.postgres.Users``. Every function takes an optional gateway to reuse its
+connection (a scenario run, a burst); without one it opens and closes its own.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from argon2 import PasswordHasher
-from psycopg.rows import dict_row
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from polydemo.config import Settings
 from polydemo.domain import limits
 from polydemo.errors import PolydemoError
-from polydemo.stores import postgres
+from polydemo.stores.postgres import UserRow, Users
 
+User = UserRow  # the domain's name for a row of users
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()  # argon2id, argon2-cffi's defaults (RFC 9106 low-memory profile)
-
-
-@dataclass
-class User:
-    id: str
-    email: str
-    name: str | None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "email": self.email, "name": self.name,
-                "created_at": self.created_at, "updated_at": self.updated_at}
 
 
 def hash_password(password: str) -> str:
@@ -39,7 +32,7 @@ def hash_password(password: str) -> str:
 def verify_password(hashed: str, password: str) -> bool:
     try:
         return _hasher.verify(hashed, password)
-    except Exception:  # noqa: BLE001 - any mismatch or malformed hash is "no"
+    except (VerificationError, InvalidHashError):  # a mismatch or a malformed hash is "no"
         return False
 
 
@@ -51,95 +44,73 @@ def _validate_email(email: str) -> str:
     return email
 
 
-def _row(row: dict) -> User:
-    return User(str(row["id"]), row["email"], row["name"], row.get("created_at"), row.get("updated_at"))
+@contextmanager
+def _gateway(settings: Settings, users: Users | None) -> Iterator[Users]:
+    if users is not None:
+        yield users
+        return
+    gw = Users(settings)
+    try:
+        yield gw
+    finally:
+        gw.close()
 
 
-def signup(settings: Settings, email: str, name: str, password: str, conn: psycopg.Connection | None = None) -> User:
+def signup(settings: Settings, email: str, name: str, password: str, users: Users | None = None) -> User:
     """Create a user. The password is hashed with argon2id; the clear text is never stored or logged."""
     email = _validate_email(email)
     name = limits.check_name(name)
     limits.check_password(password)
     hashed = hash_password(password)
-    own = conn is None
-    conn = conn or postgres.connect(settings)
-    try:
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                "INSERT INTO users (email, name, hashed_password) VALUES (%s, %s, %s) "
-                "RETURNING id, email, name, created_at, updated_at",
-                (email, name, hashed),
-            )
-            return _row(cur.fetchone())
-    except psycopg.errors.UniqueViolation:
-        raise PolydemoError(f"{email} is already registered; nothing was written",
-                            hint="sign up with another email, or read it with `polydemo read user`") from None
-    finally:
-        if own:
-            conn.close()
+    with _gateway(settings, users) as gw:
+        try:
+            return gw.insert_user(email, name, hashed)
+        except psycopg.errors.UniqueViolation:
+            raise PolydemoError(f"{email} is already registered; nothing was written",
+                                hint="sign up with another email, or read it with `polydemo read user`") from None
 
 
-def get_user(settings: Settings, email_or_id: str, conn: psycopg.Connection | None = None) -> User | None:
-    own = conn is None
-    conn = conn or postgres.connect(settings)
-    try:
-        with conn.cursor(row_factory=dict_row) as cur:
-            if "@" in email_or_id:
-                cur.execute("SELECT id, email, name, created_at, updated_at FROM users WHERE email = %s",
-                            (email_or_id.strip().lower(),))
-            else:
-                cur.execute("SELECT id, email, name, created_at, updated_at FROM users WHERE id::text = %s",
-                            (email_or_id,))
-            row = cur.fetchone()
-            return _row(row) if row else None
-    finally:
-        if own:
-            conn.close()
+def get_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User | None:
+    with _gateway(settings, users) as gw:
+        return gw.user(email_or_id)
 
 
-def require_user(settings: Settings, email_or_id: str, conn: psycopg.Connection | None = None) -> User:
-    user = get_user(settings, email_or_id, conn)
+def require_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User:
+    user = get_user(settings, email_or_id, users)
     if user is None:
         raise PolydemoError(f"no user {email_or_id}", hint="list users with `polydemo snapshot` or sign one up")
     return user
 
 
-def update_profile(settings: Settings, email_or_id: str, name: str) -> User:
+def update_profile(settings: Settings, email_or_id: str, name: str, users: Users | None = None) -> User:
     name = limits.check_name(name)
-    with postgres.connect(settings) as conn:
-        user = require_user(settings, email_or_id, conn)
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute("UPDATE users SET name = %s, updated_at = now() WHERE id = %s "
-                        "RETURNING id, email, name, created_at, updated_at", (name, user.id))
-            return _row(cur.fetchone())
+    with _gateway(settings, users) as gw:
+        return gw.rename(require_user(settings, email_or_id, gw).id, name)
 
 
-def delete_user(settings: Settings, email_or_id: str) -> User:
+def delete_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User:
     """Delete a user; their follows go with them (ON DELETE CASCADE), and CDC carries both."""
-    with postgres.connect(settings) as conn:
-        user = require_user(settings, email_or_id, conn)
-        conn.execute("DELETE FROM users WHERE id = %s", (user.id,))
+    with _gateway(settings, users) as gw:
+        user = require_user(settings, email_or_id, gw)
+        gw.delete_user(user.id)
         return user
 
 
-def follow(settings: Settings, follower: str, followee: str) -> tuple[User, User, bool]:
+def follow(settings: Settings, follower: str, followee: str, users: Users | None = None) -> tuple[User, User, bool]:
     """Returns (follower, followee, created); following twice is not an error (created=False)."""
-    with postgres.connect(settings) as conn:
-        a, b = require_user(settings, follower, conn), require_user(settings, followee, conn)
+    with _gateway(settings, users) as gw:
+        a, b = require_user(settings, follower, gw), require_user(settings, followee, gw)
         if a.id == b.id:
             raise PolydemoError("a user cannot follow themselves", hint="pick two different users")
-        cur = conn.execute("INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) "
-                           "ON CONFLICT DO NOTHING", (a.id, b.id))
-        return a, b, cur.rowcount == 1
+        return a, b, gw.follow(a.id, b.id)
 
 
-def unfollow(settings: Settings, follower: str, followee: str) -> tuple[User, User, bool]:
-    with postgres.connect(settings) as conn:
-        a, b = require_user(settings, follower, conn), require_user(settings, followee, conn)
-        cur = conn.execute("DELETE FROM follows WHERE follower_id = %s AND followee_id = %s", (a.id, b.id))
-        return a, b, cur.rowcount == 1
+def unfollow(settings: Settings, follower: str, followee: str, users: Users | None = None) -> tuple[User, User, bool]:
+    with _gateway(settings, users) as gw:
+        a, b = require_user(settings, follower, gw), require_user(settings, followee, gw)
+        return a, b, gw.unfollow(a.id, b.id)
 
 
-def follower_count(settings: Settings, user_id: str) -> int:
-    with postgres.connect(settings) as conn:
-        return conn.execute("SELECT count(*) FROM follows WHERE followee_id = %s", (user_id,)).fetchone()[0]
+def follower_count(settings: Settings, user_id: str, users: Users | None = None) -> int:
+    with _gateway(settings, users) as gw:
+        return gw.follower_count(user_id)

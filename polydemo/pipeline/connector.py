@@ -13,7 +13,7 @@ import httpx
 
 from polydemo.config import PROJECT_ROOT, Settings
 from polydemo.errors import PolydemoError
-from polydemo.stores import connect
+from polydemo.stores.connect import Connect
 
 CONFIG_FILE = PROJECT_ROOT / "stack" / "connect" / "polydemo-users.json"
 
@@ -35,14 +35,11 @@ def status(settings: Settings, http: httpx.Client | None = None) -> dict | None:
 
     Pass a long-lived ``http`` client to poll often: a new client costs ~25 ms of CPU (its SSL context).
     """
-    if http is None:
-        with connect.client(settings, timeout=3) as own:
-            return status(settings, own)
-    resp = http.get(f"/connectors/{settings.connector_name}/status")
-    if resp.status_code == 404:
-        return None
-    resp.raise_for_status()
-    return resp.json()
+    gw = Connect(settings, http)
+    try:
+        return gw.status()
+    finally:
+        gw.close()
 
 
 def states(doc: dict | None) -> tuple[str, list[str]]:
@@ -53,8 +50,8 @@ def states(doc: dict | None) -> tuple[str, list[str]]:
 
 def register(settings: Settings, timeout: float = 60.0, overrides: dict[str, str] | None = None) -> dict:
     """PUT the config (create or update) and wait for the connector and its task to be RUNNING."""
-    with connect.client(settings, timeout=15) as http:
-        resp = http.put(f"/connectors/{settings.connector_name}/config", json=config(settings, overrides))
+    with Connect(settings, timeout=15) as gw:
+        resp = gw.put_config(config(settings, overrides))
         if resp.status_code not in (200, 201):
             raise PolydemoError(f"Kafka Connect refused the connector config ({resp.status_code})",
                                 hint="see `polydemo logs connect`", details=_redact(resp.text, settings)[:800])
@@ -64,42 +61,62 @@ def register(settings: Settings, timeout: float = 60.0, overrides: dict[str, str
 def wait_running(settings: Settings, timeout: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout
     doc = None
-    while time.monotonic() < deadline:
-        try:
-            doc = status(settings)
-        except httpx.HTTPError:
-            doc = None
-        conn_state, tasks = states(doc)
-        if conn_state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
-            return doc
-        if "FAILED" in tasks or conn_state == "FAILED":
-            trace = next((t.get("trace", "") for t in doc.get("tasks", []) if t.get("state") == "FAILED"),
-                         doc.get("connector", {}).get("trace", ""))
-            raise PolydemoError("the Debezium connector FAILED", hint="see `polydemo logs connect`",
-                                details=_redact(trace, settings)[:1200])
-        time.sleep(0.25)
+    with Connect(settings, timeout=3) as gw:
+        while time.monotonic() < deadline:
+            try:
+                doc = gw.status()
+            except httpx.HTTPError:
+                doc = None  # Connect restarting: ask again
+            conn_state, tasks = states(doc)
+            if conn_state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
+                return doc
+            if doc is not None and ("FAILED" in tasks or conn_state == "FAILED"):
+                trace = next((t.get("trace", "") for t in doc.get("tasks", []) if t.get("state") == "FAILED"),
+                             doc.get("connector", {}).get("trace", ""))
+                raise PolydemoError("the Debezium connector FAILED", hint="see `polydemo logs connect`",
+                                    details=_redact(trace, settings)[:1200])
+            time.sleep(0.25)
     conn_state, tasks = states(doc)
     raise PolydemoError(f"the Debezium connector is not RUNNING after {timeout:.0f}s "
                         f"(connector {conn_state}, tasks {tasks or 'none'})", hint="see `polydemo logs connect`")
 
 
+def wait_state(settings: Settings, state: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with Connect(settings, timeout=3) as gw:
+        while states(gw.status())[0] != state:
+            if time.monotonic() > deadline:
+                raise PolydemoError(f"the connector did not reach {state} in {timeout:.0f}s",
+                                    hint="see `polydemo logs connect`")
+            time.sleep(0.2)
+
+
 def pause(settings: Settings) -> None:
-    with connect.client(settings) as http:
-        http.put(f"/connectors/{settings.connector_name}/pause").raise_for_status()
+    with Connect(settings) as gw:
+        gw.pause()
 
 
 def resume(settings: Settings) -> None:
-    with connect.client(settings) as http:
-        http.put(f"/connectors/{settings.connector_name}/resume").raise_for_status()
+    with Connect(settings) as gw:
+        gw.resume()
 
 
 def delete(settings: Settings) -> bool:
-    with connect.client(settings) as http:
-        resp = http.delete(f"/connectors/{settings.connector_name}")
-        if resp.status_code == 404:
-            return False
-        resp.raise_for_status()
-        return True
+    with Connect(settings) as gw:
+        return gw.delete()
+
+
+def stop_and_clear_offsets(settings: Settings) -> None:
+    """Stop the connector and delete its stored source offsets (what ``reset`` needs before dropping the slot)."""
+    if status(settings) is None:
+        register(settings)
+    with Connect(settings, timeout=30) as gw:
+        gw.stop()
+        wait_state(settings, "STOPPED")
+        resp = gw.delete_offsets()
+        if resp.status_code not in (200, 202, 204):
+            raise PolydemoError(f"Connect refused to reset the connector's offsets ({resp.status_code})",
+                                details=_redact(resp.text, settings)[:500])
 
 
 def _redact(text: str, settings: Settings) -> str:

@@ -20,9 +20,9 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
-from polydemo.stores import kafka, mongo
+from polydemo.stores import kafka
+from polydemo.stores.mongo import Posts
 
-STATE_COLLECTION = "_polydemo_relay"
 BATCH = 500  # changes per publish + token save; the tail read on restart covers twice that
 log = logging.getLogger("polydemo.relay")
 
@@ -105,21 +105,15 @@ def published_ids(settings: Settings, topic: str, per_partition: int = 2 * BATCH
 
 
 def _relay(settings: Settings, producer: Producer, topic: str, stop: threading.Event) -> None:
-    client = mongo.connect(settings)
-    try:
-        db = client[settings.mongo_db]
-        state = db[STATE_COLLECTION].find_one({"_id": "posts"}) or {}
-        kwargs = {"full_document": "updateLookup", "max_await_time_ms": 100}
-        if state.get("token"):
-            kwargs["resume_after"] = state["token"]
-        already = published_ids(settings, topic) if state.get("token") else set()
-        with db["posts"].watch(**kwargs) as stream:
+    with Posts(settings) as posts:
+        token = posts.relay_token()
+        already = published_ids(settings, topic) if token else set()
+        with posts.watch(resume_after=token) as stream:
             log.info("relay: watching %s.posts -> %s%s", settings.mongo_db, topic,
-                     f" (resumed; {len(already)} recent event(s) on the topic)" if state.get("token") else "")
-            if not state.get("token"):
+                     f" (resumed; {len(already)} recent event(s) on the topic)" if token else "")
+            if not token:
                 # Save where the stream starts, so posts written while the relay is down are not skipped.
-                db[STATE_COLLECTION].replace_one({"_id": "posts"}, {"_id": "posts", "token": stream.resume_token},
-                                                 upsert=True)
+                posts.save_relay_token(stream.resume_token)
             while not stop.is_set():
                 change = stream.try_next()
                 if change is None:
@@ -144,7 +138,4 @@ def _relay(settings: Settings, producer: Producer, topic: str, stop: threading.E
                 left = producer.flush(30)
                 if left:
                     raise RuntimeError(f"{left} post event(s) not acknowledged by Kafka")
-                db[STATE_COLLECTION].replace_one({"_id": "posts"}, {"_id": "posts", "token": stream.resume_token},
-                                                 upsert=True)
-    finally:
-        client.close()
+                posts.save_relay_token(stream.resume_token)

@@ -213,29 +213,17 @@ def _pg_argv(service: str) -> Callable[[Settings], list[str]]:
 def _pg_probe(service: str) -> Callable[[Settings], Health]:
     def probe(settings: Settings) -> Health:
         # The maintenance database exists from initdb on; the app database is made in after_ready.
-        try:
-            import psycopg
+        from polydemo.stores import postgres
 
-            info = settings.pg_conninfo(service).replace(
-                f"dbname={settings.pg_db if service == 'postgres' else settings.ts_db}", "dbname=postgres")
-            with psycopg.connect(info, autocommit=True) as conn:
-                conn.execute("SELECT 1").fetchone()
-            return Health(True, "SELECT 1 ok")
-        except Exception as exc:  # noqa: BLE001
-            return Health.down(exc)
+        return postgres.maintenance_health(settings, service)
     return probe
 
 
 def _pg_after_ready(service: str) -> Callable[[Settings], None]:
     def after_ready(settings: Settings) -> None:
-        import psycopg
+        from polydemo.stores import postgres
 
-        db = settings.pg_db if service == "postgres" else settings.ts_db
-        info = settings.pg_conninfo(service).replace(f"dbname={db}", "dbname=postgres")
-        with psycopg.connect(info, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{db}"')
+        postgres.ensure_database(settings, service)
     return after_ready
 
 

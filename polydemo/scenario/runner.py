@@ -8,8 +8,6 @@ fails or is interrupted (Ctrl-C).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -19,13 +17,13 @@ from polydemo import procs, reads
 from polydemo.config import Settings
 from polydemo.domain import posts, users
 from polydemo.errors import PolydemoError
-from polydemo.pipeline import connector, workers
+from polydemo.pipeline import connector, dualwrite, workers
 from polydemo.runtime.base import Runtime
 from polydemo.scenario import checks
 from polydemo.scenario.loader import Loaded
 from polydemo.scenario.model import (PROJECTORS, Control, Expect, Follow, Like, Load, Pause, Post, Read, Say, Signup,
                                      Sleep, Trace, WaitUntil)
-from polydemo.stores import mongo, postgres
+from polydemo.stores import Stores
 
 
 @dataclass
@@ -140,7 +138,7 @@ class Runner:
         self.to_restore: dict[str, str] = {}
         self.commits: dict[str, float] = {}
         self.traces: dict[str, float] = {}
-        self.clients = checks.Clients(settings)
+        self.clients = Stores(settings)  # one connection per store for the whole run
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunResult:
@@ -183,20 +181,11 @@ class Runner:
         emails = [s.email.lower() for s in sc.steps if isinstance(s, Signup)]
         prefixes = [self._load_prefix(s) for s in sc.steps if isinstance(s, Load)]
         post_ids = [s.id for s in sc.steps if isinstance(s, Post)]
-        old_ids: list = []
-        with postgres.connect(self.settings) as conn:
-            if emails:
-                old_ids += [r[0] for r in conn.execute("DELETE FROM users WHERE email = ANY(%s) RETURNING id",
-                                                       (emails,)).fetchall()]
-            for p in prefixes:
-                old_ids += [r[0] for r in conn.execute("DELETE FROM users WHERE email LIKE %s RETURNING id",
-                                                       (f"{p}-%@load.example",)).fetchall()]
-        if post_ids:
-            client = mongo.connect(self.settings)
-            try:
-                client[self.settings.mongo_db]["posts"].delete_many({"_id": {"$in": post_ids}})
-            finally:
-                client.close()
+        stores = self.clients
+        old_ids = stores.users.delete_users(emails=emails)
+        for p in prefixes:
+            old_ids += stores.users.delete_users(email_like=f"{p}-%@load.example")
+        stores.posts.delete(post_ids)
         for name in workers.WORKERS:
             workers.start(self.settings, name)
         if connector.states(connector.status(self.settings))[0] == "PAUSED":
@@ -208,18 +197,15 @@ class Runner:
         # must have gone through the pipeline first, or their events would arrive after the clean-up.
         deadline = time.monotonic() + 60
         while old_ids and time.monotonic() < deadline:
-            n = self.clients.ts.execute("SELECT count(*) FROM events WHERE event_type = 'user_deleted' "
-                                        "AND user_id = ANY(%s)", (old_ids,)).fetchone()[0]
-            if n >= len(old_ids):
+            if stores.events.count_for_users("user_deleted", old_ids) >= len(old_ids):
                 break
             time.sleep(0.2)
         for _ in range(2):  # the cascaded unfollows trail the deletions by a few ms
-            wait_converged(self.settings, timeout=60)
+            wait_converged(self.settings, timeout=60, stores=stores)
             if old_ids or post_ids:
-                self.clients.ts.execute("DELETE FROM events WHERE user_id = ANY(%s) OR properties->>'post_id' = ANY(%s)",
-                                        (old_ids, post_ids))
+                stores.events.delete_history(old_ids, post_ids)
             time.sleep(0.3)
-        self.clients.warm()
+        checks.warm(stores)
 
     def _load_prefix(self, step: Load) -> str:
         return f"{self.loaded.name}-{step.prefix}"
@@ -303,21 +289,17 @@ class Runner:
         author = users.require_user(self.settings, step.author)
         if step.mode == "dual-write" and step.crash_between:
             # The injected crash kills the process that writes, so it runs in a child process.
-            argv = [sys.executable, "-m", "polydemo", "post", author.email, "--title", step.title, "--body", step.body,
-                    "--dual-write", "--crash-between-writes", "--id", step.id]
-            from polydemo.pipeline.workers import child_env
-            import os
-
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                                  env={**os.environ, **child_env(self.settings)})
-            if proc.returncode != 70:
-                raise PolydemoError(f"the dual-write child exited {proc.returncode}, not with the injected crash (70)",
-                                    details=(proc.stderr or proc.stdout)[-500:])
+            code = dualwrite.create_post_crashing(self.settings, author.id, step.title, step.body, step.tags,
+                                                  post_id=step.id)
+            if code != dualwrite.CRASH_EXIT:
+                raise PolydemoError(f"the dual-write writer exited {code}, not with the injected crash "
+                                    f"({dualwrite.CRASH_EXIT})", hint="see the scenario's earlier steps")
             return f"{step.id} written to Mongo; the writer crashed before publishing (injected)"
-        doc = posts.create_post(self.settings, author.id, step.title, step.body, step.tags, mode=step.mode,
-                                post_id=step.id)
-        return f"{doc['_id']} written to Mongo" + (" and published by the writer (dual write)"
-                                                     if step.mode == "dual-write" else "; the relay publishes it")
+        if step.mode == "dual-write":
+            doc = dualwrite.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id)
+            return f"{doc['_id']} written to Mongo and published by the writer (dual write)"
+        doc = posts.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id)
+        return f"{doc['_id']} written to Mongo; the relay publishes it"
 
     def trace(self, i: int, step: Trace, line: int) -> StepResult:
         email = step.user.lower()

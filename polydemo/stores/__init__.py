@@ -1,12 +1,44 @@
-"""One module per store, each with the same face: ``connect``, ``health``, ``seed``, ``snapshot``.
+"""One gateway per store: the only place that knows a store's connection, schema and queries.
 
-``health(settings)`` speaks the store's own protocol and returns a :class:`Health`;
-it never raises, so a status table or a dashboard frame can always be drawn.
+=============  ======================  ==================================================
+module         gateway                 what it owns
+=============  ======================  ==================================================
+postgres       :class:`Users`          users, follows, the publication, the Debezium slot
+mongo          :class:`Posts`          posts, the relay's saved token, the change stream
+graph          :class:`Graph`          (:User) nodes, FOLLOWS edges, the uniqueness constraint
+cache          :class:`Cache`          the Redis profile projection and follower sets
+timeseries     :class:`Events`         the events table (hypertable or partitions)
+kafka          :class:`KafkaAdmin`     topics, consumer groups, watermarks, committed offsets
+connect        :class:`Connect`        Kafka Connect's REST API for the Debezium connector
+=============  ======================  ==================================================
+
+Each module also has ``connect(settings)`` (a client of the store's official library) and
+``health(settings)``, which speaks the store's own protocol and never raises. A :class:`Stores`
+bundle is built once from Settings and handed to the projectors' callers, the dashboard collector,
+the scenario runner and checks, ``seed``, ``reset`` and ``reads``: one connection per store, reused.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from polydemo.config import Settings
+    from polydemo.stores.cache import Cache
+    from polydemo.stores.connect import Connect
+    from polydemo.stores.graph import Graph
+    from polydemo.stores.kafka import KafkaAdmin
+    from polydemo.stores.mongo import Posts
+    from polydemo.stores.postgres import Users
+    from polydemo.stores.timeseries import Events
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,6 +60,87 @@ _MODULES = {"postgres": "postgres", "timeseries": "timeseries", "redis": "cache"
 
 def health_of(service: str, settings) -> Health:
     """The store's own-protocol health check for one service (both runtimes use this)."""
-    import importlib
-
     return importlib.import_module(f"polydemo.stores.{_MODULES[service]}").health(settings)
+
+
+# Gateway attribute -> (module, class, the service it talks to).
+_GATEWAYS = {"users": ("postgres", "Users", "postgres"), "events": ("timeseries", "Events", "timeseries"),
+             "posts": ("mongo", "Posts", "mongo"), "graph": ("graph", "Graph", "neo4j"),
+             "cache": ("cache", "Cache", "redis"), "kafka": ("kafka", "KafkaAdmin", "kafka"),
+             "connect": ("connect", "Connect", "connect")}
+
+
+class Stores:
+    """Every gateway, each made on first use and kept (one connection per store) until :meth:`close`.
+
+    ``timeout`` (seconds) gives every client short timeouts, for callers that must not hang on a
+    paused server (the dashboard). Thread-safe to build; each gateway is used by one thread at a time.
+    """
+
+    users: Users
+    events: Events
+    posts: Posts
+    graph: Graph
+    cache: Cache
+    kafka: KafkaAdmin
+    connect: Connect
+
+    def __init__(self, settings: Settings, timeout: float | None = None):
+        self.settings = settings
+        self.timeout = timeout
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _GATEWAYS:
+            raise AttributeError(name)
+        with self._lock:
+            gw = self._made.get(name)
+            if gw is None:
+                module, cls, _ = _GATEWAYS[name]
+                klass = getattr(importlib.import_module(f"polydemo.stores.{module}"), cls)
+                kwargs = {} if self.timeout is None or name == "kafka" else {"timeout": self.timeout}
+                gw = self._made[name] = klass(self.settings, **kwargs)
+            return gw
+
+    def made(self, name: str) -> bool:
+        return name in self._made
+
+    def drop(self, name: str) -> None:
+        """Forget one gateway (after its connection broke); the next use makes a new one."""
+        with self._lock:
+            gw = self._made.pop(name, None)
+        if gw is not None:
+            _close(name, gw)
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, {}
+        for name, gw in made.items():
+            _close(name, gw)
+
+    def __enter__(self) -> "Stores":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextmanager
+def using(settings: Settings, stores: Stores | None = None) -> Iterator[Stores]:
+    """``stores`` when the caller has a bundle; else a new one, closed on exit."""
+    if stores is not None:
+        yield stores
+        return
+    own = Stores(settings)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def _close(name: str, gw: Any) -> None:
+    try:
+        gw.close()
+    except Exception as exc:  # noqa: BLE001 - closing a connection that already broke: nothing left to do
+        log.debug("closing the %s gateway: %s", name, exc)

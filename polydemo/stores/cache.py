@@ -35,7 +35,14 @@ PROFILES_INDEX = "polydemo:profiles"
 log = logging.getLogger(__name__)
 
 
-def connect(settings: Settings) -> redis.Redis:
+def connect(settings: Settings, timeout: float | None = None) -> redis.Redis:
+    if timeout is not None:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No retries (redis-py retries a refused connection for seconds): the caller's next poll is the retry.
+        return redis.Redis(host=settings.host, port=settings.ports[SERVICE], socket_connect_timeout=timeout,
+                           socket_timeout=timeout, decode_responses=True, retry=Retry(NoBackoff(), 0))
     return redis.Redis(
         host=settings.host,
         port=settings.ports[SERVICE],
@@ -85,16 +92,20 @@ class Profile:
 class Cache:
     """The Redis gateway: one connection, the key layout, the projector's writes and every read."""
 
-    def __init__(self, settings: Settings, client: redis.Redis | None = None):
+    def __init__(self, settings: Settings, client: redis.Redis | None = None, timeout: float | None = None):
         self.settings = settings
         self._client = client
         self._own = client is None
+        self._timeout = timeout
 
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            self._client = connect(self.settings)
+            self._client = connect(self.settings, timeout=self._timeout)
         return self._client
+
+    def label(self) -> str:
+        return f"Redis {self.client.info('server').get('redis_version', '?')}"
 
     def close(self) -> None:
         if self._own and self._client is not None:
@@ -218,11 +229,12 @@ class Cache:
         return keys, int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
 
     def expiring_keys(self, limit: int = 10) -> list[str]:
-        """Keys that carry an expiry (a projection has none): for tests and ``doctor``-style checks."""
+        """The projection's keys that carry an expiry (it should have none); other keys are not ours."""
         out = []
-        for key in self.client.scan_iter(count=1000):
-            if self.client.ttl(key) >= 0:
-                out.append(key)
-                if len(out) >= limit:
-                    break
+        for pattern in ("user:*", "followers:*", "following:*", "polydemo:*"):
+            for key in self.client.scan_iter(pattern, count=1000):
+                if self.client.ttl(key) >= 0:
+                    out.append(key)
+                    if len(out) >= limit:
+                        return out
         return out

@@ -1,6 +1,15 @@
-"""Neo4j (or another Bolt server), the social graph read model (GraphSvc)."""
+"""Neo4j (or another Bolt server): the social graph projection. Everything polydemo asks of it is here.
+
+:class:`Graph` is the gateway: one driver, the schema (a uniqueness constraint on ``User.id``), the
+graph projector's idempotent writes (MERGE by source ids) and every read (counts, the most followed,
+one user with their followers).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import groupby
 
 import neo4j
 
@@ -10,13 +19,18 @@ from polydemo.stores import Health
 SERVICE = "neo4j"
 
 
-def connect(settings: Settings) -> neo4j.Driver:
-    return neo4j.GraphDatabase.driver(
-        settings.neo4j_uri,
-        auth=(settings.neo4j_user, settings.neo4j_password),
-        connection_timeout=3,
-        max_connection_lifetime=300,
-    )
+def connect(settings: Settings, timeout: float | None = None) -> neo4j.Driver:
+    kwargs: dict = {"connection_timeout": 3, "max_connection_lifetime": 300}
+    if timeout is not None:
+        kwargs.update(connection_timeout=timeout, connection_acquisition_timeout=timeout,
+                      notifications_min_severity="OFF")
+    return neo4j.GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password),
+                                      **kwargs)
+
+
+def agent_label(agent: str) -> str:
+    """The server's agent ("Neo4j/5.26.30") as the engine shown everywhere; other Bolt servers name themselves."""
+    return f"Neo4j Community {agent.split('/', 1)[1]} (embedded)" if agent.startswith("Neo4j/") else agent
 
 
 def health(settings: Settings) -> Health:
@@ -27,8 +41,124 @@ def health(settings: Settings) -> Health:
                 agent = session.run("RETURN 1").consume().server.agent
             if value != 1:
                 return Health(False, f"RETURN 1 gave {value!r}")
-        # The server's agent is "Neo4j/5.26.30" for Neo4j; other Bolt servers name themselves.
-        label = f"Neo4j Community {agent.split('/', 1)[1]} (embedded)" if agent.startswith("Neo4j/") else agent
-        return Health(True, "RETURN 1 ok", label)
-    except Exception as exc:  # noqa: BLE001
+        return Health(True, "RETURN 1 ok", agent_label(agent))
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
+
+
+@dataclass
+class GraphCounts:
+    nodes: int
+    users: int
+    follows: int
+    top: list[dict]  # {id, name, followers}, most followed first
+
+
+COUNTS_QUERY = (
+    "CALL () { MATCH (n) RETURN count(n) AS nodes } "
+    "CALL () { MATCH (u:User) RETURN count(u) AS users } "
+    "CALL () { MATCH ()-[r:FOLLOWS]->() RETURN count(r) AS follows } "
+    "CALL () { OPTIONAL MATCH (u:User)<-[:FOLLOWS]-() WITH u, count(*) AS c WHERE u IS NOT NULL "
+    "  ORDER BY c DESC, u.name LIMIT $n RETURN collect({id: u.id, name: u.name, followers: c}) AS top } "
+    "RETURN nodes, users, follows, top")
+
+
+def _runs(changes: list):
+    """Consecutive changes of the same kind, in order: each run is one batched write."""
+    return groupby(changes, key=lambda c: (c.entity, c.op))
+
+
+class Graph:
+    """The Neo4j gateway."""
+
+    def __init__(self, settings: Settings, driver: neo4j.Driver | None = None, timeout: float | None = None):
+        self.settings = settings
+        self._driver = driver
+        self._own = driver is None
+        self._timeout = timeout
+        self.agent: str | None = None
+
+    @property
+    def driver(self) -> neo4j.Driver:
+        if self._driver is None:
+            self._driver = connect(self.settings, timeout=self._timeout)
+        return self._driver
+
+    def close(self) -> None:
+        if self._own and self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def __enter__(self) -> "Graph":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def health(self) -> Health:
+        return health(self.settings)
+
+    def label(self) -> str | None:
+        return agent_label(self.agent) if self.agent else None
+
+    # ------------------------------------------------------------ schema
+    def ensure_schema(self) -> None:
+        with self.driver.session() as s:
+            s.run("CREATE CONSTRAINT user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE").consume()
+
+    # ------------------------------------------------------------ writes (the graph projector)
+    def apply(self, changes: Iterable) -> None:
+        """(:User {id, name, email}) nodes and FOLLOWS edges, MERGEd by source ids: a replay changes nothing."""
+        with self.driver.session() as s:
+            for (entity, op), run in _runs(list(changes)):
+                rows = list(run)
+                if entity == "user" and op in ("create", "update"):
+                    s.run("UNWIND $rows AS r MERGE (u:User {id: r.id}) SET u.name = r.name, u.email = r.email",
+                          rows=[{"id": c.key["id"], "name": (c.after or {}).get("name"),
+                                 "email": (c.after or {}).get("email")} for c in rows]).consume()
+                elif entity == "user" and op == "delete":
+                    s.run("UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u",
+                          ids=[c.key["id"] for c in rows]).consume()
+                elif entity == "follow" and op == "create":
+                    s.run("UNWIND $rows AS r MERGE (a:User {id: r.follower_id}) MERGE (b:User {id: r.followee_id}) "
+                          "MERGE (a)-[:FOLLOWS]->(b)", rows=[c.key for c in rows]).consume()
+                elif entity == "follow" and op == "delete":
+                    s.run("UNWIND $rows AS r MATCH (:User {id: r.follower_id})-[f:FOLLOWS]->(:User {id: r.followee_id}) "
+                          "DELETE f", rows=[c.key for c in rows]).consume()
+
+    def clear(self) -> None:
+        with self.driver.session() as s:
+            s.run("MATCH (n) DETACH DELETE n").consume()
+
+    # ------------------------------------------------------------ reads
+    def user_count(self) -> int:
+        return self.driver.execute_query("MATCH (u:User) RETURN count(u) AS c").records[0]["c"]
+
+    def follow_count(self) -> int:
+        return self.driver.execute_query("MATCH ()-[f:FOLLOWS]->() RETURN count(f) AS c").records[0]["c"]
+
+    def counts(self, top: int, timeout: float | None = None) -> GraphCounts:
+        """Nodes, users, follows and the ``top`` most followed, in one query (the dashboard's frame)."""
+        with self.driver.session() as session:
+            result = session.run(neo4j.Query(COUNTS_QUERY, timeout=timeout), n=top)
+            rec = result.single()
+            self.agent = result.consume().server.agent
+        return GraphCounts(rec["nodes"], rec["users"], rec["follows"], list(rec["top"]))
+
+    def name_by_email(self, email: str) -> str | None:
+        rec = self.driver.execute_query("MATCH (u:User {email: $e}) RETURN u.name AS n", e=email).records
+        return rec[0]["n"] if rec else None
+
+    def user(self, user_id: str | None, email: str) -> tuple[str | None, int] | None:
+        """(name, followers) of the user with this id or email, or None when the graph has no such node."""
+        with self.driver.session() as s:
+            rec = s.run("MATCH (u:User) WHERE u.id = $id OR u.email = $email "
+                        "OPTIONAL MATCH (f:User)-[:FOLLOWS]->(u) RETURN u.name AS name, count(f) AS followers",
+                        id=user_id or email, email=email).single()
+        return None if rec is None else (rec["name"], rec["followers"])
+
+    def users_with_email_prefix(self, prefix: str) -> tuple[int, int]:
+        """(nodes, distinct ids) whose email starts with ``prefix``: equal means no duplicates."""
+        rec = self.driver.execute_query("MATCH (u:User) WHERE u.email STARTS WITH $p "
+                                        "RETURN count(u) AS n, count(DISTINCT u.id) AS d", p=prefix).records[0]
+        return rec["n"], rec["d"]

@@ -1,20 +1,25 @@
-"""Apache Kafka: metadata, topics, offsets and consumer-group lag through the admin API."""
+"""Apache Kafka: topics, offsets and consumer-group positions through the admin API (never by shelling out).
+
+:class:`KafkaAdmin` is the gateway: one AdminClient, topic creation and recreation, consumer groups,
+high watermarks and committed offsets, and reading a topic (counting a key, the tail). What a
+projector's lag *is* (which topics, which group) is the pipeline's business (``pipeline/lag.py``).
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from dataclasses import dataclass
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from polydemo.config import Settings
 from polydemo.stores import Health
 
 SERVICE = "kafka"
-
-
-def admin(settings: Settings) -> AdminClient:
-    return AdminClient(client_config(settings))
-
+log = logging.getLogger(__name__)
 
 # librdkafka logs every failed connection attempt; while a broker is (deliberately) down in a
 # drill that chatter would scroll the dashboard away, so it goes to a logger that drops it.
@@ -28,30 +33,145 @@ def client_config(settings: Settings, **extra) -> dict:
             "logger": _QUIET, **extra}
 
 
+def admin(settings: Settings) -> AdminClient:
+    return AdminClient(client_config(settings))
+
+
 def health(settings: Settings) -> Health:
     try:
         md = admin(settings).list_topics(timeout=2)
         if not md.brokers:
             return Health(False, "no broker in metadata")
         return Health(True, f"metadata ok ({len(md.brokers)} broker, {len(md.topics)} topics)")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
 
 
-def ensure_topics(settings: Settings, names: list[str], partitions: int = 1, timeout: float = 10.0) -> list[str]:
-    """Create the topics that do not exist yet (so consumers never start on a missing topic). Returns those created."""
-    from confluent_kafka.admin import NewTopic
+@dataclass
+class PartitionLag:
+    topic: str
+    partition: int
+    high: int
+    committed: int | None
 
-    client = admin(settings)
-    existing = client.list_topics(timeout=timeout).topics
-    missing = [n for n in names if n not in existing]
-    if not missing:
-        return []
-    futures = client.create_topics([NewTopic(n, partitions, 1) for n in missing], request_timeout=timeout)
-    for name, fut in futures.items():
+    @property
+    def lag(self) -> int:
+        return self.high - (self.committed or 0) if self.committed is not None and self.committed >= 0 else self.high
+
+
+def _already_exists(exc: BaseException) -> bool:
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return getattr(err, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS or "TOPIC_ALREADY_EXISTS" in str(exc)
+
+
+class KafkaAdmin:
+    """The Kafka gateway (admin API + short-lived consumers for reading a topic)."""
+
+    def __init__(self, settings: Settings, client: AdminClient | None = None):
+        self.settings = settings
+        self._client = client
+
+    @property
+    def client(self) -> AdminClient:
+        if self._client is None:
+            self._client = admin(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        self._client = None  # an AdminClient has no close(); dropping it ends its threads
+
+    def health(self) -> Health:
+        return health(self.settings)
+
+    # ------------------------------------------------------------ topics
+    def topic_names(self, timeout: float = 5.0) -> set[str]:
+        return set(self.client.list_topics(timeout=timeout).topics)
+
+    def ensure_topics(self, names: list[str], partitions: int = 1, timeout: float = 10.0) -> list[str]:
+        """Create the topics that do not exist yet (so consumers never start on a missing topic). Returns those created."""
+        missing = [n for n in names if n not in self.topic_names(timeout)]
+        if not missing:
+            return []
+        futures = self.client.create_topics([NewTopic(n, partitions, 1) for n in missing], request_timeout=timeout)
+        for fut in futures.values():
+            try:
+                fut.result()
+            except KafkaException as exc:  # created meanwhile by someone else is fine
+                if not _already_exists(exc):
+                    raise
+        return missing
+
+    def recreate_topics(self, names: list[str], timeout: float = 60.0) -> None:
+        """Delete these topics (where they exist) and create them empty again."""
+        doomed = [n for n in names if n in self.topic_names(10)]
+        if doomed:
+            for fut in self.client.delete_topics(doomed, operation_timeout=30).values():
+                fut.result()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                for fut in self.client.create_topics([NewTopic(n, 1, 1) for n in names], request_timeout=10).values():
+                    fut.result()
+                return
+            except KafkaException as exc:  # "marked for deletion" for a moment after the delete
+                if _already_exists(exc) and set(names) <= self.topic_names(10):
+                    return
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def delete_groups(self, groups: list[str]) -> list[str]:
+        """Delete consumer groups; returns those deleted (a group that never committed does not exist)."""
+        deleted = []
+        for group, fut in self.client.delete_consumer_groups(groups, request_timeout=10).items():
+            try:
+                fut.result()
+                deleted.append(group)
+            except KafkaException as exc:
+                log.debug("consumer group %s not deleted: %s", group, exc)
+        return deleted
+
+    # ------------------------------------------------------------ offsets
+    def high_watermarks(self, topic_names: list[str] | None = None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
+        md = self.client.list_topics(timeout=timeout)
+        names = topic_names or [t for t in md.topics if not t.startswith("__")]
+        req = {TopicPartition(t, p): OffsetSpec.latest() for t in names if t in md.topics
+               for p in md.topics[t].partitions}
+        if not req:
+            return {}
+        return {(tp.topic, tp.partition): fut.result().offset
+                for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()}
+
+    def committed(self, group: str, timeout: float = 3.0) -> dict[tuple[str, int], int]:
+        futs = self.client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
+        res = futs[group].result()
+        return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []}
+
+    def group_lag(self, group: str, group_topics: list[str], highs: dict | None = None) -> list[PartitionLag]:
+        highs = highs if highs is not None else self.high_watermarks(group_topics)
+        done = self.committed(group)
+        return [PartitionLag(t, p, h, done.get((t, p))) for (t, p), h in sorted(highs.items()) if t in group_topics]
+
+    # ------------------------------------------------------------ reading a topic
+    def count_key(self, topic: str, key: str | None = None, timeout: float = 5.0) -> int:
+        """Messages on partition 0 of ``topic`` (with ``key``, only those)."""
+        c = Consumer(client_config(self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}",
+                                                     "enable.auto.commit": False}))
         try:
-            fut.result()
-        except Exception as exc:  # noqa: BLE001 - created meanwhile by someone else is fine
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
-    return missing
+            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
+            if high <= low:
+                return 0
+            c.assign([TopicPartition(topic, 0, low)])
+            n, pos = 0, low
+            while pos < high:
+                m = c.poll(2.0)
+                if m is None:
+                    break
+                if m.error():
+                    continue
+                pos = m.offset() + 1
+                if key is None or (m.key() or b"").decode() == key:
+                    n += 1
+            return n
+        finally:
+            c.close()

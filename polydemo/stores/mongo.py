@@ -1,16 +1,26 @@
-"""The MongoDB-wire store for posts (DocSvc)."""
+"""The MongoDB-wire store: posts, their system of record. Everything polydemo asks of it is here.
+
+:class:`Posts` is the gateway: one client whose every write is durable (see :func:`connect`), the
+``posts`` collection (inserts, likes, counts, the latest), the relay's saved change-stream token,
+and the change stream itself.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pymongo
+from pymongo import ReturnDocument
 
 from polydemo.config import Settings
 from polydemo.stores import Health
 
 SERVICE = "mongo"
+POSTS = "posts"
+RELAY_STATE = "_polydemo_relay"  # the relay's resume token, saved after Kafka acknowledged
 
 
-def connect(settings: Settings) -> pymongo.MongoClient:
+def connect(settings: Settings, timeout: float | None = None) -> pymongo.MongoClient:
     """A client whose every write is durable before it is acknowledged.
 
     Mongo is the system of record for posts: a write it acknowledged must survive a kill -9 of the
@@ -18,8 +28,18 @@ def connect(settings: Settings) -> pymongo.MongoClient:
     burst of 2,000 posts lost 6 acknowledged ones; with ``j=True``, none), and ``w="majority"`` is
     what a replica set needs for the same promise (one node here: the same as ``w=1``).
     """
-    return pymongo.MongoClient(settings.mongo_uri, connectTimeoutMS=2000, socketTimeoutMS=10000,
-                               w="majority", journal=True)
+    ms = int((timeout or 2.0) * 1000)
+    return pymongo.MongoClient(settings.mongo_uri, connectTimeoutMS=ms, serverSelectionTimeoutMS=ms,
+                               socketTimeoutMS=10000 if timeout is None else ms, w="majority", journal=True,
+                               appname="polydemo")
+
+
+def server_label(client: pymongo.MongoClient) -> str:
+    """SecantusDB answers buildInfo with a MongoDB version it is compatible with; name the real server."""
+    info = client.admin.command("buildInfo")
+    if info.get("secantusVersion"):
+        return f"SecantusDB {info['secantusVersion']} (wire {info.get('version', '?')})"
+    return f"MongoDB {info.get('version', '?')}"
 
 
 def health(settings: Settings) -> Health:
@@ -27,12 +47,113 @@ def health(settings: Settings) -> Health:
         client = connect(settings)
         try:
             client.admin.command("ping")
-            info = client.admin.command("buildInfo")
+            label = server_label(client)
         finally:
             client.close()
-        # SecantusDB answers buildInfo with a MongoDB version it is compatible with; name the real server.
-        if info.get("secantusVersion"):
-            return Health(True, "ping ok", f"SecantusDB {info['secantusVersion']} (wire {info.get('version', '?')})")
-        return Health(True, "ping ok", f"MongoDB {info.get('version', '?')}")
-    except Exception as exc:  # noqa: BLE001
+        return Health(True, "ping ok", label)
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
+
+
+@dataclass
+class PostSummary:
+    id: str
+    title: str
+    likes: int
+    author_id: str | None
+
+
+class Posts:
+    """The Mongo gateway."""
+
+    def __init__(self, settings: Settings, client: pymongo.MongoClient | None = None, timeout: float | None = None):
+        self.settings = settings
+        self._client = client
+        self._own = client is None
+        self._timeout = timeout
+
+    @property
+    def client(self) -> pymongo.MongoClient:
+        if self._client is None:
+            self._client = connect(self.settings, timeout=self._timeout)
+        return self._client
+
+    @property
+    def db(self):
+        return self.client[self.settings.mongo_db]
+
+    @property
+    def posts(self):
+        return self.db[POSTS]
+
+    def close(self) -> None:
+        if self._own and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> "Posts":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def health(self) -> Health:
+        return health(self.settings)
+
+    def label(self) -> str:
+        return server_label(self.client)
+
+    # ------------------------------------------------------------ schema
+    def ensure_schema(self) -> None:
+        self.posts.create_index("author_id")
+
+    # ------------------------------------------------------------ writes
+    def insert(self, doc: dict) -> None:
+        self.posts.insert_one(doc)
+
+    def insert_if_missing(self, doc: dict) -> bool:
+        """Upsert by ``_id`` without changing an existing post; True when it was new (seeding)."""
+        return self.posts.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True).upserted_id is not None
+
+    def like(self, post_id: str, by: int = 1) -> dict | None:
+        return self.posts.find_one_and_update({"_id": post_id}, {"$inc": {"meta.likes": by}},
+                                              return_document=ReturnDocument.AFTER)
+
+    def delete(self, post_ids: list[str]) -> int:
+        return self.posts.delete_many({"_id": {"$in": list(post_ids)}}).deleted_count if post_ids else 0
+
+    def clear(self) -> None:
+        self.posts.delete_many({})
+
+    def clear_relay_token(self) -> None:
+        self.db[RELAY_STATE].delete_many({})
+
+    # ------------------------------------------------------------ reads
+    def count(self, post_id: str | None = None) -> int:
+        return self.posts.count_documents({"_id": post_id} if post_id else {})
+
+    def count_ids(self, post_ids: list[str]) -> int:
+        return self.posts.count_documents({"_id": {"$in": list(post_ids)}})
+
+    def estimated_count(self) -> int:
+        """From the collection's metadata (O(1)); exact on this server, an estimate on a sharded one."""
+        return self.posts.estimated_document_count()
+
+    def latest(self, n: int) -> list[PostSummary]:
+        docs = self.posts.find({}, {"title": 1, "meta.likes": 1, "author_id": 1}).sort(
+            [("created_at", -1), ("_id", -1)]).limit(n)
+        return [PostSummary(str(d["_id"]), d.get("title") or "", int((d.get("meta") or {}).get("likes") or 0),
+                            d.get("author_id")) for d in docs]
+
+    # ------------------------------------------------------------ the relay's change stream
+    def relay_token(self) -> dict | None:
+        return (self.db[RELAY_STATE].find_one({"_id": "posts"}) or {}).get("token")
+
+    def save_relay_token(self, token) -> None:
+        self.db[RELAY_STATE].replace_one({"_id": "posts"}, {"_id": "posts", "token": token}, upsert=True)
+
+    def watch(self, resume_after=None, max_await_time_ms: int = 100):
+        kwargs: dict = {"full_document": "updateLookup", "max_await_time_ms": max_await_time_ms}
+        if resume_after:
+            kwargs["resume_after"] = resume_after
+        return self.posts.watch(**kwargs)

@@ -1,11 +1,20 @@
-"""PostgreSQL, the system of record for users and follows (UserSvc)."""
+"""PostgreSQL, the system of record for users and follows. Everything polydemo asks of it is here.
+
+:class:`Users` is the gateway: one connection, the schema (``database.sql``), every query on
+``users`` and ``follows``, and the Debezium replication slot. The domain (``domain/users.py``) adds
+the rules (validation, hashing) on top of it; seed, reset, the checks and the dashboard ask it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import psycopg
+import psycopg.sql
+from psycopg.rows import dict_row
 
 from polydemo.config import Settings
 from polydemo.stores import Health
@@ -13,18 +22,236 @@ from polydemo.stores import Health
 SERVICE = "postgres"
 
 
-def connect(settings: Settings, autocommit: bool = True, service: str = SERVICE) -> psycopg.Connection:
-    return psycopg.connect(settings.pg_conninfo(service), autocommit=autocommit)
+def connect(settings: Settings, autocommit: bool = True, service: str = SERVICE,
+            timeout: float | None = None, application_name: str = "polydemo") -> psycopg.Connection:
+    """A connection; ``timeout`` also bounds every statement (the dashboard's frames use 1 s)."""
+    kwargs: dict = {"autocommit": autocommit, "application_name": application_name}
+    if timeout is not None:
+        kwargs.update(connect_timeout=max(1, int(timeout)), options=f"-c statement_timeout={int(timeout * 1000)}")
+    return psycopg.connect(settings.pg_conninfo(service), **kwargs)
+
+
+def server_label(conn: psycopg.Connection) -> str:
+    return f"PostgreSQL {conn.execute('SHOW server_version').fetchone()[0].split()[0]}"
 
 
 def health(settings: Settings, service: str = SERVICE) -> Health:
     try:
         with connect(settings, service=service) as conn:
             conn.execute("SELECT 1").fetchone()
-            version = conn.execute("SHOW server_version").fetchone()[0]
-        return Health(True, "SELECT 1 ok", f"PostgreSQL {version.split()[0]}")
-    except Exception as exc:  # noqa: BLE001 - health never raises
+            label = server_label(conn)
+        return Health(True, "SELECT 1 ok", label)
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
+
+
+def _maintenance(settings: Settings, service: str) -> psycopg.Connection:
+    db = settings.pg_db if service == SERVICE else settings.ts_db
+    return psycopg.connect(settings.pg_conninfo(service).replace(f"dbname={db}", "dbname=postgres"), autocommit=True)
+
+
+def maintenance_health(settings: Settings, service: str = SERVICE) -> Health:
+    """Readiness before the app database exists: ``SELECT 1`` in the ``postgres`` database (there from initdb)."""
+    try:
+        with _maintenance(settings, service) as conn:
+            conn.execute("SELECT 1").fetchone()
+        return Health(True, "SELECT 1 ok")
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
+        return Health.down(exc)
+
+
+def ensure_database(settings: Settings, service: str = SERVICE) -> bool:
+    """Create the app database (users, or analytics on the time-series server) if missing; True when created."""
+    db = settings.pg_db if service == SERVICE else settings.ts_db
+    with _maintenance(settings, service) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
+            return False
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(db)))
+        return True
+
+
+@dataclass
+class UserRow:
+    id: str
+    email: str
+    name: str | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_COLUMNS = "id, email, name, created_at, updated_at"
+
+
+def _user(row: dict | None) -> UserRow | None:
+    if row is None:
+        return None
+    return UserRow(str(row["id"]), row["email"], row["name"], row.get("created_at"), row.get("updated_at"))
+
+
+class Users:
+    """The Postgres gateway: users, follows, the publication and the replication slot."""
+
+    def __init__(self, settings: Settings, conn: psycopg.Connection | None = None, timeout: float | None = None):
+        self.settings = settings
+        self._conn = conn
+        self._own = conn is None
+        self._timeout = timeout
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        """One autocommit connection, reopened after it broke (psycopg does not heal a closed one)."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = connect(self.settings, timeout=self._timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._own and self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "Users":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def health(self) -> Health:
+        return health(self.settings)
+
+    def label(self) -> str:
+        return server_label(self.conn)
+
+    # ------------------------------------------------------------ schema
+    def apply_schema(self, sql: str) -> None:
+        """Run ``database.sql`` (idempotent)."""
+        self.conn.execute(sql)
+
+    # ------------------------------------------------------------ users
+    def insert_user(self, email: str, name: str, hashed_password: str, user_id: str | None = None) -> UserRow:
+        """Insert one user; raises ``psycopg.errors.UniqueViolation`` for a taken email."""
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            if user_id is None:
+                cur.execute(f"INSERT INTO users (email, name, hashed_password) VALUES (%s, %s, %s) RETURNING {_COLUMNS}",
+                            (email, name, hashed_password))
+            else:
+                cur.execute(f"INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
+                            f"RETURNING {_COLUMNS}", (user_id, email, name, hashed_password))
+            return _user(cur.fetchone())  # type: ignore[return-value]
+
+    def insert_users(self, rows: Iterable[tuple[str, str, str, str]], batch: int = 100, on_batch=None) -> int:
+        """(id, email, name, hashed_password) rows, committed ``batch`` at a time (so CDC streams them);
+        rows whose id or email exists already are skipped. Returns how many were inserted."""
+        rows = list(rows)
+        done = inserted = 0
+        with connect(self.settings, autocommit=False) as conn:
+            for start in range(0, len(rows), batch):
+                chunk = rows[start:start + batch]
+                with conn.cursor() as cur:
+                    cur.executemany("INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
+                                    "ON CONFLICT DO NOTHING", chunk)
+                    inserted += cur.rowcount
+                conn.commit()
+                done += len(chunk)
+                if on_batch:
+                    on_batch(done)
+        return inserted
+
+    def user(self, email_or_id: str) -> UserRow | None:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            if "@" in email_or_id:
+                cur.execute(f"SELECT {_COLUMNS} FROM users WHERE email = %s", (email_or_id.strip().lower(),))
+            else:
+                cur.execute(f"SELECT {_COLUMNS} FROM users WHERE id::text = %s", (email_or_id,))
+            return _user(cur.fetchone())
+
+    def rename(self, user_id: str, name: str) -> UserRow:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(f"UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {_COLUMNS}",
+                        (name, user_id))
+            return _user(cur.fetchone())  # type: ignore[return-value]
+
+    def delete_user(self, user_id: str) -> None:
+        self.conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+
+    def delete_users(self, emails: list[str] = (), email_like: str | None = None) -> list[str]:
+        """Delete by email, or by a LIKE pattern; returns the ids deleted (their follows go too)."""
+        ids: list[str] = []
+        if emails:
+            ids += [str(r[0]) for r in self.conn.execute("DELETE FROM users WHERE email = ANY(%s) RETURNING id",
+                                                         (list(emails),)).fetchall()]
+        if email_like:
+            ids += [str(r[0]) for r in self.conn.execute("DELETE FROM users WHERE email LIKE %s RETURNING id",
+                                                         (email_like,)).fetchall()]
+        return ids
+
+    def emails(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT email FROM users").fetchall()}
+
+    def ids_like(self, email_like: str) -> list[str]:
+        return [str(r[0]) for r in self.conn.execute("SELECT id FROM users WHERE email LIKE %s",
+                                                     (email_like,)).fetchall()]
+
+    def first_user_id(self) -> str | None:
+        row = self.conn.execute("SELECT id FROM users ORDER BY email LIMIT 1").fetchone()
+        return str(row[0]) if row else None
+
+    def latest(self, n: int) -> list[UserRow]:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM users ORDER BY created_at DESC, id DESC LIMIT %s", (n,))
+            return [_user(r) for r in cur.fetchall()]  # type: ignore[misc]
+
+    # ------------------------------------------------------------ counts (the one definition of each)
+    def user_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM users").fetchone()[0]
+
+    def follow_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM follows").fetchone()[0]
+
+    def counts(self) -> tuple[int, int]:
+        """(users, follows) in one round trip."""
+        return self.conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows)").fetchone()
+
+    def follower_count(self, user_id: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM follows WHERE followee_id = %s", (user_id,)).fetchone()[0]
+
+    # ------------------------------------------------------------ follows
+    def follow(self, follower_id: str, followee_id: str) -> bool:
+        """True when the edge is new (following twice is not an error)."""
+        cur = self.conn.execute("INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                                (follower_id, followee_id))
+        return cur.rowcount == 1
+
+    def follow_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        before = self.follow_count()
+        with self.conn.transaction(), self.conn.cursor() as cur:  # one commit: one CDC transaction
+            cur.executemany("INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                            list(pairs))
+        return self.follow_count() - before
+
+    def unfollow(self, follower_id: str, followee_id: str) -> bool:
+        cur = self.conn.execute("DELETE FROM follows WHERE follower_id = %s AND followee_id = %s",
+                                (follower_id, followee_id))
+        return cur.rowcount == 1
+
+    # ------------------------------------------------------------ clearing
+    def clear(self) -> None:
+        self.conn.execute("TRUNCATE follows, users")
+
+    # ------------------------------------------------------------ the replication slot
+    def slot(self, peek: bool = True) -> "SlotInfo":
+        return slot_info(self.conn, self.settings.slot_name, self.settings.publication, peek=peek)
+
+    def slot_active(self) -> bool | None:
+        """None: no slot; else whether a connection (Connect) holds it."""
+        row = self.conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                                (self.settings.slot_name,)).fetchone()
+        return None if row is None else bool(row[0])
+
+    def drop_slot(self) -> None:
+        self.conn.execute("SELECT pg_drop_replication_slot(%s)", (self.settings.slot_name,))
 
 
 # ---------------------------------------------------------------- the Debezium replication slot

@@ -1,10 +1,16 @@
-"""The time-series store (TimeSvc): TimescaleDB when the extension exists, else partitioned PostgreSQL.
+"""The time-series store: TimescaleDB when the extension exists, else partitioned PostgreSQL.
 
-Every label this module produces says which one it is; it never claims TimescaleDB
-when the extension is not installed.
+:class:`Events` is the gateway for the ``events`` table: its schema (``TimeScaleDB.sql``), the
+analytics projector's idempotent inserts, and every count and bucket the checks and the dashboard
+show. Every label this module produces says which engine it is; it never claims TimescaleDB when
+the extension is not installed.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -12,10 +18,11 @@ from polydemo.config import Settings
 from polydemo.stores import Health, postgres
 
 SERVICE = "timeseries"
+EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
 
 
-def connect(settings: Settings, autocommit: bool = True) -> psycopg.Connection:
-    return postgres.connect(settings, autocommit=autocommit, service=SERVICE)
+def connect(settings: Settings, autocommit: bool = True, timeout: float | None = None) -> psycopg.Connection:
+    return postgres.connect(settings, autocommit=autocommit, service=SERVICE, timeout=timeout)
 
 
 def engine_label(conn: psycopg.Connection) -> str:
@@ -36,5 +43,109 @@ def health(settings: Settings) -> Health:
             conn.execute("SELECT 1").fetchone()
             label = engine_label(conn)
         return Health(True, "SELECT 1 ok", label)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
+
+
+class Events:
+    """The ``events`` table: schema, idempotent inserts, counts and per-minute buckets."""
+
+    def __init__(self, settings: Settings, conn: psycopg.Connection | None = None, timeout: float | None = None,
+                 autocommit: bool = True):
+        self.settings = settings
+        self._conn = conn
+        self._own = conn is None
+        self._timeout = timeout
+        self._autocommit = autocommit
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = connect(self.settings, autocommit=self._autocommit, timeout=self._timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._own and self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def __enter__(self) -> "Events":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def health(self) -> Health:
+        return health(self.settings)
+
+    def label(self) -> str:
+        return engine_label(self.conn)
+
+    # ------------------------------------------------------------ schema
+    def apply_schema(self, sql: str) -> None:
+        """Run ``TimeScaleDB.sql`` (idempotent), then pg_partman's maintenance where it manages the table."""
+        self.conn.execute(sql)
+        if self.conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone():
+            self.conn.execute("SELECT partman.run_maintenance('public.events')")
+
+    # ------------------------------------------------------------ writes (the analytics projector)
+    def insert(self, rows: Iterable[dict]) -> None:
+        """Rows of (time, user_id, event_type, properties, event_id), upserted on (event_id, time): a replay
+        inserts nothing. Committed before returning (the projector commits its offsets after this)."""
+        rows = list(rows)
+        if not rows:
+            return
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO events (time, user_id, event_type, properties, event_id) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (event_id, time) DO NOTHING",
+                [(r["time"], r["user_id"], r["event_type"], json.dumps(r["properties"]), r["event_id"]) for r in rows])
+        if not self._autocommit:
+            self.conn.commit()
+
+    def delete_history(self, user_ids: list[str], post_ids: list[str]) -> int:
+        """Remove the events of these users and posts (a scenario's earlier run)."""
+        cur = self.conn.execute("DELETE FROM events WHERE user_id = ANY(%s::uuid[]) OR properties->>'post_id' = ANY(%s)",
+                                (user_ids, post_ids))
+        return cur.rowcount
+
+    def clear(self) -> None:
+        self.conn.execute("TRUNCATE events")
+
+    # ------------------------------------------------------------ reads
+    def count(self, event_type: str | None = None, post_id: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM events WHERE true", []
+        if event_type:
+            sql += " AND event_type = %s"
+            args.append(event_type)
+        if post_id:
+            sql += " AND properties->>'post_id' = %s"
+            args.append(post_id)
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    def count_for_users(self, event_type: str, user_ids: list[str]) -> int:
+        return self.conn.execute("SELECT count(*) FROM events WHERE event_type = %s AND user_id = ANY(%s::uuid[])",
+                                 (event_type, user_ids)).fetchone()[0]
+
+    def has_event(self, user_id: str, event_type: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM events WHERE user_id = %s AND event_type = %s LIMIT 1",
+                                 (user_id, event_type)).fetchone() is not None
+
+    def per_minute(self, minutes: int) -> tuple[int, list[datetime], dict[str, list[int]]]:
+        """(all events, the last ``minutes`` bucket starts oldest first, event_type -> count per bucket)."""
+        current, total = self.conn.execute(
+            "SELECT date_bin('1 minute', now(), %s::timestamptz), (SELECT count(*) FROM events)", (EPOCH,)).fetchone()
+        start = current - timedelta(minutes=minutes - 1)
+        rows = self.conn.execute(
+            "SELECT date_bin('1 minute', time, %s::timestamptz) AS bucket, event_type, count(*) FROM events "
+            "WHERE time >= %s AND time < %s GROUP BY 1, 2", (EPOCH, start, current + timedelta(minutes=1))).fetchall()
+        buckets = [start + timedelta(minutes=i) for i in range(minutes)]
+        index = {m: i for i, m in enumerate(buckets)}
+        per_type: dict[str, list[int]] = {}
+        for bucket, event_type, n in rows:
+            slot = index.get(bucket)
+            if slot is not None:
+                per_type.setdefault(event_type or "?", [0] * minutes)[slot] += n
+        return total, buckets, dict(sorted(per_type.items()))

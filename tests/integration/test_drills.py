@@ -13,6 +13,7 @@ from polydemo.pipeline import lag, workers
 from polydemo.pipeline.projector import group_id
 from polydemo.pipeline.events import topics
 from polydemo.stores import cache, graph, postgres, timeseries
+from polydemo.stores.kafka import KafkaAdmin
 
 from .conftest import wait_for
 
@@ -89,7 +90,7 @@ def test_kill9_connect_during_burst(stack, runtime):
 
 def committed_offset(settings, name: str) -> int:
     users_topic = topics(settings.topic_prefix)["users"]
-    return lag.committed(settings, group_id(settings, name)).get((users_topic, 0), -1)
+    return KafkaAdmin(settings).committed(group_id(settings, name)).get((users_topic, 0), -1)
 
 
 def test_neo4j_outage_graph_projector_holds_then_converges(stack, runtime):

@@ -1,0 +1,68 @@
+"""The naive way to publish a post's event, kept on purpose to show its hazard: write Mongo, then publish.
+
+Beside the change-stream relay (``pipeline/relay.py``), which cannot lose an event, this path writes
+the post to Mongo and then publishes ``<prefix>.dualwrite.posts`` from the same process. If that
+process dies between the two writes, the post exists and its event never will. ``crash_between``
+makes it die there (exit status 70), which is what the dual-write scenario shows.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+
+from confluent_kafka import Producer
+
+from polydemo.config import Settings
+from polydemo.domain import posts
+from polydemo.errors import PolydemoError
+from polydemo.stores import kafka
+
+CRASH_EXIT = 70  # EX_SOFTWARE: how the injected crash ends the writer
+
+
+def dualwrite_topic(settings: Settings) -> str:
+    return f"{settings.topic_prefix}.dualwrite.posts"
+
+
+def create_post(settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None = None,
+                post_id: str | None = None, crash_between: bool = False) -> dict:
+    """Write the post to Mongo, then publish its event; with ``crash_between``, die in between."""
+    doc = posts.create_post(settings, author_id, title, body, tags, post_id=post_id)
+    if crash_between:
+        os._exit(CRASH_EXIT)  # the fault the dual-write scenario injects: no flush, no clean-up
+    publish(settings, doc)
+    return doc
+
+
+def publish(settings: Settings, doc: dict) -> None:
+    producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all"}))
+    payload = {"op": "insert", "post_id": doc["_id"], "author_id": doc["author_id"], "title": doc["title"],
+               "likes": 0, "ts_ms": int(time.time() * 1000), "via": "dual-write"}
+    producer.produce(dualwrite_topic(settings), key=doc["_id"], value=json.dumps(payload))
+    if producer.flush(10) != 0:
+        raise PolydemoError("the post was saved in Mongo but its event was not published (Kafka did not answer)",
+                            hint="this is the dual-write hazard: use the default cdc mode")
+
+
+def _crashing_child(settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None,
+                    post_id: str | None) -> None:
+    create_post(settings, author_id, title, body, tags, post_id=post_id, crash_between=True)
+
+
+def create_post_crashing(settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None = None,
+                         post_id: str | None = None, timeout: float = 60.0) -> int:
+    """Run the crashing dual write in a child process (the crash must not take the caller with it).
+    Returns the child's exit status: ``CRASH_EXIT`` when it died where it was meant to."""
+    ctx = multiprocessing.get_context("spawn")  # the caller may have threads (the dashboard): no fork
+    child = ctx.Process(target=_crashing_child, args=(settings, author_id, title, body, tags, post_id),
+                        name="polydemo-dual-write")
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join(5)
+        raise PolydemoError(f"the dual-write writer did not finish in {timeout:.0f}s", hint="see `polydemo status`")
+    return child.exitcode if child.exitcode is not None else -1
