@@ -9,7 +9,7 @@ guarantee without an outbox table: the change stream is Mongo's own log.
 from __future__ import annotations
 
 import json
-import signal
+import logging
 import threading
 import time
 
@@ -20,6 +20,7 @@ from polydemo.pipeline.events import topics
 from polydemo.stores import kafka, mongo
 
 STATE_COLLECTION = "_polydemo_relay"
+log = logging.getLogger("polydemo.relay")
 
 
 def change_to_event(change: dict) -> dict | None:
@@ -43,10 +44,9 @@ def change_to_event(change: dict) -> dict | None:
             "ts_ms": ts_ms, "event_id": change["_id"]["_data"] if isinstance(change.get("_id"), dict) else str(change.get("_id"))}
 
 
-def run(settings: Settings) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+def run(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Relay until ``stop`` is set (``pipeline/worker.py`` sets it on SIGTERM/SIGINT)."""
+    stop = stop if stop is not None else threading.Event()
     topic = topics(settings.topic_prefix)["posts"]
     producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all",
                                                          "enable.idempotence": True}))
@@ -54,7 +54,7 @@ def run(settings: Settings) -> None:
         try:
             _relay(settings, producer, topic, stop)
         except Exception as exc:  # noqa: BLE001 - Mongo or Kafka down: wait and resume from the saved token
-            print(f"relay: {type(exc).__name__}: {exc}; resuming in 1s", flush=True)
+            log.warning("relay: %s: %s; resuming in 1s", type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
             stop.wait(1.0)
 
 
@@ -67,8 +67,8 @@ def _relay(settings: Settings, producer: Producer, topic: str, stop: threading.E
         if state.get("token"):
             kwargs["resume_after"] = state["token"]
         with db["posts"].watch(**kwargs) as stream:
-            print(f"relay: watching {settings.mongo_db}.posts -> {topic}"
-                  f"{' (resumed)' if state.get('token') else ''}", flush=True)
+            log.info("relay: watching %s.posts -> %s%s", settings.mongo_db, topic,
+                     " (resumed)" if state.get("token") else "")
             while not stop.is_set():
                 change = stream.try_next()
                 if change is None:
