@@ -66,10 +66,13 @@ def p_status(ctx: typer.Context, name: Optional[str] = typer.Argument(None), jso
     for n in names:
         if n not in workers.WORKERS:
             raise PolydemoError(f"unknown projector {n!r}", hint=f"projectors are: {', '.join(workers.WORKERS)}")
+    from confluent_kafka import KafkaException
+
     try:
         lags = lag.projector_lag(st.settings)
-    except Exception:  # noqa: BLE001
+    except KafkaException as exc:  # Kafka down: the processes' states are still worth showing
         lags = {}
+        st.env.info(f"[dim]lag unknown: Kafka did not answer ({exc.args[0] if exc.args else exc})[/dim]")
     rows = [{**workers.status(st.settings, n).as_dict(), "lag": lags.get(n)} for n in names]
     if st.env.json:
         st.env.emit_json(rows)

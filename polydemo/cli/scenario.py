@@ -10,7 +10,7 @@ from rich.table import Table
 
 from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
@@ -73,7 +73,7 @@ def s_validate(ctx: typer.Context, files: List[Path] = typer.Argument(..., help=
             bad += 1
             st.env.error(exc.message, hint=exc.hint)
     if bad:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitStatus.USAGE)
 
 
 def s_run(
@@ -103,14 +103,14 @@ def s_run(
         st.env.emit_json(result.as_dict())
     if result.interrupted:
         st.env.error("interrupted; what the scenario had stopped was restarted")
-        raise typer.Exit(130)
+        raise typer.Exit(ExitStatus.INTERRUPTED)
     if not result.passed:
         f = result.failures[-1] if result.failures else None
         if f is not None:
             st.env.error(f"{loaded.path}:{f.line}: step {f.index + 1} ({f.kind}) failed: {f.message}",
                          details="\n".join(x for x in (f"expected: {f.expected}" if f.expected else "",
                                                        f"seen:     {f.seen}" if f.seen else "") if x) or None)
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
 
 
 def make_presenter(env: Environment, runtime_name: str, settings, live: bool):

@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from polydemo import views
 from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 SERVICES_ARG = typer.Argument(None, help="Services (default: all): postgres timeseries redis mongo neo4j kafka connect.",
                               show_default=False)
@@ -147,7 +147,7 @@ def status(
     else:
         st.env.out.print(views.status_table(statuses, runtime.name))
     if not all(s.healthy for s in statuses):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
 
 
 def logs(
@@ -202,5 +202,5 @@ def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
     bad = [c for c in checks if not c.ok]
     if bad:
         st.env.error(f"{len(bad)} problem(s) found", hint=bad[0].fix)
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
     st.env.info("[ok]everything polydemo needs is in place[/ok]")

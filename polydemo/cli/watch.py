@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from polydemo.cli.context import command, state, with_json
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 RECORD_HELP = "Save the final frame to FILE.svg or FILE.html (100 columns wide)."
 RECORD_SUFFIXES = (".svg", ".html", ".htm")
@@ -203,4 +203,4 @@ def _exit_if_stuck(stuck: list[str]) -> None:
     if stuck:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(ExitStatus.OK)

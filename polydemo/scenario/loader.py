@@ -10,14 +10,14 @@ import yaml
 from pydantic import ValidationError
 
 from polydemo.config import PROJECT_ROOT
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 from polydemo.scenario.model import STEP_KINDS, Scenario
 
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
 
 class ScenarioError(PolydemoError):
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 @dataclass
