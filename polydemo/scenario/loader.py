@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from polydemo.config import PROJECT_ROOT
 from polydemo.errors import ExitStatus, PolydemoError
-from polydemo.scenario.model import STEP_KINDS, Scenario
+from polydemo.scenario.model import STEP_KINDS, STEPS, Scenario
 
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
@@ -135,7 +135,7 @@ def parse(text: str, path: Path) -> Loaded:
     return Loaded(path.stem, path, scenario, step_lines)
 
 
-_TAGS = {*STEP_KINDS, "presenter_pause"}  # the kind segment pydantic adds to an error location
+_TAGS = set(STEPS)  # the kind segment pydantic adds to an error location
 
 
 def _hint(err: dict) -> str:
