@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,9 +30,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(None, "--home", envvar="POLYDEMO_HOME",
-                                        help="Run directory (data, logs, pids). Default: .polydemo/ at the project root."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
+    home: Path | None = typer.Option(
+        None, "--home", envvar="POLYDEMO_HOME",
+        help="Run directory (data, logs, pids). Default: .polydemo/ at the project root."),
+    runtime: str | None = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
                                           help="auto (docker if an engine answers, else local), local or docker."),
     traceback: bool = typer.Option(False, "--traceback", envvar="POLYDEMO_TRACEBACK",
                                    help="On an error, show the full traceback instead of the one-line message."),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import typer
 
@@ -64,13 +64,14 @@ def command(app: typer.Typer, name: str) -> Callable:
                     raise
                 state(ctx).env.error(exc.message, hint=exc.hint, details=exc.details)
                 raise typer.Exit(exc.exit_code) from None
-            except Exception as exc:  # noqa: BLE001 - a store client's error becomes one line; any other is re-raised
+            except Exception as exc:
                 store = store_of(exc)
                 if store is None or state(ctx).traceback:
                     raise
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                state(ctx).env.error(f"cannot reach {store}: {first}",
-                                     hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it")
+                state(ctx).env.error(
+                    f"cannot reach {store}: {first}",
+                    hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it")
                 raise typer.Exit(ExitStatus.STORE_UNREACHABLE) from None
 
         app.command(name)(wrapper)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -29,7 +29,7 @@ def s_list(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
     from polydemo.scenario.runner import estimate_seconds
 
     st = with_json(ctx, json_out)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in loader.available():
         loaded = loader.load(name)
         rows.append({"name": name, "title": loaded.scenario.title, "steps": len(loaded.scenario.steps),
@@ -59,7 +59,7 @@ def s_show(ctx: typer.Context, name: str = typer.Argument(..., help="A scenario 
         st.env.out.print(f"{i + 1:>3}. [svc]{step.kind:<10}[/svc] {describe(step)}", markup=True, highlight=False)
 
 
-def s_validate(ctx: typer.Context, files: List[Path] = typer.Argument(..., help="Scenario YAML files.")) -> None:
+def s_validate(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Scenario YAML files.")) -> None:
     """Check scenario files against the schema; each problem is reported as file:line:column."""
     from polydemo.scenario import loader
 
@@ -82,7 +82,7 @@ def s_run(
     step: bool = typer.Option(False, "--step", help="Wait for Enter at each `pause` step (for presenters)."),
     speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
-    record: Optional[Path] = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
+    record: Path | None = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Play a scenario against the running stack: narrate, act, check. Exit status 1 if an expectation fails."""
@@ -130,7 +130,8 @@ def save_final_frame(settings, runtime_name: str, result, path: Path) -> None:
     record_frame(settings, runtime_name, result, path)
 
 
-def reset(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+def reset(ctx: typer.Context,
+          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Return every store, topic and consumer group to the seeded state (drops and recreates the CDC slot)."""
     from polydemo import reset as reset_lib
 

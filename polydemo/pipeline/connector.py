@@ -70,6 +70,9 @@ def wait_running(settings: Settings, timeout: float = 60.0) -> dict:
         except httpx.HTTPError:
             doc = None
         conn_state, tasks = states(doc)
+        if doc is None:
+            time.sleep(0.25)
+            continue
         if conn_state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
             return doc
         if "FAILED" in tasks or conn_state == "FAILED":

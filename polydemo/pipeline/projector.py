@@ -60,7 +60,7 @@ class Projector(ABC):
     def apply(self, changes: list[Change]) -> None:
         """Write the changes idempotently; raise to have the batch retried."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook: a projector without a connection to close
+    def close(self) -> None:
         return None
 
     def reconnect(self) -> None:
@@ -166,7 +166,7 @@ class Runner:
         self.status = status
         self.stop = stop if stop is not None else threading.Event()
         self.batch_size = batch_size
-        self.sleep = sleep if sleep is not None else self.stop.wait  # the retry back-off; wakes on stop
+        self.sleep: Callable[[float], Any] = sleep if sleep is not None else self.stop.wait  # wakes on stop
         self.clock = clock
         self.processed = 0
         self.dead_lettered = 0
@@ -267,6 +267,9 @@ class Runner:
         if left:
             raise RuntimeError(f"{left} message(s) not acknowledged by Kafka")
 
+    def _sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
     def _retry(self, fn: Callable[[], Any], what: str) -> bool:
         """Call ``fn`` until it succeeds (True) or the loop is stopped between attempts (False)."""
         def before_sleep(rs: RetryCallState) -> None:
@@ -283,7 +286,7 @@ class Runner:
 
         for attempt in Retrying(wait=wait_exponential(multiplier=0.2, max=5), stop=stop_never,
                                 retry=retry_if_exception_type(Exception), before_sleep=before_sleep, reraise=True,
-                                sleep=self.sleep):
+                                sleep=self._sleep):
             with attempt:
                 if self.stop.is_set() and attempt.retry_state.attempt_number > 1:
                     return False

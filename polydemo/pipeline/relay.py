@@ -8,10 +8,12 @@ guarantee without an outbox table: the change stream is Mongo's own log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -33,15 +35,14 @@ def change_to_event(change: dict) -> dict | None:
     updated = ((change.get("updateDescription") or {}).get("updatedFields") or {})
     likes_changed = any(k == "meta.likes" or k == "meta" for k in updated)
     ts = change.get("clusterTime")
-    ts_ms = int(ts.time * 1000) if hasattr(ts, "time") else int(time.time() * 1000)
+    ts_ms = int(ts.time * 1000) if ts is not None and hasattr(ts, "time") else int(time.time() * 1000)
     if change.get("wallTime") is not None:
-        try:
+        with contextlib.suppress(AttributeError):
             ts_ms = int(change["wallTime"].timestamp() * 1000)
-        except AttributeError:
-            pass
     return {"op": op, "post_id": str(post_id), "author_id": doc.get("author_id"), "title": doc.get("title"),
             "likes": (doc.get("meta") or {}).get("likes"), "likes_changed": likes_changed or op == "replace",
-            "ts_ms": ts_ms, "event_id": change["_id"]["_data"] if isinstance(change.get("_id"), dict) else str(change.get("_id"))}
+            "ts_ms": ts_ms,
+            "event_id": change["_id"]["_data"] if isinstance(change.get("_id"), dict) else str(change.get("_id"))}
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
@@ -54,7 +55,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
         try:
             _relay(settings, producer, topic, stop)
         except Exception as exc:  # noqa: BLE001 - Mongo or Kafka down: wait and resume from the saved token
-            log.warning("relay: %s: %s; resuming in 1s", type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            log.warning("relay: %s: %s; resuming in 1s", type(exc).__name__, first)
             stop.wait(1.0)
 
 
@@ -63,7 +65,7 @@ def _relay(settings: Settings, producer: Producer, topic: str, stop: threading.E
     try:
         db = client[settings.mongo_db]
         state = db[STATE_COLLECTION].find_one({"_id": "posts"}) or {}
-        kwargs = {"full_document": "updateLookup", "max_await_time_ms": 100}
+        kwargs: dict[str, Any] = {"full_document": "updateLookup", "max_await_time_ms": 100}
         if state.get("token"):
             kwargs["resume_after"] = state["token"]
         with db["posts"].watch(**kwargs) as stream:

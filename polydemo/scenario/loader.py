@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -111,7 +112,8 @@ def parse(text: str, path: Path) -> Loaded:
             if kind not in STEP_KINDS:
                 close = difflib.get_close_matches(str(kind), STEP_KINDS, n=1)
                 raise ScenarioError(
-                    f"{where}:{line}:{col}: unknown step kind {kind!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    f"{where}:{line}:{col}: unknown step kind {kind!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else ""),
                     hint=f"step kinds are: {', '.join(STEP_KINDS)}")
     try:
         scenario = Scenario.model_validate(data)
@@ -138,7 +140,7 @@ def parse(text: str, path: Path) -> Loaded:
 _TAGS = set(STEPS)  # the kind segment pydantic adds to an error location
 
 
-def _hint(err: dict) -> str:
+def _hint(err: Any) -> str:
     kind = err["type"]
     if kind == "missing":
         return "add the field; `polydemo scenario show tour` shows complete steps"

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 PROJECTORS = ("graph", "cache", "analytics", "relay")
 TARGETS = (*SERVICES, *PROJECTORS, "connector")
-READ_STORES = ("postgres", "redis", "neo4j")
-TRACE_STORES = ("redis", "neo4j", "analytics")
+ReadStore = Literal["postgres", "redis", "neo4j"]
+TraceStore = Literal["redis", "neo4j", "analytics"]
+READ_STORES: tuple[ReadStore, ...] = get_args(ReadStore)
+TRACE_STORES: tuple[TraceStore, ...] = get_args(TraceStore)
 METRICS = ("users", "follows", "posts", "graph_users", "graph_follows", "cache_profiles", "events",
            "post_events", "dualwrite_events", "lag")
 
@@ -42,7 +44,7 @@ def _target(value: str) -> str:
     return value
 
 
-class StepFailed(Exception):  # noqa: N818 - a step's verdict, not a program error
+class StepFailed(Exception):
     """Raised by a step's ``run``: the step failed, with what was expected and what was seen."""
 
     def __init__(self, message: str, expected: str | None = None, seen: str | None = None):
@@ -290,7 +292,7 @@ def step(scalar: str | None = None, tag: bool = True) -> Callable[[S], S]:
 
     def register(cls: S) -> S:
         cls.scalar, cls.tag = scalar, tag
-        for kind in get_args(cls.model_fields["kind"].annotation):
+        for kind in get_args(cls.__pydantic_fields__["kind"].annotation):
             if kind in STEPS:
                 raise ValueError(f"step kind {kind!r} registered twice")
             STEPS[kind] = cls
@@ -387,7 +389,7 @@ class Like(StepModel):
 class Read(StepModel):
     kind: Literal["read"] = "read"
     user: str
-    from_: list[Literal["postgres", "redis", "neo4j"]] = Field(default_factory=lambda: list(READ_STORES), alias="from")
+    from_: list[ReadStore] = Field(default_factory=lambda: list(READ_STORES), alias="from")
 
     @field_validator("from_", mode="before")
     @classmethod
@@ -463,7 +465,7 @@ class Expect(StepModel):
 class Trace(StepModel):
     kind: Literal["trace"] = "trace"
     user: str
-    stores: list[Literal["redis", "neo4j", "analytics"]] = Field(default_factory=lambda: list(TRACE_STORES))
+    stores: list[TraceStore] = Field(default_factory=lambda: list(TRACE_STORES))
     timeout: float = Field(30.0, gt=0, le=600)
 
     def describe(self) -> str:
@@ -472,7 +474,8 @@ class Trace(StepModel):
     def run(self, ctx: Runner) -> str:
         email = self.user.lower()
         t0 = ctx.commits.get(email, ctx.clock())
-        pending, seen = set(self.stores), {}
+        pending: set[str] = set(self.stores)
+        seen: dict[str, float] = {}
         deadline = ctx.clock() + self.timeout
         while pending and ctx.clock() < deadline:
             for store in list(pending):

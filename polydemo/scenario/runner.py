@@ -18,7 +18,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from polydemo.config import Settings
 from polydemo.errors import ExitStatus, PolydemoError
@@ -175,7 +175,7 @@ class Runner:
             return StepResult(i, step.kind, line, False, exc.message, 0.0, exc.expected, exc.seen)
         except PolydemoError as exc:
             return StepResult(i, step.kind, line, False, exc.message, 0.0)
-        except Exception as exc:  # noqa: BLE001 - a store error fails the step, never the tool
+        except Exception as exc:
             log.debug("step %d (%s) raised", i + 1, step.kind, exc_info=True)
             return StepResult(i, step.kind, line, False, f"{type(exc).__name__}: {exc}"[:300], 0.0)
 
@@ -187,7 +187,7 @@ class Runner:
             self.sleep(seconds / self.speed)
 
     # ------------------------------------------------------------------ control, and restoring it
-    RESTORE = {"stop": "start", "kill": "start", "pause": "resume"}
+    RESTORE: ClassVar[dict[str, str]] = {"stop": "start", "kill": "start", "pause": "resume"}
 
     def control(self, target: str, action: str, remember: bool = True) -> str:
         if remember and action in self.RESTORE:
@@ -296,8 +296,8 @@ class StackActions:
         for _ in range(2):  # the cascaded unfollows trail the deletions by a few ms
             wait_converged(self.settings, timeout=60)
             if old_ids or post_ids:
-                self.clients.ts.execute("DELETE FROM events WHERE user_id = ANY(%s) OR properties->>'post_id' = ANY(%s)",
-                                        (old_ids, post_ids))
+                self.clients.ts.execute("DELETE FROM events WHERE user_id = ANY(%s) "
+                                        "OR properties->>'post_id' = ANY(%s)", (old_ids, post_ids))
             time.sleep(0.3)
         self.clients.warm()
 

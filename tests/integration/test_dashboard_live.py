@@ -10,9 +10,9 @@ import uuid
 
 from rich.console import Console
 
+from polydemo import seed
 from polydemo.dashboard.render import render
 from polydemo.dashboard.snapshot import Collector
-from polydemo import seed
 from polydemo.domain import users
 
 from .conftest import wait_for

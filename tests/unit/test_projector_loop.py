@@ -217,7 +217,7 @@ def test_batch_size_caps_what_one_poll_takes(settings):
 
 
 def test_poison_goes_to_the_dlq_with_reasons_flushed_before_the_commit(settings):
-    runner, _, dlq, status, proj, log, _ = make(settings, [
+    runner, _, dlq, status, _proj, log, _ = make(settings, [
         [Msg(USERS, 4, user("a")), Msg(USERS, 5, b"{not json", key=b"k1"), Msg(USERS, 6, b"[1, 2]")],
     ], unacked=[1])  # the first flush leaves one message unacknowledged: retried, then committed
     runner.run()

@@ -251,7 +251,7 @@ def test_wait_until_polls_on_the_clock_and_times_out_with_what_it_saw():
 
 def test_trace_measures_from_the_signup_on_the_injected_clock():
     probe = Probe(names={("redis", "a@x.org"): [None, None, "A"], ("neo4j", "a@x.org"): "A"})
-    runner, _, clock, _ = make("title: t\nsteps:\n  - signup: {email: A@x.org, name: A}\n"
+    runner, _, _clock, _ = make("title: t\nsteps:\n  - signup: {email: A@x.org, name: A}\n"
                                "  - trace: {user: a@x.org, stores: [redis, neo4j]}\n"
                                "  - expect: {staleness: {store: redis, max_ms: 20}}\n", probe=probe)
     result = runner.run()
