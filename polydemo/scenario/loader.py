@@ -89,7 +89,7 @@ def parse(text: str, path: Path) -> Loaded:
         detail = f"{exc.context} at line {exc.context_mark.line + 1}, " if exc.context and exc.context_mark else ""
         raise ScenarioError(f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {detail}{exc.problem}"
                             f" (line {exc.problem_mark.line + 1})",
-                            hint="fix the YAML: unclosed quotes or brackets, indentation, a missing colon") from None
+                            hint="fix the YAML: unclosed quotes or brackets, indentation, a missing colon") from exc
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ScenarioError(f"{where}:1:1: a scenario is a mapping with title, description and steps",
                             hint="start the file with `title: ...`")
@@ -133,7 +133,7 @@ def parse(text: str, path: Path) -> Loaded:
             msg = f"unexpected field {loc[-1]!r}"
         raise ScenarioError(f"{where}:{line}:{col}: {field}: {msg}",
                             hint=_hint(err), details=f"({len(exc.errors())} problem(s) in all)"
-                            if len(exc.errors()) > 1 else None) from None
+                            if len(exc.errors()) > 1 else None) from exc
     return Loaded(path.stem, path, scenario, step_lines)
 
 
