@@ -67,8 +67,14 @@ class Projector(ABC):
         try:
             self.close()
         except Exception as exc:  # noqa: BLE001 - a broken connection may fail to close; open() replaces it
-            log.info("%s: closing the old connection failed (%s: %s); reopening", self.name, type(exc).__name__, exc)
+            log.info("%s: closing the old connection failed (%s); reopening", self.name, one_line(exc))
         self.open()
+
+
+def one_line(exc: BaseException | None) -> str:
+    """``Type: first line of the message`` (at most 200 characters): one log line per event."""
+    text = str(exc).strip().splitlines()[0][:200] if exc is not None and str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"
 
 
 def group_id(settings: Settings, name: str) -> str:
@@ -274,15 +280,14 @@ class Runner:
         """Call ``fn`` until it succeeds (True) or the loop is stopped between attempts (False)."""
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome is not None else None
-            text = str(exc).splitlines()[0][:200] if str(exc) else ""
             self.state = "retrying"
-            self.last_error = f"{what}: {type(exc).__name__}: {text}"
+            self.last_error = f"{what}: {one_line(exc)}"
             log.warning("retry #%d %s", rs.attempt_number, self.last_error)
             self.write_status(force=True)
             try:
                 self.p.reconnect()
             except Exception as exc2:  # noqa: BLE001 - the store is still down; the next attempt says why
-                log.info("reconnect failed (%s: %s); retrying", type(exc2).__name__, str(exc2)[:200])
+                log.info("reconnect failed (%s); retrying", one_line(exc2))
 
         for attempt in Retrying(wait=wait_exponential(multiplier=0.2, max=5), stop=stop_never,
                                 retry=retry_if_exception_type(Exception), before_sleep=before_sleep, reraise=True,

@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
+from polydemo.pipeline.projector import one_line
 from polydemo.stores import kafka, mongo
 
 STATE_COLLECTION = "_polydemo_relay"
@@ -55,8 +56,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
         try:
             _relay(settings, producer, topic, stop)
         except Exception as exc:  # noqa: BLE001 - Mongo or Kafka down: wait and resume from the saved token
-            first = str(exc).splitlines()[0][:300] if str(exc) else ""
-            log.warning("relay: %s: %s; resuming in 1s", type(exc).__name__, first)
+            log.warning("relay: %s; resuming in 1s", one_line(exc))
             stop.wait(1.0)
 
 
