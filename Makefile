@@ -1,7 +1,9 @@
 # polydemo: the two commands the README promises.
 #   make demo   set-up + the whole stack + sample data + the tour scenario + the live dashboard
 #   make test   set-up + the test suite (it starts its own stack on its own ports and directory)
-.PHONY: setup demo test unit bench down
+#   make unit   the unit tests only (no stack, no apt, no jars: just the venv), in seconds
+#   make lint   ruff (check + format --check) and mypy
+.PHONY: setup venv demo test unit lint bench down
 
 PD := .venv/bin/polydemo
 
@@ -17,8 +19,16 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -v
 
-unit: setup
-	.venv/bin/python -m pytest -v tests/unit
+venv:
+	bash scripts/venv.sh
+
+unit: venv
+	.venv/bin/python -m pytest -q -m "not integration"
+
+lint: venv
+	.venv/bin/ruff check polydemo tests
+	.venv/bin/ruff format --check polydemo tests
+	.venv/bin/mypy polydemo
 
 bench: setup
 	.venv/bin/python bench/stack_up.py

@@ -1,13 +1,28 @@
-"""The one error type users see: a message that says what is wrong and a hint that says how to fix it."""
+"""The one error type users see: a message that says what is wrong and a hint that says how to fix it.
+
+``ExitStatus`` names every status the CLI exits with (the only numbers ``polydemo`` returns).
+"""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1  # an expected failure (PolydemoError), a failed expectation, an unhealthy service
+    USAGE = 2  # a bad argument, scenario file or port: nothing was started
+    SERVICE_START = 3  # a service did not come up (the others were stopped)
+    STORE_UNREACHABLE = 4  # a store's client could not reach its server
+    INJECTED_CRASH = 70  # the dual-write writer dying between its two writes, on purpose (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 class PolydemoError(Exception):
     """An expected failure. The CLI prints ``message``, ``details`` and ``hint`` and exits with ``exit_code``
-    (see ``polydemo.cli.context.command``): never a traceback."""
+    (see ``polydemo.cli.context.command``): never a traceback, unless ``polydemo --traceback`` asks for one."""
 
-    exit_code = 1
+    exit_code: ExitStatus = ExitStatus.ERROR
 
     def __init__(self, message: str, hint: str | None = None, details: str | None = None):
         super().__init__(message)
@@ -20,8 +35,8 @@ class PolydemoError(Exception):
 
 
 class PortInUseError(PolydemoError):
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 class ServiceStartError(PolydemoError):
-    exit_code = 3
+    exit_code = ExitStatus.SERVICE_START

@@ -6,6 +6,7 @@ and we only ever signal processes we started.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -115,19 +116,15 @@ def stop(
         pid_file.unlink(missing_ok=True)
         return "not running"
     family = [proc, *descendants(proc)]
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         proc.send_signal(sig)
-    except psutil.NoSuchProcess:
-        pass
     _gone, still = psutil.wait_procs(family, timeout=timeout)
     outcome = "stopped"
     if still:
         outcome = "killed"
         for p in still:
-            try:
+            with contextlib.suppress(psutil.Error):
                 p.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(still, timeout=5)
     # Reap if it is our direct child (avoids a zombie in long-lived test processes).
     try:
@@ -146,10 +143,8 @@ def kill9(pid_file: Path) -> bool:
     if proc is None:
         return False
     proc.send_signal(signal.SIGKILL)
-    try:
+    with contextlib.suppress(psutil.Error):
         proc.wait(10)
-    except psutil.Error:
-        pass
     return True
 
 
@@ -184,10 +179,8 @@ def tree_rss(proc: psutil.Process) -> int:
     """Resident memory of a process and its descendants, in bytes."""
     total = 0
     for p in [proc, *descendants(proc)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 

@@ -39,16 +39,8 @@ else
 fi
 
 # ---------------------------------------------------------------- polydemo's venv
-key=$(stamp_of "$ROOT/pyproject.toml")
-if [ -x "$ROOT/.venv/bin/polydemo" ] && fresh venv "$key"; then
-  say "python venv: up to date"
-else
-  say "python venv: .venv (pip install -e .[dev])"
-  "$PY" -m venv "$ROOT/.venv"
-  "$ROOT/.venv/bin/pip" install -q --upgrade pip
-  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
-  echo "$key" > "$STAMPS/venv"
-fi
+# (scripts/venv.sh alone is what `make unit` and `make lint` need: no apt, no jars.)
+PYTHON="$PY" bash "$ROOT/scripts/venv.sh"
 
 # ---------------------------------------------------------------- Mongo-wire server (own venv)
 key=$(stamp_of "$ROOT/stack/mongo/requirements-secantusd.txt")

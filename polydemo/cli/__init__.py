@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from polydemo import __version__
 from polydemo.cli import data, pipeline, scenario, stack, watch
 from polydemo.cli.context import AppState
+from polydemo.errors import ExitStatus
 
 app = typer.Typer(
     name="polydemo",
@@ -24,16 +24,19 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"polydemo {__version__}")
-        raise typer.Exit()
+        raise typer.Exit(ExitStatus.OK)
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(None, "--home", envvar="POLYDEMO_HOME",
-                                        help="Run directory (data, logs, pids). Default: .polydemo/ at the project root."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
+    home: Path | None = typer.Option(
+        None, "--home", envvar="POLYDEMO_HOME",
+        help="Run directory (data, logs, pids). Default: .polydemo/ at the project root."),
+    runtime: str | None = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
                                           help="auto (docker if an engine answers, else local), local or docker."),
+    traceback: bool = typer.Option(False, "--traceback", envvar="POLYDEMO_TRACEBACK",
+                                   help="On an error, show the full traceback instead of the one-line message."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """polydemo: bring up the stack, seed it, run scenarios, watch data flow."""
@@ -41,6 +44,7 @@ def root(
         ctx.obj = AppState()
     ctx.obj.home = home
     ctx.obj.runtime_name = runtime
+    ctx.obj.traceback = traceback
 
 
 stack.register(app)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import typer
 
 from polydemo.config import Settings
 from polydemo.console import Environment
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 
 @dataclass
@@ -19,6 +19,7 @@ class AppState:
     env: Environment = field(default_factory=Environment)
     home: Path | None = None
     runtime_name: str | None = None
+    traceback: bool = False  # --traceback: re-raise errors with their traceback
     _settings: Settings | None = None
 
     @property
@@ -48,7 +49,10 @@ def with_json(ctx: typer.Context, json_flag: bool) -> AppState:
 
 
 def command(app: typer.Typer, name: str) -> Callable:
-    """Register ``fn`` as ``name``; a PolydemoError becomes one clear message and its exit code."""
+    """Register ``fn`` as ``name``; a PolydemoError becomes one clear message and its exit code.
+
+    With ``polydemo --traceback`` every error is re-raised instead, with its full traceback (and its cause).
+    """
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -56,16 +60,19 @@ def command(app: typer.Typer, name: str) -> Callable:
             try:
                 return fn(ctx, *args, **kwargs)
             except PolydemoError as exc:
+                if state(ctx).traceback:
+                    raise
                 state(ctx).env.error(exc.message, hint=exc.hint, details=exc.details)
                 raise typer.Exit(exc.exit_code) from None
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 store = store_of(exc)
-                if store is None:
+                if store is None or state(ctx).traceback:
                     raise
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                state(ctx).env.error(f"cannot reach {store}: {first}",
-                                     hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it")
-                raise typer.Exit(4) from None
+                state(ctx).env.error(
+                    f"cannot reach {store}: {first}",
+                    hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it")
+                raise typer.Exit(ExitStatus.STORE_UNREACHABLE) from None
 
         app.command(name)(wrapper)
         return fn

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import List, Optional
 
 import typer
 
@@ -52,7 +51,7 @@ def seed(ctx: typer.Context, reset: bool = typer.Option(False, "--reset", help="
 
 def signup(ctx: typer.Context, email: str = typer.Argument(..., help="Unique email."),
            name: str = typer.Option(..., "--name", "-n", help="Display name."),
-           password: Optional[str] = typer.Option(None, "--password", envvar="POLYDEMO_SIGNUP_PASSWORD",
+           password: str | None = typer.Option(None, "--password", envvar="POLYDEMO_SIGNUP_PASSWORD",
                                                   help="Password (prompted if omitted; never printed or stored)."),
            json_out: bool = JSON_OPT) -> None:
     """Sign a user up in Postgres (argon2id-hashed password). CDC carries it to every read model."""
@@ -108,12 +107,12 @@ def unfollow(ctx: typer.Context, follower: str = typer.Argument(...), followee: 
 
 def post(ctx: typer.Context, author: str = typer.Argument(..., help="Email or id of the author."),
          title: str = typer.Option(..., "--title", "-t"), body: str = typer.Option("", "--body", "-b"),
-         tags: Optional[List[str]] = typer.Option(None, "--tag", help="A tag (repeatable)."),
+         tags: list[str] | None = typer.Option(None, "--tag", help="A tag (repeatable)."),
          dual_write: bool = typer.Option(False, "--dual-write",
                                          help="The naive path: write Mongo, then publish to Kafka from here."),
          crash_between: bool = typer.Option(False, "--crash-between-writes",
                                             help="With --dual-write: die after the Mongo write (the hazard)."),
-         post_id: Optional[str] = typer.Option(None, "--id", help="The post's id (default: a new UUID)."),
+         post_id: str | None = typer.Option(None, "--id", help="The post's id (default: a new UUID)."),
          json_out: bool = JSON_OPT) -> None:
     """Create a post in Mongo. By default its event reaches Kafka through the change-stream relay."""
     from polydemo.domain import posts, users

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from collections.abc import Callable
 
 import typer
 from rich.table import Table
@@ -18,11 +18,14 @@ NAME_ARG = typer.Argument(..., help="graph, cache, analytics or relay.")
 def register(app: typer.Typer) -> None:
     proj = typer.Typer(help="Start, stop, kill (-9) and inspect the projectors and the post relay.",
                        no_args_is_help=True)
-    for name, fn in (("start", p_start), ("stop", p_stop), ("kill", p_kill), ("status", p_status)):
+    commands: tuple[tuple[str, Callable[..., None]], ...] = (
+        ("start", p_start), ("stop", p_stop), ("kill", p_kill), ("status", p_status))
+    for name, fn in commands:
         command(proj, name)(fn)
     app.add_typer(proj, name="projector")
     conn = typer.Typer(help="The Debezium CDC connector in Kafka Connect.", no_args_is_help=True)
-    for name, fn in (("status", c_status), ("register", c_register), ("pause", c_pause), ("resume", c_resume)):
+    commands = (("status", c_status), ("register", c_register), ("pause", c_pause), ("resume", c_resume))
+    for name, fn in commands:
         command(conn, name)(fn)
     app.add_typer(conn, name="connector")
 
@@ -58,7 +61,7 @@ def p_kill(ctx: typer.Context, name: str = NAME_ARG, json_out: bool = JSON_OPT) 
     _say(st, name, workers.kill(st.settings, name))
 
 
-def p_status(ctx: typer.Context, name: Optional[str] = typer.Argument(None), json_out: bool = JSON_OPT) -> None:
+def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_out: bool = JSON_OPT) -> None:
     """Each projector: pid, state, processed count, last error and lag."""
     from polydemo.pipeline import lag, workers
 
@@ -67,10 +70,13 @@ def p_status(ctx: typer.Context, name: Optional[str] = typer.Argument(None), jso
     for n in names:
         if n not in workers.WORKERS:
             raise PolydemoError(f"unknown projector {n!r}", hint=f"projectors are: {', '.join(workers.WORKERS)}")
+    from confluent_kafka import KafkaException
+
     try:
         lags = lag.projector_lag(st.settings)
-    except Exception:  # noqa: BLE001
+    except KafkaException as exc:  # Kafka down: the processes' states are still worth showing
         lags = {}
+        st.env.info(f"[dim]lag unknown: Kafka did not answer ({exc.args[0] if exc.args else exc})[/dim]")
     rows = [{**workers.status(st.settings, n).as_dict(), "lag": lags.get(n)} for n in names]
     if st.env.json:
         st.env.emit_json(rows)
@@ -79,7 +85,8 @@ def p_status(ctx: typer.Context, name: Optional[str] = typer.Argument(None), jso
     for col in ("name", "pid", "state", "processed", "lag", "last error"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], str(r["pid"] or "-"), r["state"], str(r["processed"] if r["processed"] is not None else "-"),
+        table.add_row(r["name"], str(r["pid"] or "-"), r["state"],
+                      str(r["processed"] if r["processed"] is not None else "-"),
                       "-" if r["lag"] is None else str(r["lag"]), safe_text(r["last_error"] or ""))
     st.env.out.print(table)
 

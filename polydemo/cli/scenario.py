@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment, safe, safe_text, visible
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
@@ -29,7 +29,7 @@ def s_list(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
     from polydemo.scenario.runner import estimate_seconds
 
     st = with_json(ctx, json_out)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in loader.available():
         loaded = loader.load(name)
         rows.append({"name": name, "title": loaded.scenario.title, "steps": len(loaded.scenario.steps),
@@ -59,7 +59,7 @@ def s_show(ctx: typer.Context, name: str = typer.Argument(..., help="A scenario 
         st.env.out.print(f"{i + 1:>3}. [svc]{step.kind:<10}[/svc] {safe(describe(step))}", markup=True, highlight=False)
 
 
-def s_validate(ctx: typer.Context, files: List[Path] = typer.Argument(..., help="Scenario YAML files.")) -> None:
+def s_validate(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Scenario YAML files.")) -> None:
     """Check scenario files against the schema; each problem is reported as file:line:column."""
     from polydemo.scenario import loader
 
@@ -73,7 +73,7 @@ def s_validate(ctx: typer.Context, files: List[Path] = typer.Argument(..., help=
             bad += 1
             st.env.error(exc.message, hint=exc.hint)
     if bad:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitStatus.USAGE)
 
 
 def s_run(
@@ -82,7 +82,7 @@ def s_run(
     step: bool = typer.Option(False, "--step", help="Wait for Enter at each `pause` step (for presenters)."),
     speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
-    record: Optional[Path] = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
+    record: Path | None = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Play a scenario against the running stack: narrate, act, check. Exit status 1 if an expectation fails."""
@@ -103,14 +103,14 @@ def s_run(
         st.env.emit_json(result.as_dict())
     if result.interrupted:
         st.env.error("interrupted; what the scenario had stopped was restarted")
-        raise typer.Exit(130)
+        raise typer.Exit(ExitStatus.INTERRUPTED)
     if not result.passed:
         f = result.failures[-1] if result.failures else None
         if f is not None:
             st.env.error(f"{loaded.path}:{f.line}: step {f.index + 1} ({f.kind}) failed: {f.message}",
                          details="\n".join(x for x in (f"expected: {f.expected}" if f.expected else "",
                                                        f"seen:     {f.seen}" if f.seen else "") if x) or None)
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
 
 
 def make_presenter(env: Environment, runtime_name: str, settings, live: bool):
@@ -130,7 +130,8 @@ def save_final_frame(settings, runtime_name: str, result, path: Path) -> None:
     record_frame(settings, runtime_name, result, path)
 
 
-def reset(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+def reset(ctx: typer.Context,
+          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Return every store, topic and consumer group to the seeded state (drops and recreates the CDC slot)."""
     from polydemo import reset as reset_lib
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import List, Optional
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from polydemo import views
 from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
-SERVICES_ARG = typer.Argument(None, help="Services (default: all): postgres timeseries redis mongo neo4j kafka connect.",
-                              show_default=False)
+SERVICES_ARG = typer.Argument(None, show_default=False,
+                              help="Services (default: all): postgres timeseries redis mongo neo4j kafka connect.")
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 STATE_ICON = {"healthy": "[ok]✔ healthy[/ok]", "running": "[ok]✔ already running[/ok]", "failed": "[bad]✘ failed[/bad]",
@@ -29,7 +29,7 @@ class ProgressReporter:
         self.env = env
         self.verb = verb
         self.progress: Progress | None = None
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         if env.interactive:
             self.progress = Progress(SpinnerColumn(finished_text=""), TextColumn("[svc]{task.fields[svc]:<11}"),
                                      TextColumn("{task.description}"), TimeElapsedColumn(), console=env.err,
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
 
 def up(
     ctx: typer.Context,
-    services: Optional[List[str]] = SERVICES_ARG,
+    services: list[str] | None = SERVICES_ARG,
     keep: bool = typer.Option(False, "--keep", help="If a service fails, leave the others running (to debug)."),
     pipeline: bool = typer.Option(True, "--pipeline/--no-pipeline",
                                   help="Also apply schemas, register the CDC connector and start the projectors."),
@@ -114,7 +114,7 @@ def endpoint_urls(settings) -> dict[str, str]:
 
 def down(
     ctx: typer.Context,
-    services: Optional[List[str]] = SERVICES_ARG,
+    services: list[str] | None = SERVICES_ARG,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Stop the stack gracefully; anything still alive after the timeout is SIGKILLed. Data is kept."""
@@ -134,7 +134,7 @@ def down(
 
 def status(
     ctx: typer.Context,
-    services: Optional[List[str]] = SERVICES_ARG,
+    services: list[str] | None = SERVICES_ARG,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Show each service: engine and version, port, pid, health, uptime and RSS."""
@@ -154,7 +154,7 @@ def status(
         if slot is not None:
             st.env.out.print(views.slot_line(slot))
     if not all(s.healthy for s in statuses):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
 
 
 def logs(
@@ -169,10 +169,8 @@ def logs(
     if hasattr(runtime, "logs_argv"):  # docker: compose streams the container's log
         import subprocess
 
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             subprocess.run(runtime.logs_argv(service, follow, lines), check=False)
-        except KeyboardInterrupt:
-            pass
         return
     path = runtime.log_path(service)
     if path is None or not path.exists():
@@ -209,5 +207,5 @@ def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
     bad = [c for c in checks if not c.ok]
     if bad:
         st.env.error(f"{len(bad)} problem(s) found", hint=bad[0].fix)
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
     st.env.info("[ok]everything polydemo needs is in place[/ok]")

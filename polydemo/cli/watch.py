@@ -9,12 +9,11 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from polydemo.cli.context import command, state, with_json
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 RECORD_HELP = "Save the final frame to FILE.svg or FILE.html (100 columns wide)."
 RECORD_SUFFIXES = (".svg", ".html", ".htm")
@@ -32,7 +31,7 @@ def watch(
     refresh: float = typer.Option(4.0, "--refresh", min=0.1, max=30.0, metavar="HZ",
                                   help="Frames per second."),
     once: bool = typer.Option(False, "--once", help="Print one frame and exit."),
-    record: Optional[Path] = typer.Option(None, "--record", metavar="FILE", help=RECORD_HELP),
+    record: Path | None = typer.Option(None, "--record", metavar="FILE", help=RECORD_HELP),
 ) -> None:
     """The live dashboard: every store, Kafka offsets and lag, the connector, the projectors, the event feed.
 
@@ -79,7 +78,7 @@ def watch(
 def snapshot(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print the snapshot's data (JSON) instead of a frame."),
-    record: Optional[Path] = typer.Option(None, "--record", metavar="FILE", help=RECORD_HELP),
+    record: Path | None = typer.Option(None, "--record", metavar="FILE", help=RECORD_HELP),
 ) -> None:
     """Print one dashboard frame (or, with --json, the data behind it) and exit."""
     from polydemo.dashboard.render import render
@@ -182,7 +181,8 @@ def _record(st, path: Path, snap, base) -> None:
         else:
             console.save_html(str(path))
     except OSError as exc:
-        raise PolydemoError(f"cannot write {path}: {exc.strerror or exc}", hint="check the directory exists and is writable") from None
+        raise PolydemoError(f"cannot write {path}: {exc.strerror or exc}",
+                            hint="check the directory exists and is writable") from exc
     st.env.info(f"saved the frame to {path}")
 
 
@@ -203,4 +203,4 @@ def _exit_if_stuck(stuck: list[str]) -> None:
     if stuck:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(ExitStatus.OK)

@@ -17,10 +17,10 @@ from confluent_kafka import Producer
 
 from polydemo.config import Settings
 from polydemo.domain import posts
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 from polydemo.stores import kafka
 
-CRASH_EXIT = 70  # EX_SOFTWARE: how the injected crash ends the writer
+CRASH_EXIT = int(ExitStatus.INJECTED_CRASH)  # how the injected crash ends the writer (EX_SOFTWARE)
 
 
 def dualwrite_topic(settings: Settings) -> str:

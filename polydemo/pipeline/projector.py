@@ -8,24 +8,33 @@
   without committing; the status file says "retrying" and why.
 * The projector reports its position in ``run/projector-<name>.json``; lag is computed from
   committed offsets by the Kafka admin API (so it is right even when the projector is dead).
+
+The loop (:class:`Runner`) is given everything it talks to: the Kafka consumer, the DLQ producer,
+the projector (the store writer), a status sink, the stop event and the retry sleep. Production
+code (``pipeline/worker.py``) passes the real confluent-kafka clients; tests/unit/test_projector_loop.py
+passes small in-memory stand-ins for those client objects.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import signal
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaError, Producer
-from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
+from confluent_kafka import KafkaError, KafkaException
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import Change, PoisonMessage, decode, topics
 from polydemo.stores import kafka
+
+log = logging.getLogger("polydemo.projector")
 
 
 class Projector(ABC):
@@ -52,14 +61,20 @@ class Projector(ABC):
         """Write the changes idempotently; raise to have the batch retried."""
 
     def close(self) -> None:
-        pass
+        return None
 
     def reconnect(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - a broken connection may fail to close; open() replaces it
+            log.info("%s: closing the old connection failed (%s); reopening", self.name, one_line(exc))
         self.open()
+
+
+def one_line(exc: BaseException | None) -> str:
+    """``Type: first line of the message`` (at most 200 characters): one log line per event."""
+    text = str(exc).strip().splitlines()[0][:200] if exc is not None and str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"
 
 
 def group_id(settings: Settings, name: str) -> str:
@@ -74,142 +89,211 @@ def status_file(settings: Settings, name: str) -> Path:
     return settings.run_dir / f"projector-{name}.json"
 
 
+# ---------------------------------------------------------------- what the loop talks to
+
+class Message(Protocol):
+    """The part of ``confluent_kafka.Message`` the loop uses."""
+
+    def error(self) -> Any: ...
+    def topic(self) -> str: ...
+    def partition(self) -> int: ...
+    def offset(self) -> int: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+
+
+class Consumer(Protocol):
+    """The part of ``confluent_kafka.Consumer`` the loop uses."""
+
+    def subscribe(self, topics: list[str]) -> None: ...
+    def poll(self, timeout: float) -> Message | None: ...
+    def consume(self, num_messages: int, timeout: float) -> Sequence[Message]: ...
+    def commit(self, *, asynchronous: bool) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Producer(Protocol):
+    """The part of ``confluent_kafka.Producer`` the loop uses (the dead-letter producer)."""
+
+    def produce(self, topic: str, *, key: bytes | None, value: bytes | None,
+                headers: list[tuple[str, bytes]]) -> None: ...
+    def flush(self, timeout: float) -> int: ...
+
+
+class StatusSink(Protocol):
+    def write(self, data: dict) -> None: ...
+
+
+class StatusFile:
+    """The status sink of a projector process: ``run/projector-<name>.json``, replaced atomically."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self.path)
+
+
+def consumer_config(settings: Settings, group: str) -> dict:
+    return kafka.client_config(settings, **{
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": 10,
+        "fetch.min.bytes": 1,
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+        # A store outage may hold a batch for minutes; the group must not evict us meanwhile.
+        "max.poll.interval.ms": 86_400_000,
+        "topic.metadata.refresh.interval.ms": 2000,
+        "allow.auto.create.topics": True,
+    })
+
+
+def dlq_producer_config(settings: Settings) -> dict:
+    return kafka.client_config(settings, **{"linger.ms": 0, "acks": "all"})
+
+
+# ---------------------------------------------------------------- the loop
+
 class Runner:
-    def __init__(self, projector: Projector, batch_size: int = 1000):
+    STATUS_EVERY_S = 0.5
+
+    def __init__(self, projector: Projector, consumer: Consumer, dlq: Producer, status: StatusSink,
+                 stop: threading.Event | None = None, batch_size: int = 1000,
+                 sleep: Callable[[float], Any] | None = None, clock: Callable[[], float] = time.time):
         self.p = projector
         self.settings = projector.settings
+        self.consumer = consumer
+        self.dlq = dlq
+        self.status = status
+        self.stop = stop if stop is not None else threading.Event()
         self.batch_size = batch_size
-        self.stop = threading.Event()
+        self.sleep: Callable[[float], Any] = sleep if sleep is not None else self.stop.wait  # wakes on stop
+        self.clock = clock
         self.processed = 0
         self.dead_lettered = 0
         self.state = "starting"
         self.last_error: str | None = None
         self.positions: dict[str, int] = {}
-        self._last_status = 0.0
+        self._last_status = float("-inf")
 
     # -------------------------------------------------------------- status
     def write_status(self, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self._last_status < 0.5:
+        now = self.clock()
+        if not force and now - self._last_status < self.STATUS_EVERY_S:
             return
         self._last_status = now
-        data = {"name": self.p.name, "pid": os.getpid(), "group": self.p.group, "state": self.state,
-                "processed": self.processed, "dead_lettered": self.dead_lettered, "last_error": self.last_error,
-                "positions": self.positions, "updated_at": now}
-        path = status_file(self.settings, self.p.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
+        self.status.write({"name": self.p.name, "pid": os.getpid(), "group": self.p.group, "state": self.state,
+                           "processed": self.processed, "dead_lettered": self.dead_lettered,
+                           "last_error": self.last_error, "positions": dict(self.positions), "updated_at": now})
 
     # -------------------------------------------------------------- loop
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        self._retry(self.p.open, "opening the store")
-        consumer = Consumer(kafka.client_config(self.settings, **{
-            "group.id": self.p.group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 10,
-            "fetch.min.bytes": 1,
-            "session.timeout.ms": 10000,
-            "heartbeat.interval.ms": 1000,
-            # A store outage may hold a batch for minutes; the group must not evict us meanwhile.
-            "max.poll.interval.ms": 86_400_000,
-            "topic.metadata.refresh.interval.ms": 2000,
-            "allow.auto.create.topics": True,
-        }))
-        dlq = Producer(kafka.client_config(self.settings, **{"linger.ms": 0, "acks": "all"}))
-        consumer.subscribe(self.p.topics())
-        self.state = "running"
-        self.write_status(force=True)
         try:
+            if not self._retry(self.p.open, "opening the store"):
+                return
+            self.consumer.subscribe(self.p.topics())
+            self.state = "running"
+            self.write_status(force=True)
             while not self.stop.is_set():
-                first = consumer.poll(0.1)
-                if first is None:
-                    self.write_status()
-                    continue
-                batch = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
-                msgs = []
-                for m in batch:
-                    if m.error():
-                        if m.error().code() != KafkaError._PARTITION_EOF:
-                            self.last_error = str(m.error())
-                    else:
-                        msgs.append(m)
-                if not msgs:
-                    self.write_status()
-                    continue
-                changes: list[Change] = []
-                poison = []
-                for m in msgs:
-                    try:
-                        ch = decode(self.settings.topic_prefix, m.topic(), m.key(), m.value())
-                    except PoisonMessage as exc:
-                        poison.append((m, str(exc)))
-                        continue
-                    if ch is not None:
-                        changes.append(ch)
-                if poison:
-                    self._dead_letter(dlq, poison)
-                if changes:
-                    self._retry(lambda: self.p.apply(changes), f"writing {len(changes)} change(s)")
-                if self.stop.is_set() and changes:
-                    # Stopped while retrying: the batch was not written, so it must not be committed.
+                if not self._step():
                     break
-                consumer.commit(asynchronous=False)
-                for m in msgs:
-                    self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
-                self.processed += len(changes)
-                self.state = "running"
-                self.last_error = None
-                self.write_status()
         finally:
             self.state = "stopped"
             self.write_status(force=True)
             try:
-                consumer.close()
-            except Exception:  # noqa: BLE001
-                pass
+                self.consumer.close()
+            except (KafkaException, RuntimeError) as exc:  # closed twice, or the broker went away: nothing to commit
+                log.warning("closing the consumer failed: %s", exc)
             self.p.close()
 
-    def _dead_letter(self, dlq: Producer, poison: list) -> None:
+    def _step(self) -> bool:
+        """One poll and its batch; False when the loop must end without committing."""
+        consumer = self.consumer
+        first = consumer.poll(0.1)
+        if first is None:
+            self.write_status()
+            return True
+        batch = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
+        msgs = []
+        for m in batch:
+            err = m.error()
+            if err:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    self.last_error = str(err)
+                    log.warning("consumer error: %s", err)
+            else:
+                msgs.append(m)
+        if not msgs:
+            self.write_status()
+            return True
+        changes: list[Change] = []
+        poison: list[tuple[Message, str]] = []
+        for m in msgs:
+            try:
+                ch = decode(self.settings.topic_prefix, m.topic(), m.key(), m.value())
+            except PoisonMessage as exc:
+                poison.append((m, str(exc)))
+                continue
+            if ch is not None:
+                changes.append(ch)
+        # Stopped while retrying: what was not written (or not acknowledged by the DLQ) is not committed.
+        if poison and not self._dead_letter(poison):
+            return False
+        if changes and not self._retry(lambda: self.p.apply(changes), f"writing {len(changes)} change(s)"):
+            return False
+        consumer.commit(asynchronous=False)
+        for m in msgs:
+            self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
+        self.processed += len(changes)
+        self.state = "running"
+        self.last_error = None
+        self.write_status()
+        return True
+
+    def _dead_letter(self, poison: list[tuple[Message, str]]) -> bool:
         for m, reason in poison:
             headers = [("dlq.reason", reason.encode()), ("dlq.source.topic", m.topic().encode()),
                        ("dlq.source.partition", str(m.partition()).encode()),
                        ("dlq.source.offset", str(m.offset()).encode()),
                        ("dlq.projector", self.p.name.encode())]
-            dlq.produce(dlq_topic(self.settings), key=m.key(), value=m.value(), headers=headers)
-        self._retry(lambda: _flush(dlq), "writing to the dead-letter topic")
+            self.dlq.produce(dlq_topic(self.settings), key=m.key(), value=m.value(), headers=headers)
+        if not self._retry(self._flush_dlq, "writing to the dead-letter topic"):
+            return False
         self.dead_lettered += len(poison)
-        print(f"dead-lettered {len(poison)} message(s): {poison[0][1]}", flush=True)
+        log.info("dead-lettered %d message(s): %s", len(poison), poison[0][1])
+        return True
 
-    def _retry(self, fn, what: str) -> None:
-        def before_sleep(rs) -> None:
-            exc = rs.outcome.exception()
+    def _flush_dlq(self) -> None:
+        left = self.dlq.flush(10)
+        if left:
+            raise RuntimeError(f"{left} message(s) not acknowledged by Kafka")
+
+    def _sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+    def _retry(self, fn: Callable[[], Any], what: str) -> bool:
+        """Call ``fn`` until it succeeds (True) or the loop is stopped between attempts (False)."""
+        def before_sleep(rs: RetryCallState) -> None:
+            exc = rs.outcome.exception() if rs.outcome is not None else None
             self.state = "retrying"
-            self.last_error = f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-            print(f"retry #{rs.attempt_number} {self.last_error}", flush=True)
+            self.last_error = f"{what}: {one_line(exc)}"
+            log.warning("retry #%d %s", rs.attempt_number, self.last_error)
             self.write_status(force=True)
             try:
                 self.p.reconnect()
-            except Exception:  # noqa: BLE001 - the next attempt will say why
-                pass
+            except Exception as exc2:  # noqa: BLE001 - the store is still down; the next attempt says why
+                log.info("reconnect failed (%s); retrying", one_line(exc2))
 
         for attempt in Retrying(wait=wait_exponential(multiplier=0.2, max=5), stop=stop_never,
                                 retry=retry_if_exception_type(Exception), before_sleep=before_sleep, reraise=True,
                                 sleep=self._sleep):
             with attempt:
                 if self.stop.is_set() and attempt.retry_state.attempt_number > 1:
-                    return
+                    return False
                 fn()
-
-    def _sleep(self, seconds: float) -> None:
-        self.stop.wait(seconds)
-
-
-def _flush(producer: Producer) -> None:
-    left = producer.flush(10)
-    if left:
-        raise RuntimeError(f"{left} message(s) not acknowledged by Kafka")
+        return True

@@ -10,9 +10,9 @@ the "transactional outbox" guarantee without an outbox table: the change stream 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import signal
 import threading
 import time
 
@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
+from polydemo.pipeline.projector import one_line
 from polydemo.stores import kafka
 from polydemo.stores.mongo import Posts
 
@@ -37,21 +38,19 @@ def change_to_event(change: dict) -> dict | None:
     updated = ((change.get("updateDescription") or {}).get("updatedFields") or {})
     likes_changed = any(k == "meta.likes" or k == "meta" for k in updated)
     ts = change.get("clusterTime")
-    ts_ms = int(ts.time * 1000) if hasattr(ts, "time") else int(time.time() * 1000)
+    ts_ms = int(ts.time * 1000) if ts is not None and hasattr(ts, "time") else int(time.time() * 1000)
     if change.get("wallTime") is not None:
-        try:
+        with contextlib.suppress(AttributeError):
             ts_ms = int(change["wallTime"].timestamp() * 1000)
-        except AttributeError:
-            pass
     return {"op": op, "post_id": str(post_id), "author_id": doc.get("author_id"), "title": doc.get("title"),
             "likes": (doc.get("meta") or {}).get("likes"), "likes_changed": likes_changed or op == "replace",
-            "ts_ms": ts_ms, "event_id": change["_id"]["_data"] if isinstance(change.get("_id"), dict) else str(change.get("_id"))}
+            "ts_ms": ts_ms,
+            "event_id": change["_id"]["_data"] if isinstance(change.get("_id"), dict) else str(change.get("_id"))}
 
 
-def run(settings: Settings) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+def run(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Relay until ``stop`` is set (``pipeline/worker.py`` sets it on SIGTERM/SIGINT)."""
+    stop = stop if stop is not None else threading.Event()
     topic = topics(settings.topic_prefix)["posts"]
     producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all",
                                                          "enable.idempotence": True}))
@@ -59,7 +58,7 @@ def run(settings: Settings) -> None:
         try:
             _relay(settings, producer, topic, stop)
         except Exception as exc:  # noqa: BLE001 - Mongo or Kafka down: wait and resume from the saved token
-            log.warning("relay: %s: %s; resuming in 1s", type(exc).__name__, str(exc).splitlines()[0][:200])
+            log.warning("relay: %s; resuming in 1s", one_line(exc))
             stop.wait(1.0)
 
 

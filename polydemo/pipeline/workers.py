@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -72,10 +73,8 @@ class WorkerStatus:
 def status(settings: Settings, name: str) -> WorkerStatus:
     proc = procs.alive(pid_file(settings, name))
     data = {}
-    try:
+    with contextlib.suppress(OSError, ValueError):
         data = json.loads(status_file(settings, name).read_text())
-    except (OSError, ValueError):
-        pass
     state = data.get("state", "stopped") if proc else "stopped"
     if proc and _stopped(proc):
         state = "paused"  # SIGSTOP from a drill: its status file cannot say so itself

@@ -17,8 +17,8 @@ import concurrent.futures as cf
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import psutil
 
@@ -75,7 +75,8 @@ class LocalRuntime(Runtime):
                 f"port {port} for {svc} is already in use{who}",
                 hint=f"stop that process, or choose another port with {env}=<port> "
                      f"(or shift every port with POLYDEMO_PORT_OFFSET)",
-                details="\n".join(f"{s}: port {p} in use{(' by ' + o) if o else ''}" for s, p, o in clashes[1:]) or None,
+                details="\n".join(f"{s}: port {p} in use{(' by ' + o) if o else ''}"
+                                  for s, p, o in clashes[1:]) or None,
             )
 
     # ------------------------------------------------------------------ up
@@ -116,7 +117,7 @@ class LocalRuntime(Runtime):
             progress(name, "starting", "preparing")
             try:
                 spec.prepare(self.settings)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._start_error(name, f"{name} failed to prepare: {exc}") from exc
             pid_file = self.settings.pid_file(name)
             record = procs.spawn(spec.argv(self.settings), self.settings.log_file(name), pid_file,
@@ -128,7 +129,7 @@ class LocalRuntime(Runtime):
             self._wait_healthy(name, spec, progress, failed)
             try:
                 spec.after_ready(self.settings)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._start_error(name, f"{name} started but its set-up step failed: {exc}") from exc
             ready[name].set()
             progress(name, "healthy", f"pid {record.pid}")

@@ -5,19 +5,20 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from polydemo.config import PROJECT_ROOT
-from polydemo.errors import PolydemoError
-from polydemo.scenario.model import STEP_KINDS, Scenario
+from polydemo.errors import ExitStatus, PolydemoError
+from polydemo.scenario.model import STEP_KINDS, STEPS, Scenario
 
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
 
 class ScenarioError(PolydemoError):
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 @dataclass
@@ -88,7 +89,7 @@ def parse(text: str, path: Path) -> Loaded:
         detail = f"{exc.context} at line {exc.context_mark.line + 1}, " if exc.context and exc.context_mark else ""
         raise ScenarioError(f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {detail}{exc.problem}"
                             f" (line {exc.problem_mark.line + 1})",
-                            hint="fix the YAML: unclosed quotes or brackets, indentation, a missing colon") from None
+                            hint="fix the YAML: unclosed quotes or brackets, indentation, a missing colon") from exc
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ScenarioError(f"{where}:1:1: a scenario is a mapping with title, description and steps",
                             hint="start the file with `title: ...`")
@@ -111,7 +112,8 @@ def parse(text: str, path: Path) -> Loaded:
             if kind not in STEP_KINDS:
                 close = difflib.get_close_matches(str(kind), STEP_KINDS, n=1)
                 raise ScenarioError(
-                    f"{where}:{line}:{col}: unknown step kind {kind!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    f"{where}:{line}:{col}: unknown step kind {kind!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else ""),
                     hint=f"step kinds are: {', '.join(STEP_KINDS)}")
     try:
         scenario = Scenario.model_validate(data)
@@ -131,14 +133,14 @@ def parse(text: str, path: Path) -> Loaded:
             msg = f"unexpected field {loc[-1]!r}"
         raise ScenarioError(f"{where}:{line}:{col}: {field}: {msg}",
                             hint=_hint(err), details=f"({len(exc.errors())} problem(s) in all)"
-                            if len(exc.errors()) > 1 else None) from None
+                            if len(exc.errors()) > 1 else None) from exc
     return Loaded(path.stem, path, scenario, step_lines)
 
 
-_TAGS = {*STEP_KINDS, "presenter_pause"}  # the kind segment pydantic adds to an error location
+_TAGS = set(STEPS)  # the kind segment pydantic adds to an error location
 
 
-def _hint(err: dict) -> str:
+def _hint(err: Any) -> str:
     kind = err["type"]
     if kind == "missing":
         return "add the field; `polydemo scenario show tour` shows complete steps"

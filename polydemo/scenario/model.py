@@ -1,20 +1,35 @@
 """The scenario schema (pydantic): a title, a description and a list of steps, each ``{kind: params}``.
 
 Validation happens before anything runs; ``loader.py`` maps every error to file:line:column.
+
+One registry each for step kinds and conditions. A step kind is one class here, registered with
+``@step``: its fields (the schema), ``describe()`` (``scenario show``), ``estimate()`` and ``run(ctx)``
+(what the runner does; ``ctx`` is the :class:`polydemo.scenario.runner.Runner`, whose ``actions`` and
+``probe`` reach the stack). ``STEPS``, ``STEP_KINDS``, the short forms, the ``Step`` union and the
+loader's tags all derive from the registry. A condition is likewise one class registered with
+``@condition``: its fields and ``evaluate(probe, traces)``; the ``Condition`` model derives from it.
+Adding a step kind or a condition touches one place.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, TypeVar, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model, field_validator, model_validator
 
 from polydemo.config import SERVICES
 
+if TYPE_CHECKING:
+    from polydemo.scenario.runner import Runner
+
 PROJECTORS = ("graph", "cache", "analytics", "relay")
 TARGETS = (*SERVICES, *PROJECTORS, "connector")
-READ_STORES = ("postgres", "redis", "neo4j")
-TRACE_STORES = ("redis", "neo4j", "analytics")
+ReadStore = Literal["postgres", "redis", "neo4j"]
+TraceStore = Literal["redis", "neo4j", "analytics"]
+READ_STORES: tuple[ReadStore, ...] = get_args(ReadStore)
+TRACE_STORES: tuple[TraceStore, ...] = get_args(TraceStore)
 METRICS = ("users", "follows", "posts", "graph_users", "graph_follows", "cache_profiles", "events",
            "post_events", "dualwrite_events", "lag")
 
@@ -29,8 +44,68 @@ def _target(value: str) -> str:
     return value
 
 
+class StepFailed(Exception):
+    """Raised by a step's ``run``: the step failed, with what was expected and what was seen."""
+
+    def __init__(self, message: str, expected: str | None = None, seen: str | None = None):
+        super().__init__(message)
+        self.message, self.expected, self.seen = message, expected, seen
+
+
 # ---------------------------------------------------------------- conditions
 
+@dataclass
+class Outcome:
+    ok: bool
+    expected: str
+    seen: str
+
+
+class Probe(Protocol):
+    """What a condition reads from the stack (``runner.StackProbe``; tests pass a stand-in)."""
+
+    def metric(self, name: str, cond: CountCond | None = None) -> int: ...
+
+    def lags(self) -> dict[str, int]: ...
+
+    def user_name(self, store: str, email: str) -> str | None: ...
+
+    def connector_states(self) -> tuple[str, list[str]]: ...
+
+    def projector_state(self, name: str) -> tuple[str, str | None]: ...
+
+
+CONDITIONS: dict[str, type[BaseModel]] = {}
+C = TypeVar("C", bound=type[BaseModel])
+
+
+def condition(name: str) -> Callable[[C], C]:
+    """Register a condition class under ``name`` (the key a scenario writes: ``expect: {name: ...}``)."""
+
+    def register(cls: C) -> C:
+        if name in CONDITIONS:
+            raise ValueError(f"condition {name!r} registered twice")
+        CONDITIONS[name] = cls
+        return cls
+
+    return register
+
+
+def _cmp(value: int, cond: Any) -> tuple[bool, str]:
+    parts, ok = [], True
+    if getattr(cond, "equals", None) is not None:
+        ok &= value == cond.equals
+        parts.append(f"= {cond.equals}")
+    if cond.min is not None:
+        ok &= value >= cond.min
+        parts.append(f">= {cond.min}")
+    if cond.max is not None:
+        ok &= value <= cond.max
+        parts.append(f"<= {cond.max}")
+    return ok, " and ".join(parts)
+
+
+@condition("lag")
 class LagCond(Strict):
     projector: str = "all"
     max: int | None = None
@@ -43,14 +118,30 @@ class LagCond(Strict):
             raise ValueError(f"unknown projector {v!r}; expected graph, cache, analytics or all")
         return v
 
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        lags = probe.lags()
+        value = sum(lags.values()) if self.projector == "all" else lags[self.projector]
+        ok, exp = _cmp(value, self)
+        return Outcome(ok, f"lag of {self.projector} {exp or 'known'}", f"lag {value} ({lags})")
 
+
+@condition("user")
 class UserCond(Strict):
     email: str
     store: Literal["postgres", "redis", "neo4j", "analytics"]
     present: bool = True
     name: str | None = None
 
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        name = probe.user_name(self.store, self.email)
+        present = name is not None
+        ok = present == self.present and (self.name is None or not present or name == self.name)
+        exp = (f"{self.email} {'in' if self.present else 'absent from'} {self.store}"
+               + (f" named {self.name!r}" if self.name else ""))
+        return Outcome(ok, exp, f"{'present as ' + repr(name) if present else 'absent'}")
 
+
+@condition("count")
 class CountCond(Strict):
     of: str
     post: str | None = None
@@ -69,16 +160,34 @@ class CountCond(Strict):
         return v
 
     @model_validator(mode="after")
-    def _one(self) -> "CountCond":
+    def _one(self) -> CountCond:
         if all(x is None for x in (self.equals, self.min, self.max, self.equals_metric)):
             raise ValueError("a count needs equals, min, max or equals_metric")
         return self
 
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        value = probe.metric(self.of, self)
+        ok, exp = _cmp(value, self)
+        label = self.of + "".join(f" {k}={v}" for k, v in (("post", self.post), ("type", self.type)) if v)
+        if self.equals_metric:
+            other = probe.metric(self.equals_metric, self)
+            ok &= value == other
+            exp = (exp + " and " if exp else "") + f"= {self.equals_metric} ({other})"
+        return Outcome(ok, f"{label} {exp}", f"{label} = {value}")
 
+
+@condition("connector")
 class ConnectorCond(Strict):
     state: Literal["RUNNING", "PAUSED", "FAILED", "UNASSIGNED", "UNREGISTERED"]
 
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        state, tasks = probe.connector_states()
+        seen = state if not tasks else f"{state} (tasks {', '.join(tasks)})"
+        ok = state == self.state and (state != "RUNNING" or all(t == "RUNNING" for t in tasks))
+        return Outcome(ok, f"connector {self.state}", seen)
 
+
+@condition("projector")
 class ProjectorCond(Strict):
     name: str
     state: Literal["running", "retrying", "stopped", "paused"]
@@ -90,55 +199,159 @@ class ProjectorCond(Strict):
             raise ValueError(f"unknown projector {v!r}; expected one of: {', '.join(PROJECTORS)}")
         return v
 
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        state, last_error = probe.projector_state(self.name)
+        return Outcome(state == self.state, f"projector {self.name} {self.state}",
+                       f"{state}{(' (' + last_error + ')') if last_error else ''}")
 
+
+@condition("staleness")
 class StalenessCond(Strict):
     store: Literal["redis", "neo4j", "analytics"]
     max_ms: float | None = None
     min_ms: float | None = None
 
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        if self.store not in traces:
+            return Outcome(False, f"a traced staleness for {self.store}", "no trace step measured it")
+        value = traces[self.store]
+        ok = (self.max_ms is None or value <= self.max_ms) and (self.min_ms is None or value >= self.min_ms)
+        exp = " and ".join(x for x in (f"<= {self.max_ms} ms" if self.max_ms is not None else "",
+                                       f">= {self.min_ms} ms" if self.min_ms is not None else "") if x)
+        return Outcome(ok, f"{self.store} staleness {exp}", f"{value:.0f} ms")
 
-class Condition(Strict):
-    """Exactly one of the fields."""
 
-    lag: LagCond | None = None
-    user: UserCond | None = None
-    count: CountCond | None = None
-    connector: ConnectorCond | None = None
-    projector: ProjectorCond | None = None
-    staleness: StalenessCond | None = None
-    converged: bool | None = None
+@condition("converged")
+class Converged(RootModel[bool]):
+    """``converged: true``: lag 0 and users/follows equal in every store (``false``: the opposite)."""
+
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        lags = probe.lags()
+        counts = {m: probe.metric(m) for m in ("users", "graph_users", "cache_profiles", "follows", "graph_follows")}
+        ok = (sum(lags.values()) == 0 and counts["users"] == counts["graph_users"] == counts["cache_profiles"]
+              and counts["follows"] == counts["graph_follows"])
+        return Outcome(ok == self.root, "converged (lag 0, users/follows equal in every store)"
+                       if self.root else "not converged", f"lag {lags}, counts {counts}")
+
+
+class ConditionBase(Strict):
+    """Exactly one of the registered conditions (``CONDITIONS``); the fields are derived from the registry."""
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Condition":
+    def _exactly_one(self) -> ConditionBase:
         set_ = [k for k in type(self).model_fields if getattr(self, k) is not None]
         if len(set_) != 1:
             raise ValueError("a condition needs exactly one of: " + ", ".join(type(self).model_fields)
                              + (f" (got {', '.join(set_)})" if set_ else ""))
         return self
 
+    def which(self) -> tuple[str, Any]:
+        return next((n, getattr(self, n)) for n in type(self).model_fields if getattr(self, n) is not None)
+
+    def describe(self) -> str:
+        name, value = self.which()
+        return f"{name} {value.model_dump(exclude_none=True)}"
+
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        return self.which()[1].evaluate(probe, traces)
+
+
+if TYPE_CHECKING:
+    Condition = ConditionBase
+else:
+    Condition = create_model("Condition", __base__=ConditionBase,
+                             **{name: (cls | None, None) for name, cls in CONDITIONS.items()})
+
 
 # ---------------------------------------------------------------- steps
 
-class Say(Strict):
+class StepModel(Strict):
+    """A step kind: its fields, how it reads (``describe``), how long it takes (``estimate``) and what it does."""
+
+    kind: str
+    scalar: ClassVar[str | None] = None  # the field a short form fills: `- say: "text"`
+    tag: ClassVar[bool] = True  # written as `- <kind>: ...` (False: only reached through another kind's form)
+
+    def describe(self) -> str:
+        return self.kind
+
+    def estimate(self) -> float:
+        return 0.3
+
+    def run(self, ctx: Runner) -> str:
+        """Do the step; return the line to show, or raise StepFailed."""
+        raise NotImplementedError(f"step kind {self.kind} is not implemented")
+
+
+STEPS: dict[str, type[StepModel]] = {}
+S = TypeVar("S", bound=type[StepModel])
+
+
+def step(scalar: str | None = None, tag: bool = True) -> Callable[[S], S]:
+    """Register a step class under every kind of its ``kind: Literal[...]`` field."""
+
+    def register(cls: S) -> S:
+        cls.scalar, cls.tag = scalar, tag
+        for kind in get_args(cls.__pydantic_fields__["kind"].annotation):
+            if kind in STEPS:
+                raise ValueError(f"step kind {kind!r} registered twice")
+            STEPS[kind] = cls
+        return cls
+
+    return register
+
+
+@step(scalar="text")
+class Say(StepModel):
     kind: Literal["say"] = "say"
     text: str
     hold: float = 2.0
 
+    def describe(self) -> str:
+        return f'say "{self.text}"'
 
-class Signup(Strict):
+    def estimate(self) -> float:
+        return self.hold
+
+    def run(self, ctx: Runner) -> str:
+        ctx.presenter.caption(self.text)
+        ctx.pace(self.hold)
+        return self.text
+
+
+@step()
+class Signup(StepModel):
     kind: Literal["signup"] = "signup"
     email: str
     name: str
     password: str = "scenario-password"
 
+    def describe(self) -> str:
+        return f"sign up {self.email} ({self.name})"
 
-class Follow(Strict):
+    def run(self, ctx: Runner) -> str:
+        u = ctx.actions.signup(self.email, self.name, self.password)
+        ctx.commits[self.email.lower()] = ctx.clock()
+        return f"signed up {u.email} (id {u.id[:8]}) in Postgres"
+
+
+@step()
+class Follow(StepModel):
     kind: Literal["follow", "unfollow"] = "follow"
     follower: str
     followee: str
 
+    def describe(self) -> str:
+        return f"{self.follower} {self.kind}s {self.followee}"
 
-class Post(Strict):
+    def run(self, ctx: Runner) -> str:
+        fn = ctx.actions.follow if self.kind == "follow" else ctx.actions.unfollow
+        a, b, changed = fn(self.follower, self.followee)
+        return f"{a.email} {self.kind}s {b.email}" + ("" if changed else " (no change)")
+
+
+@step()
+class Post(StepModel):
     kind: Literal["post"] = "post"
     id: str
     author: str
@@ -148,25 +361,52 @@ class Post(Strict):
     mode: Literal["cdc", "dual-write"] = "cdc"
     crash_between: bool = False
 
+    def describe(self) -> str:
+        extra = " via dual write" + (", crashing between the writes" if self.crash_between else "") \
+            if self.mode == "dual-write" else ""
+        return f"post {self.id} by {self.author}: {self.title!r}{extra}"
 
-class Like(Strict):
+    def run(self, ctx: Runner) -> str:
+        return ctx.actions.post(self)
+
+
+@step()
+class Like(StepModel):
     kind: Literal["like"] = "like"
     post: str
     times: int = Field(1, ge=1, le=1000)
 
+    def describe(self) -> str:
+        return f"like {self.post}" + (f" x{self.times}" if self.times > 1 else "")
 
-class Read(Strict):
+    def run(self, ctx: Runner) -> str:
+        for _ in range(self.times):
+            doc = ctx.actions.like(self.post)
+        return f"{self.post} has {doc['meta']['likes']} likes"
+
+
+@step()
+class Read(StepModel):
     kind: Literal["read"] = "read"
     user: str
-    from_: list[Literal["postgres", "redis", "neo4j"]] = Field(default_factory=lambda: list(READ_STORES), alias="from")
+    from_: list[ReadStore] = Field(default_factory=lambda: list(READ_STORES), alias="from")
 
     @field_validator("from_", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    def describe(self) -> str:
+        return f"read {self.user} from {', '.join(self.from_)}"
 
-class Control(Strict):
+    def run(self, ctx: Runner) -> str:
+        results = ctx.actions.read(self.user, list(self.from_))
+        return "; ".join(f"{r.store}: {r.name or '-'} ({r.verdict}"
+                         f"{', lag ' + str(r.lag_messages) if r.lag_messages else ''})" for r in results)
+
+
+@step(scalar="target")
+class Control(StepModel):
     kind: Literal["stop", "kill", "start", "pause", "resume"] = "stop"
     target: str
 
@@ -175,53 +415,144 @@ class Control(Strict):
     def _t(cls, v: str) -> str:
         return _target(v)
 
+    def describe(self) -> str:
+        return f"{self.kind} {self.target}"
 
-class WaitUntil(Strict):
+    def estimate(self) -> float:
+        return 10.0 if self.target in ("neo4j", "kafka", "connect") and self.kind == "start" else 0.3
+
+    def run(self, ctx: Runner) -> str:
+        return ctx.control(self.target, self.kind)
+
+
+@step()
+class WaitUntil(StepModel):
     kind: Literal["wait_until"] = "wait_until"
     condition: Condition
     timeout: float = Field(30.0, gt=0, le=600)
 
+    def describe(self) -> str:
+        return f"wait until {self.condition.describe()} (<= {self.timeout:.0f}s)"
 
-class Expect(Strict):
+    def run(self, ctx: Runner) -> str:
+        deadline = ctx.clock() + self.timeout
+        while True:
+            out = self.condition.evaluate(ctx.probe, ctx.traces)
+            if out.ok:
+                return f"{out.expected}: {out.seen}"
+            if ctx.clock() > deadline:
+                raise StepFailed(f"timed out after {self.timeout:.0f}s", out.expected, out.seen)
+            ctx.sleep(0.1)
+
+
+@step()
+class Expect(StepModel):
     kind: Literal["expect"] = "expect"
     condition: Condition
     message: str | None = None
 
+    def describe(self) -> str:
+        return f"expect {self.condition.describe()}"
 
-class Trace(Strict):
+    def run(self, ctx: Runner) -> str:
+        out = self.condition.evaluate(ctx.probe, ctx.traces)
+        if out.ok:
+            return f"{out.expected}: {out.seen}"
+        raise StepFailed(self.message or "expectation failed", out.expected, out.seen)
+
+
+@step()
+class Trace(StepModel):
     kind: Literal["trace"] = "trace"
     user: str
-    stores: list[Literal["redis", "neo4j", "analytics"]] = Field(default_factory=lambda: list(TRACE_STORES))
+    stores: list[TraceStore] = Field(default_factory=lambda: list(TRACE_STORES))
     timeout: float = Field(30.0, gt=0, le=600)
 
+    def describe(self) -> str:
+        return f"trace {self.user} into {', '.join(self.stores)}"
 
-class Pause(Strict):
+    def run(self, ctx: Runner) -> str:
+        email = self.user.lower()
+        t0 = ctx.commits.get(email, ctx.clock())
+        pending: set[str] = set(self.stores)
+        seen: dict[str, float] = {}
+        deadline = ctx.clock() + self.timeout
+        while pending and ctx.clock() < deadline:
+            for store in list(pending):
+                if ctx.probe.user_name(store, email) is not None:
+                    seen[store] = (ctx.clock() - t0) * 1000
+                    pending.discard(store)
+            if pending:
+                ctx.sleep(0.005)
+        ctx.traces.update(seen)
+        text = ", ".join(f"{s} +{ms:.0f} ms" for s, ms in sorted(seen.items(), key=lambda kv: kv[1]))
+        if pending:
+            raise StepFailed(f"not visible in {', '.join(sorted(pending))} after {self.timeout:.0f}s",
+                             f"{email} in {', '.join(self.stores)}", text or "nowhere")
+        return f"Postgres commit -> {text}"
+
+
+@step(tag=False)
+class Pause(StepModel):
     """The presenter's pause (``--step`` mode); ``pause: <store or projector>`` is a Control instead."""
 
     kind: Literal["presenter_pause"] = "presenter_pause"
     prompt: str = "press Enter to continue"
 
+    def describe(self) -> str:
+        return f"presenter pause: {self.prompt}"
 
-class Load(Strict):
+    def run(self, ctx: Runner) -> str:
+        if ctx.step_mode:
+            ctx.presenter.prompt(self.prompt)
+            ctx.wait_key(self.prompt)
+        return "continued" if ctx.step_mode else "skipped (not in --step mode)"
+
+
+@step()
+class Load(StepModel):
     kind: Literal["load"] = "load"
     signups: int = Field(..., ge=1, le=100_000)
     rate: float = Field(200.0, gt=0, le=20_000)
     prefix: str = "load"
 
+    def describe(self) -> str:
+        return f"load {self.signups} sign-ups at {self.rate:.0f}/s"
 
-class Sleep(Strict):
+    def estimate(self) -> float:
+        return self.signups / self.rate
+
+    def run(self, ctx: Runner) -> str:
+        t0 = ctx.clock()
+        ids = ctx.actions.load(self.signups, ctx.load_prefix(self), batch=max(1, min(100, int(self.rate / 10) or 1)),
+                               rate=self.rate * ctx.speed if ctx.speed < 1 else self.rate)
+        took = max(ctx.clock() - t0, 1e-3)
+        return f"{len(ids)} sign-ups in {took:.1f}s ({len(ids) / took:.0f}/s)"
+
+
+@step(scalar="seconds")
+class Sleep(StepModel):
     kind: Literal["sleep"] = "sleep"
     seconds: float = Field(..., ge=0, le=600)
 
+    def describe(self) -> str:
+        return f"sleep {self.seconds}s"
 
-Step = Annotated[Union[Say, Signup, Follow, Post, Like, Read, Control, WaitUntil, Expect, Trace, Pause, Load, Sleep],
-                 Field(discriminator="kind")]
+    def estimate(self) -> float:
+        return self.seconds
 
-STEP_KINDS = ("say", "signup", "follow", "unfollow", "post", "like", "read", "stop", "kill", "start", "pause",
-              "resume", "wait_until", "expect", "trace", "load", "sleep")
-# Short forms: `- say: "text"`, `- stop: graph`, `- sleep: 2`, `- pause: "prompt"`, `- expect: {lag: ...}`.
-SCALAR_FIELD = {"say": "text", "stop": "target", "kill": "target", "start": "target", "resume": "target",
-                "sleep": "seconds"}
+    def run(self, ctx: Runner) -> str:
+        ctx.pace(self.seconds)
+        return f"slept {self.seconds / ctx.speed:.1f}s"
+
+
+# Derived from the registry: the kinds a scenario can write, and their short forms.
+STEP_KINDS = tuple(k for k, cls in STEPS.items() if cls.tag)
+SCALAR_FIELD = {k: cls.scalar for k, cls in STEPS.items() if cls.tag and cls.scalar}
+if TYPE_CHECKING:
+    Step = StepModel
+else:
+    Step = Annotated[Union[tuple(dict.fromkeys(STEPS.values()))], Field(discriminator="kind")]  # noqa: UP007
 
 
 def normalise_step(raw: Any) -> Any:
@@ -236,7 +567,7 @@ def normalise_step(raw: Any) -> Any:
     if extra:
         if isinstance(params, dict):
             params = {**params, **extra}
-        elif kind in SCALAR_FIELD:
+        elif kind in SCALAR_FIELD and kind != "pause":  # `pause: <text>` may be the presenter's pause, below
             params = {SCALAR_FIELD[kind]: params, **extra}
     if kind == "pause":
         # `pause: graph` / `pause: {target: graph}` pause a process; any other text is the presenter's pause.
@@ -245,9 +576,11 @@ def normalise_step(raw: Any) -> Any:
         if params in TARGETS:
             return {"kind": "pause", "target": params}
         return {"kind": "presenter_pause", **({"prompt": params} if params is not None else {})}
-    if kind in ("wait_until", "expect") and isinstance(params, dict):
-        cond = {k: v for k, v in params.items() if k not in ("timeout", "message")}
-        rest = {k: v for k, v in params.items() if k in ("timeout", "message")}
+    fields = STEPS[kind].model_fields
+    if "condition" in fields and isinstance(params, dict):
+        # `- expect: {count: {...}, message: ...}`: the condition sits directly under the kind.
+        rest = {k: v for k, v in params.items() if k in fields and k not in ("kind", "condition")}
+        cond = {k: v for k, v in params.items() if k not in rest}
         return {"kind": kind, "condition": cond, **rest}
     if not isinstance(params, dict):
         if kind in SCALAR_FIELD:

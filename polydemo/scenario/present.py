@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from polydemo.console import Environment
 from polydemo.scenario.runner import Presenter, RunResult, StepResult, describe
+
+log = logging.getLogger("polydemo.scenario")
 
 ICON = {"done": "✔", "failed": "✘", "running": "▶", "pending": "·"}
 
@@ -18,7 +23,7 @@ class LinePresenter(Presenter):
     def __init__(self, env: Environment):
         self.env = env
         self.total = 0
-        self.loaded = None
+        self.loaded: Any = None  # the Loaded scenario, from begin()
 
     def begin(self, loaded) -> None:
         self.loaded = loaded
@@ -56,6 +61,7 @@ def scenario_panel_data(loaded, results: list[StepResult], current: int | None, 
     done = len(results) >= len(steps) and all(r.ok for r in results)
     failed = next((r for r in results if not r.ok), None)
     cur = len(steps) if done else (current if current is not None else 0)
+    text: str | None
     lo = max(0, min(cur - 3, len(steps) - 9))
     window = [f"{i + 1} {s.kind}" for i, s in enumerate(steps[lo:lo + 9], start=lo)]
     if failed is not None:
@@ -83,10 +89,10 @@ class DashboardPresenter(Presenter):
         self.results: list[StepResult] = []
         self.current: int | None = None
         self._caption: str | None = None
-        self.loaded = None
+        self.loaded: Any = None  # the Loaded scenario, from begin()
         self.stop = threading.Event()
-        self.live = None
-        self.thread = None
+        self.live: Any = None  # rich.live.Live, imported on use
+        self.thread: threading.Thread | None = None
 
     def _frame(self, prev=None):
         snap = self.collect(self.settings, self.runtime_name, prev=prev)
@@ -110,8 +116,8 @@ class DashboardPresenter(Presenter):
                 snap, frame = self._frame(prev)
                 self.live.update(frame, refresh=True)
                 prev = snap
-            except Exception:  # noqa: BLE001 - a frame that cannot be drawn is skipped, never fatal
-                pass
+            except Exception as exc:  # noqa: BLE001 - a frame that cannot be drawn is skipped, never fatal
+                log.debug("dashboard frame skipped: %s: %s", type(exc).__name__, exc)
             self.stop.wait(max(0.0, 1 / self.hz - (time.monotonic() - t0)))
 
     def step_started(self, index: int, step, line: int) -> None:
@@ -143,7 +149,7 @@ def record_frame(settings, runtime_name: str, result: RunResult, path: Path) -> 
     loaded = loader.load(result.name) if result.name in loader.available() else None
     snap = snap_mod.collect(settings, runtime_name)
     scen = scenario_panel_data(loaded, result.steps, None, None) if loaded else None
-    console = Console(record=True, width=100, height=40, file=open("/dev/null", "w"), force_terminal=True)
+    console = Console(record=True, width=100, height=40, file=io.StringIO(), force_terminal=True)
     console.print(render_mod.render(snap, scenario=scen, width=100, height=40))
     if path.suffix.lower() == ".svg":
         console.save_svg(str(path), title=f"polydemo: {result.title}")

@@ -4,26 +4,27 @@ Repeatable: before the first step the runner removes what an earlier run of the 
 created (its sign-ups, load users and posts), so every run starts from the same state and ends
 with the same counts. Whatever a scenario stopped, killed or paused is restarted when it ends,
 fails or is interrupted (Ctrl-C).
+
+What a step does is its own ``run`` (``scenario/model.py``, one registry of step kinds); the runner
+gives it the collaborators: ``actions`` (the writes and controls, :class:`StackActions`), ``probe``
+(the reads a condition needs, :class:`StackProbe`), the presenter, and a clock and a sleep.
+tests/unit/test_scenario_runner.py passes stand-ins for all of them.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, ClassVar, Protocol
 
-from polydemo import load as load_lib
-from polydemo import procs, reads
 from polydemo.config import Settings
-from polydemo.domain import posts, users
-from polydemo.errors import PolydemoError
-from polydemo.pipeline import connector, dualwrite, workers
-from polydemo.runtime.base import Runtime
-from polydemo.scenario import checks
+from polydemo.errors import ExitStatus, PolydemoError
 from polydemo.scenario.loader import Loaded
-from polydemo.scenario.model import (PROJECTORS, Control, Expect, Follow, Like, Load, Pause, Post, Read, Say, Signup,
-                                     Sleep, Trace, WaitUntil)
-from polydemo.stores import Stores
+from polydemo.scenario.model import PROJECTORS, CountCond, Load, Post, Signup, StepFailed, StepModel
+
+log = logging.getLogger("polydemo.scenario")
 
 
 @dataclass
@@ -46,6 +47,7 @@ class RunResult:
     steps: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    not_restored: list[str] = field(default_factory=list)  # "<target>: <why>" for what could not be restarted
 
     @property
     def failures(self) -> list[StepResult]:
@@ -53,7 +55,8 @@ class RunResult:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "passed": self.passed, "seconds": round(self.seconds, 2),
-                "interrupted": self.interrupted, "steps": [asdict(s) for s in self.steps]}
+                "interrupted": self.interrupted, "steps": [asdict(s) for s in self.steps],
+                **({"not_restored": self.not_restored} if self.not_restored else {})}
 
 
 class Presenter:
@@ -61,7 +64,7 @@ class Presenter:
 
     def begin(self, loaded: Loaded) -> None: ...
 
-    def step_started(self, index: int, step, line: int) -> None: ...
+    def step_started(self, index: int, step: StepModel, line: int) -> None: ...
 
     def step_done(self, result: StepResult) -> None: ...
 
@@ -72,60 +75,46 @@ class Presenter:
     def end(self, result: RunResult) -> None: ...
 
 
-def describe(step) -> str:
+def describe(step: StepModel) -> str:
     """A one-line human description of a step (``scenario show`` and the run's lines)."""
-    k = step.kind
-    if isinstance(step, Say):
-        return f'say "{step.text}"'
-    if isinstance(step, Signup):
-        return f"sign up {step.email} ({step.name})"
-    if isinstance(step, Follow):
-        return f"{step.follower} {k}s {step.followee}"
-    if isinstance(step, Post):
-        extra = " via dual write" + (", crashing between the writes" if step.crash_between else "") \
-            if step.mode == "dual-write" else ""
-        return f"post {step.id} by {step.author}: {step.title!r}{extra}"
-    if isinstance(step, Like):
-        return f"like {step.post}" + (f" x{step.times}" if step.times > 1 else "")
-    if isinstance(step, Read):
-        return f"read {step.user} from {', '.join(step.from_)}"
-    if isinstance(step, Control):
-        return f"{k} {step.target}"
-    if isinstance(step, (WaitUntil, Expect)):
-        c = step.condition
-        what = next(f"{n} {getattr(c, n).model_dump(exclude_none=True) if hasattr(getattr(c, n), 'model_dump') else getattr(c, n)}"
-                    for n in type(c).model_fields if getattr(c, n) is not None)
-        return (f"wait until {what} (<= {step.timeout:.0f}s)" if isinstance(step, WaitUntil) else f"expect {what}")
-    if isinstance(step, Trace):
-        return f"trace {step.user} into {', '.join(step.stores)}"
-    if isinstance(step, Pause):
-        return f"presenter pause: {step.prompt}"
-    if isinstance(step, Load):
-        return f"load {step.signups} sign-ups at {step.rate:.0f}/s"
-    if isinstance(step, Sleep):
-        return f"sleep {step.seconds}s"
-    return k
+    return step.describe()
 
 
 def estimate_seconds(loaded: Loaded) -> float:
-    total = 0.0
-    for s in loaded.scenario.steps:
-        if isinstance(s, Say):
-            total += s.hold
-        elif isinstance(s, Sleep):
-            total += s.seconds
-        elif isinstance(s, Load):
-            total += s.signups / s.rate
-        elif isinstance(s, Control) and s.target in ("neo4j", "kafka", "connect") and s.kind == "start":
-            total += 10
-        else:
-            total += 0.3
-    return total
+    return sum(s.estimate() for s in loaded.scenario.steps)
+
+
+# ---------------------------------------------------------------- collaborators
+
+class Actions(Protocol):
+    """What steps do to the stack (:class:`StackActions`; tests pass a recorder)."""
+
+    def prepare(self, loaded: Loaded, load_prefixes: list[str]) -> None: ...
+
+    def signup(self, email: str, name: str, password: str) -> Any: ...
+
+    def follow(self, follower: str, followee: str) -> tuple[Any, Any, bool]: ...
+
+    def unfollow(self, follower: str, followee: str) -> tuple[Any, Any, bool]: ...
+
+    def post(self, step: Post) -> str: ...
+
+    def like(self, post_id: str) -> dict: ...
+
+    def read(self, user: str, stores: list[str]) -> list: ...
+
+    def load(self, signups: int, prefix: str, batch: int, rate: float) -> list: ...
+
+    def control(self, target: str, action: str) -> str: ...
+
+    def close(self) -> None: ...
 
 
 class Runner:
-    def __init__(self, settings: Settings, runtime: Runtime, loaded: Loaded, presenter: Presenter | None = None,
-                 speed: float = 1.0, step_mode: bool = False, wait_key: Callable[[str], None] | None = None):
+    def __init__(self, settings: Settings, runtime: Any, loaded: Loaded, presenter: Presenter | None = None,
+                 speed: float = 1.0, step_mode: bool = False, wait_key: Callable[[str], Any] | None = None,
+                 actions: Actions | None = None, probe: Any = None,
+                 clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], Any] = time.sleep):
         if speed <= 0:
             raise PolydemoError("--speed must be above 0", hint="1 is real time; 100 skips the pacing")
         self.settings = settings
@@ -135,10 +124,17 @@ class Runner:
         self.speed = speed
         self.step_mode = step_mode
         self.wait_key = wait_key or (lambda prompt: input(f"{prompt} "))
+        self.clock, self.sleep = clock, sleep
         self.to_restore: dict[str, str] = {}
         self.commits: dict[str, float] = {}
         self.traces: dict[str, float] = {}
-        self.clients = Stores(settings)  # one connection per store for the whole run
+        self.clients = None
+        if actions is None or probe is None:
+            from polydemo.stores import Stores
+
+            self.clients = Stores(settings)  # one connection per store for the whole run
+        self.actions: Actions = actions if actions is not None else StackActions(settings, runtime, self.clients)
+        self.probe = probe if probe is not None else StackProbe(settings, self.clients)
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunResult:
@@ -147,17 +143,12 @@ class Runner:
         t0 = time.monotonic()
         self.presenter.begin(self.loaded)
         try:
-            self.prepare()
+            self.actions.prepare(self.loaded, [self.load_prefix(s) for s in sc.steps if isinstance(s, Load)])
             for i, step in enumerate(sc.steps):
                 line = self.loaded.step_lines[i] if i < len(self.loaded.step_lines) else 0
                 self.presenter.step_started(i, step, line)
                 s0 = time.monotonic()
-                try:
-                    res = self.execute(i, step, line)
-                except PolydemoError as exc:
-                    res = StepResult(i, step.kind, line, False, exc.message, 0.0)
-                except Exception as exc:  # noqa: BLE001 - a store error fails the step, never the tool
-                    res = StepResult(i, step.kind, line, False, f"{type(exc).__name__}: {exc}"[:300], 0.0)
+                res = self.execute(i, step, line)
                 res.seconds = time.monotonic() - s0
                 result.steps.append(res)
                 self.presenter.step_done(res)
@@ -168,29 +159,119 @@ class Runner:
             result.interrupted = True
             result.passed = False
         finally:
-            self.restore()
-            self.clients.close()
+            result.not_restored = self.restore()
+            self.actions.close()
+            if self.clients is not None:
+                self.clients.close()
             result.seconds = time.monotonic() - t0
             self.presenter.end(result)
         return result
 
+    def execute(self, i: int, step: StepModel, line: int) -> StepResult:
+        try:
+            return StepResult(i, step.kind, line, True, step.run(self), 0.0)
+        except StepFailed as exc:
+            return StepResult(i, step.kind, line, False, exc.message, 0.0, exc.expected, exc.seen)
+        except PolydemoError as exc:
+            return StepResult(i, step.kind, line, False, exc.message, 0.0)
+        except Exception as exc:
+            log.debug("step %d (%s) raised", i + 1, step.kind, exc_info=True)
+            return StepResult(i, step.kind, line, False, f"{type(exc).__name__}: {exc}"[:300], 0.0)
+
+    def load_prefix(self, step: Load) -> str:
+        return f"{self.loaded.name}-{step.prefix}"
+
+    def pace(self, seconds: float) -> None:
+        if seconds > 0:
+            self.sleep(seconds / self.speed)
+
+    # ------------------------------------------------------------------ control, and restoring it
+    RESTORE: ClassVar[dict[str, str]] = {"stop": "start", "kill": "start", "pause": "resume"}
+
+    def control(self, target: str, action: str, remember: bool = True) -> str:
+        if remember and action in self.RESTORE:
+            self.to_restore[target] = self.RESTORE[action]
+        elif remember and action in ("start", "resume"):
+            self.to_restore.pop(target, None)
+        return self.actions.control(target, action)
+
+    def restore(self) -> list[str]:
+        """Restart what the scenario stopped; returns what could not be (each also logged)."""
+        failed = []
+        for target, action in list(self.to_restore.items()):
+            try:
+                self.control(target, action, remember=False)
+            except Exception as exc:  # noqa: BLE001 - restore the rest; the result and `status` say what is down
+                why = f"{target}: {action} failed: {type(exc).__name__}: {str(exc)[:200]}"
+                log.warning("restoring after the scenario: %s", why)
+                failed.append(why)
+        self.to_restore.clear()
+        return failed
+
+
+# ---------------------------------------------------------------- the real stack
+
+class StackProbe:
+    """The reads a condition needs, from the real stores (``scenario/checks.py``) and the pipeline."""
+
+    def __init__(self, settings: Settings, clients: Any):
+        self.settings, self.clients = settings, clients
+
+    def metric(self, name: str, cond: CountCond | None = None) -> int:
+        from polydemo.scenario import checks
+
+        return checks.metric(self.settings, name, cond, self.clients)
+
+    def lags(self) -> dict[str, int]:
+        from polydemo.pipeline import lag
+
+        return lag.projector_lag(self.settings, self.clients.kafka)
+
+    def user_name(self, store: str, email: str) -> str | None:
+        from polydemo.scenario import checks
+
+        return checks.user_name(self.settings, store, email, self.clients)
+
+    def connector_states(self) -> tuple[str, list[str]]:
+        from polydemo.pipeline import connector
+
+        return connector.states(self.clients.connect.status())
+
+    def projector_state(self, name: str) -> tuple[str, str | None]:
+        from polydemo.pipeline import workers
+
+        st = workers.status(self.settings, name)
+        return st.state, st.last_error
+
+
+class StackActions:
+    """What steps do, on the real stack: the domain (sign-ups, follows, posts), the pipeline and the runtime."""
+
+    def __init__(self, settings: Settings, runtime: Any, clients: Any):
+        self.settings, self.runtime, self.clients = settings, runtime, clients
+
+    def close(self) -> None:
+        return None  # the runner closes the shared clients
+
     # ------------------------------------------------------------------ preparation
-    def prepare(self) -> None:
+    def prepare(self, loaded: Loaded, load_prefixes: list[str]) -> None:
         """Remove what an earlier run of this scenario created; make sure the pipeline runs."""
-        sc = self.loaded.scenario
-        emails = [s.email.lower() for s in sc.steps if isinstance(s, Signup)]
-        prefixes = [self._load_prefix(s) for s in sc.steps if isinstance(s, Load)]
-        post_ids = [s.id for s in sc.steps if isinstance(s, Post)]
+        from polydemo.pipeline import connector, workers
+        from polydemo.scenario import checks
+        from polydemo.seed import wait_converged
+
+        sc = loaded.scenario
         stores = self.clients
+        emails = [s.email.lower() for s in sc.steps if isinstance(s, Signup)]
+        post_ids = [s.id for s in sc.steps if isinstance(s, Post)]
         old_ids = stores.users.delete_users(emails=emails)
-        for p in prefixes:
+        for p in load_prefixes:
             old_ids += stores.users.delete_users(email_like=f"{p}-%@load.example")
         stores.posts.delete(post_ids)
         for name in workers.WORKERS:
             workers.start(self.settings, name)
-        if connector.states(connector.status(self.settings))[0] == "PAUSED":
+        if connector.states(stores.connect.status())[0] == "PAUSED":
             connector.resume(self.settings)
-        from polydemo.seed import wait_converged
 
         # The earlier run's analytics history goes too (its sign-ups, follows, posts and the deletions
         # just made), so every run of a scenario ends with the same counts in every store. The deletions
@@ -207,126 +288,61 @@ class Runner:
             time.sleep(0.3)
         checks.warm(stores)
 
-    def _load_prefix(self, step: Load) -> str:
-        return f"{self.loaded.name}-{step.prefix}"
-
-    def restore(self) -> None:
-        for target, action in list(self.to_restore.items()):
-            try:
-                self.control(target, action, remember=False)
-            except Exception:  # noqa: BLE001 - best effort; status shows what is still down
-                pass
-        self.to_restore.clear()
-
     # ------------------------------------------------------------------ steps
-    def pace(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds / self.speed)
+    def signup(self, email: str, name: str, password: str) -> Any:
+        from polydemo.domain import users
 
-    def execute(self, i: int, step, line: int) -> StepResult:
-        ok = lambda msg: StepResult(i, step.kind, line, True, msg, 0.0)  # noqa: E731
-        if isinstance(step, Say):
-            self.presenter.caption(step.text)
-            self.pace(step.hold)
-            return ok(step.text)
-        if isinstance(step, Signup):
-            u = users.signup(self.settings, step.email, step.name, step.password)
-            self.commits[step.email.lower()] = time.perf_counter()
-            return ok(f"signed up {u.email} (id {u.id[:8]}) in Postgres")
-        if isinstance(step, Follow):
-            fn = users.follow if step.kind == "follow" else users.unfollow
-            a, b, changed = fn(self.settings, step.follower, step.followee)
-            return ok(f"{a.email} {step.kind}s {b.email}" + ("" if changed else " (no change)"))
-        if isinstance(step, Post):
-            return ok(self.post(step))
-        if isinstance(step, Like):
-            for _ in range(step.times):
-                doc = posts.like_post(self.settings, step.post)
-            return ok(f"{step.post} has {doc['meta']['likes']} likes")
-        if isinstance(step, Read):
-            results = reads.read_user(self.settings, step.user, step.from_)
-            text = "; ".join(f"{r.store}: {r.name or '-'} ({r.verdict}"
-                             f"{', lag ' + str(r.lag_messages) if r.lag_messages else ''})" for r in results)
-            return ok(text)
-        if isinstance(step, Control):
-            return ok(self.control(step.target, step.kind))
-        if isinstance(step, WaitUntil):
-            deadline = time.monotonic() + step.timeout
-            while True:
-                out = checks.evaluate(self.settings, step.condition, self.traces, self.clients)
-                if out.ok:
-                    return ok(f"{out.expected}: {out.seen}")
-                if time.monotonic() > deadline:
-                    return StepResult(i, step.kind, line, False, f"timed out after {step.timeout:.0f}s",
-                                      0.0, out.expected, out.seen)
-                time.sleep(0.1)
-        if isinstance(step, Expect):
-            out = checks.evaluate(self.settings, step.condition, self.traces, self.clients)
-            if out.ok:
-                return ok(f"{out.expected}: {out.seen}")
-            return StepResult(i, step.kind, line, False, step.message or "expectation failed", 0.0,
-                              out.expected, out.seen)
-        if isinstance(step, Trace):
-            return self.trace(i, step, line)
-        if isinstance(step, Pause):
-            if self.step_mode:
-                self.presenter.prompt(step.prompt)
-                self.wait_key(step.prompt)
-            return ok("continued" if self.step_mode else "skipped (not in --step mode)")
-        if isinstance(step, Load):
-            t0 = time.monotonic()
-            ids = load_lib.signup_burst(self.settings, step.signups, self._load_prefix(step),
-                                        batch=max(1, min(100, int(step.rate / 10) or 1)), rate=step.rate * self.speed
-                                        if self.speed < 1 else step.rate)
-            took = time.monotonic() - t0
-            return ok(f"{len(ids)} sign-ups in {took:.1f}s ({len(ids) / took:.0f}/s)")
-        if isinstance(step, Sleep):
-            self.pace(step.seconds)
-            return ok(f"slept {step.seconds / self.speed:.1f}s")
-        raise PolydemoError(f"step kind {step.kind} is not implemented")
+        return users.signup(self.settings, email, name, password, self.clients.users)
+
+    def follow(self, follower: str, followee: str) -> tuple[Any, Any, bool]:
+        from polydemo.domain import users
+
+        return users.follow(self.settings, follower, followee, self.clients.users)
+
+    def unfollow(self, follower: str, followee: str) -> tuple[Any, Any, bool]:
+        from polydemo.domain import users
+
+        return users.unfollow(self.settings, follower, followee, self.clients.users)
+
+    def like(self, post_id: str) -> dict:
+        from polydemo.domain import posts
+
+        return posts.like_post(self.settings, post_id, posts=self.clients.posts)
+
+    def read(self, user: str, stores: list[str]) -> list:
+        from polydemo import reads
+
+        return reads.read_user(self.settings, user, stores, self.clients)
+
+    def load(self, signups: int, prefix: str, batch: int, rate: float) -> list:
+        from polydemo import load as load_lib
+
+        return load_lib.signup_burst(self.settings, signups, prefix, batch=batch, rate=rate)
 
     def post(self, step: Post) -> str:
-        author = users.require_user(self.settings, step.author)
+        from polydemo.domain import posts, users
+        from polydemo.pipeline import dualwrite
+
+        author = users.require_user(self.settings, step.author, self.clients.users)
         if step.mode == "dual-write" and step.crash_between:
-            # The injected crash kills the process that writes, so it runs in a child process.
+            # The injected crash kills the process that writes, so it runs in a child process of its own.
             code = dualwrite.create_post_crashing(self.settings, author.id, step.title, step.body, step.tags,
                                                   post_id=step.id)
-            if code != dualwrite.CRASH_EXIT:
+            if code != ExitStatus.INJECTED_CRASH:
                 raise PolydemoError(f"the dual-write writer exited {code}, not with the injected crash "
-                                    f"({dualwrite.CRASH_EXIT})", hint="see the scenario's earlier steps")
+                                    f"({ExitStatus.INJECTED_CRASH.value})", hint="its error is on stderr above")
             return f"{step.id} written to Mongo; the writer crashed before publishing (injected)"
         if step.mode == "dual-write":
             doc = dualwrite.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id)
             return f"{doc['_id']} written to Mongo and published by the writer (dual write)"
-        doc = posts.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id)
+        doc = posts.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id,
+                                posts=self.clients.posts)
         return f"{doc['_id']} written to Mongo; the relay publishes it"
 
-    def trace(self, i: int, step: Trace, line: int) -> StepResult:
-        email = step.user.lower()
-        t0 = self.commits.get(email, time.perf_counter())
-        pending, seen = set(step.stores), {}
-        deadline = time.perf_counter() + step.timeout
-        while pending and time.perf_counter() < deadline:
-            for store in list(pending):
-                if checks.user_name(self.settings, store, email, self.clients) is not None:
-                    seen[store] = (time.perf_counter() - t0) * 1000
-                    pending.discard(store)
-            time.sleep(0.005)
-        self.traces.update(seen)
-        text = ", ".join(f"{s} +{ms:.0f} ms" for s, ms in sorted(seen.items(), key=lambda kv: kv[1]))
-        if pending:
-            return StepResult(i, step.kind, line, False, f"not visible in {', '.join(sorted(pending))} after "
-                              f"{step.timeout:.0f}s", 0.0, f"{email} in {', '.join(step.stores)}", text or "nowhere")
-        return StepResult(i, step.kind, line, True, f"Postgres commit -> {text}", 0.0)
-
     # ------------------------------------------------------------------ control
-    RESTORE = {"stop": "start", "kill": "start", "pause": "resume"}
+    def control(self, target: str, action: str) -> str:
+        from polydemo.pipeline import connector, workers
 
-    def control(self, target: str, action: str, remember: bool = True) -> str:
-        if remember and action in self.RESTORE:
-            self.to_restore[target] = self.RESTORE[action]
-        elif remember and action in ("start", "resume"):
-            self.to_restore.pop(target, None)
         if target in PROJECTORS:
             if action == "stop":
                 return f"projector {target}: {workers.stop(self.settings, target)}"
@@ -361,6 +377,9 @@ class Runner:
 
 def _signal_worker(settings: Settings, name: str, action: str) -> str:
     import signal
+
+    from polydemo import procs
+    from polydemo.pipeline import workers
 
     proc = procs.alive(workers.pid_file(settings, name))
     if proc is None:

@@ -63,7 +63,7 @@ COUNTS_QUERY = (
     "RETURN nodes, users, follows, top")
 
 
-def _runs(changes: list):
+def runs(changes: list):
     """Consecutive changes of the same kind, in order: each run is one batched write."""
     return groupby(changes, key=lambda c: (c.entity, c.op))
 
@@ -110,7 +110,7 @@ class Graph:
     def apply(self, changes: Iterable) -> None:
         """(:User {id, name, email}) nodes and FOLLOWS edges, MERGEd by source ids: a replay changes nothing."""
         with self.driver.session() as s:
-            for (entity, op), run in _runs(list(changes)):
+            for (entity, op), run in runs(list(changes)):
                 rows = list(run)
                 if entity == "user" and op in ("create", "update"):
                     s.run("UNWIND $rows AS r MERGE (u:User {id: r.id}) SET u.name = r.name, u.email = r.email",

@@ -1,21 +1,35 @@
 """The integration suite's own real stack: its own ports (offset 20000) and its own run directory.
 
 Started once per test session (all 7 servers, schemas, the Debezium connector, the projectors
-and the relay), seeded, and stopped at the end. It never touches a demo running on the default
-ports or in .polydemo/. Nothing here is mocked.
+and the relay), seeded, and stopped at the end by ``polydemo down``, which is checked there:
+every server and pipeline process ends and no pid file is left alive (a failure is reported as
+an error at the teardown of the last test that used the stack). It never touches a demo running
+on the default ports or in .polydemo/. Nothing here is mocked.
+
+Every test under tests/integration/ is marked ``integration``: ``pytest -m "not integration"``
+(``make unit``) runs the rest without a stack.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 # POLYDEMO_TEST_PORT_OFFSET lets two suites (two worktrees, say) run side by side on one machine.
 TEST_OFFSET = os.environ.get("POLYDEMO_TEST_PORT_OFFSET", "20000")
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
@@ -42,21 +56,57 @@ def runtime(stack_env):
 
 @pytest.fixture(scope="session")
 def stack(runtime, stack_env):
-    """A running, seeded stack; yields its Settings."""
-    from polydemo import seed, stack as stack_lib
+    """A running, seeded stack; yields its Settings. Its teardown is the `polydemo down` check."""
+    from polydemo import seed
+    from polydemo import stack as stack_lib
 
     settings = runtime.settings
     t0 = time.monotonic()
+    problems: list[str] = []
     try:
         stack_lib.bring_up(runtime)
         print(f"\n[stack] up in {time.monotonic() - t0:.1f}s at {settings.home}")
         seed.seed(settings)
         assert seed.wait_converged(settings, timeout=90), "projectors did not catch up after the seed"
         yield settings
+        problems = down_leaves_no_process_behind(runtime)
     finally:
-        stack_lib.bring_down(runtime)
+        stack_lib.bring_down(runtime)  # a no-op after a clean `down`; the clean-up when anything failed
         if os.environ.get("POLYDEMO_KEEP_TEST_HOME") != "1":
             shutil.rmtree(stack_env, ignore_errors=True)
+    assert not problems, "`polydemo down` left the stack running: " + "; ".join(problems)
+
+
+def down_leaves_no_process_behind(runtime) -> list[str]:
+    """Run `polydemo down --json` on the suite's stack; what is wrong with the outcome (empty: nothing)."""
+    import psutil
+    from typer.testing import CliRunner
+
+    from polydemo import procs
+    from polydemo.cli import app
+    from polydemo.pipeline import workers
+
+    settings = runtime.settings
+    pids = [s.pid for s in runtime.status() if s.pid]
+    children = [c.pid for p in pids for c in psutil.Process(p).children(recursive=True)]
+    pids += [st.pid for st in (workers.status(settings, n) for n in workers.WORKERS) if st.pid]
+    problems = []
+    if len(pids) < 11:
+        problems.append(f"only {len(pids)} of 7 servers + 4 pipeline processes were running before `down`")
+    result = CliRunner().invoke(app, ["down", "--json"])
+    if result.exit_code != 0:
+        return [*problems, f"`down` exited {result.exit_code}: {result.output[-500:]}"]
+    outcome = json.loads(result.stdout)["services"]
+    if not set(outcome.values()) <= {"stopped", "killed"}:
+        problems.append(f"outcomes {outcome}")
+    alive = [p for p in pids + children
+             if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    if alive:
+        problems.append(f"still alive: {alive}")
+    left = [f.name for f in settings.run_dir.glob("*.pid") if procs.alive(f)]
+    if left:
+        problems.append(f"live pid files: {left}")
+    return problems
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):

@@ -13,6 +13,7 @@ from polydemo.cli import app
 from polydemo.scenario import loader
 from polydemo.scenario.runner import Runner
 
+from .conftest import wait_for
 from .test_pipeline import counts
 
 runner = CliRunner()
@@ -70,10 +71,8 @@ def test_ctrl_c_restarts_what_the_scenario_stopped(stack):
     proc = subprocess.Popen([sys.executable, "-m", "polydemo", "scenario", "run", "kill-consumer", "--no-dashboard"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 30
-    while workers.status(stack, "cache").running and time.monotonic() < deadline:
-        time.sleep(0.1)  # wait for the scenario's `kill: cache`
-    assert not workers.status(stack, "cache").running, "the scenario did not kill the cache projector"
+    wait_for(lambda: not workers.status(stack, "cache").running, timeout=30, interval=0.1,
+             what="the scenario's `kill: cache`")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out

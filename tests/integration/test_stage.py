@@ -12,7 +12,8 @@ from polydemo.cli import app
 from polydemo.pipeline import workers
 from polydemo.scenario import checks
 from polydemo.scenario.model import Condition
-from polydemo.stores import cache, mongo, postgres
+from polydemo.scenario.runner import StackProbe
+from polydemo.stores import Stores, cache, mongo, postgres
 
 from .conftest import wait_for
 
@@ -20,8 +21,12 @@ runner = CliRunner()
 PASSWORD = {"POLYDEMO_SIGNUP_PASSWORD": "stage-proof-pw", "COLUMNS": "200"}
 
 
-def _converged(settings) -> checks.Outcome:
-    return checks.evaluate(settings, Condition(converged=True), {})
+def _converged(settings):
+    stores = Stores(settings)
+    try:
+        return Condition(converged=True).evaluate(StackProbe(settings, stores), {})
+    finally:
+        stores.close()
 
 
 def _users(settings) -> int:

@@ -1,0 +1,302 @@
+"""The projector loop (pipeline/projector.py Runner) driven through its seams, in milliseconds.
+
+The stand-ins are for the confluent-kafka *client objects* only (poll/consume/commit/close,
+produce/flush, messages): the loop's own logic is what runs. The store writer is a recorder that
+can be told to fail; what a real store does with the writes is tested on the real stack
+(tests/integration/test_drills.py, test_pipeline.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaError
+
+from polydemo.config import Settings
+from polydemo.pipeline.events import Change, topics
+from polydemo.pipeline.projector import Projector, Runner, StatusFile, dlq_topic
+
+USERS = topics("polydemo")["users"]
+FOLLOWS = topics("polydemo")["follows"]
+
+
+# ---------------------------------------------------------------- stand-ins for the Kafka client objects
+
+class Err:
+    def __init__(self, code: int, text: str = "error"):
+        self._code, self.text = code, text
+
+    def code(self) -> int:
+        return self._code
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Msg:
+    def __init__(self, topic: str, offset: int, value: bytes | None, key: bytes | None = None, partition: int = 0,
+                 error: Err | None = None):
+        self._t, self._o, self._v, self._k, self._p, self._e = topic, offset, value, key, partition, error
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def key(self) -> bytes | None:
+        return self._k
+
+    def value(self) -> bytes | None:
+        return self._v
+
+    def error(self) -> Err | None:
+        return self._e
+
+
+class FakeConsumer:
+    """Serves queued messages; a batch is what arrived together (``None`` between batches: a poll that
+    waited and got nothing). When the queue is empty it sets the stop event, as SIGTERM would."""
+
+    def __init__(self, batches: list[list[Msg]], stop: threading.Event, log: list):
+        self.queue: list[Msg | None] = [m for b in batches for m in (*b, None)]
+        self.stop, self.log = stop, log
+        self.subscribed: list[str] = []
+        self.closed = False
+
+    def subscribe(self, names: list[str]) -> None:
+        self.subscribed = list(names)
+
+    def poll(self, timeout: float) -> Msg | None:
+        if not self.queue:
+            self.stop.set()
+            return None
+        return self.queue.pop(0)
+
+    def consume(self, num_messages: int, timeout: float) -> list[Msg]:
+        out: list[Msg] = []
+        while self.queue and self.queue[0] is not None and len(out) < num_messages:
+            out.append(self.queue.pop(0))  # type: ignore[arg-type]
+        return out
+
+    def commit(self, *, asynchronous: bool) -> None:
+        assert asynchronous is False
+        self.log.append(("commit",))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeProducer:
+    def __init__(self, log: list, unacked: list[int] | None = None):
+        self.log = log
+        self.unacked = list(unacked or [])  # flush results to return first (messages still in flight)
+        self.produced: list[dict] = []
+
+    def produce(self, topic: str, *, key, value, headers) -> None:
+        self.produced.append({"topic": topic, "key": key, "value": value, "headers": dict(headers)})
+
+    def flush(self, timeout: float) -> int:
+        left = self.unacked.pop(0) if self.unacked else 0
+        self.log.append(("flush", left))
+        return left
+
+
+class ListStatus:
+    def __init__(self):
+        self.writes: list[dict] = []
+
+    def write(self, data: dict) -> None:
+        self.writes.append(json.loads(json.dumps(data)))  # what a status file would hold
+
+
+class Recorder(Projector):
+    """A store writer that records each batch, and raises for the first ``fail`` calls."""
+
+    name = "graph"
+    sources = ("users", "follows")
+
+    def __init__(self, settings: Settings, log: list, fail: int = 0):
+        super().__init__(settings)
+        self.log, self.fail = log, fail
+        self.batches: list[list[Change]] = []
+        self.opened = self.closed = self.reconnects = 0
+
+    def open(self) -> None:
+        self.opened += 1
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def reconnect(self) -> None:
+        self.reconnects += 1
+
+    def apply(self, changes: list[Change]) -> None:
+        if self.fail:
+            self.fail -= 1
+            self.log.append(("apply failed", len(changes)))
+            raise ConnectionError("store is down")
+        self.batches.append(list(changes))
+        self.log.append(("apply", [c.key.get("id") or c.key.get("follower_id") for c in changes]))
+
+
+def user(uid: str, op: str = "c", lsn: int = 1) -> bytes:
+    return json.dumps({"before": None if op != "d" else {"id": uid}, "after": {"id": uid, "name": uid} if op != "d"
+                       else None, "op": op, "source": {"lsn": lsn, "ts_ms": 1}}).encode()
+
+
+def follow(a: str, b: str, op: str = "c") -> bytes:
+    row = {"follower_id": a, "followee_id": b}
+    return json.dumps({"before": row if op == "d" else None, "after": row if op != "d" else None, "op": op,
+                       "source": {"lsn": 1, "ts_ms": 1}}).encode()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(home=tmp_path)
+
+
+def make(settings, batches, fail=0, unacked=None, sleep=None, batch_size=1000):
+    log: list = []
+    stop = threading.Event()
+    consumer = FakeConsumer(batches, stop, log)
+    dlq = FakeProducer(log, unacked)
+    status = ListStatus()
+    proj = Recorder(settings, log, fail)
+    sleeps: list[float] = []
+    runner = Runner(proj, consumer, dlq, status, stop=stop, batch_size=batch_size,
+                    sleep=sleep or sleeps.append)
+    return runner, consumer, dlq, status, proj, log, sleeps
+
+
+# ---------------------------------------------------------------- the tests
+
+def test_commits_only_after_the_write_and_reports_positions(settings):
+    runner, consumer, _, status, proj, log, _ = make(settings, [
+        [Msg(USERS, 0, user("a")), Msg(USERS, 1, user("b"))],
+        [Msg(FOLLOWS, 7, follow("a", "b"), partition=2)],
+    ])
+    runner.run()
+    assert consumer.subscribed == [USERS, FOLLOWS]
+    assert log == [("apply", ["a", "b"]), ("commit",), ("apply", ["a"]), ("commit",)]
+    final = status.writes[-1]
+    assert final["state"] == "stopped" and final["processed"] == 3 and final["dead_lettered"] == 0
+    assert final["positions"] == {f"{USERS}[0]": 2, f"{FOLLOWS}[2]": 8}
+    assert status.writes[0]["state"] == "running" and status.writes[0]["processed"] == 0
+    assert consumer.closed and proj.opened == 1 and proj.closed == 1
+
+
+def test_one_poll_and_its_consume_make_one_batch_in_order(settings):
+    msgs = [Msg(USERS, 0, user("a")), Msg(USERS, 1, user("b")), Msg(FOLLOWS, 0, follow("a", "b")),
+            Msg(USERS, 2, user("c")), Msg(USERS, 3, user("a", "d"))]
+    runner, _, _, _, proj, _, _ = make(settings, [msgs])
+    runner.run()
+    [batch] = proj.batches
+    assert [(c.entity, c.op) for c in batch] == [("user", "create"), ("user", "create"), ("follow", "create"),
+                                                  ("user", "create"), ("user", "delete")]
+    # The projectors write a batch as consecutive runs of one kind, order kept (pipeline/projectors.py).
+    from polydemo.stores.graph import runs as _runs
+
+    assert [(k, len(list(g))) for k, g in _runs(batch)] == [(("user", "create"), 2), (("follow", "create"), 1),
+                                                           (("user", "create"), 1), (("user", "delete"), 1)]
+
+
+def test_batch_size_caps_what_one_poll_takes(settings):
+    msgs = [Msg(USERS, i, user(f"u{i}", lsn=i)) for i in range(5)]
+    runner, _, _, _, proj, log, _ = make(settings, [msgs], batch_size=2)
+    runner.run()
+    # poll() takes one message and consume() up to batch_size - 1 more; the rest waits for the next poll.
+    assert [len(b) for b in proj.batches] == [2, 2, 1]
+    assert log.count(("commit",)) == 3
+
+
+def test_poison_goes_to_the_dlq_with_reasons_flushed_before_the_commit(settings):
+    runner, _, dlq, status, _proj, log, _ = make(settings, [
+        [Msg(USERS, 4, user("a")), Msg(USERS, 5, b"{not json", key=b"k1"), Msg(USERS, 6, b"[1, 2]")],
+    ], unacked=[1])  # the first flush leaves one message unacknowledged: retried, then committed
+    runner.run()
+    assert [p["topic"] for p in dlq.produced] == [dlq_topic(settings)] * 2
+    first = dlq.produced[0]
+    assert first["key"] == b"k1" and first["value"] == b"{not json"
+    assert first["headers"]["dlq.reason"].decode().startswith("value is not JSON")
+    assert first["headers"]["dlq.source.topic"] == USERS.encode()
+    assert first["headers"]["dlq.source.partition"] == b"0" and first["headers"]["dlq.source.offset"] == b"5"
+    assert first["headers"]["dlq.projector"] == b"graph"
+    assert dlq.produced[1]["headers"]["dlq.reason"] == b"value is a list, not an object"
+    assert log == [("flush", 1), ("flush", 0), ("apply", ["a"]), ("commit",)]
+    final = status.writes[-1]
+    assert final["dead_lettered"] == 2 and final["processed"] == 1 and final["positions"] == {f"{USERS}[0]": 7}
+
+
+def test_store_down_retries_without_commit_then_commits_once(settings):
+    runner, _, _, status, proj, log, sleeps = make(settings, [[Msg(USERS, 0, user("a"))]], fail=3)
+    runner.run()
+    assert log == [("apply failed", 1)] * 3 + [("apply", ["a"]), ("commit",)]
+    assert len(sleeps) == 3 and sleeps == sorted(sleeps) and all(0 < s <= 5 for s in sleeps)  # backing off
+    assert proj.reconnects == 3
+    retrying = [w for w in status.writes if w["state"] == "retrying"]
+    assert len(retrying) == 3
+    assert retrying[0]["last_error"] == "writing 1 change(s): ConnectionError: store is down"
+    assert retrying[0]["positions"] == {}  # nothing moved while retrying
+    final = status.writes[-1]
+    assert final["processed"] == 1 and final["last_error"] is None
+
+
+def test_stop_during_retry_commits_nothing(settings):
+    holder: dict = {}
+
+    def sleep(seconds: float) -> None:
+        holder["runner"].stop.set()  # SIGTERM arrives during the back-off
+
+    runner, consumer, _, status, proj, log, _ = make(settings, [[Msg(USERS, 0, user("a"))]], fail=100, sleep=sleep)
+    holder["runner"] = runner
+    runner.run()
+    assert ("commit",) not in log and proj.batches == []
+    assert log == [("apply failed", 1)]
+    final = status.writes[-1]
+    assert final["state"] == "stopped" and final["processed"] == 0 and final["positions"] == {}
+    assert consumer.closed and proj.closed == 1
+
+
+def test_stop_while_the_dlq_is_unacknowledged_commits_nothing(settings):
+    holder: dict = {}
+    runner, _, _, status, _, log, _ = make(settings, [[Msg(USERS, 0, b"nope")]], unacked=[1] * 100,
+                                           sleep=lambda s: holder["runner"].stop.set())
+    holder["runner"] = runner
+    runner.run()
+    assert ("commit",) not in log
+    assert status.writes[-1]["dead_lettered"] == 0
+
+
+def test_partition_eof_is_not_an_error_but_a_broker_error_is_reported(settings):
+    runner, _, _, status, proj, log, _ = make(settings, [
+        [Msg(USERS, 0, None, error=Err(KafkaError._PARTITION_EOF, "eof"))],
+        [Msg(USERS, 0, None, error=Err(KafkaError._TRANSPORT, "broker down"))],
+    ])
+    seen = []
+    status.write = lambda data: seen.append(data["last_error"])
+    runner.STATUS_EVERY_S = 0  # every write goes through
+    runner.run()
+    assert log == [] and proj.batches == []  # nothing to write, nothing to commit
+    assert None in seen and "broker down" in seen
+
+
+def test_tombstones_are_committed_but_not_written(settings):
+    runner, _, _, status, proj, log, _ = make(settings, [[Msg(USERS, 3, None)]])
+    runner.run()
+    assert log == [("commit",)] and proj.batches == []
+    assert status.writes[-1]["positions"] == {f"{USERS}[0]": 4} and status.writes[-1]["processed"] == 0
+
+
+def test_status_file_is_replaced_atomically(tmp_path):
+    sink = StatusFile(tmp_path / "run" / "projector-graph.json")
+    sink.write({"state": "running"})
+    sink.write({"state": "stopped"})
+    assert json.loads(sink.path.read_text()) == {"state": "stopped"}
+    assert not sink.path.with_suffix(".tmp").exists()
