@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from polydemo.config import PROJECT_ROOT, Settings
+from polydemo import resources
+from polydemo.config import Settings
 from polydemo.domain.users import hash_password
 from polydemo.stores import cache, graph, mongo, postgres, timeseries
 
-USERS_FILE = PROJECT_ROOT / "polydemo" / "data" / "users.json"
-POSTS_FILE = PROJECT_ROOT / "posts.json"
+USERS_FILE = resources.PACKAGE_DIR / "data" / "users.json"  # package data of its own (pyproject)
 
 
 @dataclass
@@ -32,7 +32,7 @@ class SeedResult:
 
 
 def load_sample() -> tuple[dict, list[dict]]:
-    return json.loads(USERS_FILE.read_text()), json.loads(POSTS_FILE.read_text())
+    return json.loads(USERS_FILE.read_text()), json.loads(resources.read_text(resources.POSTS_JSON))
 
 
 def seed(settings: Settings, reset: bool = False) -> SeedResult:

@@ -9,15 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from polydemo.config import PROJECT_ROOT, SERVICES, Settings
+from polydemo import resources
+from polydemo.config import SERVICES, Settings
 from polydemo.pipeline import connector, workers
 from polydemo.runtime.base import ProgressFn, Runtime, UpResult, _ignore
 from polydemo.pipeline.events import topics
 from polydemo.pipeline.projector import dlq_topic
 from polydemo.stores import kafka, postgres, timeseries
 
-DATABASE_SQL = PROJECT_ROOT / "database.sql"
-TIMESERIES_SQL = PROJECT_ROOT / "TimeScaleDB.sql"
 
 
 @dataclass
@@ -36,9 +35,9 @@ def all_topics(settings: Settings) -> list[str]:
 
 def apply_schemas(settings: Settings) -> None:
     with postgres.connect(settings) as conn:
-        conn.execute(DATABASE_SQL.read_text())
+        conn.execute(resources.read_text(resources.DATABASE_SQL))
     with timeseries.connect(settings) as conn:
-        conn.execute(TIMESERIES_SQL.read_text())
+        conn.execute(resources.read_text(resources.TIMESERIES_SQL))
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone():
             conn.execute("SELECT partman.run_maintenance('public.events')")
 

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from polydemo import __version__
-from polydemo.cli import data, pipeline, scenario, stack, watch
+from polydemo.cli import data, pipeline, scenario, setup, stack, watch
 from polydemo.cli.context import AppState
 
 app = typer.Typer(
@@ -31,7 +31,7 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     home: Optional[Path] = typer.Option(None, "--home", envvar="POLYDEMO_HOME",
-                                        help="Run directory (data, logs, pids). Default: .polydemo/ at the project root."),
+                                        help="Run directory (data, logs, pids). Default: .polydemo/ in a checkout, else the user data directory (~/.local/share/polydemo)."),
     runtime: Optional[str] = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
                                           help="auto (docker if an engine answers, else local), local or docker."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
@@ -48,6 +48,7 @@ data.register(app)
 pipeline.register(app)
 watch.register(app)
 scenario.register(app)
+setup.register(app)
 
 
 def main() -> None:

@@ -146,6 +146,7 @@ def status(
                           "services": [s.as_dict() for s in statuses]})
     else:
         st.env.out.print(views.status_table(statuses, runtime.name))
+        st.env.info(f"home {st.settings.home}")
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 
@@ -190,7 +191,7 @@ def logs(
 
 
 def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
-    """Check Java, binaries, jars, free ports and disk; print the fix for each problem."""
+    """Check package data, Java, binaries, jars, free ports and disk; print the fix for each problem."""
     from polydemo import doctor as doctor_lib
 
     st = with_json(ctx, json_out)
@@ -201,6 +202,6 @@ def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
         st.env.out.print(doctor_lib.render(checks))
     bad = [c for c in checks if not c.ok]
     if bad:
-        st.env.error(f"{len(bad)} problem(s) found", hint=bad[0].fix)
+        st.env.error(f"{len(bad)} problem(s) found; first: {bad[0].name}: {bad[0].detail}", hint=bad[0].fix)
         raise typer.Exit(1)
     st.env.info("[ok]everything polydemo needs is in place[/ok]")
