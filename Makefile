@@ -1,7 +1,10 @@
 # polydemo: the two commands the README promises.
 #   make demo   set-up + the whole stack + sample data + the tour scenario + the live dashboard
 #   make test   set-up + the test suite (it starts its own stack on its own ports and directory)
-.PHONY: setup demo test unit bench down
+#   make wheel-check   build the wheel, install it outside the checkout, run it from an empty directory
+#                      (WHEEL_CHECK_ARGS=--stack: also setup, up, seed, the tour and down, from the wheel)
+#   make lock   regenerate requirements.lock and the Mongo server's hashed requirements after a pin change
+.PHONY: setup demo test unit bench down wheel-check lock
 
 PD := .venv/bin/polydemo
 
@@ -25,3 +28,9 @@ bench: setup
 
 down:
 	$(PD) down
+
+wheel-check:
+	bash scripts/check-wheel.sh $(WHEEL_CHECK_ARGS)
+
+lock:
+	bash scripts/lock.sh
