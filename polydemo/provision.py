@@ -387,7 +387,7 @@ class Setup:
                 out.append(Result(c.name, c.title, "ok", detail, time.monotonic() - t0))
                 progress(c.name, "done", detail)
                 continue
-            progress(c.name, "installing", detail)
+            progress(c.name, "installing", f"({detail})")
             stop = threading.Event()
             ticker = threading.Thread(target=self._tick, args=(c, progress, stop, t0), daemon=True)
             ticker.start()
