@@ -20,6 +20,7 @@ from polydemo._shipped import DATA_DIR, SHIPPED
 from polydemo.errors import PolydemoError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+USERS_JSON = PACKAGE_DIR / "data" / "users.json"
 CHECKOUT_DIR = PACKAGE_DIR.parent
 
 # What polydemo reads, by the name doctor shows. Each is a shipped path (tests/unit/test_resources.py).
@@ -130,6 +131,10 @@ def inventory() -> list[Found]:
         else:
             ok = p.is_file()
             out.append(Found(rel, p, ok, str(p) if ok else f"missing: {p}", "" if ok else _fix(r, rel)))
+    # The sample users live in the package itself (package data of polydemo, not a repository file).
+    ok = USERS_JSON.is_file()
+    out.append(Found("polydemo/data/users.json", USERS_JSON, ok, str(USERS_JSON) if ok else f"missing: {USERS_JSON}",
+                     "" if ok else _fix(Root(PACKAGE_DIR, "package"), "polydemo/data/users.json")))
     return out
 
 

@@ -20,7 +20,7 @@ from polydemo.config import Settings
 from polydemo.domain.users import hash_password
 from polydemo.stores import cache, graph, mongo, postgres, timeseries
 
-USERS_FILE = resources.PACKAGE_DIR / "data" / "users.json"  # package data of its own (pyproject)
+USERS_FILE = resources.USERS_JSON
 
 
 @dataclass

@@ -17,7 +17,6 @@ from polydemo.errors import PolydemoError
 from polydemo.stores import connect
 
 
-
 def config(settings: Settings, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The connector config with Settings filled in. ``overrides`` come from the runtime: in Docker,
     Connect reaches Postgres as ``postgres:5432`` on the compose network, not at the host's port."""
