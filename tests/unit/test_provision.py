@@ -16,6 +16,13 @@ class FakeHost(provision.Host):
         self.files: set[Path] = set()
         self.root, self.apt, self.fail = root, apt, fail
         self.ran: list[list[str]] = []
+        self.downloads: list[str] = []
+        self.payload = PLUGIN
+
+    def download(self, url, dest):
+        self.downloads.append(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(self.payload)
 
     def which(self, name):
         if name == "apt-get":
@@ -35,7 +42,7 @@ class FakeHost(provision.Host):
             log.write_text("[ERROR] Checksum validation failed, expected abc but is def\n")
             return 1
         joined = " ".join(argv)
-        if "generate-resources" in joined:  # kafka
+        if "copy-dependencies@kafka-libs" in joined:  # kafka
             libs = Path(next(a for a in argv if a.startswith("-Dkafka.libs.dir=")).split("=", 1)[1])
             libs.mkdir(parents=True)
             (libs / "kafka_2.13-4.3.1.jar").write_text("")
@@ -56,7 +63,28 @@ class FakeHost(provision.Host):
         return 0
 
 
+def _plugin_archive() -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = b"jar"
+        info = tarfile.TarInfo("debezium-connector-postgres/debezium-connector-postgres-3.7.0.Final.jar")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+PLUGIN = _plugin_archive()
 ALL_APT = {"redis-server", "javac", "mvn"}
+
+
+@pytest.fixture(autouse=True)
+def plugin_sha(monkeypatch):
+    import hashlib
+
+    monkeypatch.setattr(provision, "DEBEZIUM_PLUGIN_SHA256", hashlib.sha256(PLUGIN).hexdigest())
 PG_FILES = {Path("/usr/lib/postgresql/15/bin/postgres"), Path("/usr/share/postgresql/15/extension/pg_partman.control"),
             Path("/usr/lib/postgresql/15/lib/wal2json.so")}
 
@@ -78,6 +106,8 @@ def test_first_run_installs_with_verified_downloads_and_second_run_does_nothing(
     assert "--require-hashes" in pip and pip[-1].endswith("requirements-secantusd.txt")
     # Maven runs on a staged copy of the pom, never in the (possibly read-only) package
     assert all(Path(a[a.index("-f") + 1]).is_relative_to(tmp_path / "cache") for a in mvn)
+    plugin = tmp_path / "cache" / "kafka" / "plugins" / "debezium-connector-postgres"
+    assert host.downloads == [provision.DEBEZIUM_PLUGIN_URL] and any(plugin.glob("*.jar"))
     host.ran.clear()
     second = j.run()
     assert [r.state for r in second] == ["ok"] * 4 and host.ran == []
@@ -132,12 +162,12 @@ def test_not_root_without_sudo_says_how(tmp_path):
 
 
 def test_maven_failure_names_the_component_log_and_fix(tmp_path):
-    host = FakeHost(have=ALL_APT, fail="generate-resources")
+    host = FakeHost(have=ALL_APT, fail="copy-dependencies")
     host.files |= PG_FILES
     with pytest.raises(provision.SetupError) as exc:
         job(tmp_path, host).run()
     assert exc.value.message.startswith("Kafka jars: Maven failed")
-    assert "Checksum validation failed" in exc.value.details and "setup-kafka.log" in exc.value.hint
+    assert "Checksum validation failed" in exc.value.details and host.downloads == [] and "setup-kafka.log" in exc.value.hint
     assert not (tmp_path / "cache" / "stamps" / "kafka").exists()
 
 
@@ -163,3 +193,24 @@ def test_secantus_requirements_are_hashed():
     for i, ln in enumerate(blocks):  # every pin is followed by at least one hash
         if ln in pins:
             assert blocks[i + 1].strip().startswith("--hash=sha256:"), ln
+
+
+def test_a_plugin_archive_with_the_wrong_sha256_is_refused(tmp_path):
+    host = FakeHost(have=ALL_APT)
+    host.files |= PG_FILES
+    host.payload = b"not the archive"
+    with pytest.raises(provision.SetupError) as exc:
+        job(tmp_path, host).run(["kafka"])
+    assert "Debezium plugin's sha256" in exc.value.message and "altered" in exc.value.hint
+    assert not (tmp_path / "cache" / "downloads" / provision.DEBEZIUM_PLUGIN_URL.rsplit("/", 1)[1]).exists()
+    assert not (tmp_path / "cache" / "stamps" / "kafka").exists()
+
+
+def test_plugin_pin_matches_the_pom():
+    import re
+
+    from polydemo.runtime import services
+
+    pom = resources.read_text(resources.KAFKA_POM)
+    assert re.search(r"<debezium.version>([^<]+)<", pom).group(1) == provision.DEBEZIUM_VERSION == services.DEBEZIUM_VERSION
+    assert provision.DEBEZIUM_VERSION in provision.DEBEZIUM_PLUGIN_URL
