@@ -3,7 +3,10 @@
 #   make test   set-up + the test suite (it starts its own stack on its own ports and directory)
 #   make unit   the unit tests only (no stack, no apt, no jars: just the venv), in seconds
 #   make lint   ruff (check + format --check) and mypy
-.PHONY: setup venv demo test unit lint bench down
+#   make wheel-check   build the wheel, install it outside the checkout, run it from an empty directory
+#                      (WHEEL_CHECK_ARGS=--stack: also setup, up, seed, the tour and down, from the wheel)
+#   make lock   regenerate requirements.lock and the Mongo server's hashed requirements after a pin change
+.PHONY: setup venv demo test unit lint bench down wheel-check lock
 
 PD := .venv/bin/polydemo
 
@@ -35,3 +38,9 @@ bench: setup
 
 down:
 	$(PD) down
+
+wheel-check:
+	bash scripts/check-wheel.sh $(WHEEL_CHECK_ARGS)
+
+lock:
+	bash scripts/lock.sh

@@ -36,6 +36,30 @@ DEFAULT_EXTRA_PORTS: dict[str, int] = {
 }
 
 SERVICES: tuple[str, ...] = tuple(DEFAULT_PORTS)
+
+
+def default_home() -> Path:
+    """Run directory when neither --home nor POLYDEMO_HOME says: ``.polydemo/`` in a checkout,
+    else the platform's user data directory (``~/.local/share/polydemo`` on Linux)."""
+    from polydemo import resources
+
+    if resources.is_checkout():
+        return PROJECT_ROOT / ".polydemo"
+    import platformdirs
+
+    return platformdirs.user_data_path("polydemo")
+
+
+def default_cache() -> Path:
+    """Jars and the Mongo-wire server: ``~/.cache/polydemo`` in a checkout (as scripts/setup.sh always
+    had it), else the platform's user cache directory (the same place on Linux unless XDG_CACHE_HOME)."""
+    from polydemo import resources
+
+    if resources.is_checkout():
+        return Path.home() / ".cache" / "polydemo"
+    import platformdirs
+
+    return platformdirs.user_cache_path("polydemo")
 RUNTIMES = ("auto", "local", "docker")
 
 
@@ -145,8 +169,8 @@ class Settings:
                     f"port {value} for {name} is out of range",
                     hint=f"set POLYDEMO_{name.upper()}_PORT (or POLYDEMO_PORT_OFFSET) so ports stay within 1-65535",
                 )
-        home_path = Path(home or _env("home") or PROJECT_ROOT / ".polydemo").expanduser().resolve()
-        cache_path = Path(_env("cache") or Path.home() / ".cache" / "polydemo").expanduser().resolve()
+        home_path = Path(home or _env("home") or default_home()).expanduser().resolve()
+        cache_path = Path(_env("cache") or default_cache()).expanduser().resolve()
         chosen = runtime or _env("runtime", "auto")
         if chosen not in RUNTIMES:
             raise PolydemoError(

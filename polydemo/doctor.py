@@ -27,8 +27,27 @@ class Check:
         return asdict(self)
 
 
+def resource_checks() -> list[Check]:
+    """The files polydemo reads (scenarios, SQL, connector config, stack configs): found, and where it looked.
+
+    One line when all are there; otherwise also one line per missing file, naming it and its fix."""
+    from polydemo import resources
+
+    root = resources.root()
+    found = resources.inventory()
+    missing = [f for f in found if not f.ok]
+    scenarios = next(f for f in found if f.name == resources.SCENARIOS)
+    detail = f"looked in {root.describe()}: " + (
+        f"{len(found)} of {len(found)} found ({scenarios.detail.split(' in ')[0]})" if not missing
+        else f"{len(missing)} of {len(found)} missing: {', '.join(f.name for f in missing)}")
+    checks = [Check("package data", not missing, detail, missing[0].fix if missing else "")]
+    checks += [Check(f"data: {f.name}", False, f.detail, f.fix) for f in missing]
+    return checks
+
+
 def run_checks(settings: Settings) -> list[Check]:
-    checks: list[Check] = []
+    checks: list[Check] = resource_checks()
+    checks.append(Check("home", True, f"{settings.home} (cache {settings.cache})"))
     major = java_major()
     checks.append(Check("java", major is not None and major >= 17,
                         f"{java_bin()} (Java {major})" if major else "not found",

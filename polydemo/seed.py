@@ -15,14 +15,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from polydemo.config import PROJECT_ROOT, Settings
+from polydemo import resources
+from polydemo.config import Settings
 from polydemo.domain.users import hash_password
 from polydemo.stores import Stores, using
 
-USERS_FILE = PROJECT_ROOT / "polydemo" / "data" / "users.json"
-POSTS_FILE = PROJECT_ROOT / "posts.json"
-DATABASE_SQL = PROJECT_ROOT / "database.sql"
-TIMESERIES_SQL = PROJECT_ROOT / "TimeScaleDB.sql"
+USERS_FILE = resources.USERS_JSON
 
 
 @dataclass
@@ -34,13 +32,13 @@ class SeedResult:
 
 
 def load_sample() -> tuple[dict, list[dict]]:
-    return json.loads(USERS_FILE.read_text()), json.loads(POSTS_FILE.read_text())
+    return json.loads(USERS_FILE.read_text()), json.loads(resources.read_text(resources.POSTS_JSON))
 
 
 def apply_schemas(stores: Stores) -> None:
     """database.sql into Postgres, TimeScaleDB.sql into the time-series store (both idempotent)."""
-    stores.users.apply_schema(DATABASE_SQL.read_text())
-    stores.events.apply_schema(TIMESERIES_SQL.read_text())
+    stores.users.apply_schema(resources.read_text(resources.DATABASE_SQL))
+    stores.events.apply_schema(resources.read_text(resources.TIMESERIES_SQL))
     stores.posts.ensure_schema()
 
 

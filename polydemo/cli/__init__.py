@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from polydemo import __version__
-from polydemo.cli import data, pipeline, scenario, stack, watch
+from polydemo.cli import data, pipeline, scenario, setup, stack, watch
 from polydemo.cli.context import AppState
 from polydemo.errors import ExitStatus
 
@@ -32,7 +32,8 @@ def root(
     ctx: typer.Context,
     home: Path | None = typer.Option(
         None, "--home", envvar="POLYDEMO_HOME",
-        help="Run directory (data, logs, pids). Default: .polydemo/ at the project root."),
+        help="Run directory (data, logs, pids). Default: .polydemo/ in a checkout, else the user data "
+             "directory (~/.local/share/polydemo)."),
     runtime: str | None = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
                                           help="auto (docker if an engine answers, else local), local or docker."),
     traceback: bool = typer.Option(False, "--traceback", envvar="POLYDEMO_TRACEBACK",
@@ -52,6 +53,7 @@ data.register(app)
 pipeline.register(app)
 watch.register(app)
 scenario.register(app)
+setup.register(app)
 
 
 def main() -> None:

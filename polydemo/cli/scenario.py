@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment, safe, safe_text, visible
@@ -15,43 +16,81 @@ from polydemo.errors import ExitStatus, PolydemoError
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
+def _complete_name(incomplete: str) -> list[str]:
+    """Shell completion of scenario names (built-in and ./scenarios)."""
+    from polydemo.scenario import loader
+
+    try:
+        return [n for n in loader.available() if n.startswith(incomplete)]
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+        return []
+
+
+DIRS_OPT = typer.Option(None, "--scenarios", envvar="POLYDEMO_SCENARIOS", metavar="DIR",
+                        help="Also look for scenarios in DIR (besides ./scenarios and the built-ins). "
+                             "Repeatable; earlier wins.")
+
+
+def _warn(st):
+    return lambda message: st.env.info(f"[warn]note:[/warn] {message}")
+
+
 def register(app: typer.Typer) -> None:
-    sc = typer.Typer(help="Scripted, narrated, verified walkthroughs (YAML files in scenarios/).", no_args_is_help=True)
+    sc = typer.Typer(help="Scripted, narrated, verified walkthroughs (YAML files: the built-ins, ./scenarios, --scenarios DIR).",
+                     no_args_is_help=True)
     for name, fn in (("list", s_list), ("show", s_show), ("validate", s_validate), ("run", s_run)):
         command(sc, name)(fn)
     app.add_typer(sc, name="scenario")
     command(app, "reset")(reset)
 
 
-def s_list(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
-    """Built-in scenarios: name, title, estimated duration at --speed 1."""
+def s_list(ctx: typer.Context, json_out: bool = JSON_OPT, dirs: list[Path] | None = DIRS_OPT) -> None:
+    """Scenarios: the built-ins and your own (./scenarios, --scenarios DIR): name, title, source, duration."""
     from polydemo.scenario import loader
     from polydemo.scenario.runner import estimate_seconds
 
     st = with_json(ctx, json_out)
     rows: list[dict[str, Any]] = []
-    for name in loader.available():
-        loaded = loader.load(name)
-        rows.append({"name": name, "title": loaded.scenario.title, "steps": len(loaded.scenario.steps),
-                     "estimated_seconds": round(estimate_seconds(loaded))})
+    for entry in loader.catalogue(dirs or ()):
+        row = {"name": entry.name, "source": entry.source, "path": str(entry.path),
+               "shadowed_by": str(entry.shadowed_by) if entry.shadowed_by else None}
+        try:
+            loaded = loader.parse(entry.path.read_text(), entry.path)
+            row.update(title=loaded.scenario.title, steps=len(loaded.scenario.steps),
+                       estimated_seconds=round(estimate_seconds(loaded)), error=None)
+        except PolydemoError as exc:  # a user's broken file is listed, not fatal
+            row.update(title="", steps=0, estimated_seconds=0, error=exc.message)
+        rows.append(row)
     if st.env.json:
         st.env.emit_json(rows)
-        return
-    table = Table(title="scenarios", title_style="bold")
-    for col in ("name", "title", "steps", "≈ duration"):
-        table.add_column(col, justify="right" if col in ("steps", "≈ duration") else "left")
+    else:
+        table = Table(title="scenarios", title_style="bold")
+        for col in ("name", "title", "source", "steps", "≈ duration"):
+            table.add_column(col, justify="right" if col in ("steps", "≈ duration") else "left")
+        for r in rows:
+            title = (safe_text(r["title"]) if not r["error"]
+                     else Text.assemble(("invalid", "bad"), f": {visible(r['error'])}"))
+            source = Text(r["source"])
+            if r["shadowed_by"]:
+                source.append(f" (hidden by {visible(r['shadowed_by'])})", style="warn")
+            table.add_row(safe_text(r["name"], style="dim" if r["shadowed_by"] else ""), title, source,
+                          str(r["steps"]), f"{r['estimated_seconds']}s")
+        st.env.out.print(table)
     for r in rows:
-        table.add_row(safe_text(r["name"]), safe_text(r["title"]), str(r["steps"]), f"{r['estimated_seconds']}s")
-    st.env.out.print(table)
+        if r["shadowed_by"]:
+            hint = f" (`builtin:{safe(r['name'])}` runs it)" if r["source"] == loader.BUILTIN else ""
+            st.env.info(f"[warn]note:[/warn] {safe(r['shadowed_by'])} takes precedence over {r['source']} "
+                        f"{safe(repr(r['name']))}{hint}")
 
-
-def s_show(ctx: typer.Context, name: str = typer.Argument(..., help="A scenario name or a YAML file.")) -> None:
+def s_show(ctx: typer.Context,
+           name: str = typer.Argument(..., help="A scenario name or a YAML file.", autocompletion=_complete_name),
+           dirs: list[Path] | None = DIRS_OPT) -> None:
     """The steps of a scenario, readable."""
     from polydemo.scenario import loader
     from polydemo.scenario.runner import describe, estimate_seconds
 
     st = state(ctx)
-    loaded = loader.load(name)
+    loaded = loader.load(name, dirs or (), warn=_warn(st))
     st.env.out.print(f"[bold]{safe(loaded.scenario.title)}[/bold]  ({safe(loaded.path)}, ≈{estimate_seconds(loaded):.0f}s)")
     if loaded.scenario.description:
         st.env.out.print(visible(loaded.scenario.description.strip()), style="dim", markup=False)
@@ -59,7 +98,10 @@ def s_show(ctx: typer.Context, name: str = typer.Argument(..., help="A scenario 
         st.env.out.print(f"{i + 1:>3}. [svc]{step.kind:<10}[/svc] {safe(describe(step))}", markup=True, highlight=False)
 
 
-def s_validate(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Scenario YAML files.")) -> None:
+def s_validate(ctx: typer.Context,
+               files: list[Path] = typer.Argument(..., help="Scenario YAML files (or scenario names).",
+                                                 autocompletion=_complete_name),
+               dirs: list[Path] | None = DIRS_OPT) -> None:
     """Check scenario files against the schema; each problem is reported as file:line:column."""
     from polydemo.scenario import loader
 
@@ -67,7 +109,7 @@ def s_validate(ctx: typer.Context, files: list[Path] = typer.Argument(..., help=
     bad = 0
     for f in files:
         try:
-            loaded = loader.load(str(f))
+            loaded = loader.load(str(f), dirs or (), warn=_warn(st))
             st.env.out.print(f"[ok]ok[/ok] {safe(f)} ({len(loaded.scenario.steps)} steps)")
         except PolydemoError as exc:
             bad += 1
@@ -78,12 +120,14 @@ def s_validate(ctx: typer.Context, files: list[Path] = typer.Argument(..., help=
 
 def s_run(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="A scenario name (see `scenario list`) or a YAML file."),
+    name: str = typer.Argument(..., help="A scenario name (see `scenario list`) or a YAML file.",
+                               autocompletion=_complete_name),
     step: bool = typer.Option(False, "--step", help="Wait for Enter at each `pause` step (for presenters)."),
     speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
     record: Path | None = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
     json_out: bool = JSON_OPT,
+    dirs: list[Path] | None = DIRS_OPT,
 ) -> None:
     """Play a scenario against the running stack: narrate, act, check. Exit status 1 if an expectation fails."""
     from polydemo.scenario import loader
@@ -92,7 +136,7 @@ def s_run(
     st = with_json(ctx, json_out)
     if record is not None and record.suffix.lower() not in (".svg", ".html"):
         raise PolydemoError(f"cannot record to {record}", hint="use a .svg or .html file name")
-    loaded = loader.load(name)
+    loaded = loader.load(name, dirs or (), warn=_warn(st))
     runtime = st.runtime()
     presenter = make_presenter(st.env, runtime.name, st.settings, dashboard and st.env.out.is_terminal and not json_out)
     result = Runner(st.settings, runtime, loaded, presenter=presenter, speed=speed, step_mode=step).run()

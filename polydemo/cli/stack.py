@@ -153,6 +153,7 @@ def status(
         st.env.out.print(views.status_table(statuses, runtime.name))
         if slot is not None:
             st.env.out.print(views.slot_line(slot))
+        st.env.info(f"home {st.settings.home}")
     if not all(s.healthy for s in statuses):
         raise typer.Exit(ExitStatus.ERROR)
 
@@ -195,7 +196,7 @@ def logs(
 
 
 def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
-    """Check Java, binaries, jars, free ports and disk; print the fix for each problem."""
+    """Check package data, Java, binaries, jars, free ports and disk; print the fix for each problem."""
     from polydemo import doctor as doctor_lib
 
     st = with_json(ctx, json_out)
@@ -206,6 +207,6 @@ def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
         st.env.out.print(doctor_lib.render(checks))
     bad = [c for c in checks if not c.ok]
     if bad:
-        st.env.error(f"{len(bad)} problem(s) found", hint=bad[0].fix)
+        st.env.error(f"{len(bad)} problem(s) found; first: {bad[0].name}: {bad[0].detail}", hint=bad[0].fix)
         raise typer.Exit(ExitStatus.ERROR)
     st.env.info("[ok]everything polydemo needs is in place[/ok]")

@@ -11,17 +11,16 @@ import time
 
 import httpx
 
-from polydemo.config import PROJECT_ROOT, Settings
+from polydemo import resources
+from polydemo.config import Settings
 from polydemo.errors import PolydemoError
 from polydemo.stores.connect import Connect
-
-CONFIG_FILE = PROJECT_ROOT / "stack" / "connect" / "polydemo-users.json"
 
 
 def config(settings: Settings, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The connector config with Settings filled in. ``overrides`` come from the runtime: in Docker,
     Connect reaches Postgres as ``postgres:5432`` on the compose network, not at the host's port."""
-    raw = json.loads(CONFIG_FILE.read_text())
+    raw = json.loads(resources.read_text(resources.CONNECTOR))
     values = {"publication": settings.publication, "slot_name": settings.slot_name,
               "topic_prefix": settings.topic_prefix, "host": settings.host,
               "port": settings.ports["postgres"], "user": settings.pg_user, "password": settings.pg_password,

@@ -36,12 +36,13 @@ from typing import Callable, Iterable
 
 import yaml
 
-from polydemo.config import PROJECT_ROOT, SERVICES, Settings
+from polydemo import resources
+from polydemo.config import SERVICES, Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
 from polydemo.runtime.base import ProgressFn, Runtime, ServiceStatus, UpResult, _ignore
 from polydemo.stores import Health
 
-COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+COMPOSE_FILE = resources.path(resources.COMPOSE)
 PROJECT = "polydemo"
 # `up --wait-timeout` arrived in Compose 2.17.0.
 MIN_COMPOSE = (2, 17, 0)

@@ -2,7 +2,7 @@
 
 Everything here is data plus small functions; the machinery that starts, waits and stops lives in
 ``runtime/local.py``. Jars and the Mongo-wire server live in the cache directory that
-``scripts/setup.sh`` fills (``POLYDEMO_CACHE``, default ``~/.cache/polydemo``).
+``polydemo setup`` fills (``POLYDEMO_CACHE``, default ``~/.cache/polydemo``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from polydemo.config import PROJECT_ROOT, Settings
+from polydemo import resources
+from polydemo.config import Settings
 from polydemo.stores import Health, cache, connect, graph, kafka, mongo
 
-STACK_DIR = PROJECT_ROOT / "stack"
 # The pins of stack/*/pom.xml (tests/unit/test_pins.py fails if they drift apart).
 KAFKA_VERSION = "4.3.1"
 DEBEZIUM_VERSION = "3.7.0.Final"
 SECANTUS_VERSION = "0.7.0b3"
-SETUP_HINT = "run `make setup` (scripts/setup.sh) to install it"
+SETUP_HINT = "run `polydemo setup` (in a checkout: `make setup`) to install it"
 
 
 @dataclass
@@ -263,7 +263,7 @@ def _mongo_argv(settings: Settings) -> list[str]:
     # --config pins the (comment-only) config file: without it the server would read any secantusd.toml
     # found in ., ~/.secantus or /etc/secantus. No --standalone: as a one-node replica set it serves
     # change streams and transactions.
-    return [str(mongo_server_bin(settings)), "--config", str(STACK_DIR / "mongo" / "secantusd.toml"),
+    return [str(mongo_server_bin(settings)), "--config", str(resources.require(resources.MONGO_CONFIG)),
             "--host", settings.host, "--port", str(settings.ports["mongo"]),
             "--storage-path", str(data), "--cache-size", "256M", "--log-level", "WARNING"]
 
@@ -323,7 +323,7 @@ def _kafka_requirements(settings: Settings) -> list[Problem]:
 
 def _kafka_props(settings: Settings) -> Path:
     data = settings.data_dir("kafka")
-    return _render(STACK_DIR / "kafka" / "server.properties", data / "server.properties",
+    return _render(resources.require(resources.KAFKA_SERVER), data / "server.properties",
                    kafka_port=settings.ports["kafka"], controller_port=settings.extra_ports["kafka_controller"],
                    log_dirs=data / "log")
 
@@ -358,7 +358,7 @@ def _kafka_cluster_id() -> str:
 
 
 def _log4j(settings: Settings, service: str) -> list[str]:
-    return [f"-Dlog4j2.configurationFile={STACK_DIR / 'kafka' / 'log4j2.properties'}"]
+    return [f"-Dlog4j2.configurationFile={resources.require(resources.KAFKA_LOG4J)}"]
 
 
 # Small-footprint JVM flags measured on 2 cores: Serial GC and a 256 MB heap keep the broker at
@@ -382,7 +382,7 @@ def _connect_requirements(settings: Settings) -> list[Problem]:
 
 def _connect_prepare(settings: Settings) -> None:
     data = settings.data_dir("connect")
-    _render(STACK_DIR / "kafka" / "connect-distributed.properties", data / "connect-distributed.properties",
+    _render(resources.require(resources.CONNECT_WORKER), data / "connect-distributed.properties",
             kafka_port=settings.ports["kafka"], connect_port=settings.ports["connect"],
             plugins_dir=kafka_plugins(settings), group_id=f"{settings.topic_prefix}-connect")
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import yaml
 from pydantic import ValidationError
 
-from polydemo.config import PROJECT_ROOT
+from polydemo import resources
 from polydemo.errors import ExitStatus, PolydemoError
 from polydemo.scenario.model import STEP_KINDS, STEPS, Scenario
 
-SCENARIO_DIR = PROJECT_ROOT / "scenarios"
+BUILTIN = "built-in"
+BUILTIN_PREFIX = "builtin:"
+USER_DIR = Path("scenarios")  # the user's own, relative to the working directory
 
 
 class ScenarioError(PolydemoError):
@@ -29,19 +31,92 @@ class Loaded:
     step_lines: list[int]
 
 
-def available() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.yaml"))}
+@dataclass
+class Entry:
+    """One scenario file found by name: where it is, where it came from, and what it hides or is hidden by."""
+
+    name: str
+    path: Path
+    source: str  # "built-in", or the user directory as given
+    shadowed_by: Path | None = None  # set on an entry a user file with the same name takes precedence over
+
+    @property
+    def effective(self) -> bool:
+        return self.shadowed_by is None
 
 
-def resolve(name_or_file: str) -> Path:
+def builtin_dir() -> Path:
+    return resources.require(resources.SCENARIOS)
+
+
+def user_dirs(extra: Sequence[Path] = (), include_cwd: bool = True) -> list[Path]:
+    """The user's scenario directories, highest precedence first: each --scenarios DIR, then ./scenarios."""
+    dirs: list[Path] = []
+    for d in extra:
+        d = Path(d).expanduser()
+        if not d.is_dir():
+            raise ScenarioError(f"--scenarios {d}: no such directory", hint="give a directory of scenario .yaml files")
+        dirs.append(d)
+    if include_cwd and USER_DIR.is_dir():
+        dirs.append(USER_DIR)
+    return dirs
+
+
+def catalogue(extra: Sequence[Path] = (), include_cwd: bool = True) -> list[Entry]:
+    """Every scenario by name: the user's (``--scenarios`` DIRs, then ``./scenarios``) and the built-ins.
+
+    A user's file with a built-in's (or an earlier directory's) name takes precedence, and the hidden
+    entry is kept with ``shadowed_by`` set, so that it is reported instead of silently dropped. The
+    built-in directory itself (``./scenarios`` when run from the repository root) is not a user directory.
+    """
+    builtin = builtin_dir().resolve()
+    seen: dict[str, Entry] = {}
+    out: list[Entry] = []
+    sources = [(d, f"{d}") for d in user_dirs(extra, include_cwd) if d.resolve() != builtin]
+    sources.append((builtin, BUILTIN))
+    done: set[Path] = set()
+    for directory, label in sources:
+        if directory.resolve() in done:
+            continue
+        done.add(directory.resolve())
+        for p in sorted(directory.glob("*.yaml")):
+            entry = Entry(p.stem, p, label)
+            if p.stem in seen:
+                entry.shadowed_by = seen[p.stem].path
+            else:
+                seen[p.stem] = entry
+            out.append(entry)
+    return sorted(out, key=lambda e: (e.name, not e.effective))
+
+
+def available(extra: Sequence[Path] = (), include_cwd: bool = True) -> dict[str, Path]:
+    """Name -> file, for the names that resolve (user files over built-ins)."""
+    return {e.name: e.path for e in catalogue(extra, include_cwd) if e.effective}
+
+
+def resolve(name_or_file: str, extra: Sequence[Path] = (), warn: Callable[[str], None] | None = None) -> Path:
     path = Path(name_or_file)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise ScenarioError(f"{name_or_file}: no such file", hint="give a path to a scenario YAML file")
         return path
-    names = available()
+    entries = catalogue(extra)
+    if name_or_file.startswith(BUILTIN_PREFIX):
+        name = name_or_file.removeprefix(BUILTIN_PREFIX)
+        for e in entries:
+            if e.name == name and e.source == BUILTIN:
+                return e.path
+        names = sorted({e.name for e in entries if e.source == BUILTIN})
+        raise ScenarioError(f"no built-in scenario {name!r}", hint=f"built-ins: {', '.join(names)}")
+    names = {e.name: e for e in entries if e.effective}
     if name_or_file in names:
-        return names[name_or_file]
+        chosen = names[name_or_file]
+        hidden = [e for e in entries if e.name == name_or_file and not e.effective]
+        if hidden and warn is not None:
+            what = ", ".join(f"the built-in {e.name!r}" if e.source == BUILTIN else str(e.path) for e in hidden)
+            tail = f"; `builtin:{name_or_file}` runs the built-in" if any(e.source == BUILTIN for e in hidden) else ""
+            warn(f"{chosen.path} takes precedence over {what}{tail}")
+        return chosen.path
     close = difflib.get_close_matches(name_or_file, list(names), n=1)
     raise ScenarioError(
         f"unknown scenario {name_or_file!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
@@ -49,9 +124,12 @@ def resolve(name_or_file: str) -> Path:
     )
 
 
-def load(name_or_file: str) -> Loaded:
-    path = resolve(name_or_file)
-    return parse(path.read_text(), path)
+def load(name_or_file: str, extra: Sequence[Path] = (), warn: Callable[[str], None] | None = None) -> Loaded:
+    path = resolve(name_or_file, extra, warn)
+    loaded = parse(path.read_text(), path)
+    if name_or_file.startswith(BUILTIN_PREFIX):
+        loaded.name = name_or_file.removeprefix(BUILTIN_PREFIX)
+    return loaded
 
 
 def _node_at(root: yaml.Node, loc: tuple) -> yaml.Node:
@@ -148,4 +226,4 @@ def _hint(err: Any) -> str:
         return "remove it, or check its spelling against the step's fields"
     if kind.endswith("_parsing") or kind.endswith("_type"):
         return f"expected {kind.split('_')[0]}"
-    return "see scenarios/README.md for the step reference"
+    return "see the README's Scenarios section for the step reference; `polydemo scenario show tour` shows an example"
