@@ -22,12 +22,12 @@ LAYERS: list[set[str]] = [  # highest first
     {"cli"},
     {"scenario"},
     {"dashboard", "views"},
-    {"stack", "seed", "reset", "reads", "load", "doctor"},
+    {"stack", "seed", "reset", "reads", "load", "doctor", "provision"},
     {"pipeline"},
     {"domain"},
     {"runtime"},
     {"stores"},
-    {"config", "console", "errors", "procs"},
+    {"config", "console", "errors", "procs", "resources", "_shipped"},
 ]
 RANK = {name: len(LAYERS) - i for i, group in enumerate(LAYERS) for name in group}
 
