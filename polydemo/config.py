@@ -60,6 +60,8 @@ def default_cache() -> Path:
     import platformdirs
 
     return platformdirs.user_cache_path("polydemo")
+
+
 RUNTIMES = ("auto", "local", "docker")
 
 
@@ -155,11 +157,11 @@ class Settings:
     def redis_url(self) -> str:
         return f"redis://{self.host}:{self.ports['redis']}/0"
 
-    def with_overrides(self, **changes) -> "Settings":
+    def with_overrides(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, home: Path | str | None = None, runtime: str | None = None) -> "Settings":
+    def from_env(cls, home: Path | str | None = None, runtime: str | None = None) -> Settings:
         offset = _env_int("port_offset", 0)
         ports = {name: _env_int(f"{name}_port", default + offset) for name, default in DEFAULT_PORTS.items()}
         extra = {name: _env_int(f"{name}_port", default + offset) for name, default in DEFAULT_EXTRA_PORTS.items()}
@@ -173,16 +175,14 @@ class Settings:
         cache_path = Path(_env("cache") or default_cache()).expanduser().resolve()
         chosen = runtime or _env("runtime", "auto")
         if chosen not in RUNTIMES:
-            raise PolydemoError(
-                f"unknown runtime {chosen!r}", hint=f"use one of: {', '.join(RUNTIMES)}"
-            )
+            raise PolydemoError(f"unknown runtime {chosen!r}", hint=f"use one of: {', '.join(RUNTIMES)}")
         return cls(
             home=home_path,
             cache=cache_path,
             ports=ports,
             extra_ports=extra,
             runtime=chosen,
-            pg_password=_env("pg_password", "polydemo-local"),
-            neo4j_password=_env("neo4j_password", "polydemo-local"),
-            start_timeout=float(_env("start_timeout", "90")),
+            pg_password=_env("pg_password") or "polydemo-local",
+            neo4j_password=_env("neo4j_password") or "polydemo-local",
+            start_timeout=float(_env("start_timeout") or "90"),
         )

@@ -38,8 +38,10 @@ def resource_checks() -> list[Check]:
     missing = [f for f in found if not f.ok]
     scenarios = next(f for f in found if f.name == resources.SCENARIOS)
     detail = f"looked in {root.describe()}: " + (
-        f"{len(found)} of {len(found)} found ({scenarios.detail.split(' in ')[0]})" if not missing
-        else f"{len(missing)} of {len(found)} missing: {', '.join(f.name for f in missing)}")
+        f"{len(found)} of {len(found)} found ({scenarios.detail.split(' in ')[0]})"
+        if not missing
+        else f"{len(missing)} of {len(found)} missing: {', '.join(f.name for f in missing)}"
+    )
     checks = [Check("package data", not missing, detail, missing[0].fix if missing else "")]
     checks += [Check(f"data: {f.name}", False, f.detail, f.fix) for f in missing]
     return checks
@@ -49,9 +51,14 @@ def run_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = resource_checks()
     checks.append(Check("home", True, f"{settings.home} (cache {settings.cache})"))
     major = java_major()
-    checks.append(Check("java", major is not None and major >= 17,
-                        f"{java_bin()} (Java {major})" if major else "not found",
-                        "" if major and major >= 17 else "apt-get install -y openjdk-17-jre-headless, or set POLYDEMO_JAVA"))
+    checks.append(
+        Check(
+            "java",
+            major is not None and major >= 17,
+            f"{java_bin()} (Java {major})" if major else "not found",
+            "" if major and major >= 17 else "apt-get install -y openjdk-17-jre-headless, or set POLYDEMO_JAVA",
+        )
+    )
     for name in SERVICES:
         problems = SPECS[name].requirements(settings)
         if problems:
@@ -68,18 +75,36 @@ def run_checks(settings: Settings) -> list[Check]:
                 checks.append(Check(f"{port_name}: port {port}", True, "free"))
             else:
                 owner = procs.port_owner(port)
-                checks.append(Check(f"{port_name}: port {port}", False, f"in use{(' by ' + owner) if owner else ''}",
-                                    f"stop that process or set POLYDEMO_{port_name.upper()}_PORT"))
+                checks.append(
+                    Check(
+                        f"{port_name}: port {port}",
+                        False,
+                        f"in use{(' by ' + owner) if owner else ''}",
+                        f"stop that process or set POLYDEMO_{port_name.upper()}_PORT",
+                    )
+                )
     target = settings.home if settings.home.exists() else settings.home.parent
     while not target.exists():
         target = target.parent
     free = shutil.disk_usage(target).free
-    checks.append(Check("disk", free >= MIN_FREE_DISK, f"{free / 1024**3:.1f} GB free at {target}",
-                        "" if free >= MIN_FREE_DISK else "free at least 2 GB, or point POLYDEMO_HOME elsewhere"))
+    checks.append(
+        Check(
+            "disk",
+            free >= MIN_FREE_DISK,
+            f"{free / 1024**3:.1f} GB free at {target}",
+            "" if free >= MIN_FREE_DISK else "free at least 2 GB, or point POLYDEMO_HOME elsewhere",
+        )
+    )
     engine = docker_engine_reachable()
-    checks.append(Check("docker engine", True,
-                        "answers: `--runtime docker` available" if engine
-                        else "not reachable: the local runtime is used (that is fine)"))
+    checks.append(
+        Check(
+            "docker engine",
+            True,
+            "answers: `--runtime docker` available"
+            if engine
+            else "not reachable: the local runtime is used (that is fine)",
+        )
+    )
     return checks
 
 

@@ -14,6 +14,7 @@ class ExitStatus(IntEnum):
     USAGE = 2  # a bad argument, scenario file or port: nothing was started
     SERVICE_START = 3  # a service did not come up (the others were stopped)
     STORE_UNREACHABLE = 4  # a store's client could not reach its server
+    INSTALL = 5  # something polydemo needs is not installed: `polydemo setup` failed, or package data is missing
     INJECTED_CRASH = 70  # the dual-write writer dying between its two writes, on purpose (EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 

@@ -16,8 +16,9 @@ from polydemo.domain.users import hash_password
 from polydemo.stores.postgres import Users
 
 
-def signup_burst(settings: Settings, n: int, prefix: str, batch: int = 100, rate: float | None = None,
-                 on_batch=None) -> list[str]:
+def signup_burst(
+    settings: Settings, n: int, prefix: str, batch: int = 100, rate: float | None = None, on_batch=None
+) -> list[str]:
     """Insert ``n`` users ``<prefix>-<i>@load.example``; returns their ids. ``rate`` caps sign-ups/s."""
     limits.check_text("load prefix", prefix, 64)
     hashed = hash_password(f"load-{uuid.uuid4()}")

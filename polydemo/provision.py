@@ -25,13 +25,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from polydemo import resources
 from polydemo.config import Settings
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 Progress = Callable[[str, str, str], None]  # (component, state, detail); states: checking, installing, done, failed
 
@@ -41,7 +41,7 @@ def _ignore(component: str, state: str, detail: str) -> None:
 
 
 class SetupError(PolydemoError):
-    exit_code = 5
+    exit_code = ExitStatus.INSTALL
 
 
 @dataclass
@@ -53,8 +53,13 @@ class Result:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"component": self.component, "title": self.title, "state": self.state, "detail": self.detail,
-                "seconds": round(self.seconds, 2)}
+        return {
+            "component": self.component,
+            "title": self.title,
+            "state": self.state,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 @dataclass
@@ -84,11 +89,13 @@ class Host:
         with open(log, "ab") as fh:
             fh.write(f"\n$ {' '.join(argv)}\n".encode())
             fh.flush()
-            return subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env={**os.environ, **(env or {})}).returncode
+            return subprocess.run(
+                argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+            ).returncode
 
 
 # ---------------------------------------------------------------- stamps
+
 
 def stamp_key(paths: list[Path]) -> str:
     """sha256 of the inputs' bytes, concatenated in order (what setup.sh's ``cat … | sha256sum`` gave)."""
@@ -126,15 +133,16 @@ def _tail(path: Path, n: int = 6) -> str:
 
 # ---------------------------------------------------------------- components
 
+
 @dataclass
 class Component:
     name: str
     title: str
     # (up to date?, detail) without changing anything
-    check: Callable[["Setup"], tuple[bool, str]]
-    install: Callable[["Setup"], str]
+    check: Callable[[Setup], tuple[bool, str]]
+    install: Callable[[Setup], str]
     # counted while installing, for the progress display: (done, total or None)
-    count: Callable[["Setup"], tuple[int, int | None]] = lambda s: (0, None)
+    count: Callable[[Setup], tuple[int, int | None]] = lambda s: (0, None)
     unit: str = "jars"
 
 
@@ -143,65 +151,87 @@ PG_MAJOR = "15"
 APT_PACKAGES: dict[str, Callable[[Host], bool]] = {
     f"postgresql-{PG_MAJOR}": lambda h: h.exists(Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin/postgres")),
     f"postgresql-{PG_MAJOR}-partman": lambda h: h.exists(
-        Path(f"/usr/share/postgresql/{PG_MAJOR}/extension/pg_partman.control")),
+        Path(f"/usr/share/postgresql/{PG_MAJOR}/extension/pg_partman.control")
+    ),
     f"postgresql-{PG_MAJOR}-wal2json": lambda h: h.exists(Path(f"/usr/lib/postgresql/{PG_MAJOR}/lib/wal2json.so")),
     "redis-server": lambda h: h.which("redis-server") is not None,
     "openjdk-17-jdk-headless": lambda h: h.which("javac") is not None,
     "maven": lambda h: h.which("mvn") is not None,
 }
-NOT_DEBIAN_HINT = ("install them with your package manager: PostgreSQL 15 with pg_partman and wal2json, Redis 7, "
-                   "a JDK 17 (javac) and Maven 3; or use `--runtime docker`")
+NOT_DEBIAN_HINT = (
+    "install them with your package manager: PostgreSQL 15 with pg_partman and wal2json, Redis 7, "
+    "a JDK 17 (javac) and Maven 3; or use `--runtime docker`"
+)
 
 
 def missing_packages(host: Host) -> list[str]:
     return [pkg for pkg, present in APT_PACKAGES.items() if not present(host)]
 
 
-def _apt_check(s: "Setup") -> tuple[bool, str]:
+def _apt_check(s: Setup) -> tuple[bool, str]:
     missing = missing_packages(s.host)
     return (not missing, "all present" if not missing else f"missing: {' '.join(missing)}")
 
 
-def _apt_install(s: "Setup") -> str:
+def _apt_install(s: Setup) -> str:
     missing = missing_packages(s.host)
     if not missing:
         return "all present"
     cmd = "apt-get install -y --no-install-recommends " + " ".join(missing)
     if s.host.which("apt-get") is None:
-        raise SetupError(f"system packages: missing {' '.join(missing)}, and there is no apt-get here",
-                         hint=NOT_DEBIAN_HINT)
+        raise SetupError(
+            f"system packages: missing {' '.join(missing)}, and there is no apt-get here", hint=NOT_DEBIAN_HINT
+        )
     prefix: list[str] = []
     if not s.host.is_root():
         if s.host.which("sudo") is None:
-            raise SetupError(f"system packages: missing {' '.join(missing)}; installing them needs root",
-                             hint=f"run as root: {cmd}, then `polydemo setup` again")
+            raise SetupError(
+                f"system packages: missing {' '.join(missing)}; installing them needs root",
+                hint=f"run as root: {cmd}, then `polydemo setup` again",
+            )
         prefix = ["sudo", "-n"]
     log = log_file(s.settings, "apt")
     # RUNLEVEL=1: Debian's packages would start their own servers where an init system runs; polydemo
     # starts its own.
     env = {"DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
-    for argv in ([*prefix, "apt-get", "update", "-qq"],
-                 [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", "RUNLEVEL=1", "apt-get", "install", "-y", "-qq",
-                  "--no-install-recommends", *missing]):
+    for argv in (
+        [*prefix, "apt-get", "update", "-qq"],
+        [
+            *prefix,
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "RUNLEVEL=1",
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            *missing,
+        ],
+    ):
         if s.host.run(argv, log, env) != 0:
-            raise SetupError(f"system packages: `{' '.join(argv)}` failed", details=_tail(log),
-                             hint=f"see {log}; {cmd} by hand shows why (as root)")
+            raise SetupError(
+                f"system packages: `{' '.join(argv)}` failed",
+                details=_tail(log),
+                hint=f"see {log}; {cmd} by hand shows why (as root)",
+            )
     still = missing_packages(s.host)
     if still:
-        raise SetupError(f"system packages: {' '.join(still)} still missing after apt-get install",
-                         hint=f"see {log}")
+        raise SetupError(f"system packages: {' '.join(still)} still missing after apt-get install", hint=f"see {log}")
     return f"installed {' '.join(missing)}"
 
 
-def _maven(s: "Setup") -> str:
+def _maven(s: Setup) -> str:
     mvn = s.host.which("mvn")
     if mvn is None:
-        raise SetupError("Maven (mvn) is not installed", hint="apt-get install -y maven, or run `polydemo setup` "
-                         "as root so it installs it")
+        raise SetupError(
+            "Maven (mvn) is not installed",
+            hint="apt-get install -y maven, or run `polydemo setup` as root so it installs it",
+        )
     return mvn
 
 
-def _stage(s: "Setup", rels: list[str], into: Path) -> None:
+def _stage(s: Setup, rels: list[str], into: Path) -> None:
     """Copy resource files (with their repository paths) into ``into``: Maven writes next to its pom, and the
     installed package may be read-only."""
     base = resources.require(rels[0]).parent
@@ -218,8 +248,10 @@ def _stage(s: "Setup", rels: list[str], into: Path) -> None:
 # 2026-12-01), so `mvn -C` rejects it ("no checksums available"). It is fetched here instead and checked against
 # this sha256, taken from the archive the suite has run with (and equal to a fresh download from Central).
 DEBEZIUM_VERSION = "3.7.0.Final"
-DEBEZIUM_PLUGIN_URL = ("https://repo.maven.apache.org/maven2/io/debezium/debezium-connector-postgres/"
-                       f"{DEBEZIUM_VERSION}/debezium-connector-postgres-{DEBEZIUM_VERSION}-plugin.tar.gz")
+DEBEZIUM_PLUGIN_URL = (
+    "https://repo.maven.apache.org/maven2/io/debezium/debezium-connector-postgres/"
+    f"{DEBEZIUM_VERSION}/debezium-connector-postgres-{DEBEZIUM_VERSION}-plugin.tar.gz"
+)
 DEBEZIUM_PLUGIN_SHA256 = "660673cbabd2f269da21409208ebd0f0d9977bd92e824fc9daa272f240e88e51"
 
 
@@ -231,7 +263,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _debezium_plugin(s: "Setup", plugins: Path) -> None:
+def _debezium_plugin(s: Setup, plugins: Path) -> None:
     import tarfile
 
     archive = s.settings.cache / "downloads" / DEBEZIUM_PLUGIN_URL.rsplit("/", 1)[1]
@@ -239,14 +271,18 @@ def _debezium_plugin(s: "Setup", plugins: Path) -> None:
         try:
             s.host.download(DEBEZIUM_PLUGIN_URL, archive)
         except Exception as exc:  # noqa: BLE001 - any transport error is one message
-            raise SetupError(f"Kafka jars: cannot download the Debezium plugin: {exc}",
-                             hint=f"check that Maven Central is reachable: {DEBEZIUM_PLUGIN_URL}") from None
+            raise SetupError(
+                f"Kafka jars: cannot download the Debezium plugin: {exc}",
+                hint=f"check that Maven Central is reachable: {DEBEZIUM_PLUGIN_URL}",
+            ) from None
     got = file_sha256(archive)
     if got != DEBEZIUM_PLUGIN_SHA256:
         archive.unlink(missing_ok=True)
-        raise SetupError(f"Kafka jars: the Debezium plugin's sha256 is {got}, expected {DEBEZIUM_PLUGIN_SHA256}",
-                         hint="the download was altered or truncated: run `polydemo setup` again; if it persists, "
-                              "do not use it and check your network path to Maven Central")
+        raise SetupError(
+            f"Kafka jars: the Debezium plugin's sha256 is {got}, expected {DEBEZIUM_PLUGIN_SHA256}",
+            hint="the download was altered or truncated: run `polydemo setup` again; if it persists, "
+            "do not use it and check your network path to Maven Central",
+        )
     plugins.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         tar.extractall(plugins, filter="data")
@@ -256,19 +292,19 @@ def kafka_inputs() -> list[Path]:
     return [resources.require(resources.KAFKA_POM)]
 
 
-def _kafka_present(s: "Setup") -> bool:
+def _kafka_present(s: Setup) -> bool:
     libs = s.settings.cache / "kafka" / "libs"
     return libs.is_dir() and any(libs.glob("kafka_2.13-*.jar"))
 
 
-def _kafka_check(s: "Setup") -> tuple[bool, str]:
+def _kafka_check(s: Setup) -> tuple[bool, str]:
     present = _kafka_present(s)
     fresh = present and is_fresh(s.settings, "kafka", stamp_key(kafka_inputs()))
     where = s.settings.cache / "kafka"
     return fresh, (f"up to date in {where}" if fresh else f"out of date in {where}" if present else f"missing: {where}")
 
 
-def _kafka_install(s: "Setup") -> str:
+def _kafka_install(s: Setup) -> str:
     mvn = _maven(s)
     target = s.settings.cache / "kafka"
     shutil.rmtree(target, ignore_errors=True)
@@ -276,12 +312,27 @@ def _kafka_install(s: "Setup") -> str:
     _stage(s, [resources.KAFKA_POM], stage)
     log = log_file(s.settings, "kafka")
     # Only the jars through Maven (strict checksums); the plugin archive has none there (see above).
-    rc = s.host.run([mvn, "-B", "-q", "-C", "-f", str(stage / "pom.xml"), "dependency:copy-dependencies@kafka-libs",
-                     f"-Dkafka.libs.dir={target / 'libs'}", f"-Dkafka.plugins.dir={target / 'plugins'}"], log)
+    rc = s.host.run(
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-C",
+            "-f",
+            str(stage / "pom.xml"),
+            "dependency:copy-dependencies@kafka-libs",
+            f"-Dkafka.libs.dir={target / 'libs'}",
+            f"-Dkafka.plugins.dir={target / 'plugins'}",
+        ],
+        log,
+    )
     if rc != 0 or not _kafka_present(s):
-        raise SetupError(f"Kafka jars: Maven failed (exit {rc})", details=_tail(log),
-                         hint=f"see {log}; a checksum error means a corrupt download: remove it from ~/.m2/repository "
-                              "and retry; otherwise check that Maven Central (repo.maven.apache.org) is reachable")
+        raise SetupError(
+            f"Kafka jars: Maven failed (exit {rc})",
+            details=_tail(log),
+            hint=f"see {log}; a checksum error means a corrupt download: remove it from ~/.m2/repository "
+            "and retry; otherwise check that Maven Central (repo.maven.apache.org) is reachable",
+        )
     _debezium_plugin(s, target / "plugins")
     write_stamp(s.settings, "kafka", stamp_key(kafka_inputs()))
     return f"{_count_jars(target)} jars in {target}"
@@ -301,18 +352,18 @@ def neo4j_inputs() -> list[Path]:
     return [resources.require(resources.NEO4J_POM), *(resources.require(r) for r in neo4j_sources())]
 
 
-def _neo4j_launcher(s: "Setup") -> Path:
+def _neo4j_launcher(s: Setup) -> Path:
     return s.settings.cache / "neo4j" / "lib" / "polydemo-neo4j.jar"
 
 
-def _neo4j_check(s: "Setup") -> tuple[bool, str]:
+def _neo4j_check(s: Setup) -> tuple[bool, str]:
     present = _neo4j_launcher(s).is_file()
     fresh = present and is_fresh(s.settings, "neo4j", stamp_key(neo4j_inputs()))
     where = s.settings.cache / "neo4j"
     return fresh, (f"up to date in {where}" if fresh else f"out of date in {where}" if present else f"missing: {where}")
 
 
-def _neo4j_install(s: "Setup") -> str:
+def _neo4j_install(s: Setup) -> str:
     mvn = _maven(s)
     target = s.settings.cache / "neo4j"
     shutil.rmtree(target, ignore_errors=True)
@@ -320,12 +371,28 @@ def _neo4j_install(s: "Setup") -> str:
     _stage(s, [resources.NEO4J_POM, *neo4j_sources()], stage)
     log = log_file(s.settings, "neo4j")
     lib = target / "lib"
-    rc = s.host.run([mvn, "-B", "-q", "-C", "-f", str(stage / "pom.xml"), "package", f"-Dpolydemo.libdir={lib}",
-                     f"-Dpolydemo.jardir={lib}", f"-Dpolydemo.builddir={target / 'build'}"], log)
+    rc = s.host.run(
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-C",
+            "-f",
+            str(stage / "pom.xml"),
+            "package",
+            f"-Dpolydemo.libdir={lib}",
+            f"-Dpolydemo.jardir={lib}",
+            f"-Dpolydemo.builddir={target / 'build'}",
+        ],
+        log,
+    )
     if rc != 0 or not _neo4j_launcher(s).is_file():
-        raise SetupError(f"Neo4j jars: Maven failed (exit {rc})", details=_tail(log),
-                         hint=f"see {log}; the launcher needs a JDK 17 (javac); a checksum error means a corrupt "
-                              "download: remove it from ~/.m2/repository and retry")
+        raise SetupError(
+            f"Neo4j jars: Maven failed (exit {rc})",
+            details=_tail(log),
+            hint=f"see {log}; the launcher needs a JDK 17 (javac); a checksum error means a corrupt "
+            "download: remove it from ~/.m2/repository and retry",
+        )
     write_stamp(s.settings, "neo4j", stamp_key(neo4j_inputs()))
     return f"{_count_jars(lib)} jars in {lib}"
 
@@ -342,7 +409,7 @@ def _mongo_inputs() -> list[Path]:
     return [resources.require(resources.MONGO_REQUIREMENTS)]
 
 
-def _mongo_check(s: "Setup") -> tuple[bool, str]:
+def _mongo_check(s: Setup) -> tuple[bool, str]:
     server = mongo_venv(s.settings) / "bin" / "secantusd-py"
     present = server.is_file()
     fresh = present and is_fresh(s.settings, "secantusdb", stamp_key(_mongo_inputs()))
@@ -355,43 +422,71 @@ def _requirement_count() -> int:
     return sum(1 for ln in text.splitlines() if ln and not ln[0].isspace() and not ln.startswith("#") and "==" in ln)
 
 
-def _mongo_count(s: "Setup") -> tuple[int, int | None]:
+def _mongo_count(s: Setup) -> tuple[int, int | None]:
     site = list((mongo_venv(s.settings) / "lib").glob("python3*/site-packages"))
     done = len(list(site[0].glob("*.dist-info"))) - 1 if site else 0  # minus pip's own
     return max(done, 0), _requirement_count()
 
 
-def _mongo_install(s: "Setup") -> str:
+def _mongo_install(s: Setup) -> str:
     python = s.python
     venv = mongo_venv(s.settings)
     log = log_file(s.settings, "secantusdb")
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     if s.host.run([python, "-m", "venv", str(venv)], log) != 0:
-        raise SetupError(f"Mongo-wire server: `{python} -m venv` failed", details=_tail(log),
-                         hint="apt-get install -y python3-venv (or set POLYDEMO_SETUP_PYTHON to a Python 3.11-3.13 "
-                              "that has venv)")
+        raise SetupError(
+            f"Mongo-wire server: `{python} -m venv` failed",
+            details=_tail(log),
+            hint="apt-get install -y python3-venv (or set POLYDEMO_SETUP_PYTHON to a Python 3.11-3.13 that has venv)",
+        )
     req = resources.require(resources.MONGO_REQUIREMENTS)
-    rc = s.host.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                     "--require-hashes", "--only-binary", ":all:", "-r", str(req)], log)
+    rc = s.host.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "-r",
+            str(req),
+        ],
+        log,
+    )
     if rc != 0 or not (venv / "bin" / "secantusd-py").is_file():
         shutil.rmtree(venv, ignore_errors=True)  # nothing half-installed is taken for done
-        raise SetupError(f"Mongo-wire server: pip install failed (exit {rc})", details=_tail(log),
-                         hint=f"see {log}; 'THESE PACKAGES DO NOT MATCH THE HASHES' means a download was altered; "
-                              "SecantusDB has wheels for CPython 3.11-3.13 on x86_64 Linux only "
-                              "(POLYDEMO_SETUP_PYTHON chooses the Python)")
+        raise SetupError(
+            f"Mongo-wire server: pip install failed (exit {rc})",
+            details=_tail(log),
+            hint=f"see {log}; 'THESE PACKAGES DO NOT MATCH THE HASHES' means a download was altered; "
+            "SecantusDB has wheels for CPython 3.11-3.13 on x86_64 Linux only "
+            "(POLYDEMO_SETUP_PYTHON chooses the Python)",
+        )
     write_stamp(s.settings, "secantusdb", stamp_key(_mongo_inputs()))
     return f"{_requirement_count()} packages in {venv}"
 
 
 COMPONENTS: tuple[Component, ...] = (
     Component("apt", "system packages", _apt_check, _apt_install),
-    Component("kafka", "Kafka + Connect + Debezium jars", _kafka_check, _kafka_install,
-              lambda s: (_count_jars(s.settings.cache / "kafka"), None)),
-    Component("neo4j", "Neo4j jars + launcher", _neo4j_check, _neo4j_install,
-              lambda s: (_count_jars(s.settings.cache / "neo4j" / "lib"), None)),
-    Component("secantusdb", "Mongo-wire server (SecantusDB)", _mongo_check, _mongo_install, _mongo_count,
-              "packages"),
+    Component(
+        "kafka",
+        "Kafka + Connect + Debezium jars",
+        _kafka_check,
+        _kafka_install,
+        lambda s: (_count_jars(s.settings.cache / "kafka"), None),
+    ),
+    Component(
+        "neo4j",
+        "Neo4j jars + launcher",
+        _neo4j_check,
+        _neo4j_install,
+        lambda s: (_count_jars(s.settings.cache / "neo4j" / "lib"), None),
+    ),
+    Component("secantusdb", "Mongo-wire server (SecantusDB)", _mongo_check, _mongo_install, _mongo_count, "packages"),
 )
 NAMES = tuple(c.name for c in COMPONENTS)
 
@@ -413,8 +508,10 @@ class Setup:
             return list(self.components)
         unknown = [n for n in names if n not in {c.name for c in self.components}]
         if unknown:
-            raise SetupError(f"unknown set-up component {unknown[0]!r}",
-                             hint=f"components: {', '.join(c.name for c in self.components)}")
+            raise SetupError(
+                f"unknown set-up component {unknown[0]!r}",
+                hint=f"components: {', '.join(c.name for c in self.components)}",
+            )
         return [c for c in self.components if c.name in names]
 
     def check(self, names: list[str] | None = None) -> list[Result]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 
@@ -43,15 +44,22 @@ def _read_user(st: Stores, who: str, stores: list[str]) -> list[ReadResult]:
     source_ms = (time.perf_counter() - t0) * 1000
     source_followers = st.users.follower_count(source.id) if source else None
     lags: dict[str, int] = {}
-    try:
+    with contextlib.suppress(KafkaException):  # Kafka down: the lag is unknown, the reads still answer
         lags = projector_lag(st.settings, st.kafka)
-    except KafkaException:  # Kafka down: the lag is unknown, the reads still answer
-        pass
     out = []
     for store in stores:
         if store == "postgres":
-            out.append(ReadResult("postgres", source is not None, source.name if source else None, source_followers,
-                                  "source of truth", None, source_ms))
+            out.append(
+                ReadResult(
+                    "postgres",
+                    source is not None,
+                    source.name if source else None,
+                    source_followers,
+                    "source of truth",
+                    None,
+                    source_ms,
+                )
+            )
             continue
         t0 = time.perf_counter()
         try:
@@ -78,7 +86,7 @@ def _read(st: Stores, store: str, user_id: str | None, who: str):
     if store == "redis":
         uid = user_id or (st.cache.user_id(who) if "@" in who else who)
         prof = st.cache.profile(uid) if uid else None
-        followers = st.cache.follower_count(uid) if prof else None
+        followers = st.cache.follower_count(uid) if prof and uid else None
         return (prof or {}).get("name"), followers, prof is not None
     found = st.graph.user(user_id, who)
     if found is None:

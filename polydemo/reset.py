@@ -8,7 +8,7 @@ something to do silently (silently recreating a slot is how CDC pipelines lose d
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from polydemo import seed as seed_lib
 from polydemo.config import Settings
@@ -30,8 +30,10 @@ def _reset(settings: Settings, say: Callable[[str], None], stores: Stores) -> se
         workers.stop(settings, name)
     say(f"stopping connector {settings.connector_name} and clearing its stored offsets")
     connector.stop_and_clear_offsets(settings)
-    say(f"dropping replication slot {settings.slot_name} deliberately: changes still queued in it are discarded; "
-        "Debezium recreates it when the connector resumes")
+    say(
+        f"dropping replication slot {settings.slot_name} deliberately: changes still queued in it are discarded; "
+        "Debezium recreates it when the connector resumes"
+    )
     _drop_slot(stores)
     say("emptying every store (users, follows, posts, graph, cache, events)")
     seed_lib.clear_all(settings, stores)
@@ -62,6 +64,8 @@ def _drop_slot(stores: Stores) -> None:
             stores.users.drop_slot()
             return
         if time.monotonic() > deadline:
-            raise PolydemoError(f"replication slot {stores.settings.slot_name} is still in use",
-                                hint="stop Kafka Connect (`polydemo down connect`) and retry")
+            raise PolydemoError(
+                f"replication slot {stores.settings.slot_name} is still in use",
+                hint="stop Kafka Connect (`polydemo down connect`) and retry",
+            )
         time.sleep(0.3)

@@ -17,7 +17,7 @@ from importlib import resources as _ir
 from pathlib import Path
 
 from polydemo._shipped import DATA_DIR, SHIPPED
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 USERS_JSON = PACKAGE_DIR / "data" / "users.json"
@@ -39,14 +39,26 @@ NEO4J_SOURCES = "stack/neo4j/src/main/java/dev/polydemo"
 MONGO_CONFIG = "stack/mongo/secantusd.toml"
 MONGO_REQUIREMENTS = "stack/mongo/requirements-secantusd.txt"
 
-FILES = (DATABASE_SQL, TIMESERIES_SQL, POSTS_JSON, COMPOSE, CONNECTOR, KAFKA_SERVER, CONNECT_WORKER,
-         KAFKA_LOG4J, KAFKA_POM, NEO4J_POM, MONGO_CONFIG, MONGO_REQUIREMENTS)
+FILES = (
+    DATABASE_SQL,
+    TIMESERIES_SQL,
+    POSTS_JSON,
+    COMPOSE,
+    CONNECTOR,
+    KAFKA_SERVER,
+    CONNECT_WORKER,
+    KAFKA_LOG4J,
+    KAFKA_POM,
+    NEO4J_POM,
+    MONGO_CONFIG,
+    MONGO_REQUIREMENTS,
+)
 # Directories and the glob that must match at least one file in each.
 DIRS = {SCENARIOS: "*.yaml", NEO4J_SOURCES: "*.java"}
 
 
 class ResourceMissing(PolydemoError):
-    exit_code = 3
+    exit_code = ExitStatus.INSTALL
 
 
 @dataclass(frozen=True)
@@ -55,15 +67,21 @@ class Root:
     kind: str  # "checkout", "package" or "POLYDEMO_RESOURCES"
 
     def describe(self) -> str:
-        what = {"checkout": "the source checkout", "package": "the installed package data",
-                "POLYDEMO_RESOURCES": "POLYDEMO_RESOURCES"}[self.kind]
+        what = {
+            "checkout": "the source checkout",
+            "package": "the installed package data",
+            "POLYDEMO_RESOURCES": "POLYDEMO_RESOURCES",
+        }[self.kind]
         return f"{what} ({self.path})"
 
 
 def is_checkout() -> bool:
     """True when this polydemo is imported from a source checkout (not an installed wheel)."""
-    return (CHECKOUT_DIR / "pyproject.toml").is_file() and (CHECKOUT_DIR / "setup.py").is_file() \
+    return (
+        (CHECKOUT_DIR / "pyproject.toml").is_file()
+        and (CHECKOUT_DIR / "setup.py").is_file()
         and (CHECKOUT_DIR / SCENARIOS).is_dir()
+    )
 
 
 def root() -> Root:
@@ -89,8 +107,10 @@ def _fix(r: Root, rel: str) -> str:
         return f"restore it: git checkout -- {rel}"
     if r.kind == "POLYDEMO_RESOURCES":
         return f"put {rel} there, or unset POLYDEMO_RESOURCES"
-    return "the installed package is incomplete: reinstall it (pip install --force-reinstall polydemo, " \
-           "or pipx reinstall polydemo)"
+    return (
+        "the installed package is incomplete: reinstall it (pip install --force-reinstall polydemo, "
+        "or pipx reinstall polydemo)"
+    )
 
 
 def require(rel: str) -> Path:
@@ -126,16 +146,30 @@ def inventory() -> list[Found]:
         glob = DIRS.get(rel)
         if glob:
             n = len(list(p.glob(glob))) if p.is_dir() else 0
-            out.append(Found(rel, p, n > 0, f"{n} {glob} in {p}" if n else f"missing: no {glob} in {p}",
-                             "" if n else _fix(r, rel)))
+            out.append(
+                Found(
+                    rel,
+                    p,
+                    n > 0,
+                    f"{n} {glob} in {p}" if n else f"missing: no {glob} in {p}",
+                    "" if n else _fix(r, rel),
+                )
+            )
         else:
             ok = p.is_file()
             out.append(Found(rel, p, ok, str(p) if ok else f"missing: {p}", "" if ok else _fix(r, rel)))
     # The sample users live in the package itself (package data of polydemo, not a repository file).
     ok = USERS_JSON.is_file()
-    out.append(Found("polydemo/data/users.json", USERS_JSON, ok, str(USERS_JSON) if ok else f"missing: {USERS_JSON}",
-                     "" if ok else _fix(Root(PACKAGE_DIR, "package"), "polydemo/data/users.json")))
+    out.append(
+        Found(
+            "polydemo/data/users.json",
+            USERS_JSON,
+            ok,
+            str(USERS_JSON) if ok else f"missing: {USERS_JSON}",
+            "" if ok else _fix(Root(PACKAGE_DIR, "package"), "polydemo/data/users.json"),
+        )
+    )
     return out
 
 
-__all__ = ["SHIPPED", "Root", "ResourceMissing", "root", "path", "require", "read_text", "inventory", "is_checkout"]
+__all__ = ["SHIPPED", "ResourceMissing", "Root", "inventory", "is_checkout", "path", "read_text", "require", "root"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from polydemo import resources
 from polydemo.config import Settings
@@ -52,10 +52,12 @@ def seed(settings: Settings, reset: bool = False, stores: Stores | None = None) 
         new = [u for u in sample["users"] if u["email"] not in existing]
         # One argon2id hash per new user (each with its own salt); the demo password is in users.json.
         users_added = st.users.insert_users(
-            [(u["id"], u["email"], u["name"], hash_password(sample["password"])) for u in new], batch=len(new) or 1)
+            [(u["id"], u["email"], u["name"], hash_password(sample["password"])) for u in new], batch=len(new) or 1
+        )
         follows_added = st.users.follow_many((f["follower_id"], f["followee_id"]) for f in sample["follows"])
-        posts_added = sum(st.posts.insert_if_missing({**p, "created_at": datetime(2026, 11, 1, tzinfo=timezone.utc)})
-                          for p in posts)
+        posts_added = sum(
+            st.posts.insert_if_missing({**p, "created_at": datetime(2026, 11, 1, tzinfo=UTC)}) for p in posts
+        )
     return SeedResult(users_added, follows_added, posts_added, reset)
 
 

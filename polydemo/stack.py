@@ -34,8 +34,13 @@ def apply_schemas(settings: Settings) -> None:
         seed.apply_schemas(stores)
 
 
-def bring_up(runtime: Runtime, services: list[str] | None = None, keep: bool = False,
-             progress: ProgressFn = _ignore, pipeline: bool = True) -> StackUp:
+def bring_up(
+    runtime: Runtime,
+    services: list[str] | None = None,
+    keep: bool = False,
+    progress: ProgressFn = _ignore,
+    pipeline: bool = True,
+) -> StackUp:
     t0 = time.monotonic()
     servers = runtime.up(services, keep=keep, progress=progress)
     result = StackUp(servers=servers)

@@ -35,16 +35,26 @@ def human_duration(seconds: float | None) -> str:
 
 def status_table(statuses: list[ServiceStatus], runtime: str) -> Table:
     table = Table(title=f"polydemo stack ({runtime} runtime)", title_style="bold", expand=False)
-    for col, kw in (("service", {"style": "svc", "no_wrap": True}), ("engine", {"ratio": 1}), ("port", {"justify": "right"}),
-                    ("pid", {"justify": "right"}), ("health", {}), ("uptime", {"justify": "right"}),
-                    ("RSS", {"justify": "right"})):
+    for col, kw in (
+        ("service", {"style": "svc", "no_wrap": True}),
+        ("engine", {"ratio": 1}),
+        ("port", {"justify": "right"}),
+        ("pid", {"justify": "right"}),
+        ("health", {}),
+        ("uptime", {"justify": "right"}),
+        ("RSS", {"justify": "right"}),
+    ):
         table.add_column(col, **kw)
     total = 0
     for st in statuses:
         total += st.rss_bytes or 0
         table.add_row(
-            st.service, st.version or st.engine, str(st.port), str(st.pid or "-"),
-            Text(st.state, style=STATE_STYLE.get(st.state, "")), human_duration(st.uptime_s),
+            st.service,
+            st.version or st.engine,
+            str(st.port),
+            str(st.pid or "-"),
+            Text(st.state, style=STATE_STYLE.get(st.state, "")),
+            human_duration(st.uptime_s),
             human_bytes(st.rss_bytes),
         )
     if any(st.rss_bytes for st in statuses):
@@ -60,8 +70,12 @@ def endpoints_table(statuses: list[ServiceStatus], urls: dict[str, str]) -> Tabl
     table.add_column("endpoint")
     table.add_column("health")
     for st in statuses:
-        table.add_row(st.service, st.engine, urls.get(st.service, f"127.0.0.1:{st.port}"),
-                      Text(st.state, style=STATE_STYLE.get(st.state, "")))
+        table.add_row(
+            st.service,
+            st.engine,
+            urls.get(st.service, f"127.0.0.1:{st.port}"),
+            Text(st.state, style=STATE_STYLE.get(st.state, "")),
+        )
     return table
 
 
@@ -73,10 +87,15 @@ def reads_table(results) -> Table:
     for col in ("store", "found", "name", "followers", "verdict", "projector lag", "read"):
         table.add_column(col, justify="right" if col in ("followers", "projector lag", "read") else "left")
     for r in results:
-        table.add_row(r.store, "yes" if r.found else "no", safe_text(r.name or "-"),
-                      "-" if r.followers is None else str(r.followers),
-                      Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "")),
-                      "-" if r.lag_messages is None else f"{r.lag_messages} msg", f"{r.read_ms:.1f} ms")
+        table.add_row(
+            r.store,
+            "yes" if r.found else "no",
+            safe_text(r.name or "-"),
+            "-" if r.followers is None else str(r.followers),
+            Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "")),
+            "-" if r.lag_messages is None else f"{r.lag_messages} msg",
+            f"{r.read_ms:.1f} ms",
+        )
     return table
 
 
@@ -86,13 +105,18 @@ def slot_line(slot) -> Text:
         return Text(f"replication slot {slot.name}: not created yet (the connector makes it)", style="warn")
     cap = f" of the {human_bytes(slot.cap_bytes)} cap" if slot.cap_bytes else " (no cap)"
     if slot.invalidated:
-        return Text(f"replication slot {slot.name}: INVALIDATED, it held more WAL than the cap allows; CDC has "
-                    "stopped and the changes it held are gone. Run `polydemo reset` to recreate it.", style="bad")
+        return Text(
+            f"replication slot {slot.name}: INVALIDATED, it held more WAL than the cap allows; CDC has "
+            "stopped and the changes it held are gone. Run `polydemo reset` to recreate it.",
+            style="bad",
+        )
     age = slot.oldest_unsent_age_s
     state = "streaming" if slot.active else "not read (Connect stopped?)"
     text = Text(f"replication slot {slot.name}: {state}, {human_bytes(slot.retained_bytes)} of WAL retained{cap}, ")
-    text.append("nothing unsent" if age is None else f"oldest unsent change {human_duration(age)} old",
-                style="ok" if age is None else ("warn" if age < 60 else "bad"))
+    text.append(
+        "nothing unsent" if age is None else f"oldest unsent change {human_duration(age)} old",
+        style="ok" if age is None else ("warn" if age < 60 else "bad"),
+    )
     if slot.wal_status == "unreserved":
         text.append(" · over the cap: invalidated at the next checkpoint", style="bad")
     return text

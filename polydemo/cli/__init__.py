@@ -31,13 +31,24 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     home: Path | None = typer.Option(
-        None, "--home", envvar="POLYDEMO_HOME",
+        None,
+        "--home",
+        envvar="POLYDEMO_HOME",
         help="Run directory (data, logs, pids). Default: .polydemo/ in a checkout, else the user data "
-             "directory (~/.local/share/polydemo)."),
-    runtime: str | None = typer.Option(None, "--runtime", envvar="POLYDEMO_RUNTIME",
-                                          help="auto (docker if an engine answers, else local), local or docker."),
-    traceback: bool = typer.Option(False, "--traceback", envvar="POLYDEMO_TRACEBACK",
-                                   help="On an error, show the full traceback instead of the one-line message."),
+        "directory (~/.local/share/polydemo).",
+    ),
+    runtime: str | None = typer.Option(
+        None,
+        "--runtime",
+        envvar="POLYDEMO_RUNTIME",
+        help="auto (docker if an engine answers, else local), local or docker.",
+    ),
+    traceback: bool = typer.Option(
+        False,
+        "--traceback",
+        envvar="POLYDEMO_TRACEBACK",
+        help="On an error, show the full traceback instead of the one-line message.",
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """polydemo: bring up the stack, seed it, run scenarios, watch data flow."""

@@ -15,19 +15,30 @@ JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout
 
 
 def register(app: typer.Typer) -> None:
-    for name, fn in (("seed", seed), ("signup", signup), ("update-profile", update_profile),
-                     ("delete-user", delete_user), ("follow", follow), ("unfollow", unfollow),
-                     ("post", post), ("like", like)):
+    for name, fn in (
+        ("seed", seed),
+        ("signup", signup),
+        ("update-profile", update_profile),
+        ("delete-user", delete_user),
+        ("follow", follow),
+        ("unfollow", unfollow),
+        ("post", post),
+        ("like", like),
+    ):
         command(app, name)(fn)
-    read_app = typer.Typer(help="Read from one store: strong (postgres) versus eventual (redis, neo4j) reads.",
-                           no_args_is_help=True)
+    read_app = typer.Typer(
+        help="Read from one store: strong (postgres) versus eventual (redis, neo4j) reads.", no_args_is_help=True
+    )
     command(read_app, "user")(read_user)
     app.add_typer(read_app, name="read")
 
 
-def seed(ctx: typer.Context, reset: bool = typer.Option(False, "--reset", help="Empty every store first."),
-         wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the projectors caught up."),
-         json_out: bool = JSON_OPT) -> None:
+def seed(
+    ctx: typer.Context,
+    reset: bool = typer.Option(False, "--reset", help="Empty every store first."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the projectors caught up."),
+    json_out: bool = JSON_OPT,
+) -> None:
     """Seed every store with the deterministic sample (36 users, their follows, 60 posts). Idempotent.
 
     Postgres and Mongo are written directly (systems of record); Neo4j, Redis and the time-series
@@ -41,19 +52,28 @@ def seed(ctx: typer.Context, reset: bool = typer.Option(False, "--reset", help="
     if st.env.json:
         st.env.emit_json({**result.__dict__, "converged": converged})
         return
-    st.env.info(f"seeded: {result.users_added} users, {result.follows_added} follows, {result.posts_added} posts added"
-                f"{' (after reset)' if reset else ''}")
+    st.env.info(
+        f"seeded: {result.users_added} users, {result.follows_added} follows, {result.posts_added} posts added"
+        f"{' (after reset)' if reset else ''}"
+    )
     if converged is False:
         st.env.info("[warn]the projectors have not caught up yet[/warn]: see `polydemo status`")
     elif converged:
         st.env.info("[ok]projections caught up[/ok] (graph, cache, analytics lag 0)")
 
 
-def signup(ctx: typer.Context, email: str = typer.Argument(..., help="Unique email."),
-           name: str = typer.Option(..., "--name", "-n", help="Display name."),
-           password: str | None = typer.Option(None, "--password", envvar="POLYDEMO_SIGNUP_PASSWORD",
-                                                  help="Password (prompted if omitted; never printed or stored)."),
-           json_out: bool = JSON_OPT) -> None:
+def signup(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="Unique email."),
+    name: str = typer.Option(..., "--name", "-n", help="Display name."),
+    password: str | None = typer.Option(
+        None,
+        "--password",
+        envvar="POLYDEMO_SIGNUP_PASSWORD",
+        help="Password (prompted if omitted; never printed or stored).",
+    ),
+    json_out: bool = JSON_OPT,
+) -> None:
     """Sign a user up in Postgres (argon2id-hashed password). CDC carries it to every read model."""
     from polydemo.domain import users
 
@@ -66,8 +86,12 @@ def signup(ctx: typer.Context, email: str = typer.Argument(..., help="Unique ema
     _print_user(st, user.as_dict(), "signed up")
 
 
-def update_profile(ctx: typer.Context, user: str = typer.Argument(..., help="Email or id."),
-                   name: str = typer.Option(..., "--name", "-n"), json_out: bool = JSON_OPT) -> None:
+def update_profile(
+    ctx: typer.Context,
+    user: str = typer.Argument(..., help="Email or id."),
+    name: str = typer.Option(..., "--name", "-n"),
+    json_out: bool = JSON_OPT,
+) -> None:
     """Change a user's display name."""
     from polydemo.domain import users
 
@@ -75,8 +99,9 @@ def update_profile(ctx: typer.Context, user: str = typer.Argument(..., help="Ema
     _print_user(st, users.update_profile(st.settings, user, name).as_dict(), "updated")
 
 
-def delete_user(ctx: typer.Context, user: str = typer.Argument(..., help="Email or id."),
-                json_out: bool = JSON_OPT) -> None:
+def delete_user(
+    ctx: typer.Context, user: str = typer.Argument(..., help="Email or id."), json_out: bool = JSON_OPT
+) -> None:
     """Delete a user (and their follows)."""
     from polydemo.domain import users
 
@@ -84,9 +109,12 @@ def delete_user(ctx: typer.Context, user: str = typer.Argument(..., help="Email 
     _print_user(st, users.delete_user(st.settings, user).as_dict(), "deleted")
 
 
-def follow(ctx: typer.Context, follower: str = typer.Argument(..., help="Email or id of the follower."),
-           followee: str = typer.Argument(..., help="Email or id of the one followed."),
-           json_out: bool = JSON_OPT) -> None:
+def follow(
+    ctx: typer.Context,
+    follower: str = typer.Argument(..., help="Email or id of the follower."),
+    followee: str = typer.Argument(..., help="Email or id of the one followed."),
+    json_out: bool = JSON_OPT,
+) -> None:
     """FOLLOWER follows FOLLOWEE (a row in Postgres `follows`; an edge in Neo4j soon after)."""
     from polydemo.domain import users
 
@@ -95,8 +123,12 @@ def follow(ctx: typer.Context, follower: str = typer.Argument(..., help="Email o
     _print_edge(st, a, b, created, "follows", "already followed")
 
 
-def unfollow(ctx: typer.Context, follower: str = typer.Argument(...), followee: str = typer.Argument(...),
-             json_out: bool = JSON_OPT) -> None:
+def unfollow(
+    ctx: typer.Context,
+    follower: str = typer.Argument(...),
+    followee: str = typer.Argument(...),
+    json_out: bool = JSON_OPT,
+) -> None:
     """FOLLOWER stops following FOLLOWEE."""
     from polydemo.domain import users
 
@@ -105,15 +137,21 @@ def unfollow(ctx: typer.Context, follower: str = typer.Argument(...), followee: 
     _print_edge(st, a, b, removed, "unfollowed", "was not following")
 
 
-def post(ctx: typer.Context, author: str = typer.Argument(..., help="Email or id of the author."),
-         title: str = typer.Option(..., "--title", "-t"), body: str = typer.Option("", "--body", "-b"),
-         tags: list[str] | None = typer.Option(None, "--tag", help="A tag (repeatable)."),
-         dual_write: bool = typer.Option(False, "--dual-write",
-                                         help="The naive path: write Mongo, then publish to Kafka from here."),
-         crash_between: bool = typer.Option(False, "--crash-between-writes",
-                                            help="With --dual-write: die after the Mongo write (the hazard)."),
-         post_id: str | None = typer.Option(None, "--id", help="The post's id (default: a new UUID)."),
-         json_out: bool = JSON_OPT) -> None:
+def post(
+    ctx: typer.Context,
+    author: str = typer.Argument(..., help="Email or id of the author."),
+    title: str = typer.Option(..., "--title", "-t"),
+    body: str = typer.Option("", "--body", "-b"),
+    tags: list[str] | None = typer.Option(None, "--tag", help="A tag (repeatable)."),
+    dual_write: bool = typer.Option(
+        False, "--dual-write", help="The naive path: write Mongo, then publish to Kafka from here."
+    ),
+    crash_between: bool = typer.Option(
+        False, "--crash-between-writes", help="With --dual-write: die after the Mongo write (the hazard)."
+    ),
+    post_id: str | None = typer.Option(None, "--id", help="The post's id (default: a new UUID)."),
+    json_out: bool = JSON_OPT,
+) -> None:
     """Create a post in Mongo. By default its event reaches Kafka through the change-stream relay."""
     from polydemo.domain import posts, users
 
@@ -124,8 +162,9 @@ def post(ctx: typer.Context, author: str = typer.Argument(..., help="Email or id
     if dual_write:
         from polydemo.pipeline import dualwrite
 
-        doc = dualwrite.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id,
-                                    crash_between=crash_between)
+        doc = dualwrite.create_post(
+            st.settings, author_user.id, title, body, tags, post_id=post_id, crash_between=crash_between
+        )
     else:
         doc = posts.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id)
     if st.env.json:
@@ -146,9 +185,12 @@ def like(ctx: typer.Context, post_id: str = typer.Argument(...), json_out: bool 
         st.env.out.print(f"post {safe(doc['_id'])} now has {doc['meta']['likes']} likes")
 
 
-def read_user(ctx: typer.Context, user: str = typer.Argument(..., help="Email or id."),
-              source: str = typer.Option("all", "--from", help="postgres, redis, neo4j or all."),
-              json_out: bool = JSON_OPT) -> None:
+def read_user(
+    ctx: typer.Context,
+    user: str = typer.Argument(..., help="Email or id."),
+    source: str = typer.Option("all", "--from", help="postgres, redis, neo4j or all."),
+    json_out: bool = JSON_OPT,
+) -> None:
     """What each store holds for a user right now, and how far behind the source it is."""
     from polydemo import reads, views
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import typer
 from rich.table import Table
 
-from polydemo.console import safe_text
 from polydemo.cli.context import command, with_json
+from polydemo.console import safe_text
 from polydemo.errors import PolydemoError
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
@@ -16,10 +16,15 @@ NAME_ARG = typer.Argument(..., help="graph, cache, analytics or relay.")
 
 
 def register(app: typer.Typer) -> None:
-    proj = typer.Typer(help="Start, stop, kill (-9) and inspect the projectors and the post relay.",
-                       no_args_is_help=True)
+    proj = typer.Typer(
+        help="Start, stop, kill (-9) and inspect the projectors and the post relay.", no_args_is_help=True
+    )
     commands: tuple[tuple[str, Callable[..., None]], ...] = (
-        ("start", p_start), ("stop", p_stop), ("kill", p_kill), ("status", p_status))
+        ("start", p_start),
+        ("stop", p_stop),
+        ("kill", p_kill),
+        ("status", p_status),
+    )
     for name, fn in commands:
         command(proj, name)(fn)
     app.add_typer(proj, name="projector")
@@ -85,9 +90,14 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
     for col in ("name", "pid", "state", "processed", "lag", "last error"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], str(r["pid"] or "-"), r["state"],
-                      str(r["processed"] if r["processed"] is not None else "-"),
-                      "-" if r["lag"] is None else str(r["lag"]), safe_text(r["last_error"] or ""))
+        table.add_row(
+            r["name"],
+            str(r["pid"] or "-"),
+            r["state"],
+            str(r["processed"] if r["processed"] is not None else "-"),
+            "-" if r["lag"] is None else str(r["lag"]),
+            safe_text(r["last_error"] or ""),
+        )
     st.env.out.print(table)
 
 

@@ -26,9 +26,13 @@ def _complete_name(incomplete: str) -> list[str]:
         return []
 
 
-DIRS_OPT = typer.Option(None, "--scenarios", envvar="POLYDEMO_SCENARIOS", metavar="DIR",
-                        help="Also look for scenarios in DIR (besides ./scenarios and the built-ins). "
-                             "Repeatable; earlier wins.")
+DIRS_OPT = typer.Option(
+    None,
+    "--scenarios",
+    envvar="POLYDEMO_SCENARIOS",
+    metavar="DIR",
+    help="Also look for scenarios in DIR (besides ./scenarios and the built-ins). Repeatable; earlier wins.",
+)
 
 
 def _warn(st):
@@ -36,8 +40,10 @@ def _warn(st):
 
 
 def register(app: typer.Typer) -> None:
-    sc = typer.Typer(help="Scripted, narrated, verified walkthroughs (YAML files: the built-ins, ./scenarios, --scenarios DIR).",
-                     no_args_is_help=True)
+    sc = typer.Typer(
+        help="Scripted, narrated, verified walkthroughs (YAML files: the built-ins, ./scenarios, --scenarios DIR).",
+        no_args_is_help=True,
+    )
     for name, fn in (("list", s_list), ("show", s_show), ("validate", s_validate), ("run", s_run)):
         command(sc, name)(fn)
     app.add_typer(sc, name="scenario")
@@ -52,12 +58,20 @@ def s_list(ctx: typer.Context, json_out: bool = JSON_OPT, dirs: list[Path] | Non
     st = with_json(ctx, json_out)
     rows: list[dict[str, Any]] = []
     for entry in loader.catalogue(dirs or ()):
-        row = {"name": entry.name, "source": entry.source, "path": str(entry.path),
-               "shadowed_by": str(entry.shadowed_by) if entry.shadowed_by else None}
+        row: dict[str, Any] = {
+            "name": entry.name,
+            "source": entry.source,
+            "path": str(entry.path),
+            "shadowed_by": str(entry.shadowed_by) if entry.shadowed_by else None,
+        }
         try:
             loaded = loader.parse(entry.path.read_text(), entry.path)
-            row.update(title=loaded.scenario.title, steps=len(loaded.scenario.steps),
-                       estimated_seconds=round(estimate_seconds(loaded)), error=None)
+            row.update(
+                title=loaded.scenario.title,
+                steps=len(loaded.scenario.steps),
+                estimated_seconds=round(estimate_seconds(loaded)),
+                error=None,
+            )
         except PolydemoError as exc:  # a user's broken file is listed, not fatal
             row.update(title="", steps=0, estimated_seconds=0, error=exc.message)
         rows.append(row)
@@ -68,40 +82,58 @@ def s_list(ctx: typer.Context, json_out: bool = JSON_OPT, dirs: list[Path] | Non
         for col in ("name", "title", "source", "steps", "≈ duration"):
             table.add_column(col, justify="right" if col in ("steps", "≈ duration") else "left")
         for r in rows:
-            title = (safe_text(r["title"]) if not r["error"]
-                     else Text.assemble(("invalid", "bad"), f": {visible(r['error'])}"))
+            title = (
+                safe_text(r["title"])
+                if not r["error"]
+                else Text.assemble(("invalid", "bad"), f": {visible(r['error'])}")
+            )
             source = Text(r["source"])
             if r["shadowed_by"]:
                 source.append(f" (hidden by {visible(r['shadowed_by'])})", style="warn")
-            table.add_row(safe_text(r["name"], style="dim" if r["shadowed_by"] else ""), title, source,
-                          str(r["steps"]), f"{r['estimated_seconds']}s")
+            table.add_row(
+                safe_text(r["name"], style="dim" if r["shadowed_by"] else ""),
+                title,
+                source,
+                str(r["steps"]),
+                f"{r['estimated_seconds']}s",
+            )
         st.env.out.print(table)
     for r in rows:
         if r["shadowed_by"]:
             hint = f" (`builtin:{safe(r['name'])}` runs it)" if r["source"] == loader.BUILTIN else ""
-            st.env.info(f"[warn]note:[/warn] {safe(r['shadowed_by'])} takes precedence over {r['source']} "
-                        f"{safe(repr(r['name']))}{hint}")
+            st.env.info(
+                f"[warn]note:[/warn] {safe(r['shadowed_by'])} takes precedence over {r['source']} "
+                f"{safe(repr(r['name']))}{hint}"
+            )
 
-def s_show(ctx: typer.Context,
-           name: str = typer.Argument(..., help="A scenario name or a YAML file.", autocompletion=_complete_name),
-           dirs: list[Path] | None = DIRS_OPT) -> None:
+
+def s_show(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A scenario name or a YAML file.", autocompletion=_complete_name),
+    dirs: list[Path] | None = DIRS_OPT,
+) -> None:
     """The steps of a scenario, readable."""
     from polydemo.scenario import loader
     from polydemo.scenario.runner import describe, estimate_seconds
 
     st = state(ctx)
     loaded = loader.load(name, dirs or (), warn=_warn(st))
-    st.env.out.print(f"[bold]{safe(loaded.scenario.title)}[/bold]  ({safe(loaded.path)}, ≈{estimate_seconds(loaded):.0f}s)")
+    st.env.out.print(
+        f"[bold]{safe(loaded.scenario.title)}[/bold]  ({safe(loaded.path)}, ≈{estimate_seconds(loaded):.0f}s)"
+    )
     if loaded.scenario.description:
         st.env.out.print(visible(loaded.scenario.description.strip()), style="dim", markup=False)
     for i, step in enumerate(loaded.scenario.steps):
         st.env.out.print(f"{i + 1:>3}. [svc]{step.kind:<10}[/svc] {safe(describe(step))}", markup=True, highlight=False)
 
 
-def s_validate(ctx: typer.Context,
-               files: list[Path] = typer.Argument(..., help="Scenario YAML files (or scenario names).",
-                                                 autocompletion=_complete_name),
-               dirs: list[Path] | None = DIRS_OPT) -> None:
+def s_validate(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(
+        ..., help="Scenario YAML files (or scenario names).", autocompletion=_complete_name
+    ),
+    dirs: list[Path] | None = DIRS_OPT,
+) -> None:
     """Check scenario files against the schema; each problem is reported as file:line:column."""
     from polydemo.scenario import loader
 
@@ -120,8 +152,9 @@ def s_validate(ctx: typer.Context,
 
 def s_run(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="A scenario name (see `scenario list`) or a YAML file.",
-                               autocompletion=_complete_name),
+    name: str = typer.Argument(
+        ..., help="A scenario name (see `scenario list`) or a YAML file.", autocompletion=_complete_name
+    ),
     step: bool = typer.Option(False, "--step", help="Wait for Enter at each `pause` step (for presenters)."),
     speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
@@ -151,9 +184,15 @@ def s_run(
     if not result.passed:
         f = result.failures[-1] if result.failures else None
         if f is not None:
-            st.env.error(f"{loaded.path}:{f.line}: step {f.index + 1} ({f.kind}) failed: {f.message}",
-                         details="\n".join(x for x in (f"expected: {f.expected}" if f.expected else "",
-                                                       f"seen:     {f.seen}" if f.seen else "") if x) or None)
+            st.env.error(
+                f"{loaded.path}:{f.line}: step {f.index + 1} ({f.kind}) failed: {f.message}",
+                details="\n".join(
+                    x
+                    for x in (f"expected: {f.expected}" if f.expected else "", f"seen:     {f.seen}" if f.seen else "")
+                    if x
+                )
+                or None,
+            )
         raise typer.Exit(ExitStatus.ERROR)
 
 
@@ -174,8 +213,9 @@ def save_final_frame(settings, runtime_name: str, result, path: Path) -> None:
     record_frame(settings, runtime_name, result, path)
 
 
-def reset(ctx: typer.Context,
-          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+def reset(
+    ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+) -> None:
     """Return every store, topic and consumer group to the seeded state (drops and recreates the CDC slot)."""
     from polydemo import reset as reset_lib
 
@@ -183,5 +223,7 @@ def reset(ctx: typer.Context,
     if not yes and st.env.err.is_terminal:
         typer.confirm("reset every store, topic and consumer group to the seeded sample?", abort=True)
     result = reset_lib.reset(st.settings, say=lambda m: st.env.info(f"[dim]reset:[/dim] {m}"))
-    st.env.info(f"[ok]reset done[/ok]: {result.users_added} users, {result.follows_added} follows, "
-                f"{result.posts_added} posts seeded; projections caught up")
+    st.env.info(
+        f"[ok]reset done[/ok]: {result.users_added} users, {result.follows_added} follows, "
+        f"{result.posts_added} posts seeded; projections caught up"
+    )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from polydemo.cli.context import command, with_json
@@ -20,9 +18,12 @@ def register(app: typer.Typer) -> None:
 
 def setup(
     ctx: typer.Context,
-    components: Optional[List[str]] = typer.Argument(None, help="Components (default: all): apt kafka neo4j secantusdb.",
-                                                     show_default=False),
-    check: bool = typer.Option(False, "--check", help="Only report what is installed and what is missing; change nothing."),
+    components: list[str] | None = typer.Argument(
+        None, help="Components (default: all): apt kafka neo4j secantusdb.", show_default=False
+    ),
+    check: bool = typer.Option(
+        False, "--check", help="Only report what is installed and what is missing; change nothing."
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Install the local stack: system packages (apt, only what is missing), the Kafka, Debezium and Neo4j jars
@@ -62,11 +63,16 @@ class _Reporter:
         self.env = env
         self.titles = {c.name: c.title for c in components}
         self.progress = None
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.announced: set[str] = set()
         if env.interactive:
-            self.progress = Progress(SpinnerColumn(finished_text=""), TextColumn("[svc]{task.fields[title]:<32}"),
-                                     TextColumn("{task.description}"), TimeElapsedColumn(), console=env.err)
+            self.progress = Progress(
+                SpinnerColumn(finished_text=""),
+                TextColumn("[svc]{task.fields[title]:<32}"),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=env.err,
+            )
             for c in components:
                 self.tasks[c.name] = self.progress.add_task("queued", title=c.title, start=False, total=1)
 
@@ -80,8 +86,12 @@ class _Reporter:
             self.progress.stop()
 
     def __call__(self, name: str, state: str, detail: str) -> None:
-        text = {"checking": "checking", "installing": f"installing {detail}", "done": f"[ok]✔[/ok] {detail}",
-                "failed": f"[bad]✘ failed[/bad] {detail}"}.get(state, state)
+        text = {
+            "checking": "checking",
+            "installing": f"installing {detail}",
+            "done": f"[ok]✔[/ok] {detail}",
+            "failed": f"[bad]✘ failed[/bad] {detail}",
+        }.get(state, state)
         if self.progress is None:  # plain lines: the start of an installation and each outcome, not the ticks
             if state in ("done", "failed") or (state == "installing" and name not in self.announced):
                 self.announced.add(name)

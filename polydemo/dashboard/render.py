@@ -10,9 +10,10 @@ so the plain text (NO_COLOR, or a recording) reads the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import TypeVar
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -24,19 +25,37 @@ from rich.segment import Segment
 from rich.text import Text
 
 from polydemo.console import visible
-from polydemo.views import human_bytes, human_duration
 from polydemo.dashboard.snapshot import Snapshot
+from polydemo.views import human_bytes, human_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
 OK, BAD, WARN, DIM, NEW = "bold green", "bold red", "bold yellow", "dim", "bold green"
-STATE_STYLE = {"RUNNING": OK, "running": OK, "PAUSED": WARN, "retrying": WARN, "starting": WARN,
-               "UNASSIGNED": WARN, "UNREGISTERED": WARN, "FAILED": BAD, "stopped": BAD, "unknown": WARN}
+STATE_STYLE = {
+    "RUNNING": OK,
+    "running": OK,
+    "PAUSED": WARN,
+    "retrying": WARN,
+    "starting": WARN,
+    "UNASSIGNED": WARN,
+    "UNREGISTERED": WARN,
+    "FAILED": BAD,
+    "stopped": BAD,
+    "unknown": WARN,
+}
 MAIN_TOPICS = ("public.users", "public.follows", "social.posts")
-FEED_OPS = {"insert": "new", "update": "upd", "replace": "upd", "delete": "del", "snapshot": "snap",
-            "dead letter": "DLQ", "tombstone": "tomb"}
+FEED_OPS = {
+    "insert": "new",
+    "update": "upd",
+    "replace": "upd",
+    "delete": "del",
+    "snapshot": "snap",
+    "dead letter": "DLQ",
+    "tombstone": "tomb",
+}
 
 
 # ---------------------------------------------------------------- small formatters (pure)
+
 
 def sparkline(values: list[int]) -> str:
     """One cell per value: ▁ for zero (and the smallest), █ for the largest; any non-zero value shows above ▁."""
@@ -101,6 +120,16 @@ def arrow(cur: int | None, old: int | None) -> str:
     return "↑" if cur > old else "↓"
 
 
+T = TypeVar("T")
+
+
+def _present(data: T | None) -> T:
+    """A store's data in a panel drawn only when the store answered (``_is_down`` was checked first)."""
+    if data is None:
+        raise ValueError("a panel was drawn for a store with no data")
+    return data
+
+
 def lag_style(lag: int, old: int | None) -> str:
     if lag <= 0:
         return OK
@@ -120,8 +149,9 @@ def _line(*parts, style: str = "") -> Text:
     return text
 
 
-def _table(rows: list[tuple], justify: tuple[str, ...], width: int, flexible: tuple[int, ...] = (0,),
-           header: bool = False) -> list[Text]:
+def _table(
+    rows: list[tuple], justify: tuple[str, ...], width: int, flexible: tuple[int, ...] = (0,), header: bool = False
+) -> list[Text]:
     """Rows of cells as aligned one-line Texts, ``width`` cells wide (cells are cropped with an ellipsis).
 
     Columns take their natural width; the ``flexible`` ones share what is left (and are the ones cropped).
@@ -154,7 +184,7 @@ def _table(rows: list[tuple], justify: tuple[str, ...], width: int, flexible: tu
     out = []
     for r, row in enumerate(cells):
         line = Text(no_wrap=True, overflow="ellipsis", style=DIM if header and r == 0 else "")
-        for i, (cell, w) in enumerate(zip(row, widths)):
+        for i, (cell, w) in enumerate(zip(row, widths, strict=True)):
             if i:
                 line.append(" ")
             cell = cell.copy()
@@ -176,6 +206,7 @@ def _mark(is_new: bool) -> Text:
 
 # ---------------------------------------------------------------- staleness
 
+
 def _not_yet_sent(snap: Snapshot) -> str:
     """Why a projection with lag 0 is still behind: the changes have not reached Kafka yet."""
     state = snap.connect.state if snap.connect is not None and snap.ok("connect") else None
@@ -184,6 +215,7 @@ def _not_yet_sent(snap: Snapshot) -> str:
     if state != "RUNNING":
         return f"lag 0: connector {state}, changes wait in the replication slot"
     return "lag 0: Debezium has not sent the change yet"
+
 
 def staleness(snap: Snapshot) -> list[tuple[str, str]]:
     """(message, style) comparing the read models' counts with Postgres, the source of truth."""
@@ -198,8 +230,11 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
         lag = lags.get("cache")
         if behind > 0 or (behind < 0 and snap.redis.profiles_exact):
             note = f" (cache lag {lag})" if lag else (f" ({_not_yet_sent(snap)})" if lag == 0 and behind > 0 else "")
-            what = (f"Redis is {behind} user{'s' if behind != 1 else ''} behind Postgres" if behind > 0
-                    else f"Redis has {-behind} user{'s' if behind != -1 else ''} more than Postgres")
+            what = (
+                f"Redis is {behind} user{'s' if behind != 1 else ''} behind Postgres"
+                if behind > 0
+                else f"Redis has {-behind} user{'s' if behind != -1 else ''} more than Postgres"
+            )
             out.append((f"⚠ {what}{note}", WARN))
         else:
             synced.append("Redis")
@@ -209,11 +244,15 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
         lag = lags.get("graph")
         parts = []
         if users_behind:
-            parts.append(f"{abs(users_behind)} user{'s' if abs(users_behind) != 1 else ''} "
-                         f"{'behind' if users_behind > 0 else 'ahead of'}")
+            parts.append(
+                f"{abs(users_behind)} user{'s' if abs(users_behind) != 1 else ''} "
+                f"{'behind' if users_behind > 0 else 'ahead of'}"
+            )
         if follows_behind:
-            parts.append(f"{abs(follows_behind)} follow{'s' if abs(follows_behind) != 1 else ''} "
-                         f"{'behind' if follows_behind > 0 else 'ahead of'}")
+            parts.append(
+                f"{abs(follows_behind)} follow{'s' if abs(follows_behind) != 1 else ''} "
+                f"{'behind' if follows_behind > 0 else 'ahead of'}"
+            )
         if parts:
             if len(parts) == 2 and parts[0].endswith("behind") and parts[1].endswith("behind"):
                 parts[0] = parts[0].removesuffix(" behind")
@@ -224,8 +263,13 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
     if slot:
         out.insert(0, slot)
     if synced:
-        out.append((f"✔ {' and '.join(synced)} in sync with Postgres ({pg.users} users"
-                    f"{f', {pg.follows} follows' if 'Neo4j' in synced else ''})", OK))
+        out.append(
+            (
+                f"✔ {' and '.join(synced)} in sync with Postgres ({pg.users} users"
+                f"{f', {pg.follows} follows' if 'Neo4j' in synced else ''})",
+                OK,
+            )
+        )
     return out
 
 
@@ -240,8 +284,11 @@ def slot_warning(slot) -> tuple[str, str] | None:
         return (f"⚠ replication slot {slot.name} does not exist: Debezium makes it when the connector starts", WARN)
     cap = f" of the {human_bytes(slot.cap_bytes)} cap" if slot.cap_bytes else ""
     if slot.invalidated:
-        return (f"✘ replication slot {slot.name} was invalidated: it held more WAL than the{cap.removeprefix(' of the')} "
-                "allows, so CDC has stopped and those changes are gone. `polydemo reset` recreates it", BAD)
+        return (
+            f"✘ replication slot {slot.name} was invalidated: it held more WAL than the{cap.removeprefix(' of the')} "
+            "allows, so CDC has stopped and those changes are gone. `polydemo reset` recreates it",
+            BAD,
+        )
     age = slot.oldest_unsent_age_s
     near = slot.cap_bytes and slot.retained_bytes is not None and slot.retained_bytes > slot.cap_bytes / 2
     if near or (age is not None and age >= SLOT_AGE_WARN_S):
@@ -258,6 +305,7 @@ def slot_warning(slot) -> tuple[str, str] | None:
 #
 # A panel is a PanelSpec: its priority, how many body lines it would like, and a builder that makes
 # exactly that many (or fewer) one-line Texts for a given inner width. The layout decides the lines.
+
 
 @dataclass
 class PanelSpec:
@@ -289,24 +337,33 @@ def _down_spec(snap: Snapshot, key: str, title: str, priority: int) -> PanelSpec
 def _postgres(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     if _is_down(snap, "postgres"):
         return _down_spec(snap, "postgres", "Postgres · users", 10)
-    pg, old = snap.postgres, (prev.postgres if prev and prev.postgres else None)
+    pg, old = _present(snap.postgres), (prev.postgres if prev and prev.postgres else None)
     seen = {u.id for u in old.latest} if old else None
 
     def build(n: int, w: int) -> list[Text]:
-        head = _line((f"{pg.users} users", "bold"), (delta(pg.users, old.users if old else None), NEW),
-                     f" · {pg.follows} follows", (delta(pg.follows, old.follows if old else None), NEW),
-                     _slot_text(pg.slot))
+        head = _line(
+            (f"{pg.users} users", "bold"),
+            (delta(pg.users, old.users if old else None), NEW),
+            f" · {pg.follows} follows",
+            (delta(pg.follows, old.follows if old else None), NEW),
+            _slot_text(pg.slot),
+        )
         if not pg.latest:
             return [head, _line(("no users yet", DIM))][:n]
         rows = []
-        for u in pg.latest[:n - 1]:
+        for u in pg.latest[: n - 1]:
             created = _ts(u.created_at)
-            rows.append((_mark(seen is not None and u.id not in seen), u.name or "-", Text(visible(u.email), style=DIM),
-                         age(snap.taken_at - created if created else None)))
+            rows.append(
+                (
+                    _mark(seen is not None and u.id not in seen),
+                    u.name or "-",
+                    Text(visible(u.email), style=DIM),
+                    age(snap.taken_at - created if created else None),
+                )
+            )
         return [head, *_table(rows, ("left", "left", "left", "right"), w, flexible=(1, 2))]
 
-    return PanelSpec("postgres", "Postgres · users", 10, 1 + max(1, len(pg.latest)), build,
-                     subtitle="latest sign-ups")
+    return PanelSpec("postgres", "Postgres · users", 10, 1 + max(1, len(pg.latest)), build, subtitle="latest sign-ups")
 
 
 def _slot_text(slot) -> Text:
@@ -324,7 +381,7 @@ def _slot_text(slot) -> Text:
 def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     if _is_down(snap, "mongo"):
         return _down_spec(snap, "mongo", "Mongo · posts", 6)
-    mg, old = snap.mongo, (prev.mongo if prev and prev.mongo else None)
+    mg, old = _present(snap.mongo), (prev.mongo if prev and prev.mongo else None)
     likes_before = {p.id: p.likes for p in old.latest} if old else None
 
     def build(n: int, w: int) -> list[Text]:
@@ -332,11 +389,18 @@ def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
         if not mg.latest:
             return [head, _line(("no posts yet", DIM))][:n]
         rows = []
-        for p in mg.latest[:n - 1]:
+        for p in mg.latest[: n - 1]:
             before = likes_before.get(p.id) if likes_before is not None else None
-            rows.append((_mark(likes_before is not None and p.id not in likes_before), p.title,
-                         Text(f"♥ {p.likes}{arrow(p.likes, before)}",
-                              style=NEW if before is not None and p.likes > before else "")))
+            rows.append(
+                (
+                    _mark(likes_before is not None and p.id not in likes_before),
+                    p.title,
+                    Text(
+                        f"♥ {p.likes}{arrow(p.likes, before)}",
+                        style=NEW if before is not None and p.likes > before else "",
+                    ),
+                )
+            )
         return [head, *_table(rows, ("left", "left", "right"), w, flexible=(1,))]
 
     return PanelSpec("mongo", "Mongo · posts", 6, 1 + max(1, len(mg.latest)), build, subtitle="latest, likes")
@@ -345,16 +409,25 @@ def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
 def _neo4j(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     if _is_down(snap, "neo4j"):
         return _down_spec(snap, "neo4j", "Neo4j · graph", 8)
-    g, old = snap.neo4j, (prev.neo4j if prev and prev.neo4j else None)
+    g, old = _present(snap.neo4j), (prev.neo4j if prev and prev.neo4j else None)
     before = {t.id: t.followers for t in old.top} if old else {}
 
     def build(n: int, w: int) -> list[Text]:
-        head = _line((f"{g.nodes} nodes", "bold"), (delta(g.nodes, old.nodes if old else None), NEW),
-                     f" · {g.follows} FOLLOWS", (delta(g.follows, old.follows if old else None), NEW))
+        head = _line(
+            (f"{g.nodes} nodes", "bold"),
+            (delta(g.nodes, old.nodes if old else None), NEW),
+            f" · {g.follows} FOLLOWS",
+            (delta(g.follows, old.follows if old else None), NEW),
+        )
         if not g.top:
             return [head, _line(("no FOLLOWS edges yet", DIM))][:n]
-        rows = [(t.name or (t.id or "?")[:8], Text(f"{t.followers}{arrow(t.followers, before.get(t.id))} followers",
-                                                    style=DIM)) for t in g.top[:n - 1]]
+        rows = [
+            (
+                t.name or (t.id or "?")[:8],
+                Text(f"{t.followers}{arrow(t.followers, before.get(t.id))} followers", style=DIM),
+            )
+            for t in g.top[: n - 1]
+        ]
         return [head, *_table(rows, ("left", "right"), w)]
 
     return PanelSpec("neo4j", "Neo4j · graph", 8, 1 + max(1, len(g.top)), build, subtitle="most followed")
@@ -363,58 +436,86 @@ def _neo4j(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
 def _timeseries(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     if _is_down(snap, "timeseries"):
         return _down_spec(snap, "timeseries", "Time-series · events/min", 7)
-    ts, old = snap.timeseries, (prev.timeseries if prev and prev.timeseries else None)
+    ts, old = _present(snap.timeseries), (prev.timeseries if prev and prev.timeseries else None)
     types = sorted(ts.per_type.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     window = len(ts.minutes) or 15
 
     def build(n: int, w: int) -> list[Text]:
-        head = _line((f"{ts.events} events", "bold"), (delta(ts.events, old.events if old else None), NEW),
-                     (f" · {sum(map(sum, ts.per_type.values()))} in {window} min", DIM))
+        head = _line(
+            (f"{ts.events} events", "bold"),
+            (delta(ts.events, old.events if old else None), NEW),
+            (f" · {sum(map(sum, ts.per_type.values()))} in {window} min", DIM),
+        )
         if not types:
             return [head, _line((f"no events in the last {window} min", DIM))][:n]
-        rows = [(name, Text(sparkline(counts), style="cyan"), str(counts[-1] if counts else 0))
-                for name, counts in types[:n - 1]]
+        rows = [
+            (name, Text(sparkline(counts), style="cyan"), str(counts[-1] if counts else 0))
+            for name, counts in types[: n - 1]
+        ]
         return [head, *_table(rows, ("left", "left", "right"), w)]
 
-    return PanelSpec("timeseries", "Time-series · events/min", 7, 1 + max(1, len(types)), build,
-                     subtitle=f"per minute, last {window}; now")
+    return PanelSpec(
+        "timeseries",
+        "Time-series · events/min",
+        7,
+        1 + max(1, len(types)),
+        build,
+        subtitle=f"per minute, last {window}; now",
+    )
 
 
 def _redis(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     if _is_down(snap, "redis"):
         return _down_spec(snap, "redis", "Redis · cache", 8)
-    r, old = snap.redis, (prev.redis if prev and prev.redis else None)
+    r, old = _present(snap.redis), (prev.redis if prev and prev.redis else None)
     cached_before = {p.id for p in old.sample if p.ttl is not None} if old else None
 
     def build(n: int, w: int) -> list[Text]:
-        lines = [_line((f"{'' if r.profiles_exact else '≥'}{r.profiles} profiles", "bold"),
-                       (delta(r.profiles, old.profiles if old else None), NEW), f" · {r.keys} keys")]
+        lines = [
+            _line(
+                (f"{'' if r.profiles_exact else '≥'}{r.profiles} profiles", "bold"),
+                (delta(r.profiles, old.profiles if old else None), NEW),
+                f" · {r.keys} keys",
+            )
+        ]
         total = r.hits + r.misses
         if n >= 2:
-            lines.append(_line(f"hit/miss {r.hits}/{r.misses}",
-                               (f" ({100 * r.hits / total:.0f}% hits)" if total else "", DIM),
-                               (delta(r.hits, old.hits if old else None).replace("(", "(hits "), DIM)))
+            lines.append(
+                _line(
+                    f"hit/miss {r.hits}/{r.misses}",
+                    (f" ({100 * r.hits / total:.0f}% hits)" if total else "", DIM),
+                    (delta(r.hits, old.hits if old else None).replace("(", "(hits "), DIM),
+                )
+            )
         rows = []
-        for p in r.sample[:n - 2]:
+        for p in r.sample[: n - 2]:
             is_new = cached_before is not None and p.ttl is not None and p.id not in cached_before
-            rows.append((_mark(is_new), p.name or p.id[:8], Text(ttl_text(p.ttl), style=WARN if p.ttl is None else DIM)))
+            rows.append(
+                (_mark(is_new), p.name or p.id[:8], Text(ttl_text(p.ttl), style=WARN if p.ttl is None else DIM))
+            )
         return lines + _table(rows, ("left", "left", "right"), w, flexible=(1,))
 
-    return PanelSpec("redis", "Redis · cache", 8, 2 + len(r.sample), build,
-                     subtitle="latest users' profiles" if r.sample_source == "latest users" else "profiles")
+    return PanelSpec(
+        "redis",
+        "Redis · cache",
+        8,
+        2 + len(r.sample),
+        build,
+        subtitle="latest users' profiles" if r.sample_source == "latest users" else "profiles",
+    )
 
 
 def _short_topic(topic: str) -> str:
     for prefix in ("public.", "social."):
         if topic.startswith(prefix):
-            return topic[len(prefix):]
+            return topic[len(prefix) :]
     return topic.removesuffix(".posts") if topic.startswith("dualwrite") else topic
 
 
 def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
     if _is_down(snap, "kafka"):
         return _down_spec(snap, "kafka", "Kafka · offsets & lag", 9)
-    k, old = snap.kafka, (prev.kafka if prev and prev.kafka and prev.ok("kafka") else None)
+    k, old = _present(snap.kafka), (prev.kafka if prev and prev.kafka and prev.ok("kafka") else None)
     old_high = {(p.topic, p.partition): p.high for p in old.partitions} if old else {}
     old_lag = {g.projector: g.lag for g in old.groups} if old else {}
 
@@ -426,8 +527,13 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
     group_rows = []
     for g in k.groups:
         before = old_lag.get(g.projector)
-        group_rows.append((g.projector, str(g.committed),
-                           Text(f"{g.lag}{arrow(g.lag, before) or ' '}", style=lag_style(g.lag, before))))
+        group_rows.append(
+            (
+                g.projector,
+                str(g.committed),
+                Text(f"{g.lag}{arrow(g.lag, before) or ' '}", style=lag_style(g.lag, before)),
+            )
+        )
 
     def build(n: int, w: int) -> list[Text]:
         if n < 2:
@@ -437,21 +543,34 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
         # The groups (with their header) matter most; the partitions get the lines left.
         room = n - (len(group_rows) + 1)
         if room == 1:
-            lines.append(_line(("high ", DIM), " · ".join(f"{_short_topic(p.topic.removeprefix(prefix))} {p.high}"
-                                                           for p in parts)))
+            lines.append(
+                _line(
+                    ("high ", DIM), " · ".join(f"{_short_topic(p.topic.removeprefix(prefix))} {p.high}" for p in parts)
+                )
+            )
         elif room >= 2:
             rows: list[tuple] = [("topic[partition]", "", "high")]
-            for p in parts[:room - 1]:
+            for p in parts[: room - 1]:
                 d = p.high - old_high[(p.topic, p.partition)] if (p.topic, p.partition) in old_high else 0
-                rows.append((f"{p.topic.removeprefix(prefix)}[{p.partition}]", Text(f"+{d}" if d > 0 else "", style=NEW),
-                             str(p.high)))
+                rows.append(
+                    (
+                        f"{p.topic.removeprefix(prefix)}[{p.partition}]",
+                        Text(f"+{d}" if d > 0 else "", style=NEW),
+                        str(p.high),
+                    )
+                )
             lines += _table(rows, ("left", "right", "right"), w, header=True)
-        lines += _table([("projector", "committed", "lag "), *group_rows[:n - 1 - len(lines)]],
-                        ("left", "right", "right"), w, header=True)
+        lines += _table(
+            [("projector", "committed", "lag "), *group_rows[: n - 1 - len(lines)]],
+            ("left", "right", "right"),
+            w,
+            header=True,
+        )
         return lines
 
-    return PanelSpec("kafka", "Kafka · offsets & lag", 9, 2 + len(parts) + len(k.groups), build,
-                     minimum=min(1 + len(k.groups), 4))
+    return PanelSpec(
+        "kafka", "Kafka · offsets & lag", 9, 2 + len(parts) + len(k.groups), build, minimum=min(1 + len(k.groups), 4)
+    )
 
 
 def _connect(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
@@ -464,7 +583,7 @@ def _connect(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
             svc = snap.service("connect")
             lines.append(_line((f"✘ Connect down since {clock(svc.down_since if svc else None)}", BAD)))
         else:
-            c = snap.connect
+            c = _present(snap.connect)
             lines.append(_line(f"{c.connector} ", (c.state, STATE_STYLE.get(c.state, WARN))))
             if n > 1 + len(snap.projectors) or (n > 1 and not snap.projectors):
                 line = _line()
@@ -479,16 +598,27 @@ def _connect(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
             if trace and n > 2 + len(snap.projectors):
                 lines.append(_line((trace, DIM)))
         rows = []
-        for wk in snap.projectors[:max(0, n - len(lines))]:
+        for wk in snap.projectors[: max(0, n - len(lines))]:
             before = old.get(wk.name)
             d = delta(wk.processed, before.processed if before else None)
-            rows.append((wk.name, Text(wk.state, style=STATE_STYLE.get(wk.state, WARN)),
-                         Text(("-" if wk.processed is None else str(wk.processed)) + d, style=NEW if d else ""),
-                         Text(str(wk.pid or "-"), style=DIM)))
+            rows.append(
+                (
+                    wk.name,
+                    Text(wk.state, style=STATE_STYLE.get(wk.state, WARN)),
+                    Text(("-" if wk.processed is None else str(wk.processed)) + d, style=NEW if d else ""),
+                    Text(str(wk.pid or "-"), style=DIM),
+                )
+            )
         return lines + _table(rows, ("left", "left", "right", "right"), w)
 
-    return PanelSpec("connect", "Connect · projectors", 6, 2 + failing + len(snap.projectors), build,
-                     subtitle="state, processed, pid")
+    return PanelSpec(
+        "connect",
+        "Connect · projectors",
+        6,
+        2 + failing + len(snap.projectors),
+        build,
+        subtitle="state, processed, pid",
+    )
 
 
 def _feed(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
@@ -502,8 +632,14 @@ def _feed(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
             is_new = seen is not None and (f.topic, f.partition, f.offset) not in seen
             what = Text(visible(f"{FEED_OPS.get(f.op, f.op)} {f.detail}".strip()))
             what.append(f" {f.key}", DIM)  # after the summary, so a narrow panel crops the key first
-            rows.append((_mark(is_new), Text(age(snap.taken_at - f.ts_ms / 1000) if f.ts_ms else "-", style=DIM),
-                         Text(_short_topic(f.topic), style="cyan"), what))
+            rows.append(
+                (
+                    _mark(is_new),
+                    Text(age(snap.taken_at - f.ts_ms / 1000) if f.ts_ms else "-", style=DIM),
+                    Text(_short_topic(f.topic), style="cyan"),
+                    what,
+                )
+            )
         return _table(rows, ("left", "right", "left", "left"), w, flexible=(3,))
 
     return PanelSpec("feed", "Event feed", 4, max(1, len(snap.feed)), build, subtitle="newest first")
@@ -533,12 +669,19 @@ def _scenario(scenario: dict, width: int, max_lines: int) -> tuple[Panel, int] |
     offset = scenario.get("offset", 0) if isinstance(scenario.get("offset", 0), int) else 0
     total = scenario.get("total") or len(steps)
     where = (" · done" if finished else f" · step {offset + current + 1}/{total}") if steps else ""
-    panel = Panel(Group(*lines), title=f"[bold]scenario: {escape(str(title))}[/]{where}", title_align="left",
-                  height=len(lines) + 2, border_style="magenta", padding=(0, 1))
+    panel = Panel(
+        Group(*lines),
+        title=f"[bold]scenario: {escape(str(title))}[/]{where}",
+        title_align="left",
+        height=len(lines) + 2,
+        border_style="magenta",
+        padding=(0, 1),
+    )
     return panel, len(lines) + 2
 
 
 # ---------------------------------------------------------------- header, footer, layout
+
 
 def _pack(items: list[tuple[str, str]], width: int, sep: str = "  ", max_lines: int | None = None) -> list[Text]:
     """First-fit packing of short items into lines of ``width`` cells (items are never split)."""
@@ -567,8 +710,12 @@ def _pack(items: list[tuple[str, str]], width: int, sep: str = "  ", max_lines: 
 
 def _header(snap: Snapshot, width: int, compact: bool) -> list[Text]:
     down = [s for s in snap.services if not s.ok]
-    title = _line(("polydemo live", "bold"), f" · {snap.runtime} runtime · {clock(snap.taken_at)}",
-                  (f" · collected in {snap.collect_ms:.0f} ms", DIM), "  ")
+    title = _line(
+        ("polydemo live", "bold"),
+        f" · {snap.runtime} runtime · {clock(snap.taken_at)}",
+        (f" · collected in {snap.collect_ms:.0f} ms", DIM),
+        "  ",
+    )
     if down:
         title.append(f"✘ {len(down)} of {len(snap.services)} services down", BAD)
     else:
@@ -626,13 +773,13 @@ class _Columns:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rendered = []
-        for panels, w in zip(self.columns, self.widths):
+        for panels, w in zip(self.columns, self.widths, strict=True):
             lines: list[list[Segment]] = []
             for panel in panels:
                 lines.extend(console.render_lines(panel, options.update(width=w, height=panel.height), pad=True))
             rendered.append(lines)
         for i in range(max((len(c) for c in rendered), default=0)):
-            for lines, w in zip(rendered, self.widths):
+            for lines, w in zip(rendered, self.widths, strict=True):
                 yield from (lines[i] if i < len(lines) else [Segment(" " * w)])
             yield Segment.line()
 
@@ -642,22 +789,30 @@ class _Columns:
 
 def _panel(spec: PanelSpec, n: int, width: int) -> Panel:
     body = spec.build(n, width - 4)[:n]  # 2 for the border, 2 for the padding
-    return Panel(Group(*body), title=f"[bold]{spec.title}[/]", title_align="left", height=n + 2,
-                 subtitle=f"[dim]{spec.subtitle}[/]" if spec.subtitle else None, subtitle_align="right",
-                 border_style="blue", padding=(0, 1))
+    return Panel(
+        Group(*body),
+        title=f"[bold]{spec.title}[/]",
+        title_align="left",
+        height=n + 2,
+        subtitle=f"[dim]{spec.subtitle}[/]" if spec.subtitle else None,
+        subtitle_align="right",
+        border_style="blue",
+        padding=(0, 1),
+    )
 
 
 def _guess_prefix(snap: Snapshot) -> str:
     """The topic prefix, from the topic names (render has no Settings)."""
-    for p in (snap.kafka.partitions if snap.kafka else []):
+    for p in snap.kafka.partitions if snap.kafka else []:
         for main in MAIN_TOPICS:
             if p.topic.endswith("." + main):
                 return p.topic[: -len(main) - 1]
     return "polydemo"
 
 
-def render(snapshot: Snapshot, prev: Snapshot | None = None, scenario: dict | None = None,
-           width: int = 100, height: int = 30) -> RenderableType:
+def render(
+    snapshot: Snapshot, prev: Snapshot | None = None, scenario: dict | None = None, width: int = 100, height: int = 30
+) -> RenderableType:
     """The whole frame for a ``width`` x ``height`` screen (see the module docstring).
 
     ``prev`` is an earlier frame to show changes against (new rows ``+``, counts ``(+n)``, lag ``↑``/``↓``);
@@ -678,13 +833,25 @@ def render(snapshot: Snapshot, prev: Snapshot | None = None, scenario: dict | No
         if scen:
             budget -= scen[1]
 
-    specs = {s.key: s for s in (_postgres(snap, prev), _mongo(snap, prev), _neo4j(snap, prev),
-                                _timeseries(snap, prev), _redis(snap, prev), _kafka(snap, prev, _guess_prefix(snap) + "."),
-                                _connect(snap, prev), _feed(snap, prev))}
+    specs = {
+        s.key: s
+        for s in (
+            _postgres(snap, prev),
+            _mongo(snap, prev),
+            _neo4j(snap, prev),
+            _timeseries(snap, prev),
+            _redis(snap, prev),
+            _kafka(snap, prev, _guess_prefix(snap) + "."),
+            _connect(snap, prev),
+            _feed(snap, prev),
+        )
+    }
     layout = LAYOUT[_columns(width)]
     widths = [width // len(layout) + (1 if i < width % len(layout) else 0) for i in range(len(layout))]
-    columns = [[_panel(spec, n, w) for spec, n in _fit([specs[k] for k in keys], budget)]
-               for keys, w in zip(layout, widths)]
+    columns = [
+        [_panel(spec, n, w) for spec, n in _fit([specs[k] for k in keys], budget)]
+        for keys, w in zip(layout, widths, strict=True)
+    ]
 
     parts: list[RenderableType] = [*header]
     if scen:

@@ -21,7 +21,7 @@ import time
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from polydemo.config import SERVICES, Settings
@@ -39,11 +39,19 @@ EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
 # Collector task -> the service whose health it decides. "feed" decides none.
 TASKS = ("postgres", "timeseries", "mongo", "neo4j", "kafka", "connect", "redis", "feed")
 # Collector task -> the gateway (stores.Stores attribute) it asks.
-GATEWAY_OF = {"postgres": "users", "timeseries": "events", "mongo": "posts", "neo4j": "graph", "redis": "cache",
-              "kafka": "kafka", "connect": "connect"}
+GATEWAY_OF = {
+    "postgres": "users",
+    "timeseries": "events",
+    "mongo": "posts",
+    "neo4j": "graph",
+    "redis": "cache",
+    "kafka": "kafka",
+    "connect": "connect",
+}
 
 
 # ---------------------------------------------------------------- the data
+
 
 @dataclass
 class ServiceHealth:
@@ -243,11 +251,11 @@ class Snapshot:
         return json.dumps(self.to_dict(), **kw)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Snapshot":
+    def from_dict(cls, data: dict) -> Snapshot:
         return _build(cls, data)
 
     @classmethod
-    def from_json(cls, text: str) -> "Snapshot":
+    def from_json(cls, text: str) -> Snapshot:
         return cls.from_dict(json.loads(text))
 
 
@@ -267,11 +275,12 @@ def _build(tp: Any, value: Any) -> Any:
         return {k: _build(item, v) for k, v in value.items()}
     if is_dataclass(tp):
         hints = typing.get_type_hints(tp)
-        return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in fields(tp) if f.name in value})
+        return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in fields(tp) if f.name in value})  # type: ignore[operator]
     return value
 
 
 # ---------------------------------------------------------------- collecting
+
 
 def _short(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
@@ -294,8 +303,9 @@ def _default_label(service: str) -> str:
 class Collector:
     """Long-lived clients for every store, and the thread pool the collectors run on."""
 
-    def __init__(self, settings: Settings, runtime_name: str = "local", timeout: float = TIMEOUT,
-                 feed_size: int = FEED_SIZE):
+    def __init__(
+        self, settings: Settings, runtime_name: str = "local", timeout: float = TIMEOUT, feed_size: int = FEED_SIZE
+    ):
         # The client libraries are imported here, once, not in the collector threads (imports take a lock).
         import confluent_kafka  # noqa: F401
         import httpx  # noqa: F401
@@ -324,7 +334,10 @@ class Collector:
         self._last_error: dict[str, str | None] = {}
         self._own_reads = [0, 0]
         self._slot_peeked = 0.0
-        self._slot_age: tuple[float | None, float] = (None, 0.0)  # keyspace hits, misses caused by our own profile look-ups
+        self._slot_age: tuple[float | None, float] = (
+            None,
+            0.0,
+        )  # keyspace hits, misses caused by our own profile look-ups
         self.closed = False
 
     # ------------------------------------------------------------ frame
@@ -369,9 +382,11 @@ class Collector:
 
         results: dict[str, tuple] = {}
         for name in TASKS:
-            fut, submitted = self._pending.get(name, (None, now))
-            if fut is not None and fut.done():
-                results[name] = fut.result()
+            pending = self._pending.get(name)
+            done = pending[0] if pending is not None else None
+            submitted = pending[1] if pending is not None else now
+            if done is not None and done.done():
+                results[name] = done.result()
                 del self._pending[name]
             elif name in carried:
                 results[name] = carried[name]
@@ -385,8 +400,9 @@ class Collector:
         for svc in SERVICES:
             data, ms, err = results[svc]
             if err is None:
-                snap.services.append(ServiceHealth(svc, True, self._labels.get(svc) or _default_label(svc), None,
-                                                   None, ms))
+                snap.services.append(
+                    ServiceHealth(svc, True, self._labels.get(svc) or _default_label(svc), None, None, ms)
+                )
                 setattr(snap, svc, data)
             else:
                 snap.services.append(self._down(svc, err, prev, now, ms))
@@ -403,6 +419,7 @@ class Collector:
     def _run(self, name: str, deps: dict, pg_suspect: bool, kafka_suspect: bool, deadline: float) -> tuple:
         t = time.perf_counter()
         try:
+            data: Any
             if name == "redis":
                 data = self._c_redis(deps.get("postgres"), t if pg_suspect else deadline)
             elif name == "feed":
@@ -434,10 +451,23 @@ class Collector:
 
         from polydemo.stores import kafka
 
-        return self._client("feed", lambda: Consumer(kafka.client_config(self.settings, **{
-            "group.id": f"{self.settings.topic_prefix}-dashboard",  # assign() only: never joins, never commits
-            "enable.auto.commit": False, "enable.auto.offset.store": False, "enable.partition.eof": True,
-            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})))
+        return self._client(
+            "feed",
+            lambda: Consumer(
+                kafka.client_config(
+                    self.settings,
+                    **{
+                        # assign() only: never joins, never commits
+                        "group.id": f"{self.settings.topic_prefix}-dashboard",
+                        "enable.auto.commit": False,
+                        "enable.auto.offset.store": False,
+                        "enable.partition.eof": True,
+                        "auto.offset.reset": "earliest",
+                        "fetch.wait.max.ms": 10,
+                    },
+                )
+            ),
+        )
 
     # ------------------------------------------------------------ collectors
     def _c_postgres(self) -> PostgresData:
@@ -470,17 +500,23 @@ class Collector:
         posts = self.stores.posts
         if "mongo" not in self._labels:
             self._labels["mongo"] = posts.label()
-        return MongoData(posts.estimated_count(),
-                         [PostRow(p.id, p.title, p.likes, p.author_id) for p in posts.latest(SAMPLE)])
+        return MongoData(
+            posts.estimated_count(), [PostRow(p.id, p.title, p.likes, p.author_id) for p in posts.latest(SAMPLE)]
+        )
 
     def _c_neo4j(self) -> Neo4jData:
         g = self.stores.graph
         # The first query of a cold graph (plan cache, page cache) may take seconds on a busy machine.
         counts = g.counts(SAMPLE, timeout=self.timeout if "neo4j" in self._labels else FIRST_TIMEOUT)
-        if "neo4j" not in self._labels and g.label():
-            self._labels["neo4j"] = g.label()
-        return Neo4jData(counts.nodes, counts.users, counts.follows,
-                         [Followed(t.get("id"), t.get("name"), t["followers"]) for t in counts.top])
+        label = g.label()
+        if "neo4j" not in self._labels and label:
+            self._labels["neo4j"] = label
+        return Neo4jData(
+            counts.nodes,
+            counts.users,
+            counts.follows,
+            [Followed(t.get("id"), t.get("name"), t["followers"]) for t in counts.top],
+        )
 
     def _c_redis(self, pg_pending, wait_until: float) -> RedisData:
         gw = self.stores.cache
@@ -525,10 +561,25 @@ class Collector:
         highs = kafka.high_watermarks(self._topic_names(), timeout=self.timeout)
         data = KafkaData(partitions=[TopicHigh(t, p, h) for (t, p), h in sorted(highs.items())])
         for projector, rows in lag.projector_partitions(self.settings, kafka, highs).items():
-            parts = [PartLag(r.topic, r.partition, r.committed if r.committed is None or r.committed >= 0 else None,
-                             r.high, r.lag) for r in rows]
-            data.groups.append(GroupLag(projector, group_id(self.settings, projector),
-                                        sum(p.committed or 0 for p in parts), sum(p.lag for p in parts), parts))
+            parts = [
+                PartLag(
+                    r.topic,
+                    r.partition,
+                    r.committed if r.committed is None or r.committed >= 0 else None,
+                    r.high,
+                    r.lag,
+                )
+                for r in rows
+            ]
+            data.groups.append(
+                GroupLag(
+                    projector,
+                    group_id(self.settings, projector),
+                    sum(p.committed or 0 for p in parts),
+                    sum(p.lag for p in parts),
+                    parts,
+                )
+            )
         return data
 
     def _c_connect(self) -> ConnectData:
@@ -540,11 +591,17 @@ class Collector:
             self._connect_version = gw.version()
         dbz = ((doc or {}).get("connector") or {}).get("version") or ""
         self._labels["connect"] = f"Kafka Connect {self._connect_version}" + (
-            f" + Debezium {dbz.removesuffix('.Final')}" if dbz else "")
+            f" + Debezium {dbz.removesuffix('.Final')}" if dbz else ""
+        )
         state, _ = connector.states(doc)
-        tasks = [ConnectTask(int(t.get("id", i)), t.get("state", "?"),
-                             (t.get("trace") or "").strip().splitlines()[0][:160] if t.get("trace") else None)
-                 for i, t in enumerate((doc or {}).get("tasks", []))]
+        tasks = [
+            ConnectTask(
+                int(t.get("id", i)),
+                t.get("state", "?"),
+                (t.get("trace") or "").strip().splitlines()[0][:160] if t.get("trace") else None,
+            )
+            for i, t in enumerate((doc or {}).get("tasks", []))
+        ]
         return ConnectData(self.settings.connector_name, state, tasks)
 
     def _c_feed(self, kafka_pending, wait_until: float) -> list[FeedItem] | None:
@@ -557,8 +614,11 @@ class Collector:
         if kd is None:
             return None
         n = self.feed_size
-        changed = {(p.topic, p.partition): p.high for p in kd.partitions
-                   if self._feed_highs.get((p.topic, p.partition)) != p.high}
+        changed = {
+            (p.topic, p.partition): p.high
+            for p in kd.partitions
+            if self._feed_highs.get((p.topic, p.partition)) != p.high
+        }
         to_read = {tp: high for tp, high in changed.items() if high > 0}
         got: dict[tuple[str, int], list[FeedItem]] = {tp: [] for tp in to_read}
         remaining: dict[tuple[str, int], int] = {}
@@ -593,9 +653,11 @@ class Collector:
     def _feed_item(self, m) -> FeedItem:
         prefix = self.settings.topic_prefix + "."
         topic = m.topic().removeprefix(prefix)
-        ts_type, ts = m.timestamp()
+        _, ts = m.timestamp()
         op, detail = _feed_summary(topic, m.value(), m.headers())
-        return FeedItem(topic, m.partition(), m.offset(), _feed_key(m.key()), op, detail, int(ts) if ts and ts > 0 else 0)
+        return FeedItem(
+            topic, m.partition(), m.offset(), _feed_key(m.key()), op, detail, int(ts) if ts and ts > 0 else 0
+        )
 
     def _projectors(self) -> list[WorkerRow]:
         from polydemo.pipeline import workers

@@ -44,8 +44,9 @@ def problem(value: str, multiline: bool) -> str | None:
     return None
 
 
-def check_text(field: str, value: str, max_len: int, *, multiline: bool = False, required: bool = True,
-               option: str | None = None) -> str:
+def check_text(
+    field: str, value: str, max_len: int, *, multiline: bool = False, required: bool = True, option: str | None = None
+) -> str:
     """``value`` when it is allowed for ``field``, else a PolydemoError naming the rule it breaks."""
     how = f"pass {option} with" if option else "use"
     if not isinstance(value, str):
@@ -53,8 +54,10 @@ def check_text(field: str, value: str, max_len: int, *, multiline: bool = False,
     if required and not value.strip():
         raise PolydemoError(f"the {field} is empty; nothing was written", hint=f"{how} a non-empty {field}")
     if len(value) > max_len:
-        raise PolydemoError(f"the {field} is {len(value):,} characters long, over the limit of {max_len:,}; "
-                            "nothing was written", hint=f"{how} a {field} of at most {max_len:,} characters")
+        raise PolydemoError(
+            f"the {field} is {len(value):,} characters long, over the limit of {max_len:,}; nothing was written",
+            hint=f"{how} a {field} of at most {max_len:,} characters",
+        )
     bad = problem(value, multiline)
     if bad:
         allowed = "plain text; newlines and tabs are fine" if multiline else "plain text on one line"
@@ -72,14 +75,18 @@ def check_email_length(email: str) -> str:
 
 def check_password(password: str) -> str:
     if len(password) < PASSWORD_MIN:
-        raise PolydemoError("the password is too short; nothing was written",
-                            hint=f"use at least {PASSWORD_MIN} characters")
+        raise PolydemoError(
+            "the password is too short; nothing was written", hint=f"use at least {PASSWORD_MIN} characters"
+        )
     if len(password) > PASSWORD_MAX:
-        raise PolydemoError(f"the password is over the limit of {PASSWORD_MAX:,} characters; nothing was written",
-                            hint=f"use at most {PASSWORD_MAX:,} characters")
+        raise PolydemoError(
+            f"the password is over the limit of {PASSWORD_MAX:,} characters; nothing was written",
+            hint=f"use at most {PASSWORD_MAX:,} characters",
+        )
     if "\x00" in password:
-        raise PolydemoError("the password contains a NUL character; nothing was written",
-                            hint="use printable characters")
+        raise PolydemoError(
+            "the password contains a NUL character; nothing was written", hint="use printable characters"
+        )
     return password
 
 
@@ -88,12 +95,16 @@ def check_post(title: str, body: str, tags: list[str] | None, post_id: str | Non
     body = check_text("body", body or "", BODY_MAX, multiline=True, required=False, option="--body")
     tags = list(tags or [])
     if len(tags) > TAGS_MAX:
-        raise PolydemoError(f"{len(tags)} tags is over the limit of {TAGS_MAX}; nothing was written",
-                            hint=f"pass --tag at most {TAGS_MAX} times")
+        raise PolydemoError(
+            f"{len(tags)} tags is over the limit of {TAGS_MAX}; nothing was written",
+            hint=f"pass --tag at most {TAGS_MAX} times",
+        )
     tags = [check_text("tag", t, TAG_MAX, option="--tag").strip() for t in tags]
     if post_id is not None:
         check_text("post id", post_id, ID_MAX, option="--id")
         if any(ch.isspace() for ch in post_id):
-            raise PolydemoError("the post id contains white space; nothing was written",
-                                hint="pass --id with letters, digits, '-' or '_'")
+            raise PolydemoError(
+                "the post id contains white space; nothing was written",
+                hint="pass --id with letters, digits, '-' or '_'",
+            )
     return title, body, tags

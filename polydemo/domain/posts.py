@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from polydemo.config import Settings
 from polydemo.domain import limits
@@ -30,8 +30,15 @@ def _gateway(settings: Settings, gw: Posts | None) -> Iterator[Posts]:
         own.close()
 
 
-def create_post(settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None = None,
-                post_id: str | None = None, posts: Posts | None = None) -> dict:
+def create_post(
+    settings: Settings,
+    author_id: str,
+    title: str,
+    body: str,
+    tags: list[str] | None = None,
+    post_id: str | None = None,
+    posts: Posts | None = None,
+) -> dict:
     """Validate and write one post; returns the document as stored."""
     title, body, tags = limits.check_post(title, body, tags, post_id)
     doc = {
@@ -41,7 +48,7 @@ def create_post(settings: Settings, author_id: str, title: str, body: str, tags:
         "body": body,
         "tags": sorted(set(tags)),
         "meta": {"likes": 0},
-        "created_at": datetime.now(timezone.utc),
+        "created_at": datetime.now(UTC),
     }
     with _gateway(settings, posts) as gw:
         gw.insert(doc)

@@ -39,8 +39,9 @@ def verify_password(hashed: str, password: str) -> bool:
 def _validate_email(email: str) -> str:
     email = limits.check_email_length(email).strip().lower()
     if not EMAIL_RE.match(email) or limits.problem(email, multiline=False):
-        raise PolydemoError(f"{email!r} is not an email address; nothing was written",
-                            hint="use the form name@example.org")
+        raise PolydemoError(
+            f"{email!r} is not an email address; nothing was written", hint="use the form name@example.org"
+        )
     return email
 
 
@@ -66,8 +67,10 @@ def signup(settings: Settings, email: str, name: str, password: str, users: User
         try:
             return gw.insert_user(email, name, hashed)
         except psycopg.errors.UniqueViolation:
-            raise PolydemoError(f"{email} is already registered; nothing was written",
-                                hint="sign up with another email, or read it with `polydemo read user`") from None
+            raise PolydemoError(
+                f"{email} is already registered; nothing was written",
+                hint="sign up with another email, or read it with `polydemo read user`",
+            ) from None
 
 
 def get_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User | None:

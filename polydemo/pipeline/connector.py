@@ -21,10 +21,16 @@ def config(settings: Settings, overrides: dict[str, str] | None = None) -> dict[
     """The connector config with Settings filled in. ``overrides`` come from the runtime: in Docker,
     Connect reaches Postgres as ``postgres:5432`` on the compose network, not at the host's port."""
     raw = json.loads(resources.read_text(resources.CONNECTOR))
-    values = {"publication": settings.publication, "slot_name": settings.slot_name,
-              "topic_prefix": settings.topic_prefix, "host": settings.host,
-              "port": settings.ports["postgres"], "user": settings.pg_user, "password": settings.pg_password,
-              "dbname": settings.pg_db}
+    values = {
+        "publication": settings.publication,
+        "slot_name": settings.slot_name,
+        "topic_prefix": settings.topic_prefix,
+        "host": settings.host,
+        "port": settings.ports["postgres"],
+        "user": settings.pg_user,
+        "password": settings.pg_password,
+        "dbname": settings.pg_db,
+    }
     out = {k: str(v).format(**values) for k, v in raw.items() if not k.startswith("_")}
     return {**out, **(overrides or {})}
 
@@ -52,8 +58,11 @@ def register(settings: Settings, timeout: float = 60.0, overrides: dict[str, str
     with Connect(settings, timeout=15) as gw:
         resp = gw.put_config(config(settings, overrides))
         if resp.status_code not in (200, 201):
-            raise PolydemoError(f"Kafka Connect refused the connector config ({resp.status_code})",
-                                hint="see `polydemo logs connect`", details=_redact(resp.text, settings)[:800])
+            raise PolydemoError(
+                f"Kafka Connect refused the connector config ({resp.status_code})",
+                hint="see `polydemo logs connect`",
+                details=_redact(resp.text, settings)[:800],
+            )
     return wait_running(settings, timeout)
 
 
@@ -67,17 +76,24 @@ def wait_running(settings: Settings, timeout: float = 60.0) -> dict:
             except httpx.HTTPError:
                 doc = None  # Connect restarting: ask again
             conn_state, tasks = states(doc)
-            if conn_state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
+            if doc is not None and conn_state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
                 return doc
             if doc is not None and ("FAILED" in tasks or conn_state == "FAILED"):
-                trace = next((t.get("trace", "") for t in doc.get("tasks", []) if t.get("state") == "FAILED"),
-                             doc.get("connector", {}).get("trace", ""))
-                raise PolydemoError("the Debezium connector FAILED", hint="see `polydemo logs connect`",
-                                    details=_redact(trace, settings)[:1200])
+                trace = next(
+                    (t.get("trace", "") for t in doc.get("tasks", []) if t.get("state") == "FAILED"),
+                    doc.get("connector", {}).get("trace", ""),
+                )
+                raise PolydemoError(
+                    "the Debezium connector FAILED",
+                    hint="see `polydemo logs connect`",
+                    details=_redact(trace, settings)[:1200],
+                )
             time.sleep(0.25)
     conn_state, tasks = states(doc)
-    raise PolydemoError(f"the Debezium connector is not RUNNING after {timeout:.0f}s "
-                        f"(connector {conn_state}, tasks {tasks or 'none'})", hint="see `polydemo logs connect`")
+    raise PolydemoError(
+        f"the Debezium connector is not RUNNING after {timeout:.0f}s (connector {conn_state}, tasks {tasks or 'none'})",
+        hint="see `polydemo logs connect`",
+    )
 
 
 def wait_state(settings: Settings, state: str, timeout: float = 30.0) -> None:
@@ -85,8 +101,9 @@ def wait_state(settings: Settings, state: str, timeout: float = 30.0) -> None:
     with Connect(settings, timeout=3) as gw:
         while states(gw.status())[0] != state:
             if time.monotonic() > deadline:
-                raise PolydemoError(f"the connector did not reach {state} in {timeout:.0f}s",
-                                    hint="see `polydemo logs connect`")
+                raise PolydemoError(
+                    f"the connector did not reach {state} in {timeout:.0f}s", hint="see `polydemo logs connect`"
+                )
             time.sleep(0.2)
 
 
@@ -114,8 +131,10 @@ def stop_and_clear_offsets(settings: Settings) -> None:
         wait_state(settings, "STOPPED")
         resp = gw.delete_offsets()
         if resp.status_code not in (200, 202, 204):
-            raise PolydemoError(f"Connect refused to reset the connector's offsets ({resp.status_code})",
-                                details=_redact(resp.text, settings)[:500])
+            raise PolydemoError(
+                f"Connect refused to reset the connector's offsets ({resp.status_code})",
+                details=_redact(resp.text, settings)[:500],
+            )
 
 
 def _redact(text: str, settings: Settings) -> str:

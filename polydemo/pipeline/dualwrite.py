@@ -27,8 +27,15 @@ def dualwrite_topic(settings: Settings) -> str:
     return f"{settings.topic_prefix}.dualwrite.posts"
 
 
-def create_post(settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None = None,
-                post_id: str | None = None, crash_between: bool = False) -> dict:
+def create_post(
+    settings: Settings,
+    author_id: str,
+    title: str,
+    body: str,
+    tags: list[str] | None = None,
+    post_id: str | None = None,
+    crash_between: bool = False,
+) -> dict:
     """Write the post to Mongo, then publish its event; with ``crash_between``, die in between."""
     doc = posts.create_post(settings, author_id, title, body, tags, post_id=post_id)
     if crash_between:
@@ -39,26 +46,44 @@ def create_post(settings: Settings, author_id: str, title: str, body: str, tags:
 
 def publish(settings: Settings, doc: dict) -> None:
     producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all"}))
-    payload = {"op": "insert", "post_id": doc["_id"], "author_id": doc["author_id"], "title": doc["title"],
-               "likes": 0, "ts_ms": int(time.time() * 1000), "via": "dual-write"}
+    payload = {
+        "op": "insert",
+        "post_id": doc["_id"],
+        "author_id": doc["author_id"],
+        "title": doc["title"],
+        "likes": 0,
+        "ts_ms": int(time.time() * 1000),
+        "via": "dual-write",
+    }
     producer.produce(dualwrite_topic(settings), key=doc["_id"], value=json.dumps(payload))
     if producer.flush(10) != 0:
-        raise PolydemoError("the post was saved in Mongo but its event was not published (Kafka did not answer)",
-                            hint="this is the dual-write hazard: use the default cdc mode")
+        raise PolydemoError(
+            "the post was saved in Mongo but its event was not published (Kafka did not answer)",
+            hint="this is the dual-write hazard: use the default cdc mode",
+        )
 
 
-def _crashing_child(settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None,
-                    post_id: str | None) -> None:
+def _crashing_child(
+    settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None, post_id: str | None
+) -> None:
     create_post(settings, author_id, title, body, tags, post_id=post_id, crash_between=True)
 
 
-def create_post_crashing(settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None = None,
-                         post_id: str | None = None, timeout: float = 60.0) -> int:
+def create_post_crashing(
+    settings: Settings,
+    author_id: str,
+    title: str,
+    body: str,
+    tags: list[str] | None = None,
+    post_id: str | None = None,
+    timeout: float = 60.0,
+) -> int:
     """Run the crashing dual write in a child process (the crash must not take the caller with it).
     Returns the child's exit status: ``CRASH_EXIT`` when it died where it was meant to."""
     ctx = multiprocessing.get_context("spawn")  # the caller may have threads (the dashboard): no fork
-    child = ctx.Process(target=_crashing_child, args=(settings, author_id, title, body, tags, post_id),
-                        name="polydemo-dual-write")
+    child = ctx.Process(
+        target=_crashing_child, args=(settings, author_id, title, body, tags, post_id), name="polydemo-dual-write"
+    )
     child.start()
     child.join(timeout)
     if child.is_alive():

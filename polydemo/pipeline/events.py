@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 OPS = {"c": "create", "r": "create", "u": "update", "d": "delete"}
@@ -92,9 +92,15 @@ def _decode_debezium(entity: str, env: dict) -> Change | None:
     ts_ms = int(source.get("ts_ms") or env.get("ts_ms") or 0)
     position = source.get("lsn") if source.get("lsn") is not None else ts_ms
     key_text = ":".join(str(v) for v in key.values())
-    return Change(entity=entity, op=OPS[op], key=key, after=env.get("after") if op != "d" else None,
-                  ts_ms=ts_ms, event_id=f"pg:{entity}:{key_text}:{op if op != 'r' else 'c'}:{position}",
-                  extra={"snapshot": op == "r"})
+    return Change(
+        entity=entity,
+        op=OPS[op],
+        key=key,
+        after=env.get("after") if op != "d" else None,
+        ts_ms=ts_ms,
+        event_id=f"pg:{entity}:{key_text}:{op if op != 'r' else 'c'}:{position}",
+        extra={"snapshot": op == "r"},
+    )
 
 
 def _decode_post(msg: dict) -> Change:
@@ -104,11 +110,18 @@ def _decode_post(msg: dict) -> Change:
     if not msg.get("post_id") or not msg.get("event_id"):
         raise PoisonMessage("post event without post_id or event_id")
     mapped = {"insert": "create", "update": "update", "replace": "update", "delete": "delete"}[op]
-    return Change(entity="post", op=mapped, key={"id": msg["post_id"]}, after=msg,
-                  ts_ms=int(msg.get("ts_ms") or 0), event_id=f"mongo:{msg['event_id']}")
+    return Change(
+        entity="post",
+        op=mapped,
+        key={"id": msg["post_id"]},
+        after=msg,
+        ts_ms=int(msg.get("ts_ms") or 0),
+        event_id=f"mongo:{msg['event_id']}",
+    )
 
 
 # ---------------------------------------------------------------- analytics mapping
+
 
 def parse_time(value: Any, fallback_ms: int) -> datetime:
     """Debezium sends timestamptz as ISO-8601 text; fall back to the source commit time."""
@@ -119,8 +132,8 @@ def parse_time(value: Any, fallback_ms: int) -> datetime:
             pass
     if isinstance(value, (int, float)) and value > 0:
         # io.debezium.time.MicroTimestamp (timestamp without time zone) arrives as micros.
-        return datetime.fromtimestamp(value / 1_000_000, tz=timezone.utc)
-    return datetime.fromtimestamp(fallback_ms / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+    return datetime.fromtimestamp(fallback_ms / 1000, tz=UTC)
 
 
 def analytics_events(change: Change) -> list[dict]:
@@ -128,17 +141,38 @@ def analytics_events(change: Change) -> list[dict]:
     after = change.after or {}
     if change.entity == "user":
         if change.op == "create":
-            return [_ev(parse_time(after.get("created_at"), change.ts_ms), change.key["id"], "signed_up",
-                        {"name": after.get("name")}, change)]
+            return [
+                _ev(
+                    parse_time(after.get("created_at"), change.ts_ms),
+                    change.key["id"],
+                    "signed_up",
+                    {"name": after.get("name")},
+                    change,
+                )
+            ]
         if change.op == "update":
-            return [_ev(parse_time(after.get("updated_at"), change.ts_ms), change.key["id"], "profile_updated",
-                        {"name": after.get("name")}, change)]
+            return [
+                _ev(
+                    parse_time(after.get("updated_at"), change.ts_ms),
+                    change.key["id"],
+                    "profile_updated",
+                    {"name": after.get("name")},
+                    change,
+                )
+            ]
         return [_ev(parse_time(None, change.ts_ms), change.key["id"], "user_deleted", {}, change)]
     if change.entity == "follow":
         props = {"followee_id": change.key["followee_id"]}
         if change.op == "create":
-            return [_ev(parse_time(after.get("created_at"), change.ts_ms), change.key["follower_id"], "followed",
-                        props, change)]
+            return [
+                _ev(
+                    parse_time(after.get("created_at"), change.ts_ms),
+                    change.key["follower_id"],
+                    "followed",
+                    props,
+                    change,
+                )
+            ]
         if change.op == "delete":
             return [_ev(parse_time(None, change.ts_ms), change.key["follower_id"], "unfollowed", props, change)]
         return []
@@ -154,5 +188,10 @@ def analytics_events(change: Change) -> list[dict]:
 
 
 def _ev(time: datetime, user_id: str | None, event_type: str, props: dict, change: Change) -> dict:
-    return {"time": time, "user_id": user_id, "event_type": event_type, "properties": props,
-            "event_id": change.event_id}
+    return {
+        "time": time,
+        "user_id": user_id,
+        "event_type": event_type,
+        "properties": props,
+        "event_id": change.event_id,
+    }

@@ -13,14 +13,17 @@ from polydemo.stores.kafka import KafkaAdmin, PartitionLag
 __all__ = ["PartitionLag", "projector_lag", "projector_partitions"]
 
 
-def projector_partitions(settings: Settings, kafka: KafkaAdmin | None = None,
-                         highs: dict | None = None) -> dict[str, list[PartitionLag]]:
+def projector_partitions(
+    settings: Settings, kafka: KafkaAdmin | None = None, highs: dict | None = None
+) -> dict[str, list[PartitionLag]]:
     """Per projector, the lag of each partition it consumes."""
     kafka = kafka or KafkaAdmin(settings)
     if highs is None:
         highs = kafka.high_watermarks(list(topics(settings.topic_prefix).values()))
-    return {name: kafka.group_lag(group_id(settings, name), cls(settings).topics(), highs)
-            for name, cls in PROJECTORS.items()}
+    return {
+        name: kafka.group_lag(group_id(settings, name), cls(settings).topics(), highs)
+        for name, cls in PROJECTORS.items()
+    }
 
 
 def projector_lag(settings: Settings, kafka: KafkaAdmin | None = None) -> dict[str, int]:

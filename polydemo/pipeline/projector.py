@@ -91,6 +91,7 @@ def status_file(settings: Settings, name: str) -> Path:
 
 # ---------------------------------------------------------------- what the loop talks to
 
+
 class Message(Protocol):
     """The part of ``confluent_kafka.Message`` the loop uses."""
 
@@ -115,8 +116,9 @@ class Consumer(Protocol):
 class Producer(Protocol):
     """The part of ``confluent_kafka.Producer`` the loop uses (the dead-letter producer)."""
 
-    def produce(self, topic: str, *, key: bytes | None, value: bytes | None,
-                headers: list[tuple[str, bytes]]) -> None: ...
+    def produce(
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None: ...
     def flush(self, timeout: float) -> int: ...
 
 
@@ -138,19 +140,22 @@ class StatusFile:
 
 
 def consumer_config(settings: Settings, group: str) -> dict:
-    return kafka.client_config(settings, **{
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "fetch.wait.max.ms": 10,
-        "fetch.min.bytes": 1,
-        "session.timeout.ms": 10000,
-        "heartbeat.interval.ms": 1000,
-        # A store outage may hold a batch for minutes; the group must not evict us meanwhile.
-        "max.poll.interval.ms": 86_400_000,
-        "topic.metadata.refresh.interval.ms": 2000,
-        "allow.auto.create.topics": True,
-    })
+    return kafka.client_config(
+        settings,
+        **{
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 10,
+            "fetch.min.bytes": 1,
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 1000,
+            # A store outage may hold a batch for minutes; the group must not evict us meanwhile.
+            "max.poll.interval.ms": 86_400_000,
+            "topic.metadata.refresh.interval.ms": 2000,
+            "allow.auto.create.topics": True,
+        },
+    )
 
 
 def dlq_producer_config(settings: Settings) -> dict:
@@ -159,12 +164,21 @@ def dlq_producer_config(settings: Settings) -> dict:
 
 # ---------------------------------------------------------------- the loop
 
+
 class Runner:
     STATUS_EVERY_S = 0.5
 
-    def __init__(self, projector: Projector, consumer: Consumer, dlq: Producer, status: StatusSink,
-                 stop: threading.Event | None = None, batch_size: int = 1000,
-                 sleep: Callable[[float], Any] | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        projector: Projector,
+        consumer: Consumer,
+        dlq: Producer,
+        status: StatusSink,
+        stop: threading.Event | None = None,
+        batch_size: int = 1000,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.p = projector
         self.settings = projector.settings
         self.consumer = consumer
@@ -187,9 +201,19 @@ class Runner:
         if not force and now - self._last_status < self.STATUS_EVERY_S:
             return
         self._last_status = now
-        self.status.write({"name": self.p.name, "pid": os.getpid(), "group": self.p.group, "state": self.state,
-                           "processed": self.processed, "dead_lettered": self.dead_lettered,
-                           "last_error": self.last_error, "positions": dict(self.positions), "updated_at": now})
+        self.status.write(
+            {
+                "name": self.p.name,
+                "pid": os.getpid(),
+                "group": self.p.group,
+                "state": self.state,
+                "processed": self.processed,
+                "dead_lettered": self.dead_lettered,
+                "last_error": self.last_error,
+                "positions": dict(self.positions),
+                "updated_at": now,
+            }
+        )
 
     # -------------------------------------------------------------- loop
     def run(self) -> None:
@@ -257,10 +281,13 @@ class Runner:
 
     def _dead_letter(self, poison: list[tuple[Message, str]]) -> bool:
         for m, reason in poison:
-            headers = [("dlq.reason", reason.encode()), ("dlq.source.topic", m.topic().encode()),
-                       ("dlq.source.partition", str(m.partition()).encode()),
-                       ("dlq.source.offset", str(m.offset()).encode()),
-                       ("dlq.projector", self.p.name.encode())]
+            headers = [
+                ("dlq.reason", reason.encode()),
+                ("dlq.source.topic", m.topic().encode()),
+                ("dlq.source.partition", str(m.partition()).encode()),
+                ("dlq.source.offset", str(m.offset()).encode()),
+                ("dlq.projector", self.p.name.encode()),
+            ]
             self.dlq.produce(dlq_topic(self.settings), key=m.key(), value=m.value(), headers=headers)
         if not self._retry(self._flush_dlq, "writing to the dead-letter topic"):
             return False
@@ -278,6 +305,7 @@ class Runner:
 
     def _retry(self, fn: Callable[[], Any], what: str) -> bool:
         """Call ``fn`` until it succeeds (True) or the loop is stopped between attempts (False)."""
+
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome is not None else None
             self.state = "retrying"
@@ -289,9 +317,14 @@ class Runner:
             except Exception as exc2:  # noqa: BLE001 - the store is still down; the next attempt says why
                 log.info("reconnect failed (%s); retrying", one_line(exc2))
 
-        for attempt in Retrying(wait=wait_exponential(multiplier=0.2, max=5), stop=stop_never,
-                                retry=retry_if_exception_type(Exception), before_sleep=before_sleep, reraise=True,
-                                sleep=self._sleep):
+        for attempt in Retrying(
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_never,
+            retry=retry_if_exception_type(Exception),
+            before_sleep=before_sleep,
+            reraise=True,
+            sleep=self._sleep,
+        ):
             with attempt:
                 if self.stop.is_set() and attempt.retry_state.attempt_number > 1:
                     return False

@@ -13,16 +13,19 @@ class GraphProjector(Projector):
     name = "graph"
     sources = ("users", "follows")
 
+    graph: graph.Graph | None = None
+
     def open(self) -> None:
         self.graph = graph.Graph(self.settings)
         self.graph.ensure_schema()
 
     def close(self) -> None:
-        if getattr(self, "graph", None):
+        if self.graph is not None:
             self.graph.close()
             self.graph = None
 
     def apply(self, changes: list[Change]) -> None:
+        assert self.graph is not None, "apply before open"
         self.graph.apply(changes)
 
 
@@ -51,17 +54,20 @@ class AnalyticsProjector(Projector):
     name = "analytics"
     sources = ("users", "follows", "posts")
 
+    events: timeseries.Events | None = None
+
     def open(self) -> None:
         self.events = timeseries.Events(self.settings, autocommit=False)
         self.events.conn.execute("SELECT 1")
         self.events.conn.commit()
 
     def close(self) -> None:
-        if getattr(self, "events", None):
+        if self.events is not None:
             self.events.close()
             self.events = None
 
     def apply(self, changes: list[Change]) -> None:
+        assert self.events is not None, "apply before open"
         self.events.insert(e for c in changes for e in analytics_events(c))
 
 

@@ -35,25 +35,30 @@ def change_to_event(change: dict) -> dict | None:
         return None
     doc = change.get("fullDocument") or {}
     post_id = (change.get("documentKey") or {}).get("_id")
-    updated = ((change.get("updateDescription") or {}).get("updatedFields") or {})
+    updated = (change.get("updateDescription") or {}).get("updatedFields") or {}
     likes_changed = any(k == "meta.likes" or k == "meta" for k in updated)
     ts = change.get("clusterTime")
     ts_ms = int(ts.time * 1000) if ts is not None and hasattr(ts, "time") else int(time.time() * 1000)
     if change.get("wallTime") is not None:
         with contextlib.suppress(AttributeError):
             ts_ms = int(change["wallTime"].timestamp() * 1000)
-    return {"op": op, "post_id": str(post_id), "author_id": doc.get("author_id"), "title": doc.get("title"),
-            "likes": (doc.get("meta") or {}).get("likes"), "likes_changed": likes_changed or op == "replace",
-            "ts_ms": ts_ms,
-            "event_id": change["_id"]["_data"] if isinstance(change.get("_id"), dict) else str(change.get("_id"))}
+    return {
+        "op": op,
+        "post_id": str(post_id),
+        "author_id": doc.get("author_id"),
+        "title": doc.get("title"),
+        "likes": (doc.get("meta") or {}).get("likes"),
+        "likes_changed": likes_changed or op == "replace",
+        "ts_ms": ts_ms,
+        "event_id": change["_id"]["_data"] if isinstance(change.get("_id"), dict) else str(change.get("_id")),
+    }
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """Relay until ``stop`` is set (``pipeline/worker.py`` sets it on SIGTERM/SIGINT)."""
     stop = stop if stop is not None else threading.Event()
     topic = topics(settings.topic_prefix)["posts"]
-    producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all",
-                                                         "enable.idempotence": True}))
+    producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all", "enable.idempotence": True}))
     while not stop.is_set():
         try:
             _relay(settings, producer, topic, stop)
@@ -64,9 +69,11 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
 
 def published_ids(settings: Settings, topic: str, per_partition: int = 2 * BATCH, timeout: float = 10.0) -> set[str]:
     """The event ids of the last ``per_partition`` messages of each partition of ``topic``."""
-    consumer = Consumer(kafka.client_config(settings, **{"group.id": "polydemo-relay-tail",
-                                                         "enable.auto.commit": False,
-                                                         "enable.partition.eof": True}))
+    consumer = Consumer(
+        kafka.client_config(
+            settings, **{"group.id": "polydemo-relay-tail", "enable.auto.commit": False, "enable.partition.eof": True}
+        )
+    )
     try:
         md = consumer.list_topics(topic, timeout=timeout)
         meta = md.topics.get(topic)
@@ -86,16 +93,15 @@ def published_ids(settings: Settings, topic: str, per_partition: int = 2 * BATCH
             m = consumer.poll(0.5)
             if m is None:
                 continue
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    want.pop(m.partition(), None)
+            err, part, offset = m.error(), m.partition() or 0, m.offset() or 0
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    want.pop(part, None)
                 continue
-            try:
-                ids.add(json.loads(m.value())["event_id"])
-            except (ValueError, KeyError, TypeError):
-                pass  # not ours (a poison test message): nothing to skip
-            if m.offset() >= want.get(m.partition(), 0) - 1:
-                want.pop(m.partition(), None)
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # not ours (a poison test message)
+                ids.add(json.loads(m.value() or b"")["event_id"])
+            if offset >= want.get(part, 0) - 1:
+                want.pop(part, None)
         if want:
             raise RuntimeError(f"could not read the tail of {topic} in {timeout:.0f}s")
         return ids
@@ -108,8 +114,12 @@ def _relay(settings: Settings, producer: Producer, topic: str, stop: threading.E
         token = posts.relay_token()
         already = published_ids(settings, topic) if token else set()
         with posts.watch(resume_after=token) as stream:
-            log.info("relay: watching %s.posts -> %s%s", settings.mongo_db, topic,
-                     f" (resumed; {len(already)} recent event(s) on the topic)" if token else "")
+            log.info(
+                "relay: watching %s.posts -> %s%s",
+                settings.mongo_db,
+                topic,
+                f" (resumed; {len(already)} recent event(s) on the topic)" if token else "",
+            )
             if not token:
                 # Save where the stream starts, so posts written while the relay is down are not skipped.
                 posts.save_relay_token(stream.resume_token)

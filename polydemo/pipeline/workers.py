@@ -29,9 +29,14 @@ def pid_file(settings: Settings, name: str):
 
 def child_env(settings: Settings) -> dict[str, str]:
     """The settings a worker process needs, as POLYDEMO_* variables (it rebuilds Settings from them)."""
-    env = {"POLYDEMO_HOME": str(settings.home), "POLYDEMO_CACHE": str(settings.cache),
-           "POLYDEMO_PG_PASSWORD": settings.pg_password, "POLYDEMO_NEO4J_PASSWORD": settings.neo4j_password,
-           "PYTHONUNBUFFERED": "1", "POLYDEMO_PORT_OFFSET": "0"}
+    env = {
+        "POLYDEMO_HOME": str(settings.home),
+        "POLYDEMO_CACHE": str(settings.cache),
+        "POLYDEMO_PG_PASSWORD": settings.pg_password,
+        "POLYDEMO_NEO4J_PASSWORD": settings.neo4j_password,
+        "PYTHONUNBUFFERED": "1",
+        "POLYDEMO_PORT_OFFSET": "0",
+    }
     for name, port in {**settings.ports, **settings.extra_ports}.items():
         env[f"POLYDEMO_{name.upper()}_PORT"] = str(port)
     return env
@@ -41,8 +46,12 @@ def start(settings: Settings, name: str) -> str:
     _check(name)
     if procs.alive(pid_file(settings, name)):
         return "already running"
-    procs.spawn([sys.executable, "-m", "polydemo.pipeline.worker", name], settings.log_file(f"projector-{name}"),
-                pid_file(settings, name), env=child_env(settings))
+    procs.spawn(
+        [sys.executable, "-m", "polydemo.pipeline.worker", name],
+        settings.log_file(f"projector-{name}"),
+        pid_file(settings, name),
+        env=child_env(settings),
+    )
     return "started"
 
 
@@ -82,8 +91,15 @@ def status(settings: Settings, name: str) -> WorkerStatus:
         state = "running"  # the relay keeps no status file; its log says what it does
     elif proc and data.get("pid") != proc.pid:
         state, data = "starting", {}
-    return WorkerStatus(name, proc.pid if proc else None, proc is not None, state, data.get("processed"),
-                        data.get("last_error"), group_id(settings, name) if name in PROJECTOR_NAMES else None)
+    return WorkerStatus(
+        name,
+        proc.pid if proc else None,
+        proc is not None,
+        state,
+        data.get("processed"),
+        data.get("last_error"),
+        group_id(settings, name) if name in PROJECTOR_NAMES else None,
+    )
 
 
 def start_all(settings: Settings) -> dict[str, str]:

@@ -7,9 +7,9 @@ Runtimes report progress through a callback, never by printing: the CLI decides 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from polydemo.config import SERVICES, Settings
 
@@ -66,14 +66,13 @@ class Runtime(ABC):
         if unknown:
             from polydemo.errors import PolydemoError
 
-            raise PolydemoError(
-                f"unknown service {unknown[0]!r}", hint=f"services are: {', '.join(SERVICES)}"
-            )
+            raise PolydemoError(f"unknown service {unknown[0]!r}", hint=f"services are: {', '.join(SERVICES)}")
         return [s for s in SERVICES if s in services]
 
     @abstractmethod
-    def up(self, services: Iterable[str] | None = None, keep: bool = False,
-           progress: ProgressFn = _ignore) -> UpResult: ...
+    def up(
+        self, services: Iterable[str] | None = None, keep: bool = False, progress: ProgressFn = _ignore
+    ) -> UpResult: ...
 
     @abstractmethod
     def down(self, services: Iterable[str] | None = None, progress: ProgressFn = _ignore) -> dict[str, str]: ...

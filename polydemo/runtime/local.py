@@ -74,14 +74,13 @@ class LocalRuntime(Runtime):
             raise PortInUseError(
                 f"port {port} for {svc} is already in use{who}",
                 hint=f"stop that process, or choose another port with {env}=<port> "
-                     f"(or shift every port with POLYDEMO_PORT_OFFSET)",
-                details="\n".join(f"{s}: port {p} in use{(' by ' + o) if o else ''}"
-                                  for s, p, o in clashes[1:]) or None,
+                f"(or shift every port with POLYDEMO_PORT_OFFSET)",
+                details="\n".join(f"{s}: port {p} in use{(' by ' + o) if o else ''}" for s, p, o in clashes[1:])
+                or None,
             )
 
     # ------------------------------------------------------------------ up
-    def up(self, services: Iterable[str] | None = None, keep: bool = False,
-           progress: ProgressFn = _ignore) -> UpResult:
+    def up(self, services: Iterable[str] | None = None, keep: bool = False, progress: ProgressFn = _ignore) -> UpResult:
         t0 = time.monotonic()
         wanted = self.select(services)
         # A service's dependencies come up with it.
@@ -120,9 +119,14 @@ class LocalRuntime(Runtime):
             except Exception as exc:
                 raise self._start_error(name, f"{name} failed to prepare: {exc}") from exc
             pid_file = self.settings.pid_file(name)
-            record = procs.spawn(spec.argv(self.settings), self.settings.log_file(name), pid_file,
-                                 env=spec.env(self.settings), cwd=self.settings.data_dir(name).parent,
-                                 user=spec.user())
+            record = procs.spawn(
+                spec.argv(self.settings),
+                self.settings.log_file(name),
+                pid_file,
+                env=spec.env(self.settings),
+                cwd=self.settings.data_dir(name).parent,
+                user=spec.user(),
+            )
             with lock:
                 started.append(name)
             progress(name, "starting", f"pid {record.pid}")
@@ -150,18 +154,21 @@ class LocalRuntime(Runtime):
             err = errors[0]
             if isinstance(err, PolydemoError):
                 if not keep and started:
-                    err.hint = (err.hint or "") + f" (stopped what this run started: {', '.join(started)};" \
-                                                  f" use --keep to leave it running)"
+                    err.hint = (
+                        err.hint or ""
+                    ) + f" (stopped what this run started: {', '.join(started)}; use --keep to leave it running)"
                 raise err
             raise ServiceStartError(str(err))
-        return UpResult(started=started, already_running=already, statuses=self.status(wanted),
-                        seconds=time.monotonic() - t0)
+        return UpResult(
+            started=started, already_running=already, statuses=self.status(wanted), seconds=time.monotonic() - t0
+        )
 
     def _start_error(self, name: str, message: str) -> ServiceStartError:
         spec = self.specs[name]
         log = self.settings.log_file(name)
-        return ServiceStartError(message, hint=f"{spec.hint + '; ' if spec.hint else ''}full log: {log}",
-                                 details=procs.tail(log, 15))
+        return ServiceStartError(
+            message, hint=f"{spec.hint + '; ' if spec.hint else ''}full log: {log}", details=procs.tail(log, 15)
+        )
 
     def _wait_healthy(self, name: str, spec: ServiceSpec, progress: ProgressFn, failed: threading.Event) -> None:
         timeout = spec.start_timeout or self.settings.start_timeout
@@ -197,8 +204,11 @@ class LocalRuntime(Runtime):
                 for n in group:
                     self._resume_if_paused(n)
                     progress(n, "stopping", "")
-                    futs[pool.submit(procs.stop, self.settings.pid_file(n), self.specs[n].stop_signal,
-                                     self.settings.stop_timeout)] = n
+                    futs[
+                        pool.submit(
+                            procs.stop, self.settings.pid_file(n), self.specs[n].stop_signal, self.settings.stop_timeout
+                        )
+                    ] = n
                 for fut in cf.as_completed(futs):
                     n = futs[fut]
                     outcomes[n] = fut.result()
@@ -216,8 +226,9 @@ class LocalRuntime(Runtime):
         proc = procs.alive(self.settings.pid_file(name))
         engine, version = spec.engine, None
         if proc is None:
-            return ServiceStatus(name, engine, None, self.settings.port(name), None, "stopped",
-                                 "not running", None, None)
+            return ServiceStatus(
+                name, engine, None, self.settings.port(name), None, "stopped", "not running", None, None
+            )
         try:
             paused = proc.status() == psutil.STATUS_STOPPED
         except psutil.Error:
@@ -225,15 +236,33 @@ class LocalRuntime(Runtime):
         uptime = time.time() - proc.create_time()
         rss = procs.tree_rss(proc)
         if paused:
-            return ServiceStatus(name, engine, None, self.settings.port(name), proc.pid, "paused",
-                                 "SIGSTOP (paused by a drill)", uptime, rss)
+            return ServiceStatus(
+                name,
+                engine,
+                None,
+                self.settings.port(name),
+                proc.pid,
+                "paused",
+                "SIGSTOP (paused by a drill)",
+                uptime,
+                rss,
+            )
         health = health_of(name, self.settings)
         if name == "timeseries" and health.version:
             engine, version = health.version, None
         else:
             version = health.version
-        return ServiceStatus(name, engine, version, self.settings.port(name), proc.pid,
-                             "healthy" if health.ok else "unhealthy", health.detail, uptime, rss)
+        return ServiceStatus(
+            name,
+            engine,
+            version,
+            self.settings.port(name),
+            proc.pid,
+            "healthy" if health.ok else "unhealthy",
+            health.detail,
+            uptime,
+            rss,
+        )
 
     def log_path(self, service: str) -> Path | None:
         self.select([service])

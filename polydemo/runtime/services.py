@@ -14,9 +14,9 @@ import shutil
 import signal
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from polydemo import resources
 from polydemo.config import Settings
@@ -57,6 +57,7 @@ class ServiceSpec:
 
 # ---------------------------------------------------------------- common checks
 
+
 def _which(binary: str, fix: str) -> list[Problem]:
     return [] if shutil.which(binary) or Path(binary).is_file() else [Problem(f"`{binary}` not found", fix)]
 
@@ -86,11 +87,19 @@ def java_major(java: str | None = None) -> int | None:
 def _java_problems(min_major: int = 17) -> list[Problem]:
     major = java_major()
     if major is None:
-        return [Problem("Java not found", "install OpenJDK 17: apt-get install -y openjdk-17-jre-headless "
-                                          "(or set POLYDEMO_JAVA to a java binary)")]
+        return [
+            Problem(
+                "Java not found",
+                "install OpenJDK 17: apt-get install -y openjdk-17-jre-headless "
+                "(or set POLYDEMO_JAVA to a java binary)",
+            )
+        ]
     if major < min_major:
-        return [Problem(f"Java {major} is too old (need {min_major}+)",
-                        "install OpenJDK 17 and set JAVA_HOME or POLYDEMO_JAVA")]
+        return [
+            Problem(
+                f"Java {major} is too old (need {min_major}+)", "install OpenJDK 17 and set JAVA_HOME or POLYDEMO_JAVA"
+            )
+        ]
     return []
 
 
@@ -139,7 +148,7 @@ def _chown_tree(path: Path, user: str | None) -> None:
     if user is None:
         return
     entry = pwd.getpwnam(user)
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         os.chown(root, entry.pw_uid, entry.pw_gid)
         for name in files:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
@@ -161,10 +170,24 @@ def _pg_prepare(service: str) -> Callable[[Settings], None]:
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         try:
             result = subprocess.run(
-                [str(pg_bindir() / "initdb"), "-D", str(data), "-U", settings.pg_user,
-                 f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 "-E", "UTF8", "--locale=C.UTF-8"],
-                capture_output=True, text=True, user=user, group=user, timeout=120,
+                [
+                    str(pg_bindir() / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    settings.pg_user,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                capture_output=True,
+                text=True,
+                user=user,
+                group=user,
+                timeout=120,
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -175,6 +198,7 @@ def _pg_prepare(service: str) -> Callable[[Settings], None]:
             raise RuntimeError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
         (data / "run").mkdir(exist_ok=True)
         _chown_tree(data / "run", user)
+
     return prepare
 
 
@@ -207,6 +231,7 @@ def _pg_argv(service: str) -> Callable[[Settings], list[str]]:
         for key, value in conf.items():
             out += ["-c", f"{key}={value}"]
         return out
+
     return argv
 
 
@@ -216,6 +241,7 @@ def _pg_probe(service: str) -> Callable[[Settings], Health]:
         from polydemo.stores import postgres
 
         return postgres.maintenance_health(settings, service)
+
     return probe
 
 
@@ -224,24 +250,43 @@ def _pg_after_ready(service: str) -> Callable[[Settings], None]:
         from polydemo.stores import postgres
 
         postgres.ensure_database(settings, service)
+
     return after_ready
 
 
 # ---------------------------------------------------------------- Redis
+
 
 def _redis_argv(settings: Settings) -> list[str]:
     data = settings.data_dir("redis")
     data.mkdir(parents=True, exist_ok=True)
     return [
         os.environ.get("POLYDEMO_REDIS_SERVER", "redis-server"),
-        "--bind", settings.host, "--port", str(settings.ports["redis"]),
-        "--dir", str(data), "--daemonize", "no", "--protected-mode", "yes",
-        "--appendonly", "yes", "--save", "", "--maxmemory", "256mb",
-        "--maxmemory-policy", "noeviction", "--loglevel", "warning",
+        "--bind",
+        settings.host,
+        "--port",
+        str(settings.ports["redis"]),
+        "--dir",
+        str(data),
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--maxmemory",
+        "256mb",
+        "--maxmemory-policy",
+        "noeviction",
+        "--loglevel",
+        "warning",
     ]
 
 
 # ---------------------------------------------------------------- MongoDB wire (SecantusDB)
+
 
 def mongo_server_bin(settings: Settings) -> Path:
     explicit = os.environ.get("POLYDEMO_MONGO_SERVER")
@@ -263,12 +308,25 @@ def _mongo_argv(settings: Settings) -> list[str]:
     # --config pins the (comment-only) config file: without it the server would read any secantusd.toml
     # found in ., ~/.secantus or /etc/secantus. No --standalone: as a one-node replica set it serves
     # change streams and transactions.
-    return [str(mongo_server_bin(settings)), "--config", str(resources.require(resources.MONGO_CONFIG)),
-            "--host", settings.host, "--port", str(settings.ports["mongo"]),
-            "--storage-path", str(data), "--cache-size", "256M", "--log-level", "WARNING"]
+    return [
+        str(mongo_server_bin(settings)),
+        "--config",
+        str(resources.require(resources.MONGO_CONFIG)),
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.ports["mongo"]),
+        "--storage-path",
+        str(data),
+        "--cache-size",
+        "256M",
+        "--log-level",
+        "WARNING",
+    ]
 
 
 # ---------------------------------------------------------------- Neo4j (embedded, Bolt)
+
 
 def neo4j_lib(settings: Settings) -> Path:
     return settings.cache / "neo4j" / "lib"
@@ -283,18 +341,37 @@ def _neo4j_requirements(settings: Settings) -> list[Problem]:
 
 
 # The flags Neo4j's own launcher passes on Java 17 that embedded mode needs too (stack/neo4j/README.md).
-NEO4J_JVM = ["-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+ExitOnOutOfMemoryError",
-             "-Djdk.nio.maxCachedBufferSize=1024", "-Dio.netty.tryReflectionSetAccessible=true",
-             "-Dlog4j2.disable.jmx=true", "--add-opens=java.base/java.nio=ALL-UNNAMED",
-             "--add-opens=java.base/java.io=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED"]
+NEO4J_JVM = [
+    "-Xms128m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dlog4j2.disable.jmx=true",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+]
 
 
 def _neo4j_argv(settings: Settings) -> list[str]:
     data = settings.data_dir("neo4j")
     data.mkdir(parents=True, exist_ok=True)
-    return [java_bin(), *NEO4J_JVM, "-cp", _classpath(neo4j_lib(settings)),
-            "dev.polydemo.Neo4jLauncher", "--home", str(data), "--host", settings.host,
-            "--port", str(settings.ports["neo4j"])]
+    return [
+        java_bin(),
+        *NEO4J_JVM,
+        "-cp",
+        _classpath(neo4j_lib(settings)),
+        "dev.polydemo.Neo4jLauncher",
+        "--home",
+        str(data),
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.ports["neo4j"]),
+    ]
 
 
 def _neo4j_env(settings: Settings) -> dict[str, str]:
@@ -302,6 +379,7 @@ def _neo4j_env(settings: Settings) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- Kafka (KRaft) + Connect
+
 
 def kafka_libs(settings: Settings) -> Path:
     return settings.cache / "kafka" / "libs"
@@ -323,9 +401,13 @@ def _kafka_requirements(settings: Settings) -> list[Problem]:
 
 def _kafka_props(settings: Settings) -> Path:
     data = settings.data_dir("kafka")
-    return _render(resources.require(resources.KAFKA_SERVER), data / "server.properties",
-                   kafka_port=settings.ports["kafka"], controller_port=settings.extra_ports["kafka_controller"],
-                   log_dirs=data / "log")
+    return _render(
+        resources.require(resources.KAFKA_SERVER),
+        data / "server.properties",
+        kafka_port=settings.ports["kafka"],
+        controller_port=settings.extra_ports["kafka_controller"],
+        log_dirs=data / "log",
+    )
 
 
 def _kafka_prepare(settings: Settings) -> None:
@@ -335,9 +417,21 @@ def _kafka_prepare(settings: Settings) -> None:
         return
     cluster_id = _kafka_cluster_id()
     result = subprocess.run(
-        [java_bin(), "-cp", _classpath(kafka_libs(settings)), *_log4j(settings, "kafka"),
-         "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-        capture_output=True, text=True, timeout=120,
+        [
+            java_bin(),
+            "-cp",
+            _classpath(kafka_libs(settings)),
+            *_log4j(settings, "kafka"),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(props),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     with open(settings.log_file("kafka"), "a") as log:
         log.write(result.stdout + result.stderr)
@@ -363,14 +457,29 @@ def _log4j(settings: Settings, service: str) -> list[str]:
 
 # Small-footprint JVM flags measured on 2 cores: Serial GC and a 256 MB heap keep the broker at
 # ~340 MB RSS and Connect at ~185 MB (G1 with 512 MB: 325-385 / 210 MB) with no latency cost at demo rates.
-KAFKA_JVM = ["-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-XX:MaxMetaspaceSize=128m",
-             "-Xss512k", "-XX:ReservedCodeCacheSize=64m", "-Djava.awt.headless=true"]
+KAFKA_JVM = [
+    "-Xms64m",
+    "-Xmx256m",
+    "-XX:+UseSerialGC",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:MaxMetaspaceSize=128m",
+    "-Xss512k",
+    "-XX:ReservedCodeCacheSize=64m",
+    "-Djava.awt.headless=true",
+]
 
 
 def _kafka_argv(settings: Settings) -> list[str]:
     props = settings.data_dir("kafka") / "server.properties"
-    return [java_bin(), *KAFKA_JVM, *_log4j(settings, "kafka"),
-            "-cp", _classpath(kafka_libs(settings)), "kafka.Kafka", str(props)]
+    return [
+        java_bin(),
+        *KAFKA_JVM,
+        *_log4j(settings, "kafka"),
+        "-cp",
+        _classpath(kafka_libs(settings)),
+        "kafka.Kafka",
+        str(props),
+    ]
 
 
 def _connect_requirements(settings: Settings) -> list[Problem]:
@@ -382,61 +491,108 @@ def _connect_requirements(settings: Settings) -> list[Problem]:
 
 def _connect_prepare(settings: Settings) -> None:
     data = settings.data_dir("connect")
-    _render(resources.require(resources.CONNECT_WORKER), data / "connect-distributed.properties",
-            kafka_port=settings.ports["kafka"], connect_port=settings.ports["connect"],
-            plugins_dir=kafka_plugins(settings), group_id=f"{settings.topic_prefix}-connect")
+    _render(
+        resources.require(resources.CONNECT_WORKER),
+        data / "connect-distributed.properties",
+        kafka_port=settings.ports["kafka"],
+        connect_port=settings.ports["connect"],
+        plugins_dir=kafka_plugins(settings),
+        group_id=f"{settings.topic_prefix}-connect",
+    )
 
 
 def _connect_argv(settings: Settings) -> list[str]:
     props = settings.data_dir("connect") / "connect-distributed.properties"
-    return [java_bin(), *KAFKA_JVM, *_log4j(settings, "connect"),
-            "-cp", _classpath(kafka_libs(settings)),
-            "org.apache.kafka.connect.cli.ConnectDistributed", str(props)]
+    return [
+        java_bin(),
+        *KAFKA_JVM,
+        *_log4j(settings, "connect"),
+        "-cp",
+        _classpath(kafka_libs(settings)),
+        "org.apache.kafka.connect.cli.ConnectDistributed",
+        str(props),
+    ]
 
 
 # ---------------------------------------------------------------- the table
 
 SPECS: dict[str, ServiceSpec] = {
     "postgres": ServiceSpec(
-        name="postgres", engine=f"PostgreSQL {PG_MAJOR}", role="users, follows (system of record)",
-        requirements=_pg_requirements, prepare=_pg_prepare("postgres"), argv=_pg_argv("postgres"),
-        probe=_pg_probe("postgres"), after_ready=_pg_after_ready("postgres"),
+        name="postgres",
+        engine=f"PostgreSQL {PG_MAJOR}",
+        role="users, follows (system of record)",
+        requirements=_pg_requirements,
+        prepare=_pg_prepare("postgres"),
+        argv=_pg_argv("postgres"),
+        probe=_pg_probe("postgres"),
+        after_ready=_pg_after_ready("postgres"),
         stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for every client to leave
-        user=server_user, hint="check the log; a stale postmaster.pid after a crash is removed by PostgreSQL itself",
+        user=server_user,
+        hint="check the log; a stale postmaster.pid after a crash is removed by PostgreSQL itself",
     ),
     "timeseries": ServiceSpec(
-        name="timeseries", engine=f"PostgreSQL {PG_MAJOR}, partitioned (timescaledb not installed)",
+        name="timeseries",
+        engine=f"PostgreSQL {PG_MAJOR}, partitioned (timescaledb not installed)",
         role="analytics events (time-series)",
-        requirements=_pg_requirements, prepare=_pg_prepare("timeseries"), argv=_pg_argv("timeseries"),
-        probe=_pg_probe("timeseries"), after_ready=_pg_after_ready("timeseries"),
-        stop_signal=signal.SIGINT, user=server_user, hint="check the log",
+        requirements=_pg_requirements,
+        prepare=_pg_prepare("timeseries"),
+        argv=_pg_argv("timeseries"),
+        probe=_pg_probe("timeseries"),
+        after_ready=_pg_after_ready("timeseries"),
+        stop_signal=signal.SIGINT,
+        user=server_user,
+        hint="check the log",
     ),
     "redis": ServiceSpec(
-        name="redis", engine="Redis", role="profile cache, follower counts",
-        requirements=lambda s: _which(os.environ.get("POLYDEMO_REDIS_SERVER", "redis-server"),
-                                      f"apt-get install -y redis-server ({SETUP_HINT})"),
-        argv=_redis_argv, probe=cache.health,
+        name="redis",
+        engine="Redis",
+        role="profile cache, follower counts",
+        requirements=lambda s: _which(
+            os.environ.get("POLYDEMO_REDIS_SERVER", "redis-server"), f"apt-get install -y redis-server ({SETUP_HINT})"
+        ),
+        argv=_redis_argv,
+        probe=cache.health,
     ),
     "mongo": ServiceSpec(
-        name="mongo", engine=f"SecantusDB {SECANTUS_VERSION} (MongoDB wire protocol)", role="posts (system of record)",
-        requirements=_mongo_requirements, argv=_mongo_argv, probe=mongo.health,
+        name="mongo",
+        engine=f"SecantusDB {SECANTUS_VERSION} (MongoDB wire protocol)",
+        role="posts (system of record)",
+        requirements=_mongo_requirements,
+        argv=_mongo_argv,
+        probe=mongo.health,
         hint="only one process may open the storage directory: is another polydemo using it?",
     ),
     "neo4j": ServiceSpec(
-        name="neo4j", engine="Neo4j Community (embedded, Bolt)", role="social graph (read model)",
-        requirements=_neo4j_requirements, argv=_neo4j_argv, probe=graph.health, env=_neo4j_env,
+        name="neo4j",
+        engine="Neo4j Community (embedded, Bolt)",
+        role="social graph (read model)",
+        requirements=_neo4j_requirements,
+        argv=_neo4j_argv,
+        probe=graph.health,
+        env=_neo4j_env,
         hint="Neo4j needs Java 17 and the jars from `make setup`",
     ),
     "kafka": ServiceSpec(
-        name="kafka", engine=f"Apache Kafka {KAFKA_VERSION} (KRaft)", role="event log",
-        requirements=_kafka_requirements, prepare=_kafka_prepare, argv=_kafka_argv, probe=kafka.health,
+        name="kafka",
+        engine=f"Apache Kafka {KAFKA_VERSION} (KRaft)",
+        role="event log",
+        requirements=_kafka_requirements,
+        prepare=_kafka_prepare,
+        argv=_kafka_argv,
+        probe=kafka.health,
         extra_ports=("kafka_controller",),
         hint="if the log mentions the cluster id, remove the kafka data dir (polydemo reset) and retry",
     ),
     "connect": ServiceSpec(
-        name="connect", engine=f"Kafka Connect {KAFKA_VERSION} + Debezium {DEBEZIUM_VERSION.removesuffix('.Final')}", role="CDC (Postgres -> Kafka)",
-        requirements=_connect_requirements, prepare=_connect_prepare, argv=_connect_argv, probe=connect.health,
-        depends_on=("kafka",), start_timeout=120.0,
+        name="connect",
+        engine=f"Kafka Connect {KAFKA_VERSION} + Debezium {DEBEZIUM_VERSION.removesuffix('.Final')}",
+        role="CDC (Postgres -> Kafka)",
+        requirements=_connect_requirements,
+        prepare=_connect_prepare,
+        argv=_connect_argv,
+        probe=connect.health,
+        depends_on=("kafka",),
+        start_timeout=120.0,
         hint="Connect needs Kafka healthy first; see the kafka log too",
     ),
 }

@@ -6,14 +6,13 @@ with the run's one :class:`~polydemo.stores.Stores` bundle.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from polydemo.config import Settings
 from polydemo.pipeline import lag
 from polydemo.pipeline.dualwrite import dualwrite_topic
 from polydemo.scenario.model import CountCond
 from polydemo.stores import Stores, using
-
 
 # The one definition of each count a scenario can name (users, graph users, cached profiles, ...).
 METRICS: dict[str, Callable[[Stores, CountCond | None], int]] = {

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -108,19 +109,19 @@ def resolve(name_or_file: str, extra: Sequence[Path] = (), warn: Callable[[str],
                 return e.path
         names = sorted({e.name for e in entries if e.source == BUILTIN})
         raise ScenarioError(f"no built-in scenario {name!r}", hint=f"built-ins: {', '.join(names)}")
-    names = {e.name: e for e in entries if e.effective}
-    if name_or_file in names:
-        chosen = names[name_or_file]
+    effective = {e.name: e for e in entries if e.effective}
+    if name_or_file in effective:
+        chosen = effective[name_or_file]
         hidden = [e for e in entries if e.name == name_or_file and not e.effective]
         if hidden and warn is not None:
             what = ", ".join(f"the built-in {e.name!r}" if e.source == BUILTIN else str(e.path) for e in hidden)
             tail = f"; `builtin:{name_or_file}` runs the built-in" if any(e.source == BUILTIN for e in hidden) else ""
             warn(f"{chosen.path} takes precedence over {what}{tail}")
         return chosen.path
-    close = difflib.get_close_matches(name_or_file, list(names), n=1)
+    close = difflib.get_close_matches(name_or_file, list(effective), n=1)
     raise ScenarioError(
         f"unknown scenario {name_or_file!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-        hint=f"available: {', '.join(names)}; or give a path to a .yaml file",
+        hint=f"available: {', '.join(effective)}; or give a path to a .yaml file",
     )
 
 
@@ -165,12 +166,16 @@ def parse(text: str, path: Path) -> Loaded:
         # the parser gave up; say both.
         mark = exc.context_mark or exc.problem_mark
         detail = f"{exc.context} at line {exc.context_mark.line + 1}, " if exc.context and exc.context_mark else ""
-        raise ScenarioError(f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {detail}{exc.problem}"
-                            f" (line {exc.problem_mark.line + 1})",
-                            hint="fix the YAML: unclosed quotes or brackets, indentation, a missing colon") from exc
+        raise ScenarioError(
+            f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {detail}{exc.problem}"
+            f" (line {exc.problem_mark.line + 1})",
+            hint="fix the YAML: unclosed quotes or brackets, indentation, a missing colon",
+        ) from exc
     if root is None or not isinstance(root, yaml.MappingNode):
-        raise ScenarioError(f"{where}:1:1: a scenario is a mapping with title, description and steps",
-                            hint="start the file with `title: ...`")
+        raise ScenarioError(
+            f"{where}:1:1: a scenario is a mapping with title, description and steps",
+            hint="start the file with `title: ...`",
+        )
     data = yaml.safe_load(text)
     steps_node = next((v for k, v in root.value if k.value == "steps"), None)
     step_lines = [n.start_mark.line + 1 for n in steps_node.value] if isinstance(steps_node, yaml.SequenceNode) else []
@@ -180,19 +185,24 @@ def parse(text: str, path: Path) -> Loaded:
             raw = data["steps"][i]
             line, col = node.start_mark.line + 1, node.start_mark.column + 1
             if not isinstance(raw, dict) or not raw:
-                raise ScenarioError(f"{where}:{line}:{col}: step {i + 1} must be a `kind: parameters` mapping",
-                                    hint=f"for example `- say: \"hello\"`; kinds: {', '.join(STEP_KINDS)}")
+                raise ScenarioError(
+                    f"{where}:{line}:{col}: step {i + 1} must be a `kind: parameters` mapping",
+                    hint=f'for example `- say: "hello"`; kinds: {", ".join(STEP_KINDS)}',
+                )
             kinds = [k for k in raw if k in STEP_KINDS]
             kind = kinds[0] if kinds else next(iter(raw))
             if len(kinds) > 1:
-                raise ScenarioError(f"{where}:{line}:{col}: step {i + 1} names two step kinds ({', '.join(kinds)})",
-                                    hint="one step per list item: start a new `- ` line for the second")
+                raise ScenarioError(
+                    f"{where}:{line}:{col}: step {i + 1} names two step kinds ({', '.join(kinds)})",
+                    hint="one step per list item: start a new `- ` line for the second",
+                )
             if kind not in STEP_KINDS:
                 close = difflib.get_close_matches(str(kind), STEP_KINDS, n=1)
                 raise ScenarioError(
                     f"{where}:{line}:{col}: unknown step kind {kind!r}"
                     + (f" (did you mean {close[0]!r}?)" if close else ""),
-                    hint=f"step kinds are: {', '.join(STEP_KINDS)}")
+                    hint=f"step kinds are: {', '.join(STEP_KINDS)}",
+                )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -209,9 +219,11 @@ def parse(text: str, path: Path) -> Loaded:
             msg = f"missing field {loc[-1]!r}"
         elif err["type"] == "extra_forbidden":
             msg = f"unexpected field {loc[-1]!r}"
-        raise ScenarioError(f"{where}:{line}:{col}: {field}: {msg}",
-                            hint=_hint(err), details=f"({len(exc.errors())} problem(s) in all)"
-                            if len(exc.errors()) > 1 else None) from exc
+        raise ScenarioError(
+            f"{where}:{line}:{col}: {field}: {msg}",
+            hint=_hint(err),
+            details=f"({len(exc.errors())} problem(s) in all)" if len(exc.errors()) > 1 else None,
+        ) from exc
     return Loaded(path.stem, path, scenario, step_lines)
 
 

@@ -30,8 +30,18 @@ ReadStore = Literal["postgres", "redis", "neo4j"]
 TraceStore = Literal["redis", "neo4j", "analytics"]
 READ_STORES: tuple[ReadStore, ...] = get_args(ReadStore)
 TRACE_STORES: tuple[TraceStore, ...] = get_args(TraceStore)
-METRICS = ("users", "follows", "posts", "graph_users", "graph_follows", "cache_profiles", "events",
-           "post_events", "dualwrite_events", "lag")
+METRICS = (
+    "users",
+    "follows",
+    "posts",
+    "graph_users",
+    "graph_follows",
+    "cache_profiles",
+    "events",
+    "post_events",
+    "dualwrite_events",
+    "lag",
+)
 
 
 class Strict(BaseModel):
@@ -53,6 +63,7 @@ class StepFailed(Exception):
 
 
 # ---------------------------------------------------------------- conditions
+
 
 @dataclass
 class Outcome:
@@ -136,8 +147,9 @@ class UserCond(Strict):
         name = probe.user_name(self.store, self.email)
         present = name is not None
         ok = present == self.present and (self.name is None or not present or name == self.name)
-        exp = (f"{self.email} {'in' if self.present else 'absent from'} {self.store}"
-               + (f" named {self.name!r}" if self.name else ""))
+        exp = f"{self.email} {'in' if self.present else 'absent from'} {self.store}" + (
+            f" named {self.name!r}" if self.name else ""
+        )
         return Outcome(ok, exp, f"{'present as ' + repr(name) if present else 'absent'}")
 
 
@@ -201,8 +213,11 @@ class ProjectorCond(Strict):
 
     def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
         state, last_error = probe.projector_state(self.name)
-        return Outcome(state == self.state, f"projector {self.name} {self.state}",
-                       f"{state}{(' (' + last_error + ')') if last_error else ''}")
+        return Outcome(
+            state == self.state,
+            f"projector {self.name} {self.state}",
+            f"{state}{(' (' + last_error + ')') if last_error else ''}",
+        )
 
 
 @condition("staleness")
@@ -216,8 +231,14 @@ class StalenessCond(Strict):
             return Outcome(False, f"a traced staleness for {self.store}", "no trace step measured it")
         value = traces[self.store]
         ok = (self.max_ms is None or value <= self.max_ms) and (self.min_ms is None or value >= self.min_ms)
-        exp = " and ".join(x for x in (f"<= {self.max_ms} ms" if self.max_ms is not None else "",
-                                       f">= {self.min_ms} ms" if self.min_ms is not None else "") if x)
+        exp = " and ".join(
+            x
+            for x in (
+                f"<= {self.max_ms} ms" if self.max_ms is not None else "",
+                f">= {self.min_ms} ms" if self.min_ms is not None else "",
+            )
+            if x
+        )
         return Outcome(ok, f"{self.store} staleness {exp}", f"{value:.0f} ms")
 
 
@@ -228,10 +249,16 @@ class Converged(RootModel[bool]):
     def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
         lags = probe.lags()
         counts = {m: probe.metric(m) for m in ("users", "graph_users", "cache_profiles", "follows", "graph_follows")}
-        ok = (sum(lags.values()) == 0 and counts["users"] == counts["graph_users"] == counts["cache_profiles"]
-              and counts["follows"] == counts["graph_follows"])
-        return Outcome(ok == self.root, "converged (lag 0, users/follows equal in every store)"
-                       if self.root else "not converged", f"lag {lags}, counts {counts}")
+        ok = (
+            sum(lags.values()) == 0
+            and counts["users"] == counts["graph_users"] == counts["cache_profiles"]
+            and counts["follows"] == counts["graph_follows"]
+        )
+        return Outcome(
+            ok == self.root,
+            "converged (lag 0, users/follows equal in every store)" if self.root else "not converged",
+            f"lag {lags}, counts {counts}",
+        )
 
 
 class ConditionBase(Strict):
@@ -241,8 +268,11 @@ class ConditionBase(Strict):
     def _exactly_one(self) -> ConditionBase:
         set_ = [k for k in type(self).model_fields if getattr(self, k) is not None]
         if len(set_) != 1:
-            raise ValueError("a condition needs exactly one of: " + ", ".join(type(self).model_fields)
-                             + (f" (got {', '.join(set_)})" if set_ else ""))
+            raise ValueError(
+                "a condition needs exactly one of: "
+                + ", ".join(type(self).model_fields)
+                + (f" (got {', '.join(set_)})" if set_ else "")
+            )
         return self
 
     def which(self) -> tuple[str, Any]:
@@ -259,11 +289,13 @@ class ConditionBase(Strict):
 if TYPE_CHECKING:
     Condition = ConditionBase
 else:
-    Condition = create_model("Condition", __base__=ConditionBase,
-                             **{name: (cls | None, None) for name, cls in CONDITIONS.items()})
+    Condition = create_model(
+        "Condition", __base__=ConditionBase, **{name: (cls | None, None) for name, cls in CONDITIONS.items()}
+    )
 
 
 # ---------------------------------------------------------------- steps
+
 
 class StepModel(Strict):
     """A step kind: its fields, how it reads (``describe``), how long it takes (``estimate``) and what it does."""
@@ -362,8 +394,11 @@ class Post(StepModel):
     crash_between: bool = False
 
     def describe(self) -> str:
-        extra = " via dual write" + (", crashing between the writes" if self.crash_between else "") \
-            if self.mode == "dual-write" else ""
+        extra = (
+            " via dual write" + (", crashing between the writes" if self.crash_between else "")
+            if self.mode == "dual-write"
+            else ""
+        )
         return f"post {self.id} by {self.author}: {self.title!r}{extra}"
 
     def run(self, ctx: Runner) -> str:
@@ -401,8 +436,10 @@ class Read(StepModel):
 
     def run(self, ctx: Runner) -> str:
         results = ctx.actions.read(self.user, list(self.from_))
-        return "; ".join(f"{r.store}: {r.name or '-'} ({r.verdict}"
-                         f"{', lag ' + str(r.lag_messages) if r.lag_messages else ''})" for r in results)
+        return "; ".join(
+            f"{r.store}: {r.name or '-'} ({r.verdict}{', lag ' + str(r.lag_messages) if r.lag_messages else ''})"
+            for r in results
+        )
 
 
 @step(scalar="target")
@@ -487,8 +524,11 @@ class Trace(StepModel):
         ctx.traces.update(seen)
         text = ", ".join(f"{s} +{ms:.0f} ms" for s, ms in sorted(seen.items(), key=lambda kv: kv[1]))
         if pending:
-            raise StepFailed(f"not visible in {', '.join(sorted(pending))} after {self.timeout:.0f}s",
-                             f"{email} in {', '.join(self.stores)}", text or "nowhere")
+            raise StepFailed(
+                f"not visible in {', '.join(sorted(pending))} after {self.timeout:.0f}s",
+                f"{email} in {', '.join(self.stores)}",
+                text or "nowhere",
+            )
         return f"Postgres commit -> {text}"
 
 
@@ -524,8 +564,12 @@ class Load(StepModel):
 
     def run(self, ctx: Runner) -> str:
         t0 = ctx.clock()
-        ids = ctx.actions.load(self.signups, ctx.load_prefix(self), batch=max(1, min(100, int(self.rate / 10) or 1)),
-                               rate=self.rate * ctx.speed if ctx.speed < 1 else self.rate)
+        ids = ctx.actions.load(
+            self.signups,
+            ctx.load_prefix(self),
+            batch=max(1, min(100, int(self.rate / 10) or 1)),
+            rate=self.rate * ctx.speed if ctx.speed < 1 else self.rate,
+        )
         took = max(ctx.clock() - t0, 1e-3)
         return f"{len(ids)} sign-ups in {took:.1f}s ({len(ids) / took:.0f}/s)"
 

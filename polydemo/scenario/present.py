@@ -33,9 +33,11 @@ class LinePresenter(Presenter):
     def step_done(self, r: StepResult) -> None:
         step = self.loaded.scenario.steps[r.index]
         mark = "[ok]✔[/ok]" if r.ok else "[bad]✘[/bad]"
-        self.env.err.print(f"[dim][{r.index + 1:>2}/{self.total}][/dim] {mark} [svc]{step.kind:<10}[/svc] "
-                           f"{_esc(r.message if step.kind != 'say' else '“' + r.message + '”')} "
-                           f"[dim]{r.seconds:.1f}s[/dim]")
+        self.env.err.print(
+            f"[dim][{r.index + 1:>2}/{self.total}][/dim] {mark} [svc]{step.kind:<10}[/svc] "
+            f"{_esc(r.message if step.kind != 'say' else '“' + r.message + '”')} "
+            f"[dim]{r.seconds:.1f}s[/dim]"
+        )
         if not r.ok and (r.expected or r.seen):
             self.env.err.print(f"      expected: {_esc(r.expected or '')}\n      seen:     {_esc(r.seen or '')}")
 
@@ -43,9 +45,14 @@ class LinePresenter(Presenter):
         self.env.err.print(f"[warn]⏸ {_esc(text)}[/warn]")
 
     def end(self, result: RunResult) -> None:
-        verdict = "[ok]passed[/ok]" if result.passed else ("[warn]interrupted[/warn]" if result.interrupted
-                                                           else "[bad]FAILED[/bad]")
-        self.env.info(f"{_esc(result.name)}: {verdict}, {len(result.steps)}/{self.total} steps in {result.seconds:.1f}s")
+        verdict = (
+            "[ok]passed[/ok]"
+            if result.passed
+            else ("[warn]interrupted[/warn]" if result.interrupted else "[bad]FAILED[/bad]")
+        )
+        self.env.info(
+            f"{_esc(result.name)}: {verdict}, {len(result.steps)}/{self.total} steps in {result.seconds:.1f}s"
+        )
 
 
 def _esc(text: str) -> str:
@@ -63,7 +70,7 @@ def scenario_panel_data(loaded, results: list[StepResult], current: int | None, 
     cur = len(steps) if done else (current if current is not None else 0)
     text: str | None
     lo = max(0, min(cur - 3, len(steps) - 9))
-    window = [f"{i + 1} {s.kind}" for i, s in enumerate(steps[lo:lo + 9], start=lo)]
+    window = [f"{i + 1} {s.kind}" for i, s in enumerate(steps[lo : lo + 9], start=lo)]
     if failed is not None:
         text = f"✘ step {failed.index + 1} failed: {failed.message}"
     elif done:
@@ -73,8 +80,16 @@ def scenario_panel_data(loaded, results: list[StepResult], current: int | None, 
         text = caption if step.kind == "say" and caption else describe(step)
     else:
         text = caption
-    return {"name": loaded.name, "title": loaded.scenario.title, "steps": window, "current": cur - lo,
-            "caption": text, "done": done, "total": len(steps), "offset": lo}
+    return {
+        "name": loaded.name,
+        "title": loaded.scenario.title,
+        "steps": window,
+        "current": cur - lo,
+        "caption": text,
+        "done": done,
+        "total": len(steps),
+        "offset": lo,
+    }
 
 
 class DashboardPresenter(Presenter):
@@ -96,8 +111,9 @@ class DashboardPresenter(Presenter):
 
     def _frame(self, prev=None):
         snap = self.collect(self.settings, self.runtime_name, prev=prev)
-        return snap, self.render(snap, prev=prev, scenario=scenario_panel_data(self.loaded, self.results,
-                                                                                self.current, self._caption))
+        return snap, self.render(
+            snap, prev=prev, scenario=scenario_panel_data(self.loaded, self.results, self.current, self._caption)
+        )
 
     def begin(self, loaded) -> None:
         from rich.live import Live

@@ -54,9 +54,15 @@ class RunResult:
         return [s for s in self.steps if not s.ok]
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "title": self.title, "passed": self.passed, "seconds": round(self.seconds, 2),
-                "interrupted": self.interrupted, "steps": [asdict(s) for s in self.steps],
-                **({"not_restored": self.not_restored} if self.not_restored else {})}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 2),
+            "interrupted": self.interrupted,
+            "steps": [asdict(s) for s in self.steps],
+            **({"not_restored": self.not_restored} if self.not_restored else {}),
+        }
 
 
 class Presenter:
@@ -86,6 +92,7 @@ def estimate_seconds(loaded: Loaded) -> float:
 
 # ---------------------------------------------------------------- collaborators
 
+
 class Actions(Protocol):
     """What steps do to the stack (:class:`StackActions`; tests pass a recorder)."""
 
@@ -111,10 +118,20 @@ class Actions(Protocol):
 
 
 class Runner:
-    def __init__(self, settings: Settings, runtime: Any, loaded: Loaded, presenter: Presenter | None = None,
-                 speed: float = 1.0, step_mode: bool = False, wait_key: Callable[[str], Any] | None = None,
-                 actions: Actions | None = None, probe: Any = None,
-                 clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], Any] = time.sleep):
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Any,
+        loaded: Loaded,
+        presenter: Presenter | None = None,
+        speed: float = 1.0,
+        step_mode: bool = False,
+        wait_key: Callable[[str], Any] | None = None,
+        actions: Actions | None = None,
+        probe: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Any] = time.sleep,
+    ):
         if speed <= 0:
             raise PolydemoError("--speed must be above 0", hint="1 is real time; 100 skips the pacing")
         self.settings = settings
@@ -210,6 +227,7 @@ class Runner:
 
 
 # ---------------------------------------------------------------- the real stack
+
 
 class StackProbe:
     """The reads a condition needs, from the real stores (``scenario/checks.py``) and the pipeline."""
@@ -326,17 +344,22 @@ class StackActions:
         author = users.require_user(self.settings, step.author, self.clients.users)
         if step.mode == "dual-write" and step.crash_between:
             # The injected crash kills the process that writes, so it runs in a child process of its own.
-            code = dualwrite.create_post_crashing(self.settings, author.id, step.title, step.body, step.tags,
-                                                  post_id=step.id)
+            code = dualwrite.create_post_crashing(
+                self.settings, author.id, step.title, step.body, step.tags, post_id=step.id
+            )
             if code != ExitStatus.INJECTED_CRASH:
-                raise PolydemoError(f"the dual-write writer exited {code}, not with the injected crash "
-                                    f"({ExitStatus.INJECTED_CRASH.value})", hint="its error is on stderr above")
+                raise PolydemoError(
+                    f"the dual-write writer exited {code}, not with the injected crash "
+                    f"({ExitStatus.INJECTED_CRASH.value})",
+                    hint="its error is on stderr above",
+                )
             return f"{step.id} written to Mongo; the writer crashed before publishing (injected)"
         if step.mode == "dual-write":
             doc = dualwrite.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id)
             return f"{doc['_id']} written to Mongo and published by the writer (dual write)"
-        doc = posts.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id,
-                                posts=self.clients.posts)
+        doc = posts.create_post(
+            self.settings, author.id, step.title, step.body, step.tags, post_id=step.id, posts=self.clients.posts
+        )
         return f"{doc['_id']} written to Mongo; the relay publishes it"
 
     # ------------------------------------------------------------------ control
@@ -365,9 +388,13 @@ class StackActions:
                     connector.resume(self.settings)
                 connector.wait_running(self.settings, timeout=90)
                 return "connector RUNNING"
-        fn = {"stop": self.runtime.stop_service, "kill": self.runtime.kill_service,
-              "start": self.runtime.start_service, "pause": self.runtime.pause_service,
-              "resume": self.runtime.resume_service}[action]
+        fn = {
+            "stop": self.runtime.stop_service,
+            "kill": self.runtime.kill_service,
+            "start": self.runtime.start_service,
+            "pause": self.runtime.pause_service,
+            "resume": self.runtime.resume_service,
+        }[action]
         outcome = fn(target)
         if target == "connect" and action == "start":
             connector.wait_running(self.settings, timeout=90)

@@ -48,14 +48,21 @@ class Health:
     version: str | None = None
 
     @classmethod
-    def down(cls, exc: BaseException | str) -> "Health":
+    def down(cls, exc: BaseException | str) -> Health:
         text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         return cls(False, text.strip().splitlines()[0][:200] if text.strip() else "down")
 
 
 # Service name -> the store module that probes it (imported on use: each pulls in a client library).
-_MODULES = {"postgres": "postgres", "timeseries": "timeseries", "redis": "cache", "mongo": "mongo",
-            "neo4j": "graph", "kafka": "kafka", "connect": "connect"}
+_MODULES = {
+    "postgres": "postgres",
+    "timeseries": "timeseries",
+    "redis": "cache",
+    "mongo": "mongo",
+    "neo4j": "graph",
+    "kafka": "kafka",
+    "connect": "connect",
+}
 
 
 def health_of(service: str, settings) -> Health:
@@ -64,10 +71,15 @@ def health_of(service: str, settings) -> Health:
 
 
 # Gateway attribute -> (module, class, the service it talks to).
-_GATEWAYS = {"users": ("postgres", "Users", "postgres"), "events": ("timeseries", "Events", "timeseries"),
-             "posts": ("mongo", "Posts", "mongo"), "graph": ("graph", "Graph", "neo4j"),
-             "cache": ("cache", "Cache", "redis"), "kafka": ("kafka", "KafkaAdmin", "kafka"),
-             "connect": ("connect", "Connect", "connect")}
+_GATEWAYS = {
+    "users": ("postgres", "Users", "postgres"),
+    "events": ("timeseries", "Events", "timeseries"),
+    "posts": ("mongo", "Posts", "mongo"),
+    "graph": ("graph", "Graph", "neo4j"),
+    "cache": ("cache", "Cache", "redis"),
+    "kafka": ("kafka", "KafkaAdmin", "kafka"),
+    "connect": ("connect", "Connect", "connect"),
+}
 
 
 class Stores:
@@ -119,7 +131,7 @@ class Stores:
         for name, gw in made.items():
             _close(name, gw)
 
-    def __enter__(self) -> "Stores":
+    def __enter__(self) -> Stores:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -41,8 +42,14 @@ def connect(settings: Settings, timeout: float | None = None) -> redis.Redis:
         from redis.retry import Retry
 
         # No retries (redis-py retries a refused connection for seconds): the caller's next poll is the retry.
-        return redis.Redis(host=settings.host, port=settings.ports[SERVICE], socket_connect_timeout=timeout,
-                           socket_timeout=timeout, decode_responses=True, retry=Retry(NoBackoff(), 0))
+        return redis.Redis(
+            host=settings.host,
+            port=settings.ports[SERVICE],
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+        )
     return redis.Redis(
         host=settings.host,
         port=settings.ports[SERVICE],
@@ -99,7 +106,7 @@ class Cache:
         self._timeout = timeout
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Any:  # redis.Redis with decode_responses=True: every answer is str (its stubs say bytes|str)
         if self._client is None:
             self._client = connect(self.settings, timeout=self._timeout)
         return self._client
@@ -153,10 +160,16 @@ class Cache:
             if c.entity == "user" and c.op in ("create", "update"):
                 a = c.after or {}
                 uid = c.key["id"]
-                pipe.hset(profile_key(uid), mapping={"id": uid, "email": a.get("email") or "",
-                                                     "name": a.get("name") or "",
-                                                     "updated_at": str(a.get("updated_at") or ""),
-                                                     "source_ts_ms": c.ts_ms})
+                pipe.hset(
+                    profile_key(uid),
+                    mapping={
+                        "id": uid,
+                        "email": a.get("email") or "",
+                        "name": a.get("name") or "",
+                        "updated_at": str(a.get("updated_at") or ""),
+                        "source_ts_ms": c.ts_ms,
+                    },
+                )
                 pipe.sadd(PROFILES_INDEX, uid)
                 if a.get("email"):
                     pipe.set(email_key(a["email"]), uid)

@@ -58,7 +58,7 @@ class Connect:
             self._http.close()
             self._http = None
 
-    def __enter__(self) -> "Connect":
+    def __enter__(self) -> Connect:
         return self
 
     def __exit__(self, *exc) -> None:

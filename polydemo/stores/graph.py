@@ -22,10 +22,10 @@ SERVICE = "neo4j"
 def connect(settings: Settings, timeout: float | None = None) -> neo4j.Driver:
     kwargs: dict = {"connection_timeout": 3, "max_connection_lifetime": 300}
     if timeout is not None:
-        kwargs.update(connection_timeout=timeout, connection_acquisition_timeout=timeout,
-                      notifications_min_severity="OFF")
-    return neo4j.GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password),
-                                      **kwargs)
+        kwargs.update(
+            connection_timeout=timeout, connection_acquisition_timeout=timeout, notifications_min_severity="OFF"
+        )
+    return neo4j.GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password), **kwargs)
 
 
 def agent_label(agent: str) -> str:
@@ -37,7 +37,8 @@ def health(settings: Settings) -> Health:
     try:
         with connect(settings) as driver:
             with driver.session() as session:
-                value = session.run("RETURN 1 AS one").single()["one"]
+                record = session.run("RETURN 1 AS one").single()
+                value = record["one"] if record is not None else None
                 agent = session.run("RETURN 1").consume().server.agent
             if value != 1:
                 return Health(False, f"RETURN 1 gave {value!r}")
@@ -60,7 +61,8 @@ COUNTS_QUERY = (
     "CALL () { MATCH ()-[r:FOLLOWS]->() RETURN count(r) AS follows } "
     "CALL () { OPTIONAL MATCH (u:User)<-[:FOLLOWS]-() WITH u, count(*) AS c WHERE u IS NOT NULL "
     "  ORDER BY c DESC, u.name LIMIT $n RETURN collect({id: u.id, name: u.name, followers: c}) AS top } "
-    "RETURN nodes, users, follows, top")
+    "RETURN nodes, users, follows, top"
+)
 
 
 def runs(changes: list):
@@ -89,7 +91,7 @@ class Graph:
             self._driver.close()
             self._driver = None
 
-    def __enter__(self) -> "Graph":
+    def __enter__(self) -> Graph:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -113,18 +115,33 @@ class Graph:
             for (entity, op), run in runs(list(changes)):
                 rows = list(run)
                 if entity == "user" and op in ("create", "update"):
-                    s.run("UNWIND $rows AS r MERGE (u:User {id: r.id}) SET u.name = r.name, u.email = r.email",
-                          rows=[{"id": c.key["id"], "name": (c.after or {}).get("name"),
-                                 "email": (c.after or {}).get("email")} for c in rows]).consume()
+                    s.run(
+                        "UNWIND $rows AS r MERGE (u:User {id: r.id}) SET u.name = r.name, u.email = r.email",
+                        rows=[
+                            {
+                                "id": c.key["id"],
+                                "name": (c.after or {}).get("name"),
+                                "email": (c.after or {}).get("email"),
+                            }
+                            for c in rows
+                        ],
+                    ).consume()
                 elif entity == "user" and op == "delete":
-                    s.run("UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u",
-                          ids=[c.key["id"] for c in rows]).consume()
+                    s.run(
+                        "UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u", ids=[c.key["id"] for c in rows]
+                    ).consume()
                 elif entity == "follow" and op == "create":
-                    s.run("UNWIND $rows AS r MERGE (a:User {id: r.follower_id}) MERGE (b:User {id: r.followee_id}) "
-                          "MERGE (a)-[:FOLLOWS]->(b)", rows=[c.key for c in rows]).consume()
+                    s.run(
+                        "UNWIND $rows AS r MERGE (a:User {id: r.follower_id}) MERGE (b:User {id: r.followee_id}) "
+                        "MERGE (a)-[:FOLLOWS]->(b)",
+                        rows=[c.key for c in rows],
+                    ).consume()
                 elif entity == "follow" and op == "delete":
-                    s.run("UNWIND $rows AS r MATCH (:User {id: r.follower_id})-[f:FOLLOWS]->(:User {id: r.followee_id}) "
-                          "DELETE f", rows=[c.key for c in rows]).consume()
+                    s.run(
+                        "UNWIND $rows AS r MATCH (:User {id: r.follower_id})-[f:FOLLOWS]->(:User {id: r.followee_id}) "
+                        "DELETE f",
+                        rows=[c.key for c in rows],
+                    ).consume()
 
     def clear(self) -> None:
         with self.driver.session() as s:
@@ -141,7 +158,7 @@ class Graph:
         """Nodes, users, follows and the ``top`` most followed, in one query (the dashboard's frame)."""
         with self.driver.session() as session:
             result = session.run(neo4j.Query(COUNTS_QUERY, timeout=timeout), n=top)
-            rec = result.single()
+            rec = result.single(strict=True)
             self.agent = result.consume().server.agent
         return GraphCounts(rec["nodes"], rec["users"], rec["follows"], list(rec["top"]))
 
@@ -152,13 +169,17 @@ class Graph:
     def user(self, user_id: str | None, email: str) -> tuple[str | None, int] | None:
         """(name, followers) of the user with this id or email, or None when the graph has no such node."""
         with self.driver.session() as s:
-            rec = s.run("MATCH (u:User) WHERE u.id = $id OR u.email = $email "
-                        "OPTIONAL MATCH (f:User)-[:FOLLOWS]->(u) RETURN u.name AS name, count(f) AS followers",
-                        id=user_id or email, email=email).single()
+            rec = s.run(
+                "MATCH (u:User) WHERE u.id = $id OR u.email = $email "
+                "OPTIONAL MATCH (f:User)-[:FOLLOWS]->(u) RETURN u.name AS name, count(f) AS followers",
+                id=user_id or email,
+                email=email,
+            ).single()
         return None if rec is None else (rec["name"], rec["followers"])
 
     def users_with_email_prefix(self, prefix: str) -> tuple[int, int]:
         """(nodes, distinct ids) whose email starts with ``prefix``: equal means no duplicates."""
-        rec = self.driver.execute_query("MATCH (u:User) WHERE u.email STARTS WITH $p "
-                                        "RETURN count(u) AS n, count(DISTINCT u.id) AS d", p=prefix).records[0]
+        rec = self.driver.execute_query(
+            "MATCH (u:User) WHERE u.email STARTS WITH $p RETURN count(u) AS n, count(DISTINCT u.id) AS d", p=prefix
+        ).records[0]
         return rec["n"], rec["d"]

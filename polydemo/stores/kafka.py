@@ -29,8 +29,7 @@ _QUIET.propagate = False
 
 
 def client_config(settings: Settings, **extra) -> dict:
-    return {"bootstrap.servers": settings.kafka_bootstrap, "socket.timeout.ms": 3000,
-            "logger": _QUIET, **extra}
+    return {"bootstrap.servers": settings.kafka_bootstrap, "socket.timeout.ms": 3000, "logger": _QUIET, **extra}
 
 
 def admin(settings: Settings) -> AdminClient:
@@ -88,7 +87,7 @@ class KafkaAdmin:
         return set(self.client.list_topics(timeout=timeout).topics)
 
     def ensure_topics(self, names: list[str], partitions: int = 1, timeout: float = 10.0) -> list[str]:
-        """Create the topics that do not exist yet (so consumers never start on a missing topic). Returns those created."""
+        """Create the topics that do not exist yet (so consumers never start on a missing one); returns those made."""
         missing = [n for n in names if n not in self.topic_names(timeout)]
         if not missing:
             return []
@@ -135,12 +134,15 @@ class KafkaAdmin:
     def high_watermarks(self, topic_names: list[str] | None = None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
         md = self.client.list_topics(timeout=timeout)
         names = topic_names or [t for t in md.topics if not t.startswith("__")]
-        req = {TopicPartition(t, p): OffsetSpec.latest() for t in names if t in md.topics
-               for p in md.topics[t].partitions}
+        req = {
+            TopicPartition(t, p): OffsetSpec.latest() for t in names if t in md.topics for p in md.topics[t].partitions
+        }
         if not req:
             return {}
-        return {(tp.topic, tp.partition): fut.result().offset
-                for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()}
+        return {
+            (tp.topic, tp.partition): fut.result().offset
+            for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()
+        }
 
     def committed(self, group: str, timeout: float = 3.0) -> dict[tuple[str, int], int]:
         futs = self.client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
@@ -155,8 +157,11 @@ class KafkaAdmin:
     # ------------------------------------------------------------ reading a topic
     def count_key(self, topic: str, key: str | None = None, timeout: float = 5.0) -> int:
         """Messages on partition 0 of ``topic`` (with ``key``, only those)."""
-        c = Consumer(client_config(self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}",
-                                                     "enable.auto.commit": False}))
+        c = Consumer(
+            client_config(
+                self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+            )
+        )
         try:
             low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
             if high <= low:
@@ -169,7 +174,7 @@ class KafkaAdmin:
                     break
                 if m.error():
                     continue
-                pos = m.offset() + 1
+                pos = (m.offset() or 0) + 1
                 if key is None or (m.key() or b"").decode() == key:
                     n += 1
             return n

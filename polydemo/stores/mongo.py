@@ -29,9 +29,15 @@ def connect(settings: Settings, timeout: float | None = None) -> pymongo.MongoCl
     what a replica set needs for the same promise (one node here: the same as ``w=1``).
     """
     ms = int((timeout or 2.0) * 1000)
-    return pymongo.MongoClient(settings.mongo_uri, connectTimeoutMS=ms, serverSelectionTimeoutMS=ms,
-                               socketTimeoutMS=10000 if timeout is None else ms, w="majority", journal=True,
-                               appname="polydemo")
+    return pymongo.MongoClient(
+        settings.mongo_uri,
+        connectTimeoutMS=ms,
+        serverSelectionTimeoutMS=ms,
+        socketTimeoutMS=10000 if timeout is None else ms,
+        w="majority",
+        journal=True,
+        appname="polydemo",
+    )
 
 
 def server_label(client: pymongo.MongoClient) -> str:
@@ -91,7 +97,7 @@ class Posts:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> "Posts":
+    def __enter__(self) -> Posts:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -116,8 +122,9 @@ class Posts:
         return self.posts.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True).upserted_id is not None
 
     def like(self, post_id: str, by: int = 1) -> dict | None:
-        return self.posts.find_one_and_update({"_id": post_id}, {"$inc": {"meta.likes": by}},
-                                              return_document=ReturnDocument.AFTER)
+        return self.posts.find_one_and_update(
+            {"_id": post_id}, {"$inc": {"meta.likes": by}}, return_document=ReturnDocument.AFTER
+        )
 
     def delete(self, post_ids: list[str]) -> int:
         return self.posts.delete_many({"_id": {"$in": list(post_ids)}}).deleted_count if post_ids else 0
@@ -140,10 +147,17 @@ class Posts:
         return self.posts.estimated_document_count()
 
     def latest(self, n: int) -> list[PostSummary]:
-        docs = self.posts.find({}, {"title": 1, "meta.likes": 1, "author_id": 1}).sort(
-            [("created_at", -1), ("_id", -1)]).limit(n)
-        return [PostSummary(str(d["_id"]), d.get("title") or "", int((d.get("meta") or {}).get("likes") or 0),
-                            d.get("author_id")) for d in docs]
+        docs = (
+            self.posts.find({}, {"title": 1, "meta.likes": 1, "author_id": 1})
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(n)
+        )
+        return [
+            PostSummary(
+                str(d["_id"]), d.get("title") or "", int((d.get("meta") or {}).get("likes") or 0), d.get("author_id")
+            )
+            for d in docs
+        ]
 
     # ------------------------------------------------------------ the relay's change stream
     def relay_token(self) -> dict | None:

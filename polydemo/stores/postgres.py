@@ -8,7 +8,7 @@ the rules (validation, hashing) on top of it; seed, reset, the checks and the da
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -22,8 +22,13 @@ from polydemo.stores import Health
 SERVICE = "postgres"
 
 
-def connect(settings: Settings, autocommit: bool = True, service: str = SERVICE,
-            timeout: float | None = None, application_name: str = "polydemo") -> psycopg.Connection:
+def connect(
+    settings: Settings,
+    autocommit: bool = True,
+    service: str = SERVICE,
+    timeout: float | None = None,
+    application_name: str = "polydemo",
+) -> psycopg.Connection:
     """A connection; ``timeout`` also bounds every statement (the dashboard's frames use 1 s)."""
     kwargs: dict = {"autocommit": autocommit, "application_name": application_name}
     if timeout is not None:
@@ -31,8 +36,16 @@ def connect(settings: Settings, autocommit: bool = True, service: str = SERVICE,
     return psycopg.connect(settings.pg_conninfo(service), **kwargs)
 
 
+def _one(cur: psycopg.Cursor) -> tuple:
+    """The one row a query must return (a count, a setting): a missing row is a broken server, not None."""
+    row = cur.fetchone()
+    if row is None:
+        raise psycopg.DataError("the query returned no row")
+    return row
+
+
 def server_label(conn: psycopg.Connection) -> str:
-    return f"PostgreSQL {conn.execute('SHOW server_version').fetchone()[0].split()[0]}"
+    return f"PostgreSQL {_one(conn.execute('SHOW server_version'))[0].split()[0]}"
 
 
 def health(settings: Settings, service: str = SERVICE) -> Health:
@@ -112,7 +125,7 @@ class Users:
             self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> "Users":
+    def __enter__(self) -> Users:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -134,11 +147,16 @@ class Users:
         """Insert one user; raises ``psycopg.errors.UniqueViolation`` for a taken email."""
         with self.conn.cursor(row_factory=dict_row) as cur:
             if user_id is None:
-                cur.execute(f"INSERT INTO users (email, name, hashed_password) VALUES (%s, %s, %s) RETURNING {_COLUMNS}",
-                            (email, name, hashed_password))
+                cur.execute(
+                    f"INSERT INTO users (email, name, hashed_password) VALUES (%s, %s, %s) RETURNING {_COLUMNS}",
+                    (email, name, hashed_password),
+                )
             else:
-                cur.execute(f"INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
-                            f"RETURNING {_COLUMNS}", (user_id, email, name, hashed_password))
+                cur.execute(
+                    f"INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
+                    f"RETURNING {_COLUMNS}",
+                    (user_id, email, name, hashed_password),
+                )
             return _user(cur.fetchone())  # type: ignore[return-value]
 
     def insert_users(self, rows: Iterable[tuple[str, str, str, str]], batch: int = 100, on_batch=None) -> int:
@@ -148,10 +166,13 @@ class Users:
         done = inserted = 0
         with connect(self.settings, autocommit=False) as conn:
             for start in range(0, len(rows), batch):
-                chunk = rows[start:start + batch]
+                chunk = rows[start : start + batch]
                 with conn.cursor() as cur:
-                    cur.executemany("INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
-                                    "ON CONFLICT DO NOTHING", chunk)
+                    cur.executemany(
+                        "INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT DO NOTHING",
+                        chunk,
+                    )
                     inserted += cur.rowcount
                 conn.commit()
                 done += len(chunk)
@@ -169,30 +190,40 @@ class Users:
 
     def rename(self, user_id: str, name: str) -> UserRow:
         with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(f"UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {_COLUMNS}",
-                        (name, user_id))
+            cur.execute(
+                f"UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {_COLUMNS}", (name, user_id)
+            )
             return _user(cur.fetchone())  # type: ignore[return-value]
 
     def delete_user(self, user_id: str) -> None:
         self.conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
 
-    def delete_users(self, emails: list[str] = (), email_like: str | None = None) -> list[str]:
+    def delete_users(self, emails: Sequence[str] = (), email_like: str | None = None) -> list[str]:
         """Delete by email, or by a LIKE pattern; returns the ids deleted (their follows go too)."""
         ids: list[str] = []
         if emails:
-            ids += [str(r[0]) for r in self.conn.execute("DELETE FROM users WHERE email = ANY(%s) RETURNING id",
-                                                         (list(emails),)).fetchall()]
+            ids += [
+                str(r[0])
+                for r in self.conn.execute(
+                    "DELETE FROM users WHERE email = ANY(%s) RETURNING id", (list(emails),)
+                ).fetchall()
+            ]
         if email_like:
-            ids += [str(r[0]) for r in self.conn.execute("DELETE FROM users WHERE email LIKE %s RETURNING id",
-                                                         (email_like,)).fetchall()]
+            ids += [
+                str(r[0])
+                for r in self.conn.execute(
+                    "DELETE FROM users WHERE email LIKE %s RETURNING id", (email_like,)
+                ).fetchall()
+            ]
         return ids
 
     def emails(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT email FROM users").fetchall()}
 
     def ids_like(self, email_like: str) -> list[str]:
-        return [str(r[0]) for r in self.conn.execute("SELECT id FROM users WHERE email LIKE %s",
-                                                     (email_like,)).fetchall()]
+        return [
+            str(r[0]) for r in self.conn.execute("SELECT id FROM users WHERE email LIKE %s", (email_like,)).fetchall()
+        ]
 
     def first_user_id(self) -> str | None:
         row = self.conn.execute("SELECT id FROM users ORDER BY email LIMIT 1").fetchone()
@@ -205,35 +236,40 @@ class Users:
 
     # ------------------------------------------------------------ counts (the one definition of each)
     def user_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM users").fetchone()[0]
+        return _one(self.conn.execute("SELECT count(*) FROM users"))[0]
 
     def follow_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM follows").fetchone()[0]
+        return _one(self.conn.execute("SELECT count(*) FROM follows"))[0]
 
     def counts(self) -> tuple[int, int]:
         """(users, follows) in one round trip."""
-        return self.conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows)").fetchone()
+        users, follows = _one(self.conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows)"))
+        return users, follows
 
     def follower_count(self, user_id: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM follows WHERE followee_id = %s", (user_id,)).fetchone()[0]
+        return _one(self.conn.execute("SELECT count(*) FROM follows WHERE followee_id = %s", (user_id,)))[0]
 
     # ------------------------------------------------------------ follows
     def follow(self, follower_id: str, followee_id: str) -> bool:
         """True when the edge is new (following twice is not an error)."""
-        cur = self.conn.execute("INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                                (follower_id, followee_id))
+        cur = self.conn.execute(
+            "INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (follower_id, followee_id),
+        )
         return cur.rowcount == 1
 
     def follow_many(self, pairs: Iterable[tuple[str, str]]) -> int:
         before = self.follow_count()
         with self.conn.transaction(), self.conn.cursor() as cur:  # one commit: one CDC transaction
-            cur.executemany("INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                            list(pairs))
+            cur.executemany(
+                "INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", list(pairs)
+            )
         return self.follow_count() - before
 
     def unfollow(self, follower_id: str, followee_id: str) -> bool:
-        cur = self.conn.execute("DELETE FROM follows WHERE follower_id = %s AND followee_id = %s",
-                                (follower_id, followee_id))
+        cur = self.conn.execute(
+            "DELETE FROM follows WHERE follower_id = %s AND followee_id = %s", (follower_id, followee_id)
+        )
         return cur.rowcount == 1
 
     # ------------------------------------------------------------ clearing
@@ -241,13 +277,14 @@ class Users:
         self.conn.execute("TRUNCATE follows, users")
 
     # ------------------------------------------------------------ the replication slot
-    def slot(self, peek: bool = True) -> "SlotInfo":
+    def slot(self, peek: bool = True) -> SlotInfo:
         return slot_info(self.conn, self.settings.slot_name, self.settings.publication, peek=peek)
 
     def slot_active(self) -> bool | None:
         """None: no slot; else whether a connection (Connect) holds it."""
-        row = self.conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                                (self.settings.slot_name,)).fetchone()
+        row = self.conn.execute(
+            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (self.settings.slot_name,)
+        ).fetchone()
         return None if row is None else bool(row[0])
 
     def drop_slot(self) -> None:
@@ -255,6 +292,7 @@ class Users:
 
 
 # ---------------------------------------------------------------- the Debezium replication slot
+
 
 @dataclass
 class SlotInfo:
@@ -290,7 +328,9 @@ def slot_info(conn: psycopg.Connection, slot_name: str, publication: str, peek: 
         "SELECT active, wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
         "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, safe_wal_size, "
         "(SELECT setting::bigint * 1024 * 1024 FROM pg_settings WHERE name = 'max_slot_wal_keep_size' "
-        " AND setting <> '-1') FROM pg_replication_slots WHERE slot_name = %s", (slot_name,)).fetchone()
+        " AND setting <> '-1') FROM pg_replication_slots WHERE slot_name = %s",
+        (slot_name,),
+    ).fetchone()
     if row is None:
         return SlotInfo(slot_name, False)
     info = SlotInfo(slot_name, True, bool(row[0]), row[1], row[2], row[3], row[4], row[5])
@@ -302,10 +342,15 @@ def slot_info(conn: psycopg.Connection, slot_name: str, publication: str, peek: 
         try:
             first = conn.execute(
                 "SELECT xid FROM pg_logical_slot_peek_binary_changes(%s, NULL, 1, 'proto_version', '1', "
-                "'publication_names', %s) LIMIT 1", (temp, publication)).fetchone()
+                "'publication_names', %s) LIMIT 1",
+                (temp, publication),
+            ).fetchone()
             if first is not None:
-                age = conn.execute("SELECT extract(epoch FROM now() - pg_xact_commit_timestamp(%s::text::xid))",
-                                   (str(first[0]),)).fetchone()[0]
+                age = _one(
+                    conn.execute(
+                        "SELECT extract(epoch FROM now() - pg_xact_commit_timestamp(%s::text::xid))", (str(first[0]),)
+                    )
+                )[0]
                 info.oldest_unsent_age_s = float(age) if age is not None else None
         finally:
             conn.execute("SELECT pg_drop_replication_slot(%s)", (temp,))

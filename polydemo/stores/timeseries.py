@@ -16,6 +16,7 @@ import psycopg
 
 from polydemo.config import Settings
 from polydemo.stores import Health, postgres
+from polydemo.stores.postgres import _one
 
 SERVICE = "timeseries"
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
@@ -26,7 +27,7 @@ def connect(settings: Settings, autocommit: bool = True, timeout: float | None =
 
 
 def engine_label(conn: psycopg.Connection) -> str:
-    version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+    version = _one(conn.execute("SHOW server_version"))[0].split()[0]
     major = version.split(".")[0]
     row = conn.execute(
         "SELECT installed_version, default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
@@ -50,8 +51,13 @@ def health(settings: Settings) -> Health:
 class Events:
     """The ``events`` table: schema, idempotent inserts, counts and per-minute buckets."""
 
-    def __init__(self, settings: Settings, conn: psycopg.Connection | None = None, timeout: float | None = None,
-                 autocommit: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        conn: psycopg.Connection | None = None,
+        timeout: float | None = None,
+        autocommit: bool = True,
+    ):
         self.settings = settings
         self._conn = conn
         self._own = conn is None
@@ -71,7 +77,7 @@ class Events:
             finally:
                 self._conn = None
 
-    def __enter__(self) -> "Events":
+    def __enter__(self) -> Events:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -101,14 +107,17 @@ class Events:
             cur.executemany(
                 "INSERT INTO events (time, user_id, event_type, properties, event_id) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (event_id, time) DO NOTHING",
-                [(r["time"], r["user_id"], r["event_type"], json.dumps(r["properties"]), r["event_id"]) for r in rows])
+                [(r["time"], r["user_id"], r["event_type"], json.dumps(r["properties"]), r["event_id"]) for r in rows],
+            )
         if not self._autocommit:
             self.conn.commit()
 
     def delete_history(self, user_ids: list[str], post_ids: list[str]) -> int:
         """Remove the events of these users and posts (a scenario's earlier run)."""
-        cur = self.conn.execute("DELETE FROM events WHERE user_id = ANY(%s::uuid[]) OR properties->>'post_id' = ANY(%s)",
-                                (user_ids, post_ids))
+        cur = self.conn.execute(
+            "DELETE FROM events WHERE user_id = ANY(%s::uuid[]) OR properties->>'post_id' = ANY(%s)",
+            (user_ids, post_ids),
+        )
         return cur.rowcount
 
     def clear(self) -> None:
@@ -123,24 +132,37 @@ class Events:
         if post_id:
             sql += " AND properties->>'post_id' = %s"
             args.append(post_id)
-        return self.conn.execute(sql, args).fetchone()[0]
+        return _one(self.conn.execute(sql, args))[0]
 
     def count_for_users(self, event_type: str, user_ids: list[str]) -> int:
-        return self.conn.execute("SELECT count(*) FROM events WHERE event_type = %s AND user_id = ANY(%s::uuid[])",
-                                 (event_type, user_ids)).fetchone()[0]
+        return _one(
+            self.conn.execute(
+                "SELECT count(*) FROM events WHERE event_type = %s AND user_id = ANY(%s::uuid[])",
+                (event_type, user_ids),
+            )
+        )[0]
 
     def has_event(self, user_id: str, event_type: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM events WHERE user_id = %s AND event_type = %s LIMIT 1",
-                                 (user_id, event_type)).fetchone() is not None
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM events WHERE user_id = %s AND event_type = %s LIMIT 1", (user_id, event_type)
+            ).fetchone()
+            is not None
+        )
 
     def per_minute(self, minutes: int) -> tuple[int, list[datetime], dict[str, list[int]]]:
         """(all events, the last ``minutes`` bucket starts oldest first, event_type -> count per bucket)."""
-        current, total = self.conn.execute(
-            "SELECT date_bin('1 minute', now(), %s::timestamptz), (SELECT count(*) FROM events)", (EPOCH,)).fetchone()
+        current, total = _one(
+            self.conn.execute(
+                "SELECT date_bin('1 minute', now(), %s::timestamptz), (SELECT count(*) FROM events)", (EPOCH,)
+            )
+        )
         start = current - timedelta(minutes=minutes - 1)
         rows = self.conn.execute(
             "SELECT date_bin('1 minute', time, %s::timestamptz) AS bucket, event_type, count(*) FROM events "
-            "WHERE time >= %s AND time < %s GROUP BY 1, 2", (EPOCH, start, current + timedelta(minutes=1))).fetchall()
+            "WHERE time >= %s AND time < %s GROUP BY 1, 2",
+            (EPOCH, start, current + timedelta(minutes=1)),
+        ).fetchall()
         buckets = [start + timedelta(minutes=i) for i in range(minutes)]
         index = {m: i for i, m in enumerate(buckets)}
         per_type: dict[str, list[int]] = {}

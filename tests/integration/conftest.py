@@ -99,8 +99,7 @@ def down_leaves_no_process_behind(runtime) -> list[str]:
     outcome = json.loads(result.stdout)["services"]
     if not set(outcome.values()) <= {"stopped", "killed"}:
         problems.append(f"outcomes {outcome}")
-    alive = [p for p in pids + children
-             if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    alive = [p for p in pids + children if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     if alive:
         problems.append(f"still alive: {alive}")
     left = [f.name for f in settings.run_dir.glob("*.pid") if procs.alive(f)]

@@ -6,6 +6,7 @@ dashboard's bounded Redis SCAN counts exactly in one frame, so the "in sync" cla
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 
@@ -20,7 +21,7 @@ from .conftest import wait_for
 
 
 def frame_text(snap, prev) -> str:
-    console = Console(record=True, width=100, height=30, file=open("/dev/null", "w"))
+    console = Console(record=True, width=100, height=30, file=io.StringIO())
     console.print(render(snap, prev, width=100, height=30))
     return console.export_text()
 
@@ -34,8 +35,9 @@ def test_signup_shows_in_the_next_frame_then_reaches_neo4j_and_redis(stack):
     collector = Collector(stack, "local")
     try:
         reset.reset(stack, say=lambda message: None)  # the seeded sample, the projections caught up
-        before, _ = wait_for(lambda: healthy_frame(collector), timeout=30, interval=0.5,
-                             what="a frame with every service healthy")
+        before, _ = wait_for(
+            lambda: healthy_frame(collector), timeout=30, interval=0.5, what="a frame with every service healthy"
+        )
         assert before.service("timeseries").label.startswith(("PostgreSQL", "TimescaleDB"))
 
         email = f"dash-{uuid.uuid4().hex[:8]}@example.org"
@@ -54,15 +56,21 @@ def test_signup_shows_in_the_next_frame_then_reaches_neo4j_and_redis(stack):
         while True:
             snap = collector.collect(snap)
             pg = snap.postgres.users if snap.postgres else None
-            synced = (snap.neo4j is not None and snap.redis is not None and pg is not None
-                      and snap.neo4j.users == pg and snap.redis.profiles == pg)
+            synced = (
+                snap.neo4j is not None
+                and snap.redis is not None
+                and pg is not None
+                and snap.neo4j.users == pg
+                and snap.redis.profiles == pg
+            )
             cached = snap.redis is not None and any(p.id == user.id and p.ttl is not None for p in snap.redis.sample)
             in_feed = any(f.topic.endswith("users") and f.detail == "Dash Live" for f in snap.feed)
             if synced and cached and in_feed:
                 break
             assert time.monotonic() < deadline, (
                 f"not caught up after 5 s: postgres {pg}, neo4j {snap.neo4j and snap.neo4j.users}, "
-                f"redis {snap.redis and snap.redis.profiles}, cached {cached}, in feed {in_feed}")
+                f"redis {snap.redis and snap.redis.profiles}, cached {cached}, in feed {in_feed}"
+            )
             time.sleep(0.1)
         profile = next(p for p in snap.redis.sample if p.id == user.id)
         assert profile.ttl == -1 and profile.name == "Dash Live"  # projected: no expiry (issue 9)

@@ -10,8 +10,8 @@ import pytest
 
 from polydemo import load, seed
 from polydemo.pipeline import lag, workers
-from polydemo.pipeline.projector import group_id
 from polydemo.pipeline.events import topics
+from polydemo.pipeline.projector import group_id
 from polydemo.stores import cache, graph, postgres, timeseries
 from polydemo.stores.kafka import KafkaAdmin
 
@@ -25,8 +25,10 @@ def projected(settings, name: str, prefix: str) -> tuple[int, int]:
     like = f"{prefix}-%@load.example"
     if name == "graph":
         with graph.connect(settings) as d, d.session() as s:
-            rec = s.run("MATCH (u:User) WHERE u.email STARTS WITH $p RETURN count(u) AS n, count(DISTINCT u.id) AS d",
-                        p=f"{prefix}-").single()
+            rec = s.run(
+                "MATCH (u:User) WHERE u.email STARTS WITH $p RETURN count(u) AS n, count(DISTINCT u.id) AS d",
+                p=f"{prefix}-",
+            ).single()
             return rec["n"], rec["d"]
     if name == "cache":
         r = cache.connect(settings)
@@ -37,8 +39,11 @@ def projected(settings, name: str, prefix: str) -> tuple[int, int]:
     with postgres.connect(settings) as c:
         ids = [str(r[0]) for r in c.execute("SELECT id FROM users WHERE email LIKE %s", (like,)).fetchall()]
     with timeseries.connect(settings) as c:
-        row = c.execute("SELECT count(*), count(DISTINCT user_id) FROM events WHERE event_type = 'signed_up' "
-                        "AND user_id = ANY(%s::uuid[])", (ids,)).fetchone()
+        row = c.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM events WHERE event_type = 'signed_up' "
+            "AND user_id = ANY(%s::uuid[])",
+            (ids,),
+        ).fetchone()
         return row[0], row[1]
 
 
@@ -65,8 +70,12 @@ def test_kill9_projector_during_burst(stack, name):
     # While it is dead its group falls behind (the other projectors keep going).
     assert lag.projector_lag(stack)[name] > 0
     assert workers.start(stack, name) == "started"
-    wait_for(lambda: projected(stack, name, prefix)[1] == BURST, timeout=60, interval=0.5,
-             what=f"{name} to project all {BURST} users")
+    wait_for(
+        lambda: projected(stack, name, prefix)[1] == BURST,
+        timeout=60,
+        interval=0.5,
+        what=f"{name} to project all {BURST} users",
+    )
     assert seed.wait_converged(stack, 60)
     rows, distinct = projected(stack, name, prefix)
     assert (rows, distinct) == (BURST, BURST), f"{name}: {rows} rows for {distinct} users"
@@ -81,8 +90,12 @@ def test_kill9_connect_during_burst(stack, runtime):
 
     connector.wait_running(stack, timeout=90)  # the connector's config survives in Kafka; its task resumes
     for name in workers.PROJECTOR_NAMES:
-        wait_for(lambda: projected(stack, name, prefix)[1] == BURST, timeout=90, interval=0.5,
-                 what=f"{name} to project all {BURST} users after the Connect crash")
+        wait_for(
+            lambda name=name: projected(stack, name, prefix)[1] == BURST,
+            timeout=90,
+            interval=0.5,
+            what=f"{name} to project all {BURST} users after the Connect crash",
+        )
     assert seed.wait_converged(stack, 60)
     for name in workers.PROJECTOR_NAMES:
         assert projected(stack, name, prefix) == (BURST, BURST), name
@@ -111,8 +124,12 @@ def test_neo4j_outage_graph_projector_holds_then_converges(stack, runtime):
         assert workers.status(stack, "graph").running
     finally:
         assert runtime.start_service("neo4j") == "started"
-    wait_for(lambda: projected(stack, "graph", prefix)[1] == 200, timeout=90, interval=0.5,
-             what="graph to converge after Neo4j came back")
+    wait_for(
+        lambda: projected(stack, "graph", prefix)[1] == 200,
+        timeout=90,
+        interval=0.5,
+        what="graph to converge after Neo4j came back",
+    )
     assert seed.wait_converged(stack, 60)
     assert projected(stack, "graph", prefix) == (200, 200)
     with postgres.connect(stack) as c:

@@ -23,8 +23,16 @@ KILL_AT = 300
 def _topic_inserts(settings, prefix: str) -> dict[str, int]:
     """post id -> how many insert events for it are on the posts topic (whole topic read)."""
     topic = topics(settings.topic_prefix)["posts"]
-    c = Consumer(kafka.client_config(settings, **{"group.id": f"durability-{uuid.uuid4().hex[:6]}",
-                                                  "enable.auto.commit": False, "enable.partition.eof": True}))
+    c = Consumer(
+        kafka.client_config(
+            settings,
+            **{
+                "group.id": f"durability-{uuid.uuid4().hex[:6]}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
+    )
     counts: dict[str, int] = {}
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
@@ -50,8 +58,11 @@ def _topic_inserts(settings, prefix: str) -> dict[str, int]:
 
 def _posted_events(settings, prefix: str) -> dict[str, int]:
     with timeseries.connect(settings) as conn:
-        rows = conn.execute("SELECT properties->>'post_id', count(*) FROM events WHERE event_type = 'posted' "
-                            "AND properties->>'post_id' LIKE %s GROUP BY 1", (f"{prefix}%",)).fetchall()
+        rows = conn.execute(
+            "SELECT properties->>'post_id', count(*) FROM events WHERE event_type = 'posted' "
+            "AND properties->>'post_id' LIKE %s GROUP BY 1",
+            (f"{prefix}%",),
+        ).fetchall()
     return {r[0]: r[1] for r in rows}
 
 
@@ -96,16 +107,25 @@ def test_kill9_mongo_during_post_burst_loses_no_acknowledged_post(stack, runtime
         client.close()
     assert in_mongo == len(acked), f"{len(acked) - in_mongo} acknowledged post(s) lost by Mongo"
 
-    on_topic, _ = wait_for(lambda: (lambda c: c if len(c) >= len(acked) else None)(_topic_inserts(stack, prefix)),
-                           timeout=60, interval=1.0, what="every acknowledged post on the posts topic")
+    on_topic, _ = wait_for(
+        lambda: (lambda c: c if len(c) >= len(acked) else None)(_topic_inserts(stack, prefix)),
+        timeout=60,
+        interval=1.0,
+        what="every acknowledged post on the posts topic",
+    )
     assert set(acked) <= set(on_topic), f"missing on the topic: {sorted(set(acked) - set(on_topic))[:5]}"
     dupes = {k: v for k, v in on_topic.items() if v != 1}
     assert not dupes, f"published more than once: {list(dupes.items())[:5]}"
 
-    events, _ = wait_for(lambda: (lambda e: e if len(e) >= len(acked) else None)(_posted_events(stack, prefix)),
-                         timeout=60, interval=1.0, what="every acknowledged post in the events store")
+    events, _ = wait_for(
+        lambda: (lambda e: e if len(e) >= len(acked) else None)(_posted_events(stack, prefix)),
+        timeout=60,
+        interval=1.0,
+        what="every acknowledged post in the events store",
+    )
     assert set(acked) <= set(events)
     assert all(v == 1 for v in events.values()), "a post counted twice in the events store"
-    print(f"[durability] {len(acked)} acknowledged, {len(acked)} in Mongo, {len(on_topic)} on the topic "
-          f"(each once), {len(events)} posted events (each once)")
-
+    print(
+        f"[durability] {len(acked)} acknowledged, {len(acked)} in Mongo, {len(on_topic)} on the topic "
+        f"(each once), {len(events)} posted events (each once)"
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -27,8 +26,9 @@ def graph_user(settings, uid):
 
 def events_for(settings, uid, event_type):
     with timeseries.connect(settings) as c:
-        return c.execute("SELECT count(*) FROM events WHERE user_id = %s AND event_type = %s",
-                         (uid, event_type)).fetchone()[0]
+        return c.execute(
+            "SELECT count(*) FROM events WHERE user_id = %s AND event_type = %s", (uid, event_type)
+        ).fetchone()[0]
 
 
 def test_signup_reaches_graph_cache_and_analytics(stack):
@@ -38,7 +38,9 @@ def test_signup_reaches_graph_cache_and_analytics(stack):
     _, t_graph = wait_for(lambda: graph_user(stack, user.id) == "Grace Test", what="user in Neo4j")
     _, t_cache = wait_for(lambda: r.hget(cache.profile_key(user.id), "name") == "Grace Test", what="profile in Redis")
     _, t_ts = wait_for(lambda: events_for(stack, user.id, "signed_up") == 1, what="signed_up event")
-    print(f"\n[propagation] neo4j {t_graph*1000:.0f} ms, redis {t_cache*1000:.0f} ms, analytics {t_ts*1000:.0f} ms")
+    print(
+        f"\n[propagation] neo4j {t_graph * 1000:.0f} ms, redis {t_cache * 1000:.0f} ms, analytics {t_ts * 1000:.0f} ms"
+    )
     assert r.ttl(cache.profile_key(user.id)) == -1  # a projection: no expiry (issue 9)
     # The password is hashed with argon2id and appears in no read model.
     with postgres.connect(stack) as c:
@@ -57,8 +59,10 @@ def test_profile_update_and_delete_propagate(stack):
     wait_for(lambda: events_for(stack, user.id, "profile_updated") == 1, what="profile_updated event")
     users.delete_user(stack, user.email)
     wait_for(lambda: not r.exists(cache.profile_key(user.id)), what="cache invalidated")
-    wait_for(lambda: graph_user(stack, user.id) is None and not r.exists(cache.email_key(user.email)),
-             what="graph node removed")
+    wait_for(
+        lambda: graph_user(stack, user.id) is None and not r.exists(cache.email_key(user.email)),
+        what="graph node removed",
+    )
 
 
 def test_follow_and_unfollow(stack):
@@ -86,8 +90,9 @@ def test_post_and_like(stack):
 
     def post_events(kind):
         with timeseries.connect(stack) as c:
-            return c.execute("SELECT count(*) FROM events WHERE event_type = %s AND properties->>'post_id' = %s",
-                             (kind, doc["_id"])).fetchone()[0]
+            return c.execute(
+                "SELECT count(*) FROM events WHERE event_type = %s AND properties->>'post_id' = %s", (kind, doc["_id"])
+            ).fetchone()[0]
 
     wait_for(lambda: post_events("posted") == 1, what="posted event")
     liked = posts.like_post(stack, doc["_id"])
@@ -152,11 +157,13 @@ def test_poison_message_goes_to_dlq_and_projectors_stay_up(stack):
     c.subscribe([dlq_topic(stack)])
     found = {}
     try:
+
         def seen():
             m = c.poll(0.2)
             if m is not None and not m.error() and m.key() == marker.encode():
                 found[dict(m.headers())["dlq.projector"].decode()] = dict(m.headers())["dlq.reason"].decode()
             return len(found) == 3
+
         wait_for(seen, timeout=20, interval=0, what="one DLQ record per projector")
     finally:
         c.close()

@@ -35,8 +35,9 @@ def test_builtin_scenario_passes(stack, runtime, name):
 
 def test_false_expectation_exits_nonzero_naming_step_expected_and_seen(stack):
     path = FIXTURES / "failing.yaml"
-    result = runner.invoke(app, ["scenario", "run", str(path), "--no-dashboard", "--speed", "100", "--json"],
-                           env={"COLUMNS": "300"})
+    result = runner.invoke(
+        app, ["scenario", "run", str(path), "--no-dashboard", "--speed", "100", "--json"], env={"COLUMNS": "300"}
+    )
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["passed"] is False and len(data["steps"]) == 2
@@ -68,11 +69,20 @@ def test_ctrl_c_restarts_what_the_scenario_stopped(stack):
 
     from polydemo.pipeline import workers
 
-    proc = subprocess.Popen([sys.executable, "-m", "polydemo", "scenario", "run", "kill-consumer", "--no-dashboard"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    wait_for(lambda: not workers.status(stack, "cache").running, timeout=30, interval=0.1,
-             what="the scenario's `kill: cache`")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "polydemo", "scenario", "run", "kill-consumer", "--no-dashboard"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    wait_for(
+        lambda: not workers.status(stack, "cache").running,
+        timeout=30,
+        interval=0.1,
+        what="the scenario's `kill: cache`",
+    )
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out

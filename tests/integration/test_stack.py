@@ -10,8 +10,8 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from polydemo.cli import app
 from polydemo import procs
+from polydemo.cli import app
 from polydemo.config import SERVICES, Settings
 from polydemo.errors import PortInUseError
 from polydemo.runtime.local import LocalRuntime
@@ -43,8 +43,9 @@ def test_postgres_write_read(stack):
 def test_timeseries_write_read(stack):
     with timeseries.connect(stack) as conn:
         eid = f"test:{uuid.uuid4()}"
-        conn.execute("INSERT INTO events (time, event_type, properties, event_id) VALUES (now(), 'probe', '{}', %s)",
-                     (eid,))
+        conn.execute(
+            "INSERT INTO events (time, event_type, properties, event_id) VALUES (now(), 'probe', '{}', %s)", (eid,)
+        )
         assert conn.execute("SELECT count(*) FROM events WHERE event_id = %s", (eid,)).fetchone()[0] == 1
         assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'events'").fetchone()[0] == "p"
 

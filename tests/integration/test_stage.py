@@ -36,6 +36,7 @@ def _users(settings) -> int:
 
 # ---------------------------------------------------------------- 1. the cache an hour later
 
+
 def test_the_profile_projection_has_nothing_that_can_expire_or_be_evicted(stack):
     assert seed.wait_converged(stack, 60)
     gw = cache.Cache(stack)
@@ -64,8 +65,11 @@ def test_an_hour_after_seed_the_tours_checks_still_pass(stack):
         pipe.execute()
         assert r.ttl(profile_keys[0]) > 0
         assert workers.start(stack, "cache") == "started"
-        wait_for(lambda: r.exists(cache.PROFILES_INDEX) and r.ttl(profile_keys[0]) == -1, timeout=30,
-                 what="the cache projector to index the profiles and drop their expiry")
+        wait_for(
+            lambda: r.exists(cache.PROFILES_INDEX) and r.ttl(profile_keys[0]) == -1,
+            timeout=30,
+            what="the cache projector to index the profiles and drop their expiry",
+        )
         # An hour later for the old design: keys gone. For the projection: nothing left to expire.
         assert cache.Cache(stack, r).expiring_keys() == []
     finally:
@@ -160,8 +164,12 @@ def test_bad_text_is_refused_with_one_line_and_nothing_written(stack):
 
 
 def test_lookups_with_markup_or_escapes_fail_cleanly(stack):
-    for args in (["read", "user", f"{MARKUP}@example.org"], ["follow", MARKUP, ESC], ["delete-user", ESC],
-                 ["like", MARKUP]):
+    for args in (
+        ["read", "user", f"{MARKUP}@example.org"],
+        ["follow", MARKUP, ESC],
+        ["delete-user", ESC],
+        ["like", MARKUP],
+    ):
         result = runner.invoke(app, args, env=PASSWORD)
         assert result.exit_code in (0, 1), result.output
         assert "Traceback" not in result.output and "MarkupError" not in result.output
@@ -169,6 +177,7 @@ def test_lookups_with_markup_or_escapes_fail_cleanly(stack):
 
 
 # ---------------------------------------------------------------- 4. the replication slot
+
 
 def test_slot_cap_retained_wal_and_unsent_age_are_shown(stack):
     from polydemo.dashboard.render import SLOT_AGE_WARN_S, render
@@ -182,8 +191,12 @@ def test_slot_cap_retained_wal_and_unsent_age_are_shown(stack):
     try:
         wait_for(lambda: connector.states(connector.status(stack))[0] == "PAUSED", what="connector paused")
         _ok(["signup", f"slot-{uuid.uuid4().hex[:6]}@example.org", "--name", "Unsent"])
-        info, _ = wait_for(lambda: (lambda i: i if (i.oldest_unsent_age_s or 0) >= SLOT_AGE_WARN_S else None)(
-            _slot(stack)), timeout=20, interval=0.5, what="an unsent change old enough for the footer's warning")
+        info, _ = wait_for(
+            lambda: (lambda i: i if (i.oldest_unsent_age_s or 0) >= SLOT_AGE_WARN_S else None)(_slot(stack)),
+            timeout=20,
+            interval=0.5,
+            what="an unsent change old enough for the footer's warning",
+        )
         assert info.cap_bytes == 1024**3 and info.retained_bytes > 0 and not info.invalidated
         status = json.loads(_ok(["status", "--json"]).stdout)
         assert status["slot"]["cap_bytes"] == 1024**3 and status["slot"]["oldest_unsent_age_s"] >= SLOT_AGE_WARN_S
@@ -204,11 +217,14 @@ def test_slot_cap_retained_wal_and_unsent_age_are_shown(stack):
         connector.resume(stack)
     wait_for(lambda: _converged(stack).ok, timeout=60, interval=0.5, what="converged after the resume")
     # Debezium confirms what it sent at its next offset flush (offset.flush.interval.ms=1000).
-    wait_for(lambda: _slot(stack).oldest_unsent_age_s is None, timeout=30, interval=0.5,
-             what="nothing unsent once Debezium confirmed the backlog")
+    wait_for(
+        lambda: _slot(stack).oldest_unsent_age_s is None,
+        timeout=30,
+        interval=0.5,
+        what="nothing unsent once Debezium confirmed the backlog",
+    )
 
 
 def _slot(settings):
     with postgres.connect(settings) as c:
         return postgres.slot_info(c, settings.slot_name, settings.publication)
-

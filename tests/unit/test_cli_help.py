@@ -12,7 +12,7 @@ def _walk(group, path=()):
     cmd = typer.main.get_command(app) if group is None else group
     yield path, cmd
     for name, sub in getattr(cmd, "commands", {}).items():
-        yield from _walk(sub, path + (name,))
+        yield from _walk(sub, (*path, name))
 
 
 def test_every_command_has_help():

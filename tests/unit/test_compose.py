@@ -58,6 +58,7 @@ def published(service: str):
 
 # ---------------------------------------------------------------- shape
 
+
 def test_file_parses_and_has_exactly_the_seven_services():
     assert isinstance(DOC, dict) and DOC.get("name") == "polydemo"
     assert "version" not in DOC  # obsolete key; Compose v2 warns about it
@@ -75,9 +76,21 @@ def test_image_is_pinned_to_an_exact_tag(service):
     assert pattern.match(tag), f"{service}: {image!r} is not an exact release tag"
 
 
-@pytest.mark.parametrize("image", ["postgres:15", "redis:7", "redis:7.4", "mongo:7.0", "neo4j:5-community",
-                                   "neo4j:5.26-community", "apache/kafka:latest", "timescale/timescaledb:latest-pg15",
-                                   "quay.io/debezium/connect:3.7", "postgres:latest"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "postgres:15",
+        "redis:7",
+        "redis:7.4",
+        "mongo:7.0",
+        "neo4j:5-community",
+        "neo4j:5.26-community",
+        "apache/kafka:latest",
+        "timescale/timescaledb:latest-pg15",
+        "quay.io/debezium/connect:3.7",
+        "postgres:latest",
+    ],
+)
 def test_the_pin_rule_rejects_floating_tags(image):
     name, _, tag = image.rpartition(":")
     pattern = EXACT_TWO_PART if name in TWO_PART else EXACT_TAG
@@ -149,6 +162,7 @@ def test_no_fixed_container_names_and_no_restart_policy():
 
 # ---------------------------------------------------------------- ports
 
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_host_port_equals_settings_default_and_is_loopback_only(service):
     ports = published(service)
@@ -206,6 +220,7 @@ def test_kafka_advertises_the_published_host_port():
 
 
 # ---------------------------------------------------------------- credentials, databases, CDC
+
 
 def test_postgres_credentials_and_database_match_settings():
     env = env_of("postgres")
@@ -279,6 +294,7 @@ def test_connector_overrides_name_the_postgres_service_and_its_container_port():
 
 
 # ---------------------------------------------------------------- the same software as the local runtime
+
 
 def test_kafka_and_debezium_images_match_the_local_pins():
     assert SVCS["kafka"]["image"] == f"apache/kafka:{local_services.KAFKA_VERSION}"

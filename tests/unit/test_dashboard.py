@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from rich.console import Console
@@ -16,8 +18,14 @@ from polydemo.dashboard.render import age, clock, render, sparkline, staleness, 
 from polydemo.dashboard.snapshot import Collector, Snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ALL = ["snapshot_prev", "snapshot_live", "snapshot_redis_down", "snapshot_lagging", "snapshot_lagging_prev",
-       "snapshot_empty"]
+ALL = [
+    "snapshot_prev",
+    "snapshot_live",
+    "snapshot_redis_down",
+    "snapshot_lagging",
+    "snapshot_lagging_prev",
+    "snapshot_empty",
+]
 
 
 def load(name: str) -> Snapshot:
@@ -25,8 +33,15 @@ def load(name: str) -> Snapshot:
 
 
 def text_of(renderable, width: int = 100, height: int = 30, no_color: bool = True) -> str:
-    console = Console(record=True, width=width, height=height, no_color=no_color, force_terminal=True,
-                      color_system=None if no_color else "truecolor", file=open("/dev/null", "w"))
+    console = Console(
+        record=True,
+        width=width,
+        height=height,
+        no_color=no_color,
+        force_terminal=True,
+        color_system=None if no_color else "truecolor",
+        file=io.StringIO(),
+    )
     console.print(renderable, crop=True)
     return console.export_text()
 
@@ -36,6 +51,7 @@ def frame(name: str, prev: str | None = None, width: int = 100, height: int = 30
 
 
 # ---------------------------------------------------------------- data
+
 
 @pytest.mark.parametrize("name", ALL)
 def test_snapshot_round_trips_through_json(name):
@@ -54,6 +70,7 @@ def test_formatters():
 
 
 # ---------------------------------------------------------------- panels on a healthy stack
+
 
 def test_live_frame_shows_every_panel_with_its_rows():
     snap = load("snapshot_live")
@@ -104,6 +121,7 @@ def test_changes_since_prev_are_marked():
 
 # ---------------------------------------------------------------- trouble
 
+
 def test_down_store_says_since_when():
     snap = load("snapshot_redis_down")
     since = clock(snap.service("redis").down_since)
@@ -131,7 +149,9 @@ def test_down_since_is_carried_over_from_the_previous_frame():
     for s in socks:
         s.close()
     settings = Settings.from_env(home="/nonexistent-polydemo-home").with_overrides(
-        ports={k: v for k, v in ports.items() if k in SERVICES}, extra_ports={"kafka_controller": ports["kafka_controller"]})
+        ports={k: v for k, v in ports.items() if k in SERVICES},
+        extra_ports={"kafka_controller": ports["kafka_controller"]},
+    )
     collector = Collector(settings, "local", timeout=0.5)
     try:
         first = collector.collect()
@@ -161,7 +181,7 @@ def test_lagging_groups_show_lag_trend_and_staleness():
 
 
 def test_lag_is_coloured_by_severity():
-    console = Console(record=True, width=100, force_terminal=True, color_system="truecolor", file=open("/dev/null", "w"))
+    console = Console(record=True, width=100, force_terminal=True, color_system="truecolor", file=io.StringIO())
     console.print(render(load("snapshot_lagging"), load("snapshot_lagging_prev")))
     html = console.export_html(inline_styles=True)
     assert "color: #800000" in html or "color: #ff0000" in html  # red: rising lag
@@ -178,6 +198,7 @@ def test_empty_stores():
 
 
 # ---------------------------------------------------------------- sizes, scenario, plain text
+
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("size", [(100, 30), (60, 20), (140, 45), (40, 12), (24, 6)])
@@ -197,8 +218,12 @@ def test_small_screen_drops_panels_not_the_essentials():
 
 
 def test_scenario_panel_ticks_steps_off():
-    scenario = {"name": "cache outage", "steps": ["sign up", "stop redis", "sign up again", "start redis"],
-                "current": 2, "caption": "Postgres keeps taking writes while Redis is down"}
+    scenario = {
+        "name": "cache outage",
+        "steps": ["sign up", "stop redis", "sign up again", "start redis"],
+        "current": 2,
+        "caption": "Postgres keeps taking writes while Redis is down",
+    }
     text = frame("snapshot_redis_down", width=100, height=30, scenario=scenario)
     assert "scenario: cache outage · step 3/4" in text
     assert "✔ sign up  ✔ stop redis  ▶ sign up again  · start redis" in text
@@ -221,12 +246,13 @@ def test_plain_text_has_no_escape_codes_with_no_color(monkeypatch):
 
 # ---------------------------------------------------------------- CLI
 
+
 def test_record_writes_svg_and_html(tmp_path):
     from polydemo.cli.watch import _record
 
     class St:
         class env:
-            messages = []
+            messages: ClassVar[list] = []
 
             @classmethod
             def info(cls, m):

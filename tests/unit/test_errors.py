@@ -12,7 +12,7 @@ runner = CliRunner()
 
 
 def test_exit_statuses_are_named_and_stable():
-    assert [int(s) for s in ExitStatus] == [0, 1, 2, 3, 4, 70, 130]
+    assert [int(s) for s in ExitStatus] == [0, 1, 2, 3, 4, 5, 70, 130]
     assert PolydemoError.exit_code is ExitStatus.ERROR
     assert PortInUseError.exit_code is ScenarioError.exit_code is ExitStatus.USAGE
     assert ServiceStartError.exit_code is ExitStatus.SERVICE_START

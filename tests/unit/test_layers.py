@@ -96,10 +96,17 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
     (pkg / "stores").mkdir(parents=True)
     (pkg / "stores" / "probe.py").write_text(
         "import os\nfrom polydemo.config import Settings\n\n"
-        "def f():\n    from polydemo.cli import app\n    from . import sibling\n    from .. import seed\n")
+        "def f():\n    from polydemo.cli import app\n    from . import sibling\n    from .. import seed\n"
+    )
     got = imports_of(pkg / "stores" / "probe.py", pkg)
-    assert {"os", "polydemo.config", "polydemo.cli", "polydemo.cli.app", "polydemo.stores.sibling",
-            "polydemo.seed"} <= got
+    assert {
+        "os",
+        "polydemo.config",
+        "polydemo.cli",
+        "polydemo.cli.app",
+        "polydemo.stores.sibling",
+        "polydemo.seed",
+    } <= got
     assert violations(pkg) == {("polydemo.stores.probe", "polydemo.cli"), ("polydemo.stores.probe", "polydemo.seed")}
 
 

@@ -18,8 +18,11 @@ def locked() -> dict[str, str]:
 
 def test_every_pyproject_pin_is_in_the_lock_at_its_version():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    direct = [*data["project"]["dependencies"], *data["project"]["optional-dependencies"]["dev"],
-              *data["build-system"]["requires"]]
+    direct = [
+        *data["project"]["dependencies"],
+        *data["project"]["optional-dependencies"]["dev"],
+        *data["build-system"]["requires"],
+    ]
     lock = locked()
     stale = []
     for spec in direct:

@@ -25,6 +25,7 @@ FOLLOWS = topics("polydemo")["follows"]
 
 # ---------------------------------------------------------------- stand-ins for the Kafka client objects
 
+
 class Err:
     def __init__(self, code: int, text: str = "error"):
         self._code, self.text = code, text
@@ -37,8 +38,15 @@ class Err:
 
 
 class Msg:
-    def __init__(self, topic: str, offset: int, value: bytes | None, key: bytes | None = None, partition: int = 0,
-                 error: Err | None = None):
+    def __init__(
+        self,
+        topic: str,
+        offset: int,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int = 0,
+        error: Err | None = None,
+    ):
         self._t, self._o, self._v, self._k, self._p, self._e = topic, offset, value, key, partition, error
 
     def topic(self) -> str:
@@ -147,14 +155,26 @@ class Recorder(Projector):
 
 
 def user(uid: str, op: str = "c", lsn: int = 1) -> bytes:
-    return json.dumps({"before": None if op != "d" else {"id": uid}, "after": {"id": uid, "name": uid} if op != "d"
-                       else None, "op": op, "source": {"lsn": lsn, "ts_ms": 1}}).encode()
+    return json.dumps(
+        {
+            "before": None if op != "d" else {"id": uid},
+            "after": {"id": uid, "name": uid} if op != "d" else None,
+            "op": op,
+            "source": {"lsn": lsn, "ts_ms": 1},
+        }
+    ).encode()
 
 
 def follow(a: str, b: str, op: str = "c") -> bytes:
     row = {"follower_id": a, "followee_id": b}
-    return json.dumps({"before": row if op == "d" else None, "after": row if op != "d" else None, "op": op,
-                       "source": {"lsn": 1, "ts_ms": 1}}).encode()
+    return json.dumps(
+        {
+            "before": row if op == "d" else None,
+            "after": row if op != "d" else None,
+            "op": op,
+            "source": {"lsn": 1, "ts_ms": 1},
+        }
+    ).encode()
 
 
 @pytest.fixture
@@ -170,18 +190,21 @@ def make(settings, batches, fail=0, unacked=None, sleep=None, batch_size=1000):
     status = ListStatus()
     proj = Recorder(settings, log, fail)
     sleeps: list[float] = []
-    runner = Runner(proj, consumer, dlq, status, stop=stop, batch_size=batch_size,
-                    sleep=sleep or sleeps.append)
+    runner = Runner(proj, consumer, dlq, status, stop=stop, batch_size=batch_size, sleep=sleep or sleeps.append)
     return runner, consumer, dlq, status, proj, log, sleeps
 
 
 # ---------------------------------------------------------------- the tests
 
+
 def test_commits_only_after_the_write_and_reports_positions(settings):
-    runner, consumer, _, status, proj, log, _ = make(settings, [
-        [Msg(USERS, 0, user("a")), Msg(USERS, 1, user("b"))],
-        [Msg(FOLLOWS, 7, follow("a", "b"), partition=2)],
-    ])
+    runner, consumer, _, status, proj, log, _ = make(
+        settings,
+        [
+            [Msg(USERS, 0, user("a")), Msg(USERS, 1, user("b"))],
+            [Msg(FOLLOWS, 7, follow("a", "b"), partition=2)],
+        ],
+    )
     runner.run()
     assert consumer.subscribed == [USERS, FOLLOWS]
     assert log == [("apply", ["a", "b"]), ("commit",), ("apply", ["a"]), ("commit",)]
@@ -193,18 +216,32 @@ def test_commits_only_after_the_write_and_reports_positions(settings):
 
 
 def test_one_poll_and_its_consume_make_one_batch_in_order(settings):
-    msgs = [Msg(USERS, 0, user("a")), Msg(USERS, 1, user("b")), Msg(FOLLOWS, 0, follow("a", "b")),
-            Msg(USERS, 2, user("c")), Msg(USERS, 3, user("a", "d"))]
+    msgs = [
+        Msg(USERS, 0, user("a")),
+        Msg(USERS, 1, user("b")),
+        Msg(FOLLOWS, 0, follow("a", "b")),
+        Msg(USERS, 2, user("c")),
+        Msg(USERS, 3, user("a", "d")),
+    ]
     runner, _, _, _, proj, _, _ = make(settings, [msgs])
     runner.run()
     [batch] = proj.batches
-    assert [(c.entity, c.op) for c in batch] == [("user", "create"), ("user", "create"), ("follow", "create"),
-                                                  ("user", "create"), ("user", "delete")]
+    assert [(c.entity, c.op) for c in batch] == [
+        ("user", "create"),
+        ("user", "create"),
+        ("follow", "create"),
+        ("user", "create"),
+        ("user", "delete"),
+    ]
     # The projectors write a batch as consecutive runs of one kind, order kept (pipeline/projectors.py).
     from polydemo.stores.graph import runs as _runs
 
-    assert [(k, len(list(g))) for k, g in _runs(batch)] == [(("user", "create"), 2), (("follow", "create"), 1),
-                                                           (("user", "create"), 1), (("user", "delete"), 1)]
+    assert [(k, len(list(g))) for k, g in _runs(batch)] == [
+        (("user", "create"), 2),
+        (("follow", "create"), 1),
+        (("user", "create"), 1),
+        (("user", "delete"), 1),
+    ]
 
 
 def test_batch_size_caps_what_one_poll_takes(settings):
@@ -217,9 +254,13 @@ def test_batch_size_caps_what_one_poll_takes(settings):
 
 
 def test_poison_goes_to_the_dlq_with_reasons_flushed_before_the_commit(settings):
-    runner, _, dlq, status, _proj, log, _ = make(settings, [
-        [Msg(USERS, 4, user("a")), Msg(USERS, 5, b"{not json", key=b"k1"), Msg(USERS, 6, b"[1, 2]")],
-    ], unacked=[1])  # the first flush leaves one message unacknowledged: retried, then committed
+    runner, _, dlq, status, _proj, log, _ = make(
+        settings,
+        [
+            [Msg(USERS, 4, user("a")), Msg(USERS, 5, b"{not json", key=b"k1"), Msg(USERS, 6, b"[1, 2]")],
+        ],
+        unacked=[1],
+    )  # the first flush leaves one message unacknowledged: retried, then committed
     runner.run()
     assert [p["topic"] for p in dlq.produced] == [dlq_topic(settings)] * 2
     first = dlq.produced[0]
@@ -266,8 +307,9 @@ def test_stop_during_retry_commits_nothing(settings):
 
 def test_stop_while_the_dlq_is_unacknowledged_commits_nothing(settings):
     holder: dict = {}
-    runner, _, _, status, _, log, _ = make(settings, [[Msg(USERS, 0, b"nope")]], unacked=[1] * 100,
-                                           sleep=lambda s: holder["runner"].stop.set())
+    runner, _, _, status, _, log, _ = make(
+        settings, [[Msg(USERS, 0, b"nope")]], unacked=[1] * 100, sleep=lambda s: holder["runner"].stop.set()
+    )
     holder["runner"] = runner
     runner.run()
     assert ("commit",) not in log
@@ -275,10 +317,13 @@ def test_stop_while_the_dlq_is_unacknowledged_commits_nothing(settings):
 
 
 def test_partition_eof_is_not_an_error_but_a_broker_error_is_reported(settings):
-    runner, _, _, status, proj, log, _ = make(settings, [
-        [Msg(USERS, 0, None, error=Err(KafkaError._PARTITION_EOF, "eof"))],
-        [Msg(USERS, 0, None, error=Err(KafkaError._TRANSPORT, "broker down"))],
-    ])
+    runner, _, _, status, proj, log, _ = make(
+        settings,
+        [
+            [Msg(USERS, 0, None, error=Err(KafkaError._PARTITION_EOF, "eof"))],
+            [Msg(USERS, 0, None, error=Err(KafkaError._TRANSPORT, "broker down"))],
+        ],
+    )
     seen = []
     status.write = lambda data: seen.append(data["last_error"])
     runner.STATUS_EVERY_S = 0  # every write goes through

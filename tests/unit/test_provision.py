@@ -57,9 +57,11 @@ class FakeHost(provision.Host):
             (venv / "bin" / "secantusd-py").write_text("")
         elif "install" in argv and "apt-get" in joined:
             self.have |= {"redis-server", "javac", "mvn"}
-            self.files |= {Path("/usr/lib/postgresql/15/bin/postgres"),
-                           Path("/usr/share/postgresql/15/extension/pg_partman.control"),
-                           Path("/usr/lib/postgresql/15/lib/wal2json.so")}
+            self.files |= {
+                Path("/usr/lib/postgresql/15/bin/postgres"),
+                Path("/usr/share/postgresql/15/extension/pg_partman.control"),
+                Path("/usr/lib/postgresql/15/lib/wal2json.so"),
+            }
         return 0
 
 
@@ -85,8 +87,13 @@ def plugin_sha(monkeypatch):
     import hashlib
 
     monkeypatch.setattr(provision, "DEBEZIUM_PLUGIN_SHA256", hashlib.sha256(PLUGIN).hexdigest())
-PG_FILES = {Path("/usr/lib/postgresql/15/bin/postgres"), Path("/usr/share/postgresql/15/extension/pg_partman.control"),
-            Path("/usr/lib/postgresql/15/lib/wal2json.so")}
+
+
+PG_FILES = {
+    Path("/usr/lib/postgresql/15/bin/postgres"),
+    Path("/usr/share/postgresql/15/extension/pg_partman.control"),
+    Path("/usr/lib/postgresql/15/lib/wal2json.so"),
+}
 
 
 def job(tmp_path, host) -> provision.Setup:
@@ -167,7 +174,11 @@ def test_maven_failure_names_the_component_log_and_fix(tmp_path):
     with pytest.raises(provision.SetupError) as exc:
         job(tmp_path, host).run()
     assert exc.value.message.startswith("Kafka jars: Maven failed")
-    assert "Checksum validation failed" in exc.value.details and host.downloads == [] and "setup-kafka.log" in exc.value.hint
+    assert (
+        "Checksum validation failed" in exc.value.details
+        and host.downloads == []
+        and "setup-kafka.log" in exc.value.hint
+    )
     assert not (tmp_path / "cache" / "stamps" / "kafka").exists()
 
 
@@ -212,5 +223,9 @@ def test_plugin_pin_matches_the_pom():
     from polydemo.runtime import services
 
     pom = resources.read_text(resources.KAFKA_POM)
-    assert re.search(r"<debezium.version>([^<]+)<", pom).group(1) == provision.DEBEZIUM_VERSION == services.DEBEZIUM_VERSION
+    assert (
+        re.search(r"<debezium.version>([^<]+)<", pom).group(1)
+        == provision.DEBEZIUM_VERSION
+        == services.DEBEZIUM_VERSION
+    )
     assert provision.DEBEZIUM_VERSION in provision.DEBEZIUM_PLUGIN_URL

@@ -1,4 +1,4 @@
-"""Package data: one copy in the repository, the same bytes in the wheel, one lookup, and doctor names what is missing."""
+"""Package data: one copy in the repository, the same bytes in the wheel, one lookup; doctor names what is missing."""
 
 import filecmp
 import json
@@ -22,8 +22,9 @@ def test_build_copy_equals_the_repository_files(tmp_path):
     # the top-level files the design card names, and every built-in scenario
     for rel in ("docker-compose.yml", "database.sql", "TimeScaleDB.sql", "posts.json"):
         assert rel in copied
-    assert {p.name for p in (ROOT / "scenarios").glob("*.yaml")} == \
-        {Path(r).name for r in copied if r.startswith("scenarios/")}
+    assert {p.name for p in (ROOT / "scenarios").glob("*.yaml")} == {
+        Path(r).name for r in copied if r.startswith("scenarios/")
+    }
 
 
 def test_every_resource_the_code_reads_is_shipped(tmp_path):
@@ -44,8 +45,12 @@ def test_compose_relative_mounts_resolve_next_to_the_packaged_compose_file(tmp_p
 
     _shipped.copy_shipped(ROOT, tmp_path)
     doc = yaml.safe_load((tmp_path / "docker-compose.yml").read_text())
-    mounts = [v.split(":")[0] for s in doc["services"].values() for v in s.get("volumes", [])
-              if isinstance(v, str) and v.startswith("./")]
+    mounts = [
+        v.split(":")[0]
+        for s in doc["services"].values()
+        for v in s.get("volumes", [])
+        if isinstance(v, str) and v.startswith("./")
+    ]
     assert mounts and all((tmp_path / m).is_file() for m in mounts), mounts
 
 
@@ -86,8 +91,12 @@ def test_doctor_fails_naming_the_missing_file(tmp_path, monkeypatch):
 def test_doctor_with_empty_resources_lists_every_missing_file(tmp_path, monkeypatch):
     monkeypatch.setenv("POLYDEMO_RESOURCES", str(tmp_path))
     names = {c.name for c in doctor.resource_checks() if not c.ok}
-    assert {"data: scenarios", "data: database.sql", "data: TimeScaleDB.sql",
-            "data: stack/connect/polydemo-users.json"} <= names
+    assert {
+        "data: scenarios",
+        "data: database.sql",
+        "data: TimeScaleDB.sql",
+        "data: stack/connect/polydemo-users.json",
+    } <= names
 
 
 def test_doctor_says_where_it_looked_when_all_is_there(monkeypatch):

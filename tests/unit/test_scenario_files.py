@@ -52,8 +52,18 @@ def test_validate_command_reports_each_file_and_exits_2():
 
 def test_every_builtin_scenario_is_valid_and_described():
     names = loader.available()
-    assert {"tour", "signup", "follow", "post", "kill-consumer", "consistency", "cdc-outage", "store-outage",
-            "dual-write", "load"} <= set(names)
+    assert {
+        "tour",
+        "signup",
+        "follow",
+        "post",
+        "kill-consumer",
+        "consistency",
+        "cdc-outage",
+        "store-outage",
+        "dual-write",
+        "load",
+    } <= set(names)
     for name in names:
         loaded = loader.load(name)
         assert loaded.scenario.title and len(loaded.step_lines) == len(loaded.scenario.steps)
@@ -71,8 +81,11 @@ def test_unknown_scenario_name_lists_the_available_ones():
 
 
 def test_short_forms():
-    loaded = loader.parse('title: t\nsteps:\n  - say: "hi"\n    hold: 3\n  - pause: graph\n'
-                          '  - pause: "press a key"\n  - stop: connector\n', Path("inline.yaml"))
+    loaded = loader.parse(
+        'title: t\nsteps:\n  - say: "hi"\n    hold: 3\n  - pause: graph\n'
+        '  - pause: "press a key"\n  - stop: connector\n',
+        Path("inline.yaml"),
+    )
     s = loaded.scenario.steps
     assert isinstance(s[0], Say) and s[0].hold == 3
     assert isinstance(s[1], Control) and s[1].kind == "pause" and s[1].target == "graph"

@@ -125,8 +125,18 @@ def make(text: str, actions=None, probe=None, speed: float = 1.0, **kw):
     clock = FakeClock()
     actions = actions or Actions()
     presenter = Recorder()
-    runner = Runner(Settings.from_env(home="/nonexistent-polydemo-home"), None, scenario(text), presenter=presenter,
-                    speed=speed, actions=actions, probe=probe or Probe(), clock=clock, sleep=clock.sleep, **kw)
+    runner = Runner(
+        Settings.from_env(home="/nonexistent-polydemo-home"),
+        None,
+        scenario(text),
+        presenter=presenter,
+        speed=speed,
+        actions=actions,
+        probe=probe or Probe(),
+        clock=clock,
+        sleep=clock.sleep,
+        **kw,
+    )
     return runner, actions, clock, presenter
 
 
@@ -138,7 +148,8 @@ def test_steps_run_in_order_after_prepare_and_lines_are_kept():
         "  - follow: {follower: a@x.org, followee: b@x.org}\n"
         "  - post: {id: p1, author: a@x.org, title: T}\n"
         "  - like: {post: p1}\n"
-        "  - load: {signups: 3, rate: 50}\n")
+        "  - load: {signups: 3, rate: 50}\n"
+    )
     result = runner.run()
     assert result.passed, result.failures
     assert [c[0] for c in actions.calls] == ["prepare", "signup", "follow", "post", "like", "load", "close"]
@@ -154,7 +165,8 @@ def test_a_false_expectation_fails_at_its_line_with_expected_and_seen_and_stops_
         "title: t\nsteps:\n  - say: hi\n"
         "  - expect: {count: {of: posts, post: p9, equals: 1}, message: the post should exist}\n"
         "  - signup: {email: never@x.org, name: N}\n",
-        probe=Probe(metrics={"posts": 0}))
+        probe=Probe(metrics={"posts": 0}),
+    )
     result = runner.run()
     assert not result.passed and len(result.steps) == 2
     [f] = result.failures
@@ -173,13 +185,15 @@ def test_a_store_error_fails_the_step_not_the_tool():
     assert result.failures[0].message == "a@x.org is already registered"
 
 
-STOPPING = ("title: t\nsteps:\n  - stop: graph\n  - kill: neo4j\n  - pause: kafka\n  - start: neo4j\n"
-            "  - signup: {email: a@x.org, name: A}\n")
+STOPPING = (
+    "title: t\nsteps:\n  - stop: graph\n  - kill: neo4j\n  - pause: kafka\n  - start: neo4j\n"
+    "  - signup: {email: a@x.org, name: A}\n"
+)
 
 
 def restarts(actions: Actions) -> list[tuple]:
     calls = [c for c in actions.calls if c[0] == "control"]
-    return calls[calls.index(("control", "kafka", "pause")) + 2:]
+    return calls[calls.index(("control", "kafka", "pause")) + 2 :]
 
 
 def test_what_was_stopped_is_restored_at_the_end_and_what_was_started_again_is_not():
@@ -241,8 +255,10 @@ def test_say_and_sleep_are_scaled_by_speed(speed):
 
 
 def test_wait_until_polls_on_the_clock_and_times_out_with_what_it_saw():
-    runner, _, clock, _ = make("title: t\nsteps:\n  - wait_until: {count: {of: users, min: 5}, timeout: 2}\n",
-                               probe=Probe(metrics={"users": 3}))
+    runner, _, clock, _ = make(
+        "title: t\nsteps:\n  - wait_until: {count: {of: users, min: 5}, timeout: 2}\n",
+        probe=Probe(metrics={"users": 3}),
+    )
     result = runner.run()
     [f] = result.failures
     assert f.message == "timed out after 2s" and f.seen == "users = 3" and f.expected == "users >= 5"
@@ -251,9 +267,12 @@ def test_wait_until_polls_on_the_clock_and_times_out_with_what_it_saw():
 
 def test_trace_measures_from_the_signup_on_the_injected_clock():
     probe = Probe(names={("redis", "a@x.org"): [None, None, "A"], ("neo4j", "a@x.org"): "A"})
-    runner, _, _clock, _ = make("title: t\nsteps:\n  - signup: {email: A@x.org, name: A}\n"
-                               "  - trace: {user: a@x.org, stores: [redis, neo4j]}\n"
-                               "  - expect: {staleness: {store: redis, max_ms: 20}}\n", probe=probe)
+    runner, _, _clock, _ = make(
+        "title: t\nsteps:\n  - signup: {email: A@x.org, name: A}\n"
+        "  - trace: {user: a@x.org, stores: [redis, neo4j]}\n"
+        "  - expect: {staleness: {store: redis, max_ms: 20}}\n",
+        probe=probe,
+    )
     result = runner.run()
     assert result.passed, result.failures
     assert runner.traces == {"neo4j": 0.0, "redis": pytest.approx(10.0)}  # two polls of 5 ms
@@ -271,9 +290,27 @@ def test_presenter_pause_waits_only_in_step_mode():
 
 # ---------------------------------------------------------------- the registries
 
+
 def test_every_step_kind_and_condition_is_registered_with_its_handlers():
-    assert set(model.STEP_KINDS) == {"say", "signup", "follow", "unfollow", "post", "like", "read", "stop", "kill",
-                                     "start", "pause", "resume", "wait_until", "expect", "trace", "load", "sleep"}
+    assert set(model.STEP_KINDS) == {
+        "say",
+        "signup",
+        "follow",
+        "unfollow",
+        "post",
+        "like",
+        "read",
+        "stop",
+        "kill",
+        "start",
+        "pause",
+        "resume",
+        "wait_until",
+        "expect",
+        "trace",
+        "load",
+        "sleep",
+    }
     assert set(model.STEPS) == {*model.STEP_KINDS, "presenter_pause"}
     for cls in set(model.STEPS.values()):
         assert cls.run is not model.StepModel.run, f"{cls.__name__} has no run()"
@@ -286,6 +323,7 @@ def test_a_kind_registered_twice_is_refused():
     from typing import Literal
 
     with pytest.raises(ValueError, match="registered twice"):
+
         @model.step()
         class Again(model.StepModel):
             kind: Literal["say"] = "say"

@@ -12,8 +12,16 @@ GB = 1024**3
 
 
 def slot(**kw) -> SlotData:
-    base = {"name": "polydemo_slot", "exists": True, "active": True, "wal_status": "reserved",
-            "retained_bytes": 200_000, "unsent_bytes": 200_000, "safe_bytes": GB - 200_000, "cap_bytes": GB}
+    base = {
+        "name": "polydemo_slot",
+        "exists": True,
+        "active": True,
+        "wal_status": "reserved",
+        "retained_bytes": 200_000,
+        "unsent_bytes": 200_000,
+        "safe_bytes": GB - 200_000,
+        "cap_bytes": GB,
+    }
     return SlotData(**{**base, **kw})
 
 

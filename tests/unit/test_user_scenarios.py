@@ -102,8 +102,17 @@ def test_shell_completion_offers_scenario_names(elsewhere):
     import subprocess
     import sys
 
-    env = {"_POLYDEMO_COMPLETE": "complete_bash", "COMP_WORDS": "polydemo scenario run to", "COMP_CWORD": "3",
-           "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", "from polydemo.cli import main; import sys; sys.argv[0]='polydemo'; main()"],
-                         env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "_POLYDEMO_COMPLETE": "complete_bash",
+        "COMP_WORDS": "polydemo scenario run to",
+        "COMP_CWORD": "3",
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", "from polydemo.cli import main; import sys; sys.argv[0]='polydemo'; main()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "tour" in out.stdout.split(), (out.stdout, out.stderr)
