@@ -48,7 +48,7 @@ def main() -> None:
         sys.exit("set POLYDEMO_HOME (and POLYDEMO_PORT_OFFSET) to a running stack, "
                  "e.g. POLYDEMO_HOME=/tmp/pdtest POLYDEMO_PORT_OFFSET=30000")
 
-    from polydemo.cli.watch import live_loop
+    from polydemo.dashboard.live import live_loop
     from polydemo.config import Settings
     from polydemo.dashboard.render import render
     from polydemo.dashboard.snapshot import Collector

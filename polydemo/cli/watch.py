@@ -17,7 +17,6 @@ from polydemo.errors import ExitStatus, PolydemoError
 
 RECORD_HELP = "Save the final frame to FILE.svg or FILE.html (100 columns wide)."
 RECORD_SUFFIXES = (".svg", ".html", ".htm")
-CHANGES_OVER_S = 3.0  # new rows stay marked, and lag arrows compare, over this many seconds
 PLAIN_SIZE = (100, 30)  # frame size when stdout is not a terminal (COLUMNS/LINES override)
 
 
@@ -37,6 +36,7 @@ def watch(
 
     Full screen on a terminal (Ctrl-C quits); otherwise a plain frame every 1/HZ seconds, or once with --once.
     """
+    from polydemo.dashboard.live import baseline, live_loop, next_frame
     from polydemo.dashboard.render import render
 
     st = state(ctx)
@@ -55,7 +55,7 @@ def watch(
         else:
             while True:
                 t0 = time.monotonic()
-                snap, base = _next(collector, history, last)
+                snap, base = next_frame(collector, history, last)
                 if last is not None:
                     out.print()
                 last = snap
@@ -71,7 +71,7 @@ def watch(
         stuck = collector.close()
     last = history[-1] if history else None  # also when Ctrl-C interrupted the live loop
     if record is not None and last is not None:
-        _record(st, record, last, _baseline(history, last))
+        _record(st, record, last, baseline(history, last))
     _exit_if_stuck(stuck)
 
 
@@ -100,31 +100,6 @@ def snapshot(
     _exit_if_stuck(stuck)
 
 
-def live_loop(collector, console, hz: float, seconds: float | None = None, history: deque | None = None):
-    """Full-screen Live display at ``hz`` frames per second until Ctrl-C (or ``seconds``); returns the last frame.
-
-    One collect and one render per frame, drawn once (no auto-refresh thread drawing in between).
-    bench/dashboard.py runs this same loop on an off-screen console to measure its CPU cost.
-    """
-    from rich.live import Live
-
-    from polydemo.dashboard.render import render
-
-    history = history if history is not None else deque()
-    period = 1.0 / hz
-    last = None
-    end = time.monotonic() + seconds if seconds is not None else None
-    with Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
-        while end is None or time.monotonic() < end:
-            t0 = time.monotonic()
-            snap, base = _next(collector, history, last)
-            last = snap
-            width, height = console.size
-            live.update(render(snap, base, width=width, height=height), refresh=True)
-            time.sleep(max(0.0, period - (time.monotonic() - t0)))
-    return last
-
-
 # ---------------------------------------------------------------- helpers
 
 def _collector(st):
@@ -132,20 +107,6 @@ def _collector(st):
     from polydemo.runtime import resolve_runtime_name
 
     return Collector(st.settings, resolve_runtime_name(st.settings))
-
-
-def _next(collector, history: deque, last):
-    """Collect a frame; return it and the frame to show changes against (about CHANGES_OVER_S earlier)."""
-    snap = collector.collect(last)
-    history.append(snap)
-    while len(history) > 1 and snap.taken_at - history[1].taken_at >= CHANGES_OVER_S:
-        history.popleft()
-    return snap, _baseline(history, snap)
-
-
-def _baseline(history: deque, snap):
-    base = history[0] if history else None
-    return base if base is not None and base is not snap else None
 
 
 def _plain_size(st) -> tuple[int, int]:
