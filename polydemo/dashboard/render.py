@@ -284,11 +284,9 @@ def slot_warning(slot) -> tuple[str, str] | None:
         return (f"⚠ replication slot {slot.name} does not exist: Debezium makes it when the connector starts", WARN)
     cap = f" of the {human_bytes(slot.cap_bytes)} cap" if slot.cap_bytes else ""
     if slot.invalidated:
-        return (
-            f"✘ replication slot {slot.name} was invalidated: it held more WAL than the{cap.removeprefix(' of the')} "
-            "allows, so CDC has stopped and those changes are gone. `polydemo reset` recreates it",
-            BAD,
-        )
+        # Fits 100 columns with the fix in it: the changes the slot held are gone (README, "Stage-proof").
+        over = f" (WAL over the {human_bytes(slot.cap_bytes)} cap)" if slot.cap_bytes else ""
+        return (f"✘ CDC stopped: the slot was invalidated{over} · run `polydemo reset`", BAD)
     age = slot.oldest_unsent_age_s
     near = slot.cap_bytes and slot.retained_bytes is not None and slot.retained_bytes > slot.cap_bytes / 2
     if near or (age is not None and age >= SLOT_AGE_WARN_S):

@@ -228,3 +228,58 @@ def test_slot_cap_retained_wal_and_unsent_age_are_shown(stack):
 def _slot(settings):
     with postgres.connect(settings) as c:
         return postgres.slot_info(c, settings.slot_name, settings.publication)
+
+
+def test_a_slot_past_its_cap_is_invalidated_shown_in_red_and_reset_recovers(stack):
+    """Connector paused, 1 GB of WAL written: Postgres invalidates the slot; status and the dashboard say
+    what happened and name `polydemo reset`, which recreates the slot and converges."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from polydemo import reset
+    from polydemo.dashboard.render import render
+    from polydemo.dashboard.snapshot import Collector
+    from polydemo.pipeline import connector
+
+    connector.pause(stack)
+    wait_for(lambda: connector.states(connector.status(stack))[0] == "PAUSED", what="connector paused")
+    with postgres.connect(stack) as c:
+        c.execute("CREATE TABLE IF NOT EXISTS wal_filler (x int)")  # not in the publication: no CDC events
+        cap = int(
+            c.execute(
+                "SELECT setting::bigint * 1024 * 1024 FROM pg_settings WHERE name = 'max_slot_wal_keep_size'"
+            ).fetchone()[0]
+        )
+        segment = int(
+            c.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'").fetchone()[0]
+        )
+        for _ in range(cap // segment + 4):  # each switch moves the LSN a whole segment on
+            c.execute("INSERT INTO wal_filler VALUES (1)")
+            c.execute("SELECT pg_switch_wal()")
+        c.execute("CHECKPOINT")
+    info, seconds = wait_for(
+        lambda: (lambda i: i if i.invalidated else None)(_slot(stack)),
+        timeout=60,
+        interval=1.0,
+        what="the slot invalidated by the checkpoint",
+    )
+    print(f"\n[slot] invalidated {seconds:.1f}s after the checkpoint ({info.wal_status})")
+    status = runner.invoke(app, ["status"], env={"COLUMNS": "300"})
+    assert "INVALIDATED" in status.output and "polydemo reset" in status.output, status.output
+    data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert data["slot"]["invalidated"] is True
+    col = Collector(stack)
+    try:
+        snap = col.collect()
+    finally:
+        col.close()
+    buf = StringIO()
+    Console(file=buf, width=100, color_system=None).print(render(snap, width=100, height=30))
+    assert "the slot was invalidated" in buf.getvalue() and "`polydemo reset`" in buf.getvalue()
+
+    reset.reset(stack, say=lambda _m: None)
+    after = _slot(stack)
+    assert after.exists and not after.invalidated and after.wal_status == "reserved"
+    assert connector.states(connector.status(stack))[0] == "RUNNING"
+    wait_for(lambda: _converged(stack).ok, timeout=90, interval=0.5, what="converged after the reset")

@@ -45,7 +45,8 @@ def test_near_the_cap_and_over_it():
 
 def test_an_invalidated_slot_says_what_happened_and_how_to_recover():
     msg, style = slot_warning(slot(wal_status="lost", invalidated=True))
-    assert style == BAD and "invalidated" in msg and "`polydemo reset`" in msg and "changes are gone" in msg
+    assert style == BAD and "invalidated" in msg and "`polydemo reset`" in msg and "1.00 GB cap" in msg
+    assert len(msg) <= 98, "the fix must fit a 100-column frame's footer"
     line = slot_line(slot(wal_status="lost", invalidated=True)).plain
     assert "INVALIDATED" in line and "polydemo reset" in line
 
