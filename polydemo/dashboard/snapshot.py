@@ -296,7 +296,7 @@ def _default_label(service: str) -> str:
         from polydemo.runtime.services import SPECS
 
         return SPECS[service].engine
-    except Exception:  # noqa: BLE001
+    except KeyError:  # a name that is not a service of ours: show it as it is
         return service
 
 
@@ -530,7 +530,7 @@ class Collector:
             try:
                 pg, _, _ = pg_pending[0].result(timeout=max(0.0, wait_until - time.perf_counter()))
                 ids = [u.id for u in pg.latest] if pg is not None else None
-            except Exception:  # noqa: BLE001 - Postgres slow or down: fall back to a sample from Redis
+            except cf.TimeoutError:  # Postgres slow or paused: fall back to a sample from Redis
                 ids = None
         if ids is None:
             ids, source = gw.some_ids(SAMPLE), "scan"
