@@ -20,6 +20,7 @@ class AppState:
     home: Path | None = None
     runtime_name: str | None = None
     _settings: Settings | None = None
+    _choice: object | None = None
 
     @property
     def settings(self) -> Settings:
@@ -27,10 +28,18 @@ class AppState:
             self._settings = Settings.from_env(home=self.home, runtime=self.runtime_name)
         return self._settings
 
+    def runtime_choice(self):
+        """Which runtime, and why (runtime/choice.py); decided once per command."""
+        if self._choice is None:
+            from polydemo.runtime import choose_runtime
+
+            self._choice = choose_runtime(self.settings)
+        return self._choice
+
     def runtime(self):
         from polydemo.runtime import get_runtime
 
-        return get_runtime(self.settings)
+        return get_runtime(self.settings, self.runtime_choice())
 
 
 def state(ctx: typer.Context) -> AppState:

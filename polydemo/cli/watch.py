@@ -130,9 +130,7 @@ def live_loop(collector, console, hz: float, seconds: float | None = None, histo
 
 def _collector(st):
     from polydemo.dashboard.snapshot import Collector
-    from polydemo.runtime import resolve_runtime_name
-
-    return Collector(st.settings, resolve_runtime_name(st.settings))
+    return Collector(st.settings, st.runtime_choice().name)
 
 
 def _next(collector, history: deque, last):

@@ -86,10 +86,29 @@ class ComposeResult:
 
 # ---------------------------------------------------------------- pure helpers (unit-tested)
 
-def compose_images(path: Path = COMPOSE_FILE) -> dict[str, str]:
-    """Service -> image reference, as docker-compose.yml pins them."""
-    doc = yaml.safe_load(path.read_text())
-    return {name: svc["image"] for name, svc in doc["services"].items()}
+def compose_services(*paths: Path) -> dict[str, dict]:
+    """Service -> its merged keys across compose files, later files winning (as ``docker compose -f a -f b``
+    merges the scalar keys ``image`` and ``pull_policy``)."""
+    merged: dict[str, dict] = {}
+    for path in paths or (COMPOSE_FILE,):
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+        for name, svc in (doc.get("services") or {}).items():
+            merged.setdefault(name, {}).update(svc or {})
+    return merged
+
+
+def compose_images(*paths: Path) -> dict[str, str]:
+    """Service -> image reference, as docker-compose.yml (and any override file after it) pins them."""
+    return {name: svc["image"] for name, svc in compose_services(*paths).items() if "image" in svc}
+
+
+def overrides_from_env(environ: dict[str, str] | None = None) -> list[Path]:
+    """Compose files to apply after docker-compose.yml: POLYDEMO_COMPOSE_OVERRIDE (os.pathsep-separated).
+
+    Unset for real users, who get the official images. The docker harness sets it to
+    tests/docker/compose.standins.yml (locally built stand-in images)."""
+    raw = (environ if environ is not None else os.environ).get("POLYDEMO_COMPOSE_OVERRIDE", "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
 def parse_ps_json(text: str) -> list[dict]:
@@ -237,6 +256,13 @@ def up_error(output: str, ports: dict[str, int], images: dict[str, str], timed_o
                              hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`")
 
 
+def missing_image_hint(overrides: list[Path]) -> str:
+    if overrides:
+        return ("build the stand-in images first (`bash scripts/docker-harness.sh prepare`), or unset "
+                "POLYDEMO_COMPOSE_OVERRIDE to use the official images")
+    return "build or pull it (`docker compose -p polydemo pull`), " + LOCAL_HINT
+
+
 def _started_seconds(started_at: str | None) -> float | None:
     if not started_at or started_at.startswith("0001-"):
         return None
@@ -264,9 +290,11 @@ def _host_probe(name: str, settings: Settings) -> Health:
 class DockerRuntime(Runtime):
     name = "docker"
 
-    def __init__(self, settings: Settings, compose_file: Path = COMPOSE_FILE, project: str = PROJECT):
+    def __init__(self, settings: Settings, compose_file: Path = COMPOSE_FILE, project: str = PROJECT,
+                 overrides: list[Path] | None = None):
         super().__init__(settings)
         self.compose_file = Path(compose_file)
+        self.overrides = [Path(p) for p in overrides] if overrides is not None else overrides_from_env()
         self.project = project
         self._client = None
         self._compose_ok = False
@@ -285,7 +313,12 @@ class DockerRuntime(Runtime):
         return env
 
     def compose_argv(self, *args: str) -> list[str]:
-        return ["docker", "compose", "--ansi", "never", "-f", str(self.compose_file), "-p", self.project, *args]
+        files = [a for f in self.compose_files for a in ("-f", str(f))]
+        return ["docker", "compose", "--ansi", "never", *files, "-p", self.project, *args]
+
+    @property
+    def compose_files(self) -> list[Path]:
+        return [self.compose_file, *self.overrides]
 
     # ------------------------------------------------------------------ preflight
     def preflight(self) -> None:
@@ -296,6 +329,11 @@ class DockerRuntime(Runtime):
         if not self.compose_file.is_file():
             raise PolydemoError(f"{self.compose_file} is missing",
                                 hint="run polydemo from a full checkout of the project, " + LOCAL_HINT)
+        for extra in self.overrides:
+            if not extra.is_file():
+                raise PolydemoError(f"POLYDEMO_COMPOSE_OVERRIDE names {extra}, which does not exist",
+                                    hint="unset POLYDEMO_COMPOSE_OVERRIDE to use the official images, "
+                                         "or give the path of a compose file")
 
     def _require_cli(self) -> None:
         if shutil.which("docker") is None:
@@ -467,7 +505,7 @@ class DockerRuntime(Runtime):
                 raise
             if not res.ok:
                 err = up_error(res.output, {n: self.settings.port(n) for n in SERVICES},
-                               compose_images(self.compose_file), res.timed_out, wait, self.project)
+                               compose_images(*self.compose_files), res.timed_out, wait, self.project)
                 failed = _failed_services(res.output, self.project) or to_start
                 for n in to_start:
                     if n in failed:
@@ -509,7 +547,8 @@ class DockerRuntime(Runtime):
         return statuses
 
     def _pull_missing(self, services: list[str], progress: ProgressFn) -> None:
-        images = compose_images(self.compose_file)
+        declared = compose_services(*self.compose_files)
+        images = compose_images(*self.compose_files)
         client = self._engine()
         missing = []
         for name in services:
@@ -519,6 +558,14 @@ class DockerRuntime(Runtime):
                 missing.append(name)
         if not missing:
             return
+        never = [n for n in missing if str(declared.get(n, {}).get("pull_policy", "")).lower() == "never"]
+        if never:
+            # Compose would skip the pull and fail later, at `up`: say it now, before anything starts.
+            name = never[0]
+            err = PolydemoError(f"the image {images[name]} of {name} is not in the Docker engine, and its "
+                                f"pull_policy is never", hint=missing_image_hint(self.overrides))
+            progress(name, "failed", err.message)
+            raise err
         for name in missing:
             progress(name, "starting", f"pulling {images[name]}")
         res = self._compose("pull", *missing, timeout=PULL_TIMEOUT, on_line=_pull_progress(progress, missing))
