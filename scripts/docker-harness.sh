@@ -268,9 +268,12 @@ build_images() {
   build_image connect localhost/polydemo-standin-connect:3.7.0.Final "$(stage connect "$libs" libs "$plugins" plugins)" image-jre
   build_image neo4j localhost/polydemo-standin-neo4j:5.26.30 "$(stage neo4j "$neo" lib)" image-jre
   local msh; msh=$(mongosh_tree)
+  local node; node=$(command -v node || true)
+  [ -n "$node" ] && [ "$("$node" -p 'process.versions.node.split(".")[0]')" -ge 20 ] \
+    || die "the mongo stand-in needs Node.js >= 20 on this machine (for mongosh's npm tree)"
   build_image mongo localhost/polydemo-standin-mongo:secantusdb-0.7.0b3 "$(stage mongo \
     "$ROOT/stack/mongo/requirements-secantusd.txt" requirements-secantusd.txt \
-    "$ROOT/stack/mongo/secantusd.toml" secantusd.toml "$msh" mongosh)" base
+    "$ROOT/stack/mongo/secantusd.toml" secantusd.toml "$msh" mongosh "$(readlink -f "$node")" node)" base
   say "images ready in $(since "$t0") (built: ${BUILT[*]:-none})"
 }
 

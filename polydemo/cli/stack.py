@@ -133,7 +133,9 @@ def down(
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:
-        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {st.settings.home / 'data'}")
+        where = ("the Docker volumes of project polydemo (`docker compose -p polydemo down -v` deletes them)"
+                 if runtime.name == "docker" else st.settings.home / "data")
+        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {where}")
 
 
 def status(

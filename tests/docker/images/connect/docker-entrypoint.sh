@@ -41,13 +41,20 @@ case "$1" in
     cp -rn "$KAFKA_HOME"/config.orig/* "$KAFKA_HOME"/config/
     props="$KAFKA_HOME/config/connect-distributed.properties"
     export KAFKA_LOG4J_CONFIG="$KAFKA_HOME/config/log4j2.properties"
-    for var in $(compgen -e | grep '^CONNECT_' | sort); do
-      name=$(printf '%s' "${var#CONNECT_}" | tr '[:upper:]' '[:lower:]' | tr _ .)
-      grep -v -E "^#?${name//./\\.}=" "$props" > "$props.new" || true
-      printf '%s=%s\n' "$name" "${!var}" >> "$props.new"
-      mv "$props.new" "$props"
-      echo "--- Setting property from $var: $name=${!var}"
+    declare -A wanted=()
+    for var in $(compgen -e); do
+      [[ "$var" == CONNECT_* ]] || continue
+      name="${var#CONNECT_}"; name="${name,,}"; name="${name//_/.}"
+      wanted[$name]="${!var}"
+      case "$var" in *PASSWORD*|*JAAS*) shown="[hidden]" ;; *) shown="${!var}" ;; esac
+      echo "--- Setting property from $var: $name=$shown"
     done
+    while IFS= read -r line || [ -n "$line" ]; do
+      key="${line%%=*}"; key="${key#\#}"
+      [ -n "${wanted[$key]+x}" ] || printf '%s\n' "$line"
+    done < "$props" > "$props.new"
+    for name in "${!wanted[@]}"; do printf '%s=%s\n' "$name" "${wanted[$name]}"; done >> "$props.new"
+    mv "$props.new" "$props"
     exec "$KAFKA_HOME"/bin/connect-distributed.sh "$props"
     ;;
 esac

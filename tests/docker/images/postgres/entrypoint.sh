@@ -34,7 +34,9 @@ if [ "$1" = 'postgres' ]; then
     printf '\nhost all all all scram-sha-256\n' >> "$PGDATA/pg_hba.conf"
     shift
     export PGPASSWORD="$POSTGRES_PASSWORD"
-    pg_ctl -D "$PGDATA" -o "$(printf '%q ' "$@") -c listen_addresses='' -p 5432" -w start
+    opts=""
+    if [ $# -gt 0 ]; then opts="$(printf '%q ' "$@")"; fi
+    pg_ctl -D "$PGDATA" -o "$opts -c listen_addresses='' -p 5432" -w start
     psql=(psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc)
     if [ -z "$("${psql[@]}" --dbname postgres --tuples-only --set db="$POSTGRES_DB" <<<"SELECT 1 FROM pg_database WHERE datname = :'db';")" ]; then
       "${psql[@]}" --dbname postgres --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";'
