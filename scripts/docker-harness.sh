@@ -3,7 +3,8 @@
 #
 #   bash scripts/docker-harness.sh test     engine + compose + images, then pytest -m docker; cleans up
 #   bash scripts/docker-harness.sh prepare  engine + compose + images, leaves dockerd running (prints env)
-#   bash scripts/docker-harness.sh stop     stops the dockerd this harness started (by its pid file)
+#   bash scripts/docker-harness.sh start    (re)starts only that dockerd
+#   bash scripts/docker-harness.sh stop     removes the tests' containers, stops that dockerd (by its pid file)
 #   bash scripts/docker-harness.sh env      the variables that point polydemo at that engine
 #
 # WHAT IT PROVES AND WHAT IT DOES NOT (also in docs/docker.md, "Proven on a real engine"):
@@ -64,7 +65,6 @@ install_engine() {
     || need+=("docker.io=$DOCKER_IO_VERSION")
   [ "$(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || true)" = "$DEBOOTSTRAP_VERSION" ] \
     || need+=("debootstrap=$DEBOOTSTRAP_VERSION")
-  command -v go >/dev/null 2>&1 || need+=(golang-go)
   if [ ${#need[@]} -gt 0 ]; then
     say "apt-get install ${need[*]}"
     apt-get update -qq
@@ -78,7 +78,19 @@ install_engine() {
     || die "no docker CLI on the PATH (this kind of machine has docker 28.x in /usr/local/bin; Debian's docker.io provides one too)"
 }
 
+# Compose v5.6.0's go.mod says go 1.26.8; Debian 12's golang-go (1.19) cannot build it.
+GO_MIN="1.26.8"
+find_go() {
+  local go; go=$(command -v go || echo /usr/local/go/bin/go)
+  [ -x "$go" ] || die "no Go toolchain (need go >= $GO_MIN for compose $COMPOSE_VERSION; this kind of machine has it in /usr/local/go)"
+  local v; v=$("$go" env GOVERSION 2>/dev/null | sed 's/^go//')
+  [ "$(printf '%s\n%s\n' "$GO_MIN" "$v" | sort -V | head -1)" = "$GO_MIN" ] \
+    || die "go $v is too old to build compose $COMPOSE_VERSION (needs go >= $GO_MIN)"
+  export PATH="$(dirname "$go"):$PATH"
+}
+
 install_compose() {
+  find_go
   local plugin="$HOME/.docker/cli-plugins/docker-compose" bin="$DC/compose/$COMPOSE_VERSION/docker-compose"
   local key="$COMPOSE_VERSION $(go version 2>/dev/null)"
   if [ -x "$bin" ] && fresh compose "$key"; then
@@ -113,6 +125,13 @@ start_engine() {
     say "dockerd already running (pid $(cat "$PIDFILE"), $DOCKER_HOST)"
     return
   fi
+  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    # Ours, but not answering: still shutting down (or hung). Let it finish, then start afresh.
+    local old; old=$(cat "$PIDFILE")
+    say "dockerd $old is alive but does not answer: waiting for it to exit"
+    for _ in $(seq 1 60); do kill -0 "$old" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$old" 2>/dev/null && { kill -KILL "$old" 2>/dev/null || true; sleep 1; }
+  fi
   rm -f "$PIDFILE" "$SOCK"
   say "starting dockerd ($DOCKER_HOST, data root $ENGINE/data)"
   local t0; t0=$(now)
@@ -128,7 +147,7 @@ start_engine() {
     kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break
     sleep 0.5
   done
-  tail -20 "$ENGINE/dockerd.log" >&2 || true
+  tail -20 "$ENGINE/dockerd.log" | cut -c1-300 >&2 || true
   stop_engine
   die "dockerd did not start (log: $ENGINE/dockerd.log)"
 }
@@ -325,9 +344,10 @@ main() {
   case "$cmd" in
     test)    trap cleanup EXIT INT TERM; prepare; run_tests "$@" ;;
     prepare) prepare; print_env ;;
+    start)   start_engine ;;                # (the engine-stopped-during-up test restarts it with this)
     stop)    cleanup ;;
     env)     print_env ;;
-    *) die "usage: $0 [test [pytest args]|prepare|stop|env]" ;;
+    *) die "usage: $0 [test [pytest args]|prepare|start|stop|env]" ;;
   esac
 }
 

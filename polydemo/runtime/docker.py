@@ -181,6 +181,9 @@ PULL_AUTH = ("unauthorized", "authentication required")
 NETWORK = ("no such host", "i/o timeout", "tls handshake timeout", "dial tcp", "proxyconnect",
            "connection refused", "network is unreachable", "temporary failure in name resolution",
            "failed to do request", "context deadline exceeded", "connection reset")
+# Compose's words when the engine went away under it.
+ENGINE_GONE = ("failed to connect to the docker api", "cannot connect to the docker daemon",
+               "is the docker daemon running")
 PORT_TAKEN = ("port is already allocated", "address already in use", "bind for", "ports are not available")
 
 
@@ -254,6 +257,14 @@ def up_error(output: str, ports: dict[str, int], images: dict[str, str], timed_o
                                  hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`")
     return ServiceStartError(f"docker compose up failed: {_error_line(output)}",
                              hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`")
+
+
+def engine_lost_error(during: str, services: list[str]) -> PolydemoError:
+    """The engine stopped answering in the middle of a command: nothing more can be cleaned up from here."""
+    return PolydemoError(f"the Docker engine stopped answering during `{during}`",
+                         hint="start it again (Docker Desktop, or `sudo systemctl start docker`); containers stop "
+                              "with the engine and have no restart policy, so then `polydemo --runtime docker down` "
+                              f"removes what was started ({', '.join(services)}), or use --runtime local")
 
 
 def missing_image_hint(overrides: list[Path]) -> str:
@@ -503,6 +514,8 @@ class DockerRuntime(Runtime):
                 if not keep:
                     self._cleanup(to_start, nothing_alive)
                 raise
+            if not res.ok and not self._engine_answers(res.output):
+                raise engine_lost_error("up", to_start)
             if not res.ok:
                 err = up_error(res.output, {n: self.settings.port(n) for n in SERVICES},
                                compose_images(*self.compose_files), res.timed_out, wait, self.project)
@@ -515,6 +528,8 @@ class DockerRuntime(Runtime):
                     err.details = err.details or self._logs_tail(bad, 15) or None
                 if not keep:
                     cleanup = self._cleanup(to_start, nothing_alive)
+                    if cleanup and not self._engine_answers():
+                        raise engine_lost_error("up", to_start)
                     err.hint = (err.hint or "") + f" (stopped what this run started: {', '.join(to_start)}; " \
                                                   f"use --keep to leave it running){cleanup}"
                 raise err
@@ -558,6 +573,24 @@ class DockerRuntime(Runtime):
                 missing.append(name)
         if not missing:
             return
+        # Images compose builds (a `build:` section): built now, before any container exists.
+        to_build = [n for n in missing if declared.get(n, {}).get("build")
+                    and str(declared[n].get("pull_policy", "")).lower() in ("build", "missing", "never", "")]
+        if to_build:
+            for name in to_build:
+                progress(name, "starting", f"building {images.get(name, 'its image')}")
+            res = self._compose("build", *to_build, timeout=PULL_TIMEOUT)
+            if not res.ok:
+                bad = next((n for n in to_build if re.search(rf"\b{re.escape(n)}\b", _error_line(res.output))),
+                           to_build[0])
+                err = PolydemoError(f"could not build the image of {bad}: {_error_line(res.output)}",
+                                    hint=f"see `docker compose -p {self.project} build {bad}`; nothing was started")
+                for name in to_build:
+                    progress(name, "failed", err.message)
+                raise err
+            missing = [n for n in missing if n not in to_build]
+            if not missing:
+                return
         never = [n for n in missing if str(declared.get(n, {}).get("pull_policy", "")).lower() == "never"]
         if never:
             # Compose would skip the pull and fail later, at `up`: say it now, before anything starts.
@@ -574,6 +607,27 @@ class DockerRuntime(Runtime):
             for name in missing:
                 progress(name, "failed", err.message)
             raise err
+
+    def _engine_answers(self, output: str = "") -> bool:
+        """False when the engine is gone: Compose said it could not reach it, or a NEW client's ping fails.
+        (The cached client's keep-alive connection is still served while a stopping dockerd shuts down.)"""
+        if any(k in output.lower() for k in ENGINE_GONE):
+            return False
+        try:
+            client = self._fresh_client()
+            try:
+                return bool(client.ping())
+            finally:
+                getattr(client, "close", lambda: None)()
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _fresh_client(self):
+        """A new SDK client (its own connection), for the is-the-engine-still-there check."""
+        import docker
+
+        url = self._engine_url()
+        return docker.DockerClient(base_url=url, timeout=5) if url else docker.from_env(timeout=5)
 
     def _cleanup(self, started: list[str], nothing_alive: bool) -> str:
         """Remove what an aborted ``up`` started. Returns text for the hint when even that failed."""
