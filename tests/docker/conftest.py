@@ -38,13 +38,13 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
-def timings_line(name: str, seconds: float) -> None:
+def timings_line(name: str, value: float, unit: str = "s") -> None:
     """Measured figures, collected by the harness into its timings file (and printed)."""
-    print(f"\n[docker-timing] {name}: {seconds:.1f}s")
+    print(f"\n[docker-timing] {name}: {value:.1f}{unit}")
     path = os.environ.get("POLYDEMO_DOCKER_TIMINGS")
     if path:
         with open(path, "a") as fh:
-            fh.write(f"{name} {seconds:.1f}s\n")
+            fh.write(f"{name} {value:.1f}{unit}\n")
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,9 @@ def test_status_json_shows_all_seven_healthy(stack, docker_client):
         mem = c.stats(stream=False)["memory_stats"]
         rss[name] = (mem.get("usage", 0) - (mem.get("stats") or {}).get("inactive_file", 0)) / 2**20
     print("\n[docker-rss] " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()) + f"; total {sum(rss.values()):.0f} MiB")
-    timings_line("container memory total MiB (idle, after up)", sum(rss.values()))
+    timings_line("container memory, total (idle, after up)", sum(rss.values()), " MiB")
+    for name, mib in rss.items():
+        timings_line(f"container memory {name}", mib, " MiB")
 
 
 def test_connector_reaches_postgres_by_its_service_name(stack):
