@@ -15,8 +15,8 @@
 #     swaps each official `image:` for a stand-in built from Debian packages and the jars that
 #     scripts/setup.sh downloads (tests/docker/images/*). Each stand-in's entrypoint reproduces the
 #     part of the official image's contract that docker-compose.yml relies on (see the header of
-#     each tests/docker/images/*/entrypoint.sh); the rest of those images is only read from their
-#     sources, never run. The Mongo stand-in runs SecantusDB (the same Mongo-wire server as the
+#     each stand-in's entrypoint: tests/docker/images/*/{entrypoint.sh,docker-entrypoint.sh},
+#     kafka/run); the rest of those images is only read from their sources, never run. The Mongo stand-in runs SecantusDB (the same Mongo-wire server as the
 #     local runtime), not MongoDB; the timeseries stand-in is PostgreSQL 15 + pg_partman, not
 #     TimescaleDB (as the local runtime).
 #
@@ -37,7 +37,8 @@ PIDFILE="$ENGINE/dockerd.pid"
 IMAGES_DIR="$ROOT/tests/docker/images"
 OVERRIDE="$ROOT/tests/docker/compose.standins.yml"
 
-# ---- exact pins (why: what was measured to work on this kind of machine, 2026-12-01)
+# ---- exact pins (why: what was measured to work on this kind of machine, 2026-12-01). The Debian
+# packages inside the images are pinned in each Dockerfile (ARG ..._VERSION); mongosh and kafka-tools below.
 # Debian 12 archive versions; apt refuses a pin the archive no longer has, and says so.
 DOCKER_IO_VERSION="20.10.24+dfsg1-1+deb12u1+b6"     # Debian's engine (dockerd, containerd, runc)
 DEBOOTSTRAP_VERSION="1.0.128+nmu2+deb12u2"          # builds the base image without a registry
@@ -168,6 +169,16 @@ stop_engine() {
     if kill -0 "$pid" 2>/dev/null; then say "dockerd $pid did not stop in 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$PIDFILE"
+  unmount_leftovers
+}
+
+# dockerd bind-mounts its data root onto itself and keeps exec-root/netns/default mounted, and leaves both
+# behind when it exits: unmount what is under our engine directory (deepest first), nothing else.
+unmount_leftovers() {
+  local m
+  for m in $(awk -v root="$ENGINE/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
 }
 
 # ------------------------------------------------------------------ 3. images

@@ -93,10 +93,18 @@ def test_scenario_passes_on_docker(stack, name):
 
 
 def test_snapshot_shows_every_store(stack):
-    doc = json_of(run_cli(stack, "snapshot", "--json", timeout=120))
-    assert doc["runtime"] == "docker"
-    ok = {s["name"]: s["ok"] for s in doc["services"]}
-    assert all(ok.get(name) for name in SERVICES), ok
+    # Right after cdc-outage's Connect restart a frame can catch a store probe timing out (seen once, in a
+    # cold CI run with the machine busy): up to 6 frames, 5 s apart; which store was not ok is printed.
+    for attempt in range(6):
+        doc = json_of(run_cli(stack, "snapshot", "--json", timeout=120))
+        assert doc["runtime"] == "docker"
+        assert {s["name"] for s in doc["services"]} >= set(SERVICES)
+        bad = {s["name"]: s["error"] for s in doc["services"] if not s["ok"]}
+        if not bad:
+            break
+        print(f"\n[snapshot] frame {attempt + 1}: not ok: {bad}")
+        time.sleep(5)
+    assert bad == {}, f"stores not ok in 6 frames over 30 s: {bad}"
     for store in ("postgres", "timeseries", "mongo", "neo4j", "redis", "kafka", "connect"):
         assert doc[store] is not None, f"the frame has no {store} panel data"
     assert doc["connect"]["state"] == "RUNNING"
