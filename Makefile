@@ -6,7 +6,10 @@
 #   make wheel-check   build the wheel, install it outside the checkout, run it from an empty directory
 #                      (WHEEL_CHECK_ARGS=--stack: also setup, up, seed, the tour and down, from the wheel)
 #   make lock   regenerate requirements.lock and the Mongo server's hashed requirements after a pin change
-.PHONY: setup venv demo test unit lint bench down wheel-check lock
+#   make docker-test  the docker runtime on a real engine: scripts/docker-harness.sh installs Debian's
+#               dockerd + Docker Compose v5.6.0, starts a private dockerd, builds stand-in images, runs
+#               tests/docker (ports offset 30000) and stops that dockerd again (needs root)
+.PHONY: setup venv demo test unit lint bench down wheel-check lock docker-test
 
 PD := .venv/bin/polydemo
 
@@ -32,6 +35,9 @@ lint: venv
 	.venv/bin/ruff check polydemo tests
 	.venv/bin/ruff format --check polydemo tests
 	.venv/bin/mypy polydemo
+
+docker-test: setup
+	bash scripts/docker-harness.sh test
 
 bench: setup
 	.venv/bin/python bench/stack_up.py

@@ -21,6 +21,7 @@ class AppState:
     runtime_name: str | None = None
     traceback: bool = False  # --traceback: re-raise errors with their traceback
     _settings: Settings | None = None
+    _choice: object | None = None
 
     @property
     def settings(self) -> Settings:
@@ -28,10 +29,18 @@ class AppState:
             self._settings = Settings.from_env(home=self.home, runtime=self.runtime_name)
         return self._settings
 
+    def runtime_choice(self):
+        """Which runtime, and why (runtime/choice.py); decided once per command."""
+        if self._choice is None:
+            from polydemo.runtime import choose_runtime
+
+            self._choice = choose_runtime(self.settings)
+        return self._choice
+
     def runtime(self):
         from polydemo.runtime import get_runtime
 
-        return get_runtime(self.settings)
+        return get_runtime(self.settings, self.runtime_choice())
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -82,15 +82,19 @@ def up(
     """
     st = with_json(ctx, json_out)
     runtime = st.runtime()
+    choice = st.runtime_choice()
     names = runtime.select(services)
-    st.env.info(f"polydemo up: [bold]{runtime.name}[/bold] runtime, home {st.settings.home}")
+    st.env.info(f"polydemo up: [bold]{runtime.name}[/bold] runtime ({choice.reason}), home {st.settings.home}")
     from polydemo import stack as stack_lib
+    from polydemo.runtime.choice import remember
 
     with ProgressReporter(st.env, names, "up") as reporter:
         full = stack_lib.bring_up(runtime, names, keep=keep, progress=reporter, pipeline=pipeline)
+    # Only a successful `up` records the home's runtime, and only the first one (runtime/choice.py).
+    remember(st.settings.home, runtime.name)
     result = full.servers
     if st.env.json:
-        st.env.emit_json({"runtime": runtime.name, "seconds": round(full.seconds, 2), "started": result.started,
+        st.env.emit_json({"runtime": runtime.name, "runtime_reason": choice.reason, "seconds": round(full.seconds, 2), "started": result.started,
                           "already_running": result.already_running, "connector": full.connector_state,
                           "projectors": full.workers, "services": [s.as_dict() for s in result.statuses]})
         return
@@ -129,7 +133,9 @@ def down(
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:
-        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {st.settings.home / 'data'}")
+        where = ("the Docker volumes of project polydemo (`docker compose -p polydemo down -v` deletes them)"
+                 if runtime.name == "docker" else st.settings.home / "data")
+        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {where}")
 
 
 def status(

@@ -104,9 +104,7 @@ def snapshot(
 
 def _collector(st):
     from polydemo.dashboard.snapshot import Collector
-    from polydemo.runtime import resolve_runtime_name
-
-    return Collector(st.settings, resolve_runtime_name(st.settings))
+    return Collector(st.settings, st.runtime_choice().name)
 
 
 def _plain_size(st) -> tuple[int, int]:

@@ -1,9 +1,11 @@
-"""Choose a Runtime: docker when an engine answers (and the user did not say otherwise), else local."""
+"""Choose a Runtime: what --runtime says, else what the home was created with, else docker when an engine
+answers, else local (runtime/choice.py has the rules)."""
 
 from __future__ import annotations
 
 from polydemo.config import Settings
 from polydemo.runtime.base import Runtime, ServiceStatus, UpResult
+from polydemo.runtime.choice import Choice, choose, has_local_data, read_remembered
 
 
 def docker_engine_reachable(timeout: float = 2.0) -> bool:
@@ -20,14 +22,24 @@ def docker_engine_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
+def engine_where() -> str:
+    import os
+
+    return os.environ.get("DOCKER_HOST") or "the default Docker socket"
+
+
+def choose_runtime(settings: Settings) -> Choice:
+    """The runtime for these Settings and the reason, said on every `up`."""
+    return choose(settings.runtime, read_remembered(settings.home), has_local_data(settings.home),
+                  docker_engine_reachable, engine_where())
+
+
 def resolve_runtime_name(settings: Settings) -> str:
-    if settings.runtime != "auto":
-        return settings.runtime
-    return "docker" if docker_engine_reachable() else "local"
+    return choose_runtime(settings).name
 
 
-def get_runtime(settings: Settings) -> Runtime:
-    name = resolve_runtime_name(settings)
+def get_runtime(settings: Settings, choice: Choice | None = None) -> Runtime:
+    name = (choice or choose_runtime(settings)).name
     if name == "docker":
         from polydemo.runtime.docker import DockerRuntime
 
@@ -37,4 +49,5 @@ def get_runtime(settings: Settings) -> Runtime:
     return LocalRuntime(settings)
 
 
-__all__ = ["Runtime", "ServiceStatus", "UpResult", "get_runtime", "resolve_runtime_name", "docker_engine_reachable"]
+__all__ = ["Choice", "Runtime", "ServiceStatus", "UpResult", "choose_runtime", "get_runtime", "resolve_runtime_name",
+           "docker_engine_reachable"]

@@ -87,10 +87,29 @@ class ComposeResult:
 
 # ---------------------------------------------------------------- pure helpers (unit-tested)
 
-def compose_images(path: Path = COMPOSE_FILE) -> dict[str, str]:
-    """Service -> image reference, as docker-compose.yml pins them."""
-    doc = yaml.safe_load(path.read_text())
-    return {name: svc["image"] for name, svc in doc["services"].items()}
+def compose_services(*paths: Path) -> dict[str, dict]:
+    """Service -> its merged keys across compose files, later files winning (as ``docker compose -f a -f b``
+    merges the scalar keys ``image`` and ``pull_policy``)."""
+    merged: dict[str, dict] = {}
+    for path in paths or (COMPOSE_FILE,):
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+        for name, svc in (doc.get("services") or {}).items():
+            merged.setdefault(name, {}).update(svc or {})
+    return merged
+
+
+def compose_images(*paths: Path) -> dict[str, str]:
+    """Service -> image reference, as docker-compose.yml (and any override file after it) pins them."""
+    return {name: svc["image"] for name, svc in compose_services(*paths).items() if "image" in svc}
+
+
+def overrides_from_env(environ: dict[str, str] | None = None) -> list[Path]:
+    """Compose files to apply after docker-compose.yml: POLYDEMO_COMPOSE_OVERRIDE (os.pathsep-separated).
+
+    Unset for real users, who get the official images. The docker harness sets it to
+    tests/docker/compose.standins.yml (locally built stand-in images)."""
+    raw = (environ if environ is not None else os.environ).get("POLYDEMO_COMPOSE_OVERRIDE", "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
 def parse_ps_json(text: str) -> list[dict]:
@@ -163,6 +182,9 @@ PULL_AUTH = ("unauthorized", "authentication required")
 NETWORK = ("no such host", "i/o timeout", "tls handshake timeout", "dial tcp", "proxyconnect",
            "connection refused", "network is unreachable", "temporary failure in name resolution",
            "failed to do request", "context deadline exceeded", "connection reset")
+# Compose's words when the engine went away under it.
+ENGINE_GONE = ("failed to connect to the docker api", "cannot connect to the docker daemon",
+               "is the docker daemon running")
 PORT_TAKEN = ("port is already allocated", "address already in use", "bind for", "ports are not available")
 
 
@@ -238,6 +260,21 @@ def up_error(output: str, ports: dict[str, int], images: dict[str, str], timed_o
                              hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`")
 
 
+def engine_lost_error(during: str, services: list[str]) -> PolydemoError:
+    """The engine stopped answering in the middle of a command: nothing more can be cleaned up from here."""
+    return PolydemoError(f"the Docker engine stopped answering during `{during}`",
+                         hint="start it again (Docker Desktop, or `sudo systemctl start docker`); containers stop "
+                              "with the engine and have no restart policy, so then `polydemo --runtime docker down` "
+                              f"removes what was started ({', '.join(services)}), or use --runtime local")
+
+
+def missing_image_hint(overrides: list[Path]) -> str:
+    if overrides:
+        return ("build the stand-in images first (`bash scripts/docker-harness.sh prepare`), or unset "
+                "POLYDEMO_COMPOSE_OVERRIDE to use the official images")
+    return "build or pull it (`docker compose -p polydemo pull`), " + LOCAL_HINT
+
+
 def _started_seconds(started_at: str | None) -> float | None:
     if not started_at or started_at.startswith("0001-"):
         return None
@@ -265,9 +302,11 @@ def _host_probe(name: str, settings: Settings) -> Health:
 class DockerRuntime(Runtime):
     name = "docker"
 
-    def __init__(self, settings: Settings, compose_file: Path = COMPOSE_FILE, project: str = PROJECT):
+    def __init__(self, settings: Settings, compose_file: Path = COMPOSE_FILE, project: str = PROJECT,
+                 overrides: list[Path] | None = None):
         super().__init__(settings)
         self.compose_file = Path(compose_file)
+        self.overrides = [Path(p) for p in overrides] if overrides is not None else overrides_from_env()
         self.project = project
         self._client = None
         self._compose_ok = False
@@ -286,7 +325,12 @@ class DockerRuntime(Runtime):
         return env
 
     def compose_argv(self, *args: str) -> list[str]:
-        return ["docker", "compose", "--ansi", "never", "-f", str(self.compose_file), "-p", self.project, *args]
+        files = [a for f in self.compose_files for a in ("-f", str(f))]
+        return ["docker", "compose", "--ansi", "never", *files, "-p", self.project, *args]
+
+    @property
+    def compose_files(self) -> list[Path]:
+        return [self.compose_file, *self.overrides]
 
     # ------------------------------------------------------------------ preflight
     def preflight(self) -> None:
@@ -297,6 +341,11 @@ class DockerRuntime(Runtime):
         if not self.compose_file.is_file():
             raise PolydemoError(f"{self.compose_file} is missing",
                                 hint="run polydemo from a full checkout of the project, " + LOCAL_HINT)
+        for extra in self.overrides:
+            if not extra.is_file():
+                raise PolydemoError(f"POLYDEMO_COMPOSE_OVERRIDE names {extra}, which does not exist",
+                                    hint="unset POLYDEMO_COMPOSE_OVERRIDE to use the official images, "
+                                         "or give the path of a compose file")
 
     def _require_cli(self) -> None:
         if shutil.which("docker") is None:
@@ -466,9 +515,11 @@ class DockerRuntime(Runtime):
                 if not keep:
                     self._cleanup(to_start, nothing_alive)
                 raise
+            if not res.ok and not self._engine_answers(res.output):
+                raise engine_lost_error("up", to_start)
             if not res.ok:
                 err = up_error(res.output, {n: self.settings.port(n) for n in SERVICES},
-                               compose_images(self.compose_file), res.timed_out, wait, self.project)
+                               compose_images(*self.compose_files), res.timed_out, wait, self.project)
                 failed = _failed_services(res.output, self.project) or to_start
                 for n in to_start:
                     if n in failed:
@@ -478,6 +529,8 @@ class DockerRuntime(Runtime):
                     err.details = err.details or self._logs_tail(bad, 15) or None
                 if not keep:
                     cleanup = self._cleanup(to_start, nothing_alive)
+                    if cleanup and not self._engine_answers():
+                        raise engine_lost_error("up", to_start)
                     err.hint = (err.hint or "") + f" (stopped what this run started: {', '.join(to_start)}; " \
                                                   f"use --keep to leave it running){cleanup}"
                 raise err
@@ -510,7 +563,8 @@ class DockerRuntime(Runtime):
         return statuses
 
     def _pull_missing(self, services: list[str], progress: ProgressFn) -> None:
-        images = compose_images(self.compose_file)
+        declared = compose_services(*self.compose_files)
+        images = compose_images(*self.compose_files)
         client = self._engine()
         missing = []
         for name in services:
@@ -520,6 +574,32 @@ class DockerRuntime(Runtime):
                 missing.append(name)
         if not missing:
             return
+        # Images compose builds (a `build:` section): built now, before any container exists.
+        to_build = [n for n in missing if declared.get(n, {}).get("build")
+                    and str(declared[n].get("pull_policy", "")).lower() in ("build", "missing", "never", "")]
+        if to_build:
+            for name in to_build:
+                progress(name, "starting", f"building {images.get(name, 'its image')}")
+            res = self._compose("build", *to_build, timeout=PULL_TIMEOUT)
+            if not res.ok:
+                bad = next((n for n in to_build if re.search(rf"\b{re.escape(n)}\b", _error_line(res.output))),
+                           to_build[0])
+                err = PolydemoError(f"could not build the image of {bad}: {_error_line(res.output)}",
+                                    hint=f"see `docker compose -p {self.project} build {bad}`; nothing was started")
+                for name in to_build:
+                    progress(name, "failed", err.message)
+                raise err
+            missing = [n for n in missing if n not in to_build]
+            if not missing:
+                return
+        never = [n for n in missing if str(declared.get(n, {}).get("pull_policy", "")).lower() == "never"]
+        if never:
+            # Compose would skip the pull and fail later, at `up`: say it now, before anything starts.
+            name = never[0]
+            err = PolydemoError(f"the image {images[name]} of {name} is not in the Docker engine, and its "
+                                f"pull_policy is never", hint=missing_image_hint(self.overrides))
+            progress(name, "failed", err.message)
+            raise err
         for name in missing:
             progress(name, "starting", f"pulling {images[name]}")
         res = self._compose("pull", *missing, timeout=PULL_TIMEOUT, on_line=_pull_progress(progress, missing))
@@ -528,6 +608,27 @@ class DockerRuntime(Runtime):
             for name in missing:
                 progress(name, "failed", err.message)
             raise err
+
+    def _engine_answers(self, output: str = "") -> bool:
+        """False when the engine is gone: Compose said it could not reach it, or a NEW client's ping fails.
+        (The cached client's keep-alive connection is still served while a stopping dockerd shuts down.)"""
+        if any(k in output.lower() for k in ENGINE_GONE):
+            return False
+        try:
+            client = self._fresh_client()
+            try:
+                return bool(client.ping())
+            finally:
+                getattr(client, "close", lambda: None)()
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _fresh_client(self):
+        """A new SDK client (its own connection), for the is-the-engine-still-there check."""
+        import docker
+
+        url = self._engine_url()
+        return docker.DockerClient(base_url=url, timeout=5) if url else docker.from_env(timeout=5)
 
     def _cleanup(self, started: list[str], nothing_alive: bool) -> str:
         """Remove what an aborted ``up`` started. Returns text for the hint when even that failed."""

@@ -257,6 +257,7 @@ def make_runtime(monkeypatch, tmp_path, compose, client=None):
     monkeypatch.setenv("PATH", stub_docker(tmp_path))
     rt = DockerRuntime(Settings.from_env(runtime="docker"))
     rt._client = client or FakeClient()
+    rt._fresh_client = lambda: rt._client  # the engine-still-there check asks the same fake engine
     rt._compose_ok = True
     monkeypatch.setattr(rt, "_run", compose)
     return rt
@@ -437,3 +438,28 @@ def test_drill_sdk_failure_is_a_clear_error(monkeypatch, tmp_path):
     rt = make_runtime(monkeypatch, tmp_path, FakeCompose(), FakeClient([kafka]))
     with pytest.raises(PolydemoError, match="could not pause kafka: 409"):
         rt.pause_service("kafka")
+
+
+class GoneClient(FakeClient):
+    def ping(self):
+        raise ConnectionError("connect: no such file or directory")
+
+
+def test_engine_gone_during_up_is_one_clear_error(monkeypatch, tmp_path):
+    gone = ComposeResult(1, " Container polydemo-kafka-1  Waiting\nfailed to connect to the docker API at "
+                            "unix:///x.sock; check if the path is correct and if the daemon is running\n")
+    compose = FakeCompose({"up": gone})
+    rt = make_runtime(monkeypatch, tmp_path, compose)
+    with pytest.raises(PolydemoError) as exc:
+        rt.up()
+    assert exc.value.message == "the Docker engine stopped answering during `up`"
+    assert "polydemo --runtime docker down" in exc.value.hint
+
+
+def test_engine_gone_is_seen_by_a_fresh_ping_even_when_compose_said_otherwise(monkeypatch, tmp_path):
+    compose = FakeCompose({"up": UNHEALTHY})
+    rt = make_runtime(monkeypatch, tmp_path, compose)
+    rt._fresh_client = lambda: GoneClient()
+    with pytest.raises(PolydemoError) as exc:
+        rt.up()
+    assert "stopped answering" in exc.value.message

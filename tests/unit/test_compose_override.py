@@ -1,0 +1,57 @@
+"""The compose override seam: official images unless POLYDEMO_COMPOSE_OVERRIDE says otherwise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from polydemo.config import PROJECT_ROOT, SERVICES, Settings
+from polydemo.errors import PolydemoError
+from polydemo.runtime.docker import COMPOSE_FILE, DockerRuntime, compose_images, compose_services, overrides_from_env
+
+STANDINS = PROJECT_ROOT / "tests" / "docker" / "compose.standins.yml"
+
+
+def test_no_override_unless_told():
+    assert overrides_from_env({}) == []
+    rt = DockerRuntime(Settings.from_env(), overrides=[])
+    argv = rt.compose_argv("ps")
+    assert argv.count("-f") == 1 and argv[argv.index("-f") + 1] == str(COMPOSE_FILE)
+
+
+def test_override_files_are_passed_after_the_main_file_in_order(tmp_path):
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    files = overrides_from_env({"POLYDEMO_COMPOSE_OVERRIDE": f"{a}{os.pathsep}{b}"})
+    assert files == [a.resolve(), b.resolve()]
+    argv = DockerRuntime(Settings.from_env(), overrides=files).compose_argv("up")
+    given = [argv[i + 1] for i, x in enumerate(argv) if x == "-f"]
+    assert given == [str(COMPOSE_FILE), str(a.resolve()), str(b.resolve())]
+
+
+def test_a_missing_override_file_is_one_clear_error(tmp_path):
+    rt = DockerRuntime(Settings.from_env(), overrides=[tmp_path / "nope.yml"])
+    rt._require_cli = lambda: None
+    rt._engine = lambda: None
+    rt._require_compose = lambda: None
+    with pytest.raises(PolydemoError, match="POLYDEMO_COMPOSE_OVERRIDE names .*nope.yml, which does not exist"):
+        rt.preflight()
+
+
+def test_later_files_win_for_image_and_pull_policy(tmp_path):
+    extra = tmp_path / "extra.yml"
+    extra.write_text("services:\n  redis:\n    image: localhost/x:1\n    pull_policy: never\n")
+    merged = compose_services(COMPOSE_FILE, extra)
+    assert merged["redis"]["image"] == "localhost/x:1" and merged["redis"]["pull_policy"] == "never"
+    assert merged["redis"]["healthcheck"]  # everything else still comes from docker-compose.yml
+    assert compose_images(COMPOSE_FILE)["redis"].startswith("redis:")
+
+
+def test_the_standins_override_changes_only_image_and_pull_policy():
+    doc = yaml.safe_load(STANDINS.read_text())
+    assert set(doc) == {"services"} and set(doc["services"]) == set(SERVICES)
+    for name, svc in doc["services"].items():
+        assert set(svc) == {"image", "pull_policy"}, name
+        assert svc["image"].startswith("localhost/polydemo-standin-") and svc["pull_policy"] == "never"
