@@ -80,7 +80,8 @@ def command(app: typer.Typer, name: str) -> Callable:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 state(ctx).env.error(
                     f"cannot reach {store}: {first}",
-                    hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it")
+                    hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it",
+                )
                 raise typer.Exit(ExitStatus.STORE_UNREACHABLE) from None
 
         app.command(name)(wrapper)
@@ -90,8 +91,15 @@ def command(app: typer.Typer, name: str) -> Callable:
 
 
 # A store's client library, by the module its exceptions come from.
-_CLIENT_MODULES = {"psycopg": "PostgreSQL", "pymongo": "the Mongo-wire server", "neo4j": "Neo4j",
-                   "redis": "Redis", "confluent_kafka": "Kafka", "cimpl": "Kafka", "httpx": "Kafka Connect"}
+_CLIENT_MODULES = {
+    "psycopg": "PostgreSQL",
+    "pymongo": "the Mongo-wire server",
+    "neo4j": "Neo4j",
+    "redis": "Redis",
+    "confluent_kafka": "Kafka",
+    "cimpl": "Kafka",
+    "httpx": "Kafka Connect",
+}
 
 
 def store_of(exc: BaseException) -> str | None:

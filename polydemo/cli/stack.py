@@ -13,13 +13,19 @@ from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment
 from polydemo.errors import ExitStatus, PolydemoError
 
-SERVICES_ARG = typer.Argument(None, show_default=False,
-                              help="Services (default: all): postgres timeseries redis mongo neo4j kafka connect.")
+SERVICES_ARG = typer.Argument(
+    None, show_default=False, help="Services (default: all): postgres timeseries redis mongo neo4j kafka connect."
+)
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
-STATE_ICON = {"healthy": "[ok]✔ healthy[/ok]", "running": "[ok]✔ already running[/ok]", "failed": "[bad]✘ failed[/bad]",
-              "stopped": "[ok]■ stopped[/ok]", "killed": "[warn]■ killed (SIGKILL after timeout)[/warn]",
-              "not running": "[dim]· not running[/dim]"}
+STATE_ICON = {
+    "healthy": "[ok]✔ healthy[/ok]",
+    "running": "[ok]✔ already running[/ok]",
+    "failed": "[bad]✘ failed[/bad]",
+    "stopped": "[ok]■ stopped[/ok]",
+    "killed": "[warn]■ killed (SIGKILL after timeout)[/warn]",
+    "not running": "[dim]· not running[/dim]",
+}
 
 
 class ProgressReporter:
@@ -31,9 +37,14 @@ class ProgressReporter:
         self.progress: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
         if env.interactive:
-            self.progress = Progress(SpinnerColumn(finished_text=""), TextColumn("[svc]{task.fields[svc]:<11}"),
-                                     TextColumn("{task.description}"), TimeElapsedColumn(), console=env.err,
-                                     transient=False)
+            self.progress = Progress(
+                SpinnerColumn(finished_text=""),
+                TextColumn("[svc]{task.fields[svc]:<11}"),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=env.err,
+                transient=False,
+            )
             for name in services:
                 self.tasks[name] = self.progress.add_task("queued", svc=name, start=False)
 
@@ -71,8 +82,11 @@ def up(
     ctx: typer.Context,
     services: list[str] | None = SERVICES_ARG,
     keep: bool = typer.Option(False, "--keep", help="If a service fails, leave the others running (to debug)."),
-    pipeline: bool = typer.Option(True, "--pipeline/--no-pipeline",
-                                  help="Also apply schemas, register the CDC connector and start the projectors."),
+    pipeline: bool = typer.Option(
+        True,
+        "--pipeline/--no-pipeline",
+        help="Also apply schemas, register the CDC connector and start the projectors.",
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Start the stack (all services by default) and wait until every one is healthy.
@@ -94,14 +108,25 @@ def up(
     remember(st.settings.home, runtime.name)
     result = full.servers
     if st.env.json:
-        st.env.emit_json({"runtime": runtime.name, "runtime_reason": choice.reason, "seconds": round(full.seconds, 2), "started": result.started,
-                          "already_running": result.already_running, "connector": full.connector_state,
-                          "projectors": full.workers, "services": [s.as_dict() for s in result.statuses]})
+        st.env.emit_json(
+            {
+                "runtime": runtime.name,
+                "runtime_reason": choice.reason,
+                "seconds": round(full.seconds, 2),
+                "started": result.started,
+                "already_running": result.already_running,
+                "connector": full.connector_state,
+                "projectors": full.workers,
+                "services": [s.as_dict() for s in result.statuses],
+            }
+        )
         return
     st.env.out.print(views.endpoints_table(result.statuses, endpoint_urls(st.settings)))
     extra = f"; connector {full.connector_state}, projectors up" if full.connector_state else ""
-    st.env.info(f"[ok]all {len(result.statuses)} services healthy[/ok] in {full.seconds:.1f}s "
-                f"({len(result.started)} started, {len(result.already_running)} already running{extra})")
+    st.env.info(
+        f"[ok]all {len(result.statuses)} services healthy[/ok] in {full.seconds:.1f}s "
+        f"({len(result.started)} started, {len(result.already_running)} already running{extra})"
+    )
 
 
 def endpoint_urls(settings) -> dict[str, str]:
@@ -133,8 +158,11 @@ def down(
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:
-        where = ("the Docker volumes of project polydemo (`docker compose -p polydemo down -v` deletes them)"
-                 if runtime.name == "docker" else st.settings.home / "data")
+        where = (
+            "the Docker volumes of project polydemo (`docker compose -p polydemo down -v` deletes them)"
+            if runtime.name == "docker"
+            else st.settings.home / "data"
+        )
         st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {where}")
 
 
@@ -152,9 +180,14 @@ def status(
     pg_up = any(s.service == "postgres" and s.healthy for s in statuses)
     slot = stack_lib.slot_status(st.settings) if pg_up else None
     if st.env.json:
-        st.env.emit_json({"runtime": runtime.name, "home": str(st.settings.home),
-                          "services": [s.as_dict() for s in statuses],
-                          "slot": slot.as_dict() if slot else None})
+        st.env.emit_json(
+            {
+                "runtime": runtime.name,
+                "home": str(st.settings.home),
+                "services": [s.as_dict() for s in statuses],
+                "slot": slot.as_dict() if slot else None,
+            }
+        )
     else:
         st.env.out.print(views.status_table(statuses, runtime.name))
         if slot is not None:

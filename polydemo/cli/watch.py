@@ -27,8 +27,7 @@ def register(app: typer.Typer) -> None:
 
 def watch(
     ctx: typer.Context,
-    refresh: float = typer.Option(4.0, "--refresh", min=0.1, max=30.0, metavar="HZ",
-                                  help="Frames per second."),
+    refresh: float = typer.Option(4.0, "--refresh", min=0.1, max=30.0, metavar="HZ", help="Frames per second."),
     once: bool = typer.Option(False, "--once", help="Print one frame and exit."),
     record: Path | None = typer.Option(None, "--record", metavar="FILE", help=RECORD_HELP),
 ) -> None:
@@ -102,8 +101,10 @@ def snapshot(
 
 # ---------------------------------------------------------------- helpers
 
+
 def _collector(st):
     from polydemo.dashboard.snapshot import Collector
+
     return Collector(st.settings, st.runtime_choice().name)
 
 
@@ -118,8 +119,10 @@ def _plain_size(st) -> tuple[int, int]:
 
 def _check_record(path: Path | None) -> None:
     if path is not None and path.suffix.lower() not in RECORD_SUFFIXES:
-        raise PolydemoError(f"cannot record to {path}: unknown format {path.suffix or '(no extension)'}",
-                            hint="use a file name ending in .svg or .html")
+        raise PolydemoError(
+            f"cannot record to {path}: unknown format {path.suffix or '(no extension)'}",
+            hint="use a file name ending in .svg or .html",
+        )
 
 
 def _record(st, path: Path, snap, base) -> None:
@@ -130,8 +133,15 @@ def _record(st, path: Path, snap, base) -> None:
     from polydemo.dashboard.render import render
 
     width, height = PLAIN_SIZE
-    console = Console(record=True, width=width, height=height, file=io.StringIO(), theme=THEME,
-                      force_terminal=True, color_system="truecolor")
+    console = Console(
+        record=True,
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        theme=THEME,
+        force_terminal=True,
+        color_system="truecolor",
+    )
     console.print(render(snap, base, width=width, height=height), crop=True)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,13 +150,15 @@ def _record(st, path: Path, snap, base) -> None:
         else:
             console.save_html(str(path))
     except OSError as exc:
-        raise PolydemoError(f"cannot write {path}: {exc.strerror or exc}",
-                            hint="check the directory exists and is writable") from exc
+        raise PolydemoError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="check the directory exists and is writable"
+        ) from exc
     st.env.info(f"saved the frame to {path}")
 
 
 def _stop_on_sigterm():
     """SIGTERM (a `timeout`, a supervisor) stops the loop like Ctrl-C does, so --record still saves the frame."""
+
     def stop(signum, frame):
         raise KeyboardInterrupt
 

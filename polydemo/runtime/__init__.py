@@ -30,8 +30,13 @@ def engine_where() -> str:
 
 def choose_runtime(settings: Settings) -> Choice:
     """The runtime for these Settings and the reason, said on every `up`."""
-    return choose(settings.runtime, read_remembered(settings.home), has_local_data(settings.home),
-                  docker_engine_reachable, engine_where())
+    return choose(
+        settings.runtime,
+        read_remembered(settings.home),
+        has_local_data(settings.home),
+        docker_engine_reachable,
+        engine_where(),
+    )
 
 
 def resolve_runtime_name(settings: Settings) -> str:
@@ -49,5 +54,13 @@ def get_runtime(settings: Settings, choice: Choice | None = None) -> Runtime:
     return LocalRuntime(settings)
 
 
-__all__ = ["Choice", "Runtime", "ServiceStatus", "UpResult", "choose_runtime", "get_runtime", "resolve_runtime_name",
-           "docker_engine_reachable"]
+__all__ = [
+    "Choice",
+    "Runtime",
+    "ServiceStatus",
+    "UpResult",
+    "choose_runtime",
+    "docker_engine_reachable",
+    "get_runtime",
+    "resolve_runtime_name",
+]

@@ -8,9 +8,9 @@ with is remembered in ``<home>/runtime`` and wins over auto-detection; an explic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 RUNTIME_FILE = "runtime"
 KNOWN = ("local", "docker")
@@ -28,8 +28,13 @@ class Choice:
         return self.remembered is not None and self.remembered != self.name
 
 
-def choose(requested: str, remembered: str | None, has_local_data: bool,
-           engine_answers: Callable[[], bool], engine_where: str = "the Docker socket") -> Choice:
+def choose(
+    requested: str,
+    remembered: str | None,
+    has_local_data: bool,
+    engine_answers: Callable[[], bool],
+    engine_where: str = "the Docker socket",
+) -> Choice:
     """The runtime to use.
 
     requested       --runtime / POLYDEMO_RUNTIME: "auto", "local" or "docker"
@@ -39,18 +44,27 @@ def choose(requested: str, remembered: str | None, has_local_data: bool,
     """
     if requested in KNOWN:
         if remembered is not None and remembered != requested:
-            return Choice(requested, f"--runtime {requested} was asked for (this home was created with the "
-                                     f"{remembered} runtime; its {remembered} data is left as it is)", remembered)
+            return Choice(
+                requested,
+                f"--runtime {requested} was asked for (this home was created with the "
+                f"{remembered} runtime; its {remembered} data is left as it is)",
+                remembered,
+            )
         return Choice(requested, f"--runtime {requested} was asked for", remembered)
     if remembered in KNOWN:
-        return Choice(remembered, f"this home was created with the {remembered} runtime "
-                                  f"(--runtime {'local' if remembered == 'docker' else 'docker'} to use the other)",
-                      remembered)
+        return Choice(
+            remembered,
+            f"this home was created with the {remembered} runtime "
+            f"(--runtime {'local' if remembered == 'docker' else 'docker'} to use the other)",
+            remembered,
+        )
     if has_local_data:
         return Choice("local", "this home already holds local-runtime data (--runtime docker to use Docker)")
     if engine_answers():
-        return Choice("docker", f"auto: a Docker engine answers at {engine_where} (--runtime local to run "
-                                f"the servers as processes)")
+        return Choice(
+            "docker",
+            f"auto: a Docker engine answers at {engine_where} (--runtime local to run the servers as processes)",
+        )
     return Choice("local", "auto: no Docker engine answers, so the servers run as local processes")
 
 

@@ -21,7 +21,9 @@ the Debezium connector with :meth:`DockerRuntime.connector_overrides` applied.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,10 +31,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 import yaml
 
@@ -41,6 +43,8 @@ from polydemo.config import SERVICES, Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
 from polydemo.runtime.base import ProgressFn, Runtime, ServiceStatus, UpResult, _ignore
 from polydemo.stores import Health
+
+log = logging.getLogger(__name__)
 
 COMPOSE_FILE = resources.path(resources.COMPOSE)
 PROJECT = "polydemo"
@@ -51,8 +55,7 @@ DEFAULT_WAIT_TIMEOUT = 180.0
 PULL_TIMEOUT = 1800.0
 DEFAULT_ENGINE_SOCKET = "unix:///var/run/docker.sock"
 
-ENGINE_HINT = ("start Docker Desktop (on Linux: `sudo systemctl start docker`), "
-               "or use --runtime local")
+ENGINE_HINT = "start Docker Desktop (on Linux: `sudo systemctl start docker`), or use --runtime local"
 LOCAL_HINT = "or use --runtime local"
 
 # What Compose's depends_on says (docker-compose.yml): a service comes up with these.
@@ -86,6 +89,7 @@ class ComposeResult:
 
 
 # ---------------------------------------------------------------- pure helpers (unit-tested)
+
 
 def compose_services(*paths: Path) -> dict[str, dict]:
     """Service -> its merged keys across compose files, later files winning (as ``docker compose -f a -f b``
@@ -155,8 +159,9 @@ def _services_in(text: str, project: str = PROJECT) -> list[str]:
 
 def _failed_services(text: str, project: str = PROJECT) -> list[str]:
     """Services named on the lines of Compose's output that report a failure (not the ones that went well)."""
-    bad = "\n".join(ln for ln in text.splitlines()
-                    if re.search(r"error|unhealthy|exited|failed|timeout|timed out", ln, re.I))
+    bad = "\n".join(
+        ln for ln in text.splitlines() if re.search(r"error|unhealthy|exited|failed|timeout|timed out", ln, re.I)
+    )
     return _services_in(bad, project)
 
 
@@ -174,17 +179,35 @@ def _error_line(text: str) -> str:
     return lines[-1][:240] if lines else "no output"
 
 
-PULL_NOT_FOUND = ("manifest unknown", "pull access denied", "repository does not exist",
-                  "not found: manifest", ": not found")
+PULL_NOT_FOUND = (
+    "manifest unknown",
+    "pull access denied",
+    "repository does not exist",
+    "not found: manifest",
+    ": not found",
+)
 PULL_PLATFORM = ("no matching manifest",)
 PULL_RATE = ("toomanyrequests", "rate limit")
 PULL_AUTH = ("unauthorized", "authentication required")
-NETWORK = ("no such host", "i/o timeout", "tls handshake timeout", "dial tcp", "proxyconnect",
-           "connection refused", "network is unreachable", "temporary failure in name resolution",
-           "failed to do request", "context deadline exceeded", "connection reset")
+NETWORK = (
+    "no such host",
+    "i/o timeout",
+    "tls handshake timeout",
+    "dial tcp",
+    "proxyconnect",
+    "connection refused",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "failed to do request",
+    "context deadline exceeded",
+    "connection reset",
+)
 # Compose's words when the engine went away under it.
-ENGINE_GONE = ("failed to connect to the docker api", "cannot connect to the docker daemon",
-               "is the docker daemon running")
+ENGINE_GONE = (
+    "failed to connect to the docker api",
+    "cannot connect to the docker daemon",
+    "is the docker daemon running",
+)
 PORT_TAKEN = ("port is already allocated", "address already in use", "bind for", "ports are not available")
 
 
@@ -193,37 +216,53 @@ def pull_error(output: str, images: dict[str, str]) -> PolydemoError:
     low = output.lower()
     service = next((s for s, ref in images.items() if ref.lower() in low), None)
     if service is None:
-        service = next((s for s in images if re.search(rf"^\s*{re.escape(s)}\b.*(error|fail)", output, re.I | re.M)),
-                       None)
+        service = next(
+            (s for s in images if re.search(rf"^\s*{re.escape(s)}\b.*(error|fail)", output, re.I | re.M)), None
+        )
     image = images.get(service) if service else ", ".join(images.values())
     what = f"could not pull {image}"
     offline = "pull the images once while online (`docker compose -p polydemo pull`), " + LOCAL_HINT
     if any(k in low for k in PULL_RATE):
-        return PolydemoError(f"{what}: the registry's pull rate limit was reached",
-                             hint="`docker login` (a free Docker Hub account has a higher limit) and retry, "
-                                  "or wait; " + LOCAL_HINT)
+        return PolydemoError(
+            f"{what}: the registry's pull rate limit was reached",
+            hint="`docker login` (a free Docker Hub account has a higher limit) and retry, or wait; " + LOCAL_HINT,
+        )
     if any(k in low for k in PULL_PLATFORM):
-        return PolydemoError(f"{what}: the image has no build for this machine's platform",
-                             hint="pick a multi-arch tag in docker-compose.yml, " + LOCAL_HINT)
+        return PolydemoError(
+            f"{what}: the image has no build for this machine's platform",
+            hint="pick a multi-arch tag in docker-compose.yml, " + LOCAL_HINT,
+        )
     if any(k in low for k in NETWORK):
-        return PolydemoError(f"{what}: the registry cannot be reached",
-                             hint="check the internet connection (and the proxy settings of Docker), or "
-                                  + offline)
+        return PolydemoError(
+            f"{what}: the registry cannot be reached",
+            hint="check the internet connection (and the proxy settings of Docker), or " + offline,
+        )
     if any(k in low for k in PULL_AUTH):
-        return PolydemoError(f"{what}: the registry refused the credentials",
-                             hint="`docker logout` then retry (the images are public), " + LOCAL_HINT)
+        return PolydemoError(
+            f"{what}: the registry refused the credentials",
+            hint="`docker logout` then retry (the images are public), " + LOCAL_HINT,
+        )
     if any(k in low for k in PULL_NOT_FOUND):
-        return PolydemoError(f"{what}: the registry has no such image or tag",
-                             hint="check the pinned tag in docker-compose.yml, " + LOCAL_HINT)
+        return PolydemoError(
+            f"{what}: the registry has no such image or tag",
+            hint="check the pinned tag in docker-compose.yml, " + LOCAL_HINT,
+        )
     if "no space left on device" in low:
-        return PolydemoError(f"{what}: Docker ran out of disk space",
-                             hint="free space with `docker system prune` (or give Docker Desktop a bigger disk), "
-                                  + LOCAL_HINT)
+        return PolydemoError(
+            f"{what}: Docker ran out of disk space",
+            hint="free space with `docker system prune` (or give Docker Desktop a bigger disk), " + LOCAL_HINT,
+        )
     return PolydemoError(f"{what}: {_error_line(output)}", hint=offline)
 
 
-def up_error(output: str, ports: dict[str, int], images: dict[str, str], timed_out: bool = False,
-             wait_timeout: float = DEFAULT_WAIT_TIMEOUT, project: str = PROJECT) -> PolydemoError:
+def up_error(
+    output: str,
+    ports: dict[str, int],
+    images: dict[str, str],
+    timed_out: bool = False,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+    project: str = PROJECT,
+) -> PolydemoError:
     """One clear error for a failed ``docker compose up --wait``."""
     low = output.lower()
     if any(k in low for k in PORT_TAKEN):
@@ -234,44 +273,55 @@ def up_error(output: str, ports: dict[str, int], images: dict[str, str], timed_o
             found = _services_in(output, project)
             service = found[0] if found else None
             port = ports.get(service) if service else port
-        svc = service or "a service"
+        who = service or "a service"
         env = f"POLYDEMO_{service.upper()}_PORT" if service else "POLYDEMO_<SERVICE>_PORT"
         return PortInUseError(
-            f"port {port} for {svc} is already in use" if port else f"a port {svc} needs is already in use",
+            f"port {port} for {who} is already in use" if port else f"a port {who} needs is already in use",
             hint="stop what holds it (another polydemo on the local runtime? `polydemo --runtime local down`), "
-                 f"or choose another port with {env}=<port> (or POLYDEMO_PORT_OFFSET)")
+            f"or choose another port with {env}=<port> (or POLYDEMO_PORT_OFFSET)",
+        )
     if any(k in low for k in (*PULL_NOT_FOUND, *PULL_RATE, *PULL_PLATFORM, "error pulling", "pull access")):
         return pull_error(output, images)
     if "no space left on device" in low:
-        return PolydemoError("Docker ran out of disk space",
-                             hint="free space with `docker system prune` (or give Docker Desktop a bigger disk), "
-                                  + LOCAL_HINT)
+        return PolydemoError(
+            "Docker ran out of disk space",
+            hint="free space with `docker system prune` (or give Docker Desktop a bigger disk), " + LOCAL_HINT,
+        )
     found = _failed_services(output, project) or _services_in(output, project)
     if timed_out or "timeout" in low or "unhealthy" in low or "dependency failed" in low or "exited" in low:
         svc = found[-1] if found else None
         if svc:
             return ServiceStartError(
-                f"{svc} did not become healthy" + (f" within {wait_timeout:.0f}s" if timed_out or "timeout" in low
-                                                   else ""),
-                hint=f"see `polydemo --runtime docker logs {svc}`")
-        return ServiceStartError(f"the stack did not become healthy within {wait_timeout:.0f}s",
-                                 hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`")
-    return ServiceStartError(f"docker compose up failed: {_error_line(output)}",
-                             hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`")
+                f"{svc} did not become healthy"
+                + (f" within {wait_timeout:.0f}s" if timed_out or "timeout" in low else ""),
+                hint=f"see `polydemo --runtime docker logs {svc}`",
+            )
+        return ServiceStartError(
+            f"the stack did not become healthy within {wait_timeout:.0f}s",
+            hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`",
+        )
+    return ServiceStartError(
+        f"docker compose up failed: {_error_line(output)}",
+        hint="see `docker compose -p polydemo ps` and `docker compose -p polydemo logs`",
+    )
 
 
 def engine_lost_error(during: str, services: list[str]) -> PolydemoError:
     """The engine stopped answering in the middle of a command: nothing more can be cleaned up from here."""
-    return PolydemoError(f"the Docker engine stopped answering during `{during}`",
-                         hint="start it again (Docker Desktop, or `sudo systemctl start docker`); containers stop "
-                              "with the engine and have no restart policy, so then `polydemo --runtime docker down` "
-                              f"removes what was started ({', '.join(services)}), or use --runtime local")
+    return PolydemoError(
+        f"the Docker engine stopped answering during `{during}`",
+        hint="start it again (Docker Desktop, or `sudo systemctl start docker`); containers stop "
+        "with the engine and have no restart policy, so then `polydemo --runtime docker down` "
+        f"removes what was started ({', '.join(services)}), or use --runtime local",
+    )
 
 
 def missing_image_hint(overrides: list[Path]) -> str:
     if overrides:
-        return ("build the stand-in images first (`bash scripts/docker-harness.sh prepare`), or unset "
-                "POLYDEMO_COMPOSE_OVERRIDE to use the official images")
+        return (
+            "build the stand-in images first (`bash scripts/docker-harness.sh prepare`), or unset "
+            "POLYDEMO_COMPOSE_OVERRIDE to use the official images"
+        )
     return "build or pull it (`docker compose -p polydemo pull`), " + LOCAL_HINT
 
 
@@ -285,7 +335,7 @@ def _started_seconds(started_at: str | None) -> float | None:
     tz = m.group(3) or "Z"
     stamp = f"{m.group(1)}{frac}{'+00:00' if tz == 'Z' else tz}"
     try:
-        return max(0.0, time.time() - datetime.fromisoformat(stamp).astimezone(timezone.utc).timestamp())
+        return max(0.0, time.time() - datetime.fromisoformat(stamp).astimezone(UTC).timestamp())
     except ValueError:
         return None
 
@@ -299,11 +349,17 @@ def _host_probe(name: str, settings: Settings) -> Health:
 
 # ---------------------------------------------------------------- the runtime
 
+
 class DockerRuntime(Runtime):
     name = "docker"
 
-    def __init__(self, settings: Settings, compose_file: Path = COMPOSE_FILE, project: str = PROJECT,
-                 overrides: list[Path] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        compose_file: Path = COMPOSE_FILE,
+        project: str = PROJECT,
+        overrides: list[Path] | None = None,
+    ):
         super().__init__(settings)
         self.compose_file = Path(compose_file)
         self.overrides = [Path(p) for p in overrides] if overrides is not None else overrides_from_env()
@@ -339,20 +395,25 @@ class DockerRuntime(Runtime):
         self._engine()
         self._require_compose()
         if not self.compose_file.is_file():
-            raise PolydemoError(f"{self.compose_file} is missing",
-                                hint="run polydemo from a full checkout of the project, " + LOCAL_HINT)
+            raise PolydemoError(
+                f"{self.compose_file} is missing",
+                hint="run polydemo from a full checkout of the project, " + LOCAL_HINT,
+            )
         for extra in self.overrides:
             if not extra.is_file():
-                raise PolydemoError(f"POLYDEMO_COMPOSE_OVERRIDE names {extra}, which does not exist",
-                                    hint="unset POLYDEMO_COMPOSE_OVERRIDE to use the official images, "
-                                         "or give the path of a compose file")
+                raise PolydemoError(
+                    f"POLYDEMO_COMPOSE_OVERRIDE names {extra}, which does not exist",
+                    hint="unset POLYDEMO_COMPOSE_OVERRIDE to use the official images, "
+                    "or give the path of a compose file",
+                )
 
     def _require_cli(self) -> None:
         if shutil.which("docker") is None:
             raise PolydemoError(
                 "Docker is not installed (no `docker` command on the PATH)",
                 hint="install Docker Desktop or Docker Engine (https://docs.docker.com/get-docker/), "
-                     "or use --runtime local")
+                "or use --runtime local",
+            )
 
     def _engine_url(self) -> str | None:
         """The engine address of the current docker context, when DOCKER_HOST does not say.
@@ -386,8 +447,9 @@ class DockerRuntime(Runtime):
                     f"cannot talk to the Docker engine at {where}: permission denied",
                     hint="add your user to the `docker` group and log in again, or use --runtime local",
                 ) from None
-            raise PolydemoError(f"the Docker engine is not running (nothing answers at {where})",
-                                hint=ENGINE_HINT) from None
+            raise PolydemoError(
+                f"the Docker engine is not running (nothing answers at {where})", hint=ENGINE_HINT
+            ) from None
         self._client = client
         return client
 
@@ -395,8 +457,10 @@ class DockerRuntime(Runtime):
         if self._compose_ok:
             return
         res = self._run(["docker", "compose", "version", "--short"], timeout=30)
-        hint = ("install the Docker Compose v2 plugin (Docker Desktop includes it; on Linux the "
-                "docker-compose-plugin package from Docker's repository), or use --runtime local")
+        hint = (
+            "install the Docker Compose v2 plugin (Docker Desktop includes it; on Linux the "
+            "docker-compose-plugin package from Docker's repository), or use --runtime local"
+        )
         if not res.ok:
             raise PolydemoError("Docker Compose v2 is not installed (`docker compose version` failed)", hint=hint)
         version = compose_version(res.output)
@@ -404,7 +468,8 @@ class DockerRuntime(Runtime):
             raise PolydemoError(
                 f"Docker Compose {'.'.join(map(str, version))} is too old "
                 f"(polydemo needs {'.'.join(map(str, MIN_COMPOSE))} or newer for `up --wait-timeout`)",
-                hint="update Docker Desktop or the docker-compose-plugin package, or use --runtime local")
+                hint="update Docker Desktop or the docker-compose-plugin package, or use --runtime local",
+            )
         self._compose_ok = True
 
     # ------------------------------------------------------------------ subprocess seam
@@ -412,9 +477,17 @@ class DockerRuntime(Runtime):
         """Run a command (stdout+stderr merged), feeding each line to ``on_line``; never raises for failures."""
         env = {**os.environ, **self.compose_env()}
         try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    text=True, errors="replace", env=env, cwd=str(self.compose_file.parent),
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                env=env,
+                cwd=str(self.compose_file.parent),
+                start_new_session=True,
+            )
         except FileNotFoundError:
             return ComposeResult(127, f"{argv[0]}: command not found")
         except OSError as exc:
@@ -428,8 +501,8 @@ class DockerRuntime(Runtime):
                 if on_line is not None:
                     try:
                         on_line(line.rstrip("\n"))
-                    except Exception:  # noqa: BLE001 - progress display must not break the run
-                        pass
+                    except Exception as exc:  # noqa: BLE001 - progress display must not break the run
+                        log.debug("progress display failed on a compose line: %s", exc)
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
@@ -457,8 +530,9 @@ class DockerRuntime(Runtime):
         """Service -> its row of ``docker compose ps --all --format json`` (State, Health, ...)."""
         res = self._compose("ps", "--all", "--format", "json", timeout=60)
         if not res.ok:
-            raise PolydemoError(f"docker compose ps failed: {_error_line(res.output)}",
-                                hint="see `docker compose -p polydemo ps`")
+            raise PolydemoError(
+                f"docker compose ps failed: {_error_line(res.output)}", hint="see `docker compose -p polydemo ps`"
+            )
         rows: dict[str, dict] = {}
         for row in parse_ps_json(res.output):
             svc = row.get("Service") or service_of_container(str(row.get("Name", "")), self.project)
@@ -468,12 +542,15 @@ class DockerRuntime(Runtime):
 
     @staticmethod
     def _row_healthy(row: dict | None) -> bool:
-        return bool(row) and str(row.get("State", "")).lower() == "running" \
+        return (
+            row is not None
+            and str(row.get("State", "")).lower() == "running"
             and str(row.get("Health", "")).lower() == "healthy"
+        )
 
     @staticmethod
     def _row_alive(row: dict | None) -> bool:
-        return bool(row) and str(row.get("State", "")).lower() in ("running", "paused", "restarting")
+        return row is not None and str(row.get("State", "")).lower() in ("running", "paused", "restarting")
 
     def _with_deps(self, names: list[str]) -> list[str]:
         wanted = list(names)
@@ -487,8 +564,7 @@ class DockerRuntime(Runtime):
         return max(self.settings.start_timeout, DEFAULT_WAIT_TIMEOUT)
 
     # ------------------------------------------------------------------ up
-    def up(self, services: Iterable[str] | None = None, keep: bool = False,
-           progress: ProgressFn = _ignore) -> UpResult:
+    def up(self, services: Iterable[str] | None = None, keep: bool = False, progress: ProgressFn = _ignore) -> UpResult:
         t0 = time.monotonic()
         wanted = self._with_deps(self.select(services))
         for name in wanted:
@@ -509,8 +585,16 @@ class DockerRuntime(Runtime):
                 progress(n, "starting", "docker compose up")
             wait = self._wait_timeout()
             try:
-                res = self._compose("up", "-d", "--wait", "--wait-timeout", str(int(wait)), *to_start,
-                                    timeout=wait + 120, on_line=_compose_progress(progress, self.project))
+                res = self._compose(
+                    "up",
+                    "-d",
+                    "--wait",
+                    "--wait-timeout",
+                    str(int(wait)),
+                    *to_start,
+                    timeout=wait + 120,
+                    on_line=_compose_progress(progress, self.project),
+                )
             except BaseException:
                 if not keep:
                     self._cleanup(to_start, nothing_alive)
@@ -518,8 +602,14 @@ class DockerRuntime(Runtime):
             if not res.ok and not self._engine_answers(res.output):
                 raise engine_lost_error("up", to_start)
             if not res.ok:
-                err = up_error(res.output, {n: self.settings.port(n) for n in SERVICES},
-                               compose_images(*self.compose_files), res.timed_out, wait, self.project)
+                err = up_error(
+                    res.output,
+                    {n: self.settings.port(n) for n in SERVICES},
+                    compose_images(*self.compose_files),
+                    res.timed_out,
+                    wait,
+                    self.project,
+                )
                 failed = _failed_services(res.output, self.project) or to_start
                 for n in to_start:
                     if n in failed:
@@ -531,26 +621,30 @@ class DockerRuntime(Runtime):
                     cleanup = self._cleanup(to_start, nothing_alive)
                     if cleanup and not self._engine_answers():
                         raise engine_lost_error("up", to_start)
-                    err.hint = (err.hint or "") + f" (stopped what this run started: {', '.join(to_start)}; " \
-                                                  f"use --keep to leave it running){cleanup}"
+                    err.hint = (
+                        (err.hint or "") + f" (stopped what this run started: {', '.join(to_start)}; "
+                        f"use --keep to leave it running){cleanup}"
+                    )
                 raise err
         statuses = self._reachable_statuses(wanted)
         unreachable = [s for s in statuses if s.service in to_start and not s.healthy]
         if unreachable:
-            bad = unreachable[0]
-            progress(bad.service, "failed", bad.detail)
-            err = ServiceStartError(f"{bad.service} is up in its container but not healthy from the host: {bad.detail}",
-                                    hint=f"is something else answering on 127.0.0.1:{bad.port}? "
-                                         f"see `polydemo --runtime docker logs {bad.service}`")
+            sick = unreachable[0]
+            progress(sick.service, "failed", sick.detail)
+            err = ServiceStartError(
+                f"{sick.service} is up in its container but not healthy from the host: {sick.detail}",
+                hint=f"is something else answering on 127.0.0.1:{sick.port}? "
+                f"see `polydemo --runtime docker logs {sick.service}`",
+            )
             if not keep:
                 cleanup = self._cleanup(to_start, nothing_alive)
-                err.hint += f" (stopped what this run started: {', '.join(to_start)}; " \
-                            f"use --keep to leave it running){cleanup}"
+                err.hint = (err.hint or "") + (
+                    f" (stopped what this run started: {', '.join(to_start)}; use --keep to leave it running){cleanup}"
+                )
             raise err
         for n in to_start:
             progress(n, "healthy", "container healthy")
-        return UpResult(started=to_start, already_running=already, statuses=statuses,
-                        seconds=time.monotonic() - t0)
+        return UpResult(started=to_start, already_running=already, statuses=statuses, seconds=time.monotonic() - t0)
 
     def _reachable_statuses(self, names: list[str], grace: float = 20.0) -> list[ServiceStatus]:
         """Statuses once every container is healthy: the host-side probes get a short grace period
@@ -575,17 +669,24 @@ class DockerRuntime(Runtime):
         if not missing:
             return
         # Images compose builds (a `build:` section): built now, before any container exists.
-        to_build = [n for n in missing if declared.get(n, {}).get("build")
-                    and str(declared[n].get("pull_policy", "")).lower() in ("build", "missing", "never", "")]
+        to_build = [
+            n
+            for n in missing
+            if declared.get(n, {}).get("build")
+            and str(declared[n].get("pull_policy", "")).lower() in ("build", "missing", "never", "")
+        ]
         if to_build:
             for name in to_build:
                 progress(name, "starting", f"building {images.get(name, 'its image')}")
             res = self._compose("build", *to_build, timeout=PULL_TIMEOUT)
             if not res.ok:
-                bad = next((n for n in to_build if re.search(rf"\b{re.escape(n)}\b", _error_line(res.output))),
-                           to_build[0])
-                err = PolydemoError(f"could not build the image of {bad}: {_error_line(res.output)}",
-                                    hint=f"see `docker compose -p {self.project} build {bad}`; nothing was started")
+                bad = next(
+                    (n for n in to_build if re.search(rf"\b{re.escape(n)}\b", _error_line(res.output))), to_build[0]
+                )
+                err = PolydemoError(
+                    f"could not build the image of {bad}: {_error_line(res.output)}",
+                    hint=f"see `docker compose -p {self.project} build {bad}`; nothing was started",
+                )
                 for name in to_build:
                     progress(name, "failed", err.message)
                 raise err
@@ -596,8 +697,10 @@ class DockerRuntime(Runtime):
         if never:
             # Compose would skip the pull and fail later, at `up`: say it now, before anything starts.
             name = never[0]
-            err = PolydemoError(f"the image {images[name]} of {name} is not in the Docker engine, and its "
-                                f"pull_policy is never", hint=missing_image_hint(self.overrides))
+            err = PolydemoError(
+                f"the image {images[name]} of {name} is not in the Docker engine, and its pull_policy is never",
+                hint=missing_image_hint(self.overrides),
+            )
             progress(name, "failed", err.message)
             raise err
         for name in missing:
@@ -646,8 +749,8 @@ class DockerRuntime(Runtime):
             c = self._containers().get(service)
             if c is not None and c.status == "paused":
                 c.unpause()
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - best effort: a stop that follows handles what remains
+            log.debug("could not unpause %s: %s", service, exc)
 
     # ------------------------------------------------------------------ down
     def down(self, services: Iterable[str] | None = None, progress: ProgressFn = _ignore) -> dict[str, str]:
@@ -670,8 +773,10 @@ class DockerRuntime(Runtime):
         else:
             res = ComposeResult(0, "")
         if not res.ok:
-            raise PolydemoError(f"docker compose could not stop the stack: {_error_line(res.output)}",
-                                hint="see `docker compose -p polydemo ps`")
+            raise PolydemoError(
+                f"docker compose could not stop the stack: {_error_line(res.output)}",
+                hint="see `docker compose -p polydemo ps`",
+            )
         outcomes = {n: ("stopped" if n in alive else "not running") for n in wanted}
         for n in wanted:
             progress(n, outcomes[n], "")
@@ -700,8 +805,9 @@ class DockerRuntime(Runtime):
         port = self.settings.port(name)
         engine = ENGINES[name]
         if c is None:
-            return ServiceStatus(name, engine, None, port, None, "stopped", "no container (run `polydemo up`)",
-                                 None, None)
+            return ServiceStatus(
+                name, engine, None, port, None, "stopped", "no container (run `polydemo up`)", None, None
+            )
         attrs = c.attrs or {}
         state = attrs.get("State") or {}
         image = (attrs.get("Config") or {}).get("Image") or ""
@@ -710,22 +816,40 @@ class DockerRuntime(Runtime):
         uptime = _started_seconds(state.get("StartedAt"))
         short = (c.id or "")[:12]
         if status == "paused":
-            return ServiceStatus(name, engine, None, port, None, "paused",
-                                 f"container {short} paused (by a drill)", uptime, self._rss(c))
+            return ServiceStatus(
+                name, engine, None, port, None, "paused", f"container {short} paused (by a drill)", uptime, self._rss(c)
+            )
         if status not in ("running", "restarting"):
             code = state.get("ExitCode")
-            return ServiceStatus(name, engine, None, port, None, "stopped",
-                                 f"container {status}" + (f" (exit code {code})" if code not in (None, 0) else ""),
-                                 None, None)
+            return ServiceStatus(
+                name,
+                engine,
+                None,
+                port,
+                None,
+                "stopped",
+                f"container {status}" + (f" (exit code {code})" if code not in (None, 0) else ""),
+                None,
+                None,
+            )
         rss = self._rss(c)
-        health = (state.get("Health") or {})
+        health = state.get("Health") or {}
         hstatus = health.get("Status")
         if hstatus == "healthy":
             probe = _host_probe(name, self.settings)
             if probe.ok:
                 return ServiceStatus(name, engine, probe.version, port, None, "healthy", probe.detail, uptime, rss)
-            return ServiceStatus(name, engine, None, port, None, "unhealthy",
-                                 f"container healthy, but not reachable from the host: {probe.detail}", uptime, rss)
+            return ServiceStatus(
+                name,
+                engine,
+                None,
+                port,
+                None,
+                "unhealthy",
+                f"container healthy, but not reachable from the host: {probe.detail}",
+                uptime,
+                rss,
+            )
         if hstatus == "starting":
             detail = "starting (healthcheck not passed yet)"
         else:
@@ -758,8 +882,10 @@ class DockerRuntime(Runtime):
             return None
         res = self._compose("logs", "--no-color", "--timestamps", "--tail", "5000", service, timeout=120)
         if not res.ok:
-            raise PolydemoError(f"docker compose logs {service} failed: {_error_line(res.output)}",
-                                hint=f"try `docker compose -p polydemo logs {service}`")
+            raise PolydemoError(
+                f"docker compose logs {service} failed: {_error_line(res.output)}",
+                hint=f"try `docker compose -p polydemo logs {service}`",
+            )
         path = self.settings.logs_dir / f"{service}.docker.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(res.output)
@@ -768,8 +894,7 @@ class DockerRuntime(Runtime):
     def logs_argv(self, service: str, follow: bool = False, lines: int = 40) -> list[str]:
         """The command that streams a service's log (for a ``logs --follow`` that keeps printing)."""
         self.select([service])
-        return self.compose_argv("logs", "--no-color", "--tail", str(lines), *(["--follow"] if follow else []),
-                                 service)
+        return self.compose_argv("logs", "--no-color", "--tail", str(lines), *(["--follow"] if follow else []), service)
 
     def _logs_tail(self, service: str, lines: int) -> str:
         try:
@@ -788,8 +913,10 @@ class DockerRuntime(Runtime):
         try:
             fn()
         except Exception as exc:  # noqa: BLE001 - docker.errors.APIError and friends
-            raise PolydemoError(f"could not {what} {service}: {str(exc).splitlines()[0][:200]}",
-                                hint=f"see `docker compose -p {self.project} ps`") from None
+            raise PolydemoError(
+                f"could not {what} {service}: {str(exc).splitlines()[0][:200]}",
+                hint=f"see `docker compose -p {self.project} ps`",
+            ) from None
 
     def stop_service(self, service: str) -> str:
         c = self._container(service)
@@ -829,16 +956,20 @@ class DockerRuntime(Runtime):
             c.reload()
             state = c.attrs.get("State") or {}
             if state.get("Status") in ("exited", "dead"):
-                raise ServiceStartError(f"{service} exited during start-up (exit code {state.get('ExitCode')})",
-                                        hint=f"see `polydemo --runtime docker logs {service}`",
-                                        details=self._logs_tail(service, 15) or None)
+                raise ServiceStartError(
+                    f"{service} exited during start-up (exit code {state.get('ExitCode')})",
+                    hint=f"see `polydemo --runtime docker logs {service}`",
+                    details=self._logs_tail(service, 15) or None,
+                )
             health = (state.get("Health") or {}).get("Status")
             if health in (None, "healthy"):
                 return
             time.sleep(0.5)
-        raise ServiceStartError(f"{service} was not healthy after {timeout:.0f}s",
-                                hint=f"see `polydemo --runtime docker logs {service}`",
-                                details=self._logs_tail(service, 15) or None)
+        raise ServiceStartError(
+            f"{service} was not healthy after {timeout:.0f}s",
+            hint=f"see `polydemo --runtime docker logs {service}`",
+            details=self._logs_tail(service, 15) or None,
+        )
 
     def pause_service(self, service: str) -> str:
         c = self._container(service)
@@ -858,14 +989,23 @@ class DockerRuntime(Runtime):
 
 # ---------------------------------------------------------------- progress from Compose's plain output
 
-_CONTAINER_EVENT = re.compile(r"Container\s+(\S+)\s+(Creating|Created|Recreate|Recreated|Starting|Started|Waiting|"
-                              r"Healthy|Running|Stopping|Stopped|Error)\b")
+_CONTAINER_EVENT = re.compile(
+    r"Container\s+(\S+)\s+(Creating|Created|Recreate|Recreated|Starting|Started|Waiting|"
+    r"Healthy|Running|Stopping|Stopped|Error)\b"
+)
 
 
 def _compose_progress(progress: ProgressFn, project: str) -> LineFn:
-    states = {"Creating": "creating container", "Created": "container created", "Recreate": "recreating container",
-              "Recreated": "container recreated", "Starting": "starting container", "Started": "container started",
-              "Waiting": "waiting for the healthcheck", "Running": "container running"}
+    states = {
+        "Creating": "creating container",
+        "Created": "container created",
+        "Recreate": "recreating container",
+        "Recreated": "container recreated",
+        "Starting": "starting container",
+        "Started": "container started",
+        "Waiting": "waiting for the healthcheck",
+        "Running": "container running",
+    }
 
     def on_line(line: str) -> None:
         m = _CONTAINER_EVENT.search(line)
@@ -896,7 +1036,5 @@ def _kill_group(proc: subprocess.Popen) -> None:
             proc.kill()
     except (ProcessLookupError, PermissionError, OSError):
         pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):  # pragma: no cover - SIGKILL is not refused
         proc.wait(10)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        pass

@@ -24,9 +24,11 @@ PORT_OFFSET = os.environ.get("POLYDEMO_DOCKER_PORT_OFFSET", "30000")
 HARNESS = os.environ.get("POLYDEMO_DOCKER_HARNESS")
 PROJECT = "polydemo"
 
-SKIP_REASON = ("no Docker engine prepared by the harness: run `make docker-test` (scripts/docker-harness.sh "
-               "starts a private dockerd and builds the stand-in images), or set POLYDEMO_DOCKER_HARNESS, "
-               "DOCKER_HOST and POLYDEMO_COMPOSE_OVERRIDE yourself")
+SKIP_REASON = (
+    "no Docker engine prepared by the harness: run `make docker-test` (scripts/docker-harness.sh "
+    "starts a private dockerd and builds the stand-in images), or set POLYDEMO_DOCKER_HARNESS, "
+    "DOCKER_HOST and POLYDEMO_COMPOSE_OVERRIDE yourself"
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -65,17 +67,28 @@ def home():
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYDEMO_") or k in (
-        "POLYDEMO_COMPOSE_OVERRIDE", "POLYDEMO_CACHE")}
-    env.update({"POLYDEMO_HOME": str(home), "POLYDEMO_PORT_OFFSET": PORT_OFFSET, "POLYDEMO_RUNTIME": "docker",
-                "NO_COLOR": "1", "COLUMNS": "160"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("POLYDEMO_") or k in ("POLYDEMO_COMPOSE_OVERRIDE", "POLYDEMO_CACHE")
+    }
+    env.update(
+        {
+            "POLYDEMO_HOME": str(home),
+            "POLYDEMO_PORT_OFFSET": PORT_OFFSET,
+            "POLYDEMO_RUNTIME": "docker",
+            "NO_COLOR": "1",
+            "COLUMNS": "160",
+        }
+    )
     env.update(extra)
     return env
 
 
 def run_cli(home: Path, *args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([POLYDEMO, *args], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT),
-                          env=env or cli_env(home))
+    return subprocess.run(
+        [POLYDEMO, *args], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env or cli_env(home)
+    )
 
 
 def project_containers(client, all_: bool = True):
@@ -95,8 +108,14 @@ def compose_down_volumes(home: Path) -> None:
     files = ["-f", str(ROOT / "docker-compose.yml")]
     for extra in filter(None, os.environ.get("POLYDEMO_COMPOSE_OVERRIDE", "").split(os.pathsep)):
         files += ["-f", extra]
-    subprocess.run(["docker", "compose", *files, "-p", PROJECT, "down", "-v", "--timeout", "5"],
-                   capture_output=True, text=True, timeout=300, env=cli_env(home), cwd=str(ROOT))
+    subprocess.run(
+        ["docker", "compose", *files, "-p", PROJECT, "down", "-v", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=cli_env(home),
+        cwd=str(ROOT),
+    )
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):

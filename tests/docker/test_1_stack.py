@@ -12,8 +12,17 @@ import time
 
 import pytest
 
-from tests.docker.conftest import (PORT_OFFSET, cli_env, compose_down_volumes, json_of, project_containers,
-                                   project_networks, project_volumes, run_cli, timings_line)
+from tests.docker.conftest import (
+    PORT_OFFSET,
+    cli_env,
+    compose_down_volumes,
+    json_of,
+    project_containers,
+    project_networks,
+    project_volumes,
+    run_cli,
+    timings_line,
+)
 
 SERVICES = ("postgres", "timeseries", "redis", "mongo", "neo4j", "kafka", "connect")
 SCENARIOS = ("signup", "kill-consumer", "store-outage", "cdc-outage")
@@ -60,7 +69,11 @@ def test_status_json_shows_all_seven_healthy(stack, docker_client):
     for name, c in containers.items():
         mem = c.stats(stream=False)["memory_stats"]
         rss[name] = (mem.get("usage", 0) - (mem.get("stats") or {}).get("inactive_file", 0)) / 2**20
-    print("\n[docker-rss] " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()) + f"; total {sum(rss.values()):.0f} MiB")
+    print(
+        "\n[docker-rss] "
+        + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items())
+        + f"; total {sum(rss.values()):.0f} MiB"
+    )
     timings_line("container memory, total (idle, after up)", sum(rss.values()), " MiB")
     for name, mib in rss.items():
         timings_line(f"container memory {name}", mib, " MiB")

@@ -10,13 +10,20 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.docker.conftest import (HARNESS, PORT_OFFSET, ROOT, cli_env, compose_down_volumes, project_containers,
-                                   run_cli, wait_for)
+from tests.docker.conftest import (
+    HARNESS,
+    PORT_OFFSET,
+    ROOT,
+    cli_env,
+    compose_down_volumes,
+    project_containers,
+    run_cli,
+    wait_for,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +58,9 @@ def assert_nothing_started(docker_client):
 
 
 def test_missing_image_with_pull_policy_never_is_one_line_and_starts_nothing(home, tmp_path, docker_client):
-    env = with_override(home, tmp_path, "services:\n  redis:\n    image: localhost/polydemo-no-such-image:0\n"
-                                        "    pull_policy: never\n")
+    env = with_override(
+        home, tmp_path, "services:\n  redis:\n    image: localhost/polydemo-no-such-image:0\n    pull_policy: never\n"
+    )
     res = run_cli(home, "up", env=env, timeout=300)
     assert res.returncode != 0
     errors = error_lines(res.stderr)
@@ -62,8 +70,9 @@ def test_missing_image_with_pull_policy_never_is_one_line_and_starts_nothing(hom
 
 def test_image_that_cannot_be_pulled_is_one_line_and_starts_nothing(home, tmp_path, docker_client):
     # A registry that refuses connections: the real `docker compose pull` fails.
-    env = with_override(home, tmp_path, "services:\n  neo4j:\n    image: 127.0.0.1:1/polydemo/none:0\n"
-                                        "    pull_policy: missing\n")
+    env = with_override(
+        home, tmp_path, "services:\n  neo4j:\n    image: 127.0.0.1:1/polydemo/none:0\n    pull_policy: missing\n"
+    )
     res = run_cli(home, "up", env=env, timeout=300)
     assert res.returncode != 0
     errors = error_lines(res.stderr)
@@ -75,10 +84,16 @@ def test_image_that_cannot_be_pulled_is_one_line_and_starts_nothing(home, tmp_pa
 def test_image_that_fails_to_build_is_one_line_and_starts_nothing(home, tmp_path, docker_client):
     ctx = tmp_path / "broken"
     ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM localhost/polydemo-base:bookworm\nRUN echo 'polydemo: broken on purpose' && false\n")
-    env = with_override(home, tmp_path, f"services:\n  redis:\n    image: localhost/polydemo-broken:0\n"
-                                        f"    pull_policy: build\n    build:\n      context: {ctx}\n"
-                                        f"      network: host\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM localhost/polydemo-base:bookworm\nRUN echo 'polydemo: broken on purpose' && false\n"
+    )
+    env = with_override(
+        home,
+        tmp_path,
+        f"services:\n  redis:\n    image: localhost/polydemo-broken:0\n"
+        f"    pull_policy: build\n    build:\n      context: {ctx}\n"
+        f"      network: host\n",
+    )
     res = run_cli(home, "up", env=env, timeout=600)
     assert res.returncode != 0
     errors = error_lines(res.stderr)
@@ -99,28 +114,38 @@ def test_host_port_already_taken_is_one_line_and_leaves_nothing_running(home, do
     assert res.returncode != 0
     errors = error_lines(res.stderr)
     assert len(errors) == 1 and f"port {port} for redis is already in use" in errors[0], res.stderr
-    assert f"POLYDEMO_REDIS_PORT" in res.stderr
+    assert "POLYDEMO_REDIS_PORT" in res.stderr
     assert_nothing_started(docker_client)
 
 
 def test_engine_stopped_in_the_middle_of_up(home, docker_client):
     pidfile = Path(HARNESS) / "engine" / "dockerd.pid"
     assert pidfile.is_file(), "the harness records dockerd's pid there"
-    proc = subprocess.Popen([str(Path(os.sys.executable).parent / "polydemo"), "up"], cwd=str(ROOT),
-                            env=cli_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(Path(os.sys.executable).parent / "polydemo"), "up"],
+        cwd=str(ROOT),
+        env=cli_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Some containers are running, the stack is not healthy yet: stop the engine there.
-        wait_for(lambda: any(c.status == "running" for c in project_containers(docker_client)), 120,
-                 "a first container running")
+        wait_for(
+            lambda: any(c.status == "running" for c in project_containers(docker_client)),
+            120,
+            "a first container running",
+        )
         dockerd = int(pidfile.read_text())
         os.kill(dockerd, signal.SIGTERM)
-        out, err = proc.communicate(timeout=300)
+        _out, err = proc.communicate(timeout=300)
         wait_for(lambda: not _alive(dockerd), 60, f"dockerd {dockerd} to exit")
     finally:
         if proc.poll() is None:
             proc.kill()
-    restart = subprocess.run(["bash", str(ROOT / "scripts" / "docker-harness.sh"), "start"], capture_output=True,
-                             text=True, timeout=180)
+    restart = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "docker-harness.sh"), "start"], capture_output=True, text=True, timeout=180
+    )
     assert restart.returncode == 0, restart.stderr
     assert proc.returncode != 0
     errors = error_lines(err)

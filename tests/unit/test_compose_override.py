@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import yaml
@@ -36,7 +35,7 @@ def test_a_missing_override_file_is_one_clear_error(tmp_path):
     rt._require_cli = lambda: None
     rt._engine = lambda: None
     rt._require_compose = lambda: None
-    with pytest.raises(PolydemoError, match="POLYDEMO_COMPOSE_OVERRIDE names .*nope.yml, which does not exist"):
+    with pytest.raises(PolydemoError, match=r"POLYDEMO_COMPOSE_OVERRIDE names .*nope\.yml, which does not exist"):
         rt.preflight()
 
 

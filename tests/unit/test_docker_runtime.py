@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from polydemo.cli import app
 from polydemo.config import SERVICES, Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
-from polydemo.runtime import get_runtime, resolve_runtime_name
 from polydemo.runtime import docker as docker_rt
+from polydemo.runtime import get_runtime, resolve_runtime_name
 from polydemo.runtime.docker import ComposeResult, DockerRuntime
 from polydemo.stores import Health
 
@@ -40,13 +40,14 @@ def stub_docker(tmp_path, compose: str | None = "2.29.7") -> str:
         "#!/bin/sh\n"
         f'if [ "$1" = "compose" ] && [ "$2" = "version" ]; then {compose_branch}; fi\n'
         'if [ "$1" = "context" ]; then echo "unix:///var/run/docker.sock"; exit 0; fi\n'
-        'echo "stub docker: $*" >&2; exit 1\n')
+        'echo "stub docker: $*" >&2; exit 1\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return str(bindir)
 
 
-
 # ---------------------------------------------------------------- runtime selection
+
 
 def test_auto_selects_local_when_docker_host_socket_does_not_exist():
     s = Settings.from_env()
@@ -69,6 +70,7 @@ def test_docker_runtime_implements_the_whole_interface():
 
 
 # ---------------------------------------------------------------- preflight messages
+
 
 def test_no_engine_is_one_clear_error_with_the_local_hint(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", stub_docker(tmp_path))
@@ -105,7 +107,7 @@ class FakeContainers:
     def __init__(self, items):
         self.items = items
 
-    def list(self, all=False, filters=None):  # noqa: A002 - the SDK's own parameter name
+    def list(self, all=False, filters=None):
         return list(self.items)
 
 
@@ -145,6 +147,7 @@ def test_preflight_passes_with_engine_and_compose(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- the CLI: one clear line, no traceback
 
+
 def test_cli_status_without_engine_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", stub_docker(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
@@ -170,6 +173,7 @@ def test_cli_status_without_docker_installed(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- environment for Compose
 
+
 def test_compose_env_follows_settings_ports_and_passwords(monkeypatch):
     monkeypatch.setenv("POLYDEMO_PORT_OFFSET", "1000")
     monkeypatch.setenv("POLYDEMO_PG_PASSWORD", "s3cret-pw")
@@ -187,10 +191,13 @@ def test_connector_overrides():
 
 # ---------------------------------------------------------------- pure helpers
 
+
 def test_parse_ps_json_handles_array_and_json_lines():
     array = '[{"Service": "redis", "State": "running", "Health": "healthy"}]'
-    lines = ('{"Service": "redis", "State": "running", "Health": "healthy"}\n'
-             '{"Service": "kafka", "State": "exited", "Health": ""}\n')
+    lines = (
+        '{"Service": "redis", "State": "running", "Health": "healthy"}\n'
+        '{"Service": "kafka", "State": "exited", "Health": ""}\n'
+    )
     assert docker_rt.parse_ps_json(array) == [{"Service": "redis", "State": "running", "Health": "healthy"}]
     assert [r["Service"] for r in docker_rt.parse_ps_json(lines)] == ["redis", "kafka"]
     assert docker_rt.parse_ps_json("") == []
@@ -202,14 +209,27 @@ def test_service_of_container_name():
     assert docker_rt.service_of_container("other-kafka-1") is None
 
 
-@pytest.mark.parametrize("output,needle,hint", [
-    ('neo4j Error manifest for neo4j:5.26.30-community not found: manifest unknown: manifest unknown',
-     "no such image or tag", "docker-compose.yml"),
-    ('mongo Error failed to resolve reference "docker.io/library/mongo:7.0.28": '
-     'dial tcp: lookup registry-1.docker.io: no such host', "cannot be reached", "online"),
-    ('Error response from daemon: toomanyrequests: You have reached your pull rate limit. redis:7.4.11',
-     "rate limit", "docker login"),
-])
+@pytest.mark.parametrize(
+    "output,needle,hint",
+    [
+        (
+            "neo4j Error manifest for neo4j:5.26.30-community not found: manifest unknown: manifest unknown",
+            "no such image or tag",
+            "docker-compose.yml",
+        ),
+        (
+            'mongo Error failed to resolve reference "docker.io/library/mongo:7.0.28": '
+            "dial tcp: lookup registry-1.docker.io: no such host",
+            "cannot be reached",
+            "online",
+        ),
+        (
+            "Error response from daemon: toomanyrequests: You have reached your pull rate limit. redis:7.4.11",
+            "rate limit",
+            "docker login",
+        ),
+    ],
+)
 def test_pull_failures_are_explained(output, needle, hint):
     images = docker_rt.compose_images()
     err = docker_rt.pull_error(output, images)
@@ -219,8 +239,10 @@ def test_pull_failures_are_explained(output, needle, hint):
 
 
 def test_port_clash_names_the_service_and_the_variable():
-    out = ("Error response from daemon: driver failed programming external connectivity on endpoint "
-           "polydemo-postgres-1 (abc): Bind for 127.0.0.1:5432 failed: port is already allocated")
+    out = (
+        "Error response from daemon: driver failed programming external connectivity on endpoint "
+        "polydemo-postgres-1 (abc): Bind for 127.0.0.1:5432 failed: port is already allocated"
+    )
     ports = Settings.from_env().ports
     err = docker_rt.up_error(out, ports, docker_rt.compose_images())
     assert isinstance(err, PortInUseError)
@@ -229,6 +251,7 @@ def test_port_clash_names_the_service_and_the_variable():
 
 
 # ---------------------------------------------------------------- up / down through fakes
+
 
 class FakeCompose:
     """Stands in for DockerRuntime._run: records every command, answers by compose sub-command."""
@@ -240,7 +263,7 @@ class FakeCompose:
     def __call__(self, argv, timeout, on_line=None):
         self.calls.append(argv)
         if argv[:2] == ["docker", "compose"] and "-p" in argv:
-            sub = argv[argv.index("-p") + 2:]
+            sub = argv[argv.index("-p") + 2 :]
             answer = self.answers.get(sub[0], ComposeResult(0, ""))
             result = answer(sub) if callable(answer) else answer
             if on_line:
@@ -250,7 +273,7 @@ class FakeCompose:
         return ComposeResult(0, "2.29.7")
 
     def subcommands(self):
-        return [c[c.index("-p") + 2:] for c in self.calls if c[:2] == ["docker", "compose"] and "-p" in c]
+        return [c[c.index("-p") + 2 :] for c in self.calls if c[:2] == ["docker", "compose"] and "-p" in c]
 
 
 def make_runtime(monkeypatch, tmp_path, compose, client=None):
@@ -263,9 +286,12 @@ def make_runtime(monkeypatch, tmp_path, compose, client=None):
     return rt
 
 
-UNHEALTHY = ComposeResult(1, " Container polydemo-kafka-1  Healthy\n"
-                             " Container polydemo-neo4j-1  Error\n"
-                             "dependency failed to start: container polydemo-neo4j-1 is unhealthy\n")
+UNHEALTHY = ComposeResult(
+    1,
+    " Container polydemo-kafka-1  Healthy\n"
+    " Container polydemo-neo4j-1  Error\n"
+    "dependency failed to start: container polydemo-neo4j-1 is unhealthy\n",
+)
 
 
 def test_failed_up_takes_down_what_it_started(monkeypatch, tmp_path):
@@ -348,6 +374,7 @@ def test_down_all_keeps_volumes_and_reports_each_service(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- status and drills through a fake SDK
 
+
 class FakeContainer:
     def __init__(self, service, status="running", health="healthy", exit_code=0, log=None):
         self.id = f"{service}0123456789abcdef"
@@ -391,13 +418,19 @@ class FakeContainer:
 
 
 def test_status_from_containers(monkeypatch, tmp_path):
-    containers = [FakeContainer("postgres"), FakeContainer("redis", health="starting"),
-                  FakeContainer("mongo", status="paused"), FakeContainer("kafka", status="exited", exit_code=137),
-                  FakeContainer("neo4j", health="unhealthy", log=["Connection refused"]),
-                  FakeContainer("connect")]
+    containers = [
+        FakeContainer("postgres"),
+        FakeContainer("redis", health="starting"),
+        FakeContainer("mongo", status="paused"),
+        FakeContainer("kafka", status="exited", exit_code=137),
+        FakeContainer("neo4j", health="unhealthy", log=["Connection refused"]),
+        FakeContainer("connect"),
+    ]
     rt = make_runtime(monkeypatch, tmp_path, FakeCompose(), FakeClient(containers))
-    probes = {"postgres": Health(True, "SELECT 1 ok", "PostgreSQL 15.18"),
-              "connect": Health(False, "ConnectError: refused")}
+    probes = {
+        "postgres": Health(True, "SELECT 1 ok", "PostgreSQL 15.18"),
+        "connect": Health(False, "ConnectError: refused"),
+    }
     monkeypatch.setattr(docker_rt, "_host_probe", lambda name, s: probes[name])
     by = {s.service: s for s in rt.status()}
     assert by["postgres"].healthy and by["postgres"].version == "PostgreSQL 15.18"
@@ -446,8 +479,11 @@ class GoneClient(FakeClient):
 
 
 def test_engine_gone_during_up_is_one_clear_error(monkeypatch, tmp_path):
-    gone = ComposeResult(1, " Container polydemo-kafka-1  Waiting\nfailed to connect to the docker API at "
-                            "unix:///x.sock; check if the path is correct and if the daemon is running\n")
+    gone = ComposeResult(
+        1,
+        " Container polydemo-kafka-1  Waiting\nfailed to connect to the docker API at "
+        "unix:///x.sock; check if the path is correct and if the daemon is running\n",
+    )
     compose = FakeCompose({"up": gone})
     rt = make_runtime(monkeypatch, tmp_path, compose)
     with pytest.raises(PolydemoError) as exc:
