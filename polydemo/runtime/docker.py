@@ -723,7 +723,7 @@ class DockerRuntime(Runtime):
                 return bool(client.ping())
             finally:
                 getattr(client, "close", lambda: None)()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - any failure to ping means the engine is gone: that is the answer
             return False
 
     def _fresh_client(self):

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
     from polydemo.config import Settings
@@ -70,6 +70,51 @@ def health_of(service: str, settings) -> Health:
     return importlib.import_module(f"polydemo.stores.{_MODULES[service]}").health(settings)
 
 
+C = TypeVar("C")
+
+
+class Gateway(Generic[C]):
+    """What every gateway shares: its client, made on first use (or passed in and then not closed here),
+    made again when it broke; ``with`` closes it; ``health`` is the service's own probe."""
+
+    service: ClassVar[str]
+
+    def __init__(self, settings: Settings, client: C | None = None, timeout: float | None = None):
+        self.settings = settings
+        self._client = client
+        self._own = client is None
+        self._timeout = timeout
+
+    def _connect(self) -> C:
+        raise NotImplementedError
+
+    def _usable(self, client: C) -> bool:
+        """False when the client cannot heal itself (a closed or broken psycopg connection)."""
+        return True
+
+    @property
+    def client(self) -> C:
+        if self._client is None or not self._usable(self._client):
+            self._client = self._connect()
+        return self._client
+
+    def close(self) -> None:
+        if self._own and self._client is not None:
+            client, self._client = self._client, None
+            client.close()  # type: ignore[attr-defined]
+
+    def __enter__(self: G) -> G:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def health(self) -> Health:
+        return health_of(self.service, self.settings)
+
+
+G = TypeVar("G", bound=Gateway)
+
 # Gateway attribute -> (module, class, the service it talks to).
 _GATEWAYS = {
     "users": ("postgres", "Users", "postgres"),
@@ -111,7 +156,7 @@ class Stores:
             if gw is None:
                 module, cls, _ = _GATEWAYS[name]
                 klass = getattr(importlib.import_module(f"polydemo.stores.{module}"), cls)
-                kwargs = {} if self.timeout is None or name == "kafka" else {"timeout": self.timeout}
+                kwargs = {} if self.timeout is None else {"timeout": self.timeout}
                 gw = self._made[name] = klass(self.settings, **kwargs)
             return gw
 

@@ -27,7 +27,7 @@ from typing import Any
 import redis
 
 from polydemo.config import Settings
-from polydemo.stores import Health
+from polydemo.stores import Gateway, Health
 
 SERVICE = "redis"
 LAST_APPLIED_KEY = "polydemo:last_applied_ts_ms"
@@ -96,31 +96,19 @@ class Profile:
     ttl: int | None = None  # seconds left; None: not in Redis; -1: no expiry (what a projection has)
 
 
-class Cache:
-    """The Redis gateway: one connection, the key layout, the projector's writes and every read."""
+class Cache(Gateway[Any]):
+    """The Redis gateway: one connection, the key layout, the projector's writes and every read.
 
-    def __init__(self, settings: Settings, client: redis.Redis | None = None, timeout: float | None = None):
-        self.settings = settings
-        self._client = client
-        self._own = client is None
-        self._timeout = timeout
+    Its client is a ``redis.Redis`` with ``decode_responses=True``: every answer is ``str`` (the
+    library's stubs say ``bytes | str``, hence ``Any``)."""
 
-    @property
-    def client(self) -> Any:  # redis.Redis with decode_responses=True: every answer is str (its stubs say bytes|str)
-        if self._client is None:
-            self._client = connect(self.settings, timeout=self._timeout)
-        return self._client
+    service = SERVICE
+
+    def _connect(self) -> redis.Redis:
+        return connect(self.settings, timeout=self._timeout)
 
     def label(self) -> str:
         return f"Redis {self.client.info('server').get('redis_version', '?')}"
-
-    def close(self) -> None:
-        if self._own and self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def health(self) -> Health:
-        return health(self.settings)
 
     # ------------------------------------------------------------ schema
     def ensure_schema(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 
 from polydemo.config import Settings
-from polydemo.stores import Health
+from polydemo.stores import Gateway, Health
 
 SERVICE = "connect"
 
@@ -37,35 +37,21 @@ def plugins(settings: Settings) -> list[dict]:
         return c.plugins()
 
 
-class Connect:
+class Connect(Gateway[httpx.Client]):
     """The Connect gateway, for the connector named in Settings."""
 
+    service = SERVICE
+
     def __init__(self, settings: Settings, http: httpx.Client | None = None, timeout: float = 5.0):
-        self.settings = settings
-        self._http = http
-        self._own = http is None
-        self._timeout = timeout
+        super().__init__(settings, http, timeout)
         self.name = settings.connector_name
+
+    def _connect(self) -> httpx.Client:
+        return client(self.settings, timeout=self._timeout or 5.0)
 
     @property
     def http(self) -> httpx.Client:
-        if self._http is None:
-            self._http = client(self.settings, timeout=self._timeout)
-        return self._http
-
-    def close(self) -> None:
-        if self._own and self._http is not None:
-            self._http.close()
-            self._http = None
-
-    def __enter__(self) -> Connect:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def health(self) -> Health:
-        return health(self.settings)
+        return self.client
 
     def version(self) -> str:
         return self.http.get("/").json().get("version", "?")

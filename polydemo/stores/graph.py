@@ -14,7 +14,7 @@ from itertools import groupby
 import neo4j
 
 from polydemo.config import Settings
-from polydemo.stores import Health
+from polydemo.stores import Gateway, Health
 
 SERVICE = "neo4j"
 
@@ -70,35 +70,18 @@ def runs(changes: list):
     return groupby(changes, key=lambda c: (c.entity, c.op))
 
 
-class Graph:
+class Graph(Gateway[neo4j.Driver]):
     """The Neo4j gateway."""
 
-    def __init__(self, settings: Settings, driver: neo4j.Driver | None = None, timeout: float | None = None):
-        self.settings = settings
-        self._driver = driver
-        self._own = driver is None
-        self._timeout = timeout
-        self.agent: str | None = None
+    service = SERVICE
+    agent: str | None = None  # the server's agent, learnt from the first counts query
+
+    def _connect(self) -> neo4j.Driver:
+        return connect(self.settings, timeout=self._timeout)
 
     @property
     def driver(self) -> neo4j.Driver:
-        if self._driver is None:
-            self._driver = connect(self.settings, timeout=self._timeout)
-        return self._driver
-
-    def close(self) -> None:
-        if self._own and self._driver is not None:
-            self._driver.close()
-            self._driver = None
-
-    def __enter__(self) -> Graph:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def health(self) -> Health:
-        return health(self.settings)
+        return self.client
 
     def label(self) -> str | None:
         return agent_label(self.agent) if self.agent else None

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, 
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from polydemo.config import Settings
-from polydemo.stores import Health
+from polydemo.stores import Gateway, Health
 
 SERVICE = "kafka"
 log = logging.getLogger(__name__)
@@ -63,24 +63,16 @@ def _already_exists(exc: BaseException) -> bool:
     return getattr(err, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS or "TOPIC_ALREADY_EXISTS" in str(exc)
 
 
-class KafkaAdmin:
+class KafkaAdmin(Gateway[AdminClient]):
     """The Kafka gateway (admin API + short-lived consumers for reading a topic)."""
 
-    def __init__(self, settings: Settings, client: AdminClient | None = None):
-        self.settings = settings
-        self._client = client
+    service = SERVICE
 
-    @property
-    def client(self) -> AdminClient:
-        if self._client is None:
-            self._client = admin(self.settings)
-        return self._client
+    def _connect(self) -> AdminClient:
+        return admin(self.settings)
 
     def close(self) -> None:
         self._client = None  # an AdminClient has no close(); dropping it ends its threads
-
-    def health(self) -> Health:
-        return health(self.settings)
 
     # ------------------------------------------------------------ topics
     def topic_names(self, timeout: float = 5.0) -> set[str]:

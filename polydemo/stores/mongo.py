@@ -13,7 +13,7 @@ import pymongo
 from pymongo import ReturnDocument
 
 from polydemo.config import Settings
-from polydemo.stores import Health
+from polydemo.stores import Gateway, Health
 
 SERVICE = "mongo"
 POSTS = "posts"
@@ -69,20 +69,13 @@ class PostSummary:
     author_id: str | None
 
 
-class Posts:
+class Posts(Gateway[pymongo.MongoClient]):
     """The Mongo gateway."""
 
-    def __init__(self, settings: Settings, client: pymongo.MongoClient | None = None, timeout: float | None = None):
-        self.settings = settings
-        self._client = client
-        self._own = client is None
-        self._timeout = timeout
+    service = SERVICE
 
-    @property
-    def client(self) -> pymongo.MongoClient:
-        if self._client is None:
-            self._client = connect(self.settings, timeout=self._timeout)
-        return self._client
+    def _connect(self) -> pymongo.MongoClient:
+        return connect(self.settings, timeout=self._timeout)
 
     @property
     def db(self):
@@ -91,20 +84,6 @@ class Posts:
     @property
     def posts(self):
         return self.db[POSTS]
-
-    def close(self) -> None:
-        if self._own and self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def __enter__(self) -> Posts:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def health(self) -> Health:
-        return health(self.settings)
 
     def label(self) -> str:
         return server_label(self.client)

@@ -17,7 +17,7 @@ import psycopg.sql
 from psycopg.rows import dict_row
 
 from polydemo.config import Settings
-from polydemo.stores import Health
+from polydemo.stores import Gateway, Health
 
 SERVICE = "postgres"
 
@@ -104,35 +104,21 @@ def _user(row: dict | None) -> UserRow | None:
     return UserRow(str(row["id"]), row["email"], row["name"], row.get("created_at"), row.get("updated_at"))
 
 
-class Users:
+class Users(Gateway[psycopg.Connection]):
     """The Postgres gateway: users, follows, the publication and the replication slot."""
 
-    def __init__(self, settings: Settings, conn: psycopg.Connection | None = None, timeout: float | None = None):
-        self.settings = settings
-        self._conn = conn
-        self._own = conn is None
-        self._timeout = timeout
+    service = SERVICE
+
+    def _connect(self) -> psycopg.Connection:
+        return connect(self.settings, timeout=self._timeout)
+
+    def _usable(self, client: psycopg.Connection) -> bool:
+        return not (client.closed or client.broken)  # psycopg does not heal a closed connection
 
     @property
     def conn(self) -> psycopg.Connection:
-        """One autocommit connection, reopened after it broke (psycopg does not heal a closed one)."""
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.settings, timeout=self._timeout)
-        return self._conn
-
-    def close(self) -> None:
-        if self._own and self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> Users:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def health(self) -> Health:
-        return health(self.settings)
+        """One autocommit connection, reopened after it broke."""
+        return self.client
 
     def label(self) -> str:
         return server_label(self.conn)

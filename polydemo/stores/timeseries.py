@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from polydemo.config import Settings
-from polydemo.stores import Health, postgres
+from polydemo.stores import Gateway, Health, postgres
 from polydemo.stores.postgres import _one
 
 SERVICE = "timeseries"
@@ -48,8 +48,10 @@ def health(settings: Settings) -> Health:
         return Health.down(exc)
 
 
-class Events:
+class Events(Gateway[psycopg.Connection]):
     """The ``events`` table: schema, idempotent inserts, counts and per-minute buckets."""
+
+    service = SERVICE
 
     def __init__(
         self,
@@ -58,33 +60,18 @@ class Events:
         timeout: float | None = None,
         autocommit: bool = True,
     ):
-        self.settings = settings
-        self._conn = conn
-        self._own = conn is None
-        self._timeout = timeout
+        super().__init__(settings, conn, timeout)
         self._autocommit = autocommit
+
+    def _connect(self) -> psycopg.Connection:
+        return connect(self.settings, autocommit=self._autocommit, timeout=self._timeout)
+
+    def _usable(self, client: psycopg.Connection) -> bool:
+        return not (client.closed or client.broken)
 
     @property
     def conn(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.settings, autocommit=self._autocommit, timeout=self._timeout)
-        return self._conn
-
-    def close(self) -> None:
-        if self._own and self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-    def __enter__(self) -> Events:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def health(self) -> Health:
-        return health(self.settings)
+        return self.client
 
     def label(self) -> str:
         return engine_label(self.conn)
