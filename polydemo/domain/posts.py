@@ -8,26 +8,13 @@ Mongo, then publish", lives in ``pipeline/dualwrite.py``, where the hazard can b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from polydemo.config import Settings
 from polydemo.domain import limits
 from polydemo.errors import PolydemoError
+from polydemo.stores import borrowed
 from polydemo.stores.mongo import Posts
-
-
-@contextmanager
-def _gateway(settings: Settings, gw: Posts | None) -> Iterator[Posts]:
-    if gw is not None:
-        yield gw
-        return
-    own = Posts(settings)
-    try:
-        yield own
-    finally:
-        own.close()
 
 
 def create_post(
@@ -50,13 +37,13 @@ def create_post(
         "meta": {"likes": 0},
         "created_at": datetime.now(UTC),
     }
-    with _gateway(settings, posts) as gw:
+    with borrowed(Posts, settings, posts) as gw:
         gw.insert(doc)
     return doc
 
 
 def like_post(settings: Settings, post_id: str, by: int = 1, posts: Posts | None = None) -> dict:
-    with _gateway(settings, posts) as gw:
+    with borrowed(Posts, settings, posts) as gw:
         doc = gw.like(post_id, by)
     if doc is None:
         raise PolydemoError(f"no post {post_id}", hint="list posts with `polydemo snapshot`")

@@ -8,8 +8,6 @@ connection (a scenario run, a burst); without one it opens and closes its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg
 from argon2 import PasswordHasher
@@ -18,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from polydemo.config import Settings
 from polydemo.domain import limits
 from polydemo.errors import PolydemoError
+from polydemo.stores import borrowed
 from polydemo.stores.postgres import UserRow, Users
 
 User = UserRow  # the domain's name for a row of users
@@ -45,25 +44,13 @@ def _validate_email(email: str) -> str:
     return email
 
 
-@contextmanager
-def _gateway(settings: Settings, users: Users | None) -> Iterator[Users]:
-    if users is not None:
-        yield users
-        return
-    gw = Users(settings)
-    try:
-        yield gw
-    finally:
-        gw.close()
-
-
 def signup(settings: Settings, email: str, name: str, password: str, users: Users | None = None) -> User:
     """Create a user. The password is hashed with argon2id; the clear text is never stored or logged."""
     email = _validate_email(email)
     name = limits.check_name(name)
     limits.check_password(password)
     hashed = hash_password(password)
-    with _gateway(settings, users) as gw:
+    with borrowed(Users, settings, users) as gw:
         try:
             return gw.insert_user(email, name, hashed)
         except psycopg.errors.UniqueViolation:
@@ -74,7 +61,7 @@ def signup(settings: Settings, email: str, name: str, password: str, users: User
 
 
 def get_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User | None:
-    with _gateway(settings, users) as gw:
+    with borrowed(Users, settings, users) as gw:
         return gw.user(email_or_id)
 
 
@@ -87,13 +74,13 @@ def require_user(settings: Settings, email_or_id: str, users: Users | None = Non
 
 def update_profile(settings: Settings, email_or_id: str, name: str, users: Users | None = None) -> User:
     name = limits.check_name(name)
-    with _gateway(settings, users) as gw:
+    with borrowed(Users, settings, users) as gw:
         return gw.rename(require_user(settings, email_or_id, gw).id, name)
 
 
 def delete_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User:
     """Delete a user; their follows go with them (ON DELETE CASCADE), and CDC carries both."""
-    with _gateway(settings, users) as gw:
+    with borrowed(Users, settings, users) as gw:
         user = require_user(settings, email_or_id, gw)
         gw.delete_user(user.id)
         return user
@@ -101,7 +88,7 @@ def delete_user(settings: Settings, email_or_id: str, users: Users | None = None
 
 def follow(settings: Settings, follower: str, followee: str, users: Users | None = None) -> tuple[User, User, bool]:
     """Returns (follower, followee, created); following twice is not an error (created=False)."""
-    with _gateway(settings, users) as gw:
+    with borrowed(Users, settings, users) as gw:
         a, b = require_user(settings, follower, gw), require_user(settings, followee, gw)
         if a.id == b.id:
             raise PolydemoError("a user cannot follow themselves", hint="pick two different users")
@@ -109,11 +96,11 @@ def follow(settings: Settings, follower: str, followee: str, users: Users | None
 
 
 def unfollow(settings: Settings, follower: str, followee: str, users: Users | None = None) -> tuple[User, User, bool]:
-    with _gateway(settings, users) as gw:
+    with borrowed(Users, settings, users) as gw:
         a, b = require_user(settings, follower, gw), require_user(settings, followee, gw)
         return a, b, gw.unfollow(a.id, b.id)
 
 
 def follower_count(settings: Settings, user_id: str, users: Users | None = None) -> int:
-    with _gateway(settings, users) as gw:
+    with borrowed(Users, settings, users) as gw:
         return gw.follower_count(user_id)

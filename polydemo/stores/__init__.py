@@ -115,6 +115,17 @@ class Gateway(Generic[C]):
 
 G = TypeVar("G", bound=Gateway)
 
+
+@contextmanager
+def borrowed(cls: type[G], settings: Settings, gateway: G | None = None) -> Iterator[G]:
+    """``gateway`` when the caller has one (its connection is reused); else a new ``cls``, closed on exit."""
+    if gateway is not None:
+        yield gateway
+        return
+    with cls(settings) as own:
+        yield own
+
+
 # Gateway attribute -> (module, class, the service it talks to).
 _GATEWAYS = {
     "users": ("postgres", "Users", "postgres"),
