@@ -153,7 +153,9 @@ def trace_view(trace, bar_width: int = 30) -> Table:
     for hop in trace.hops:
         ms = trace.ms(hop)
         if ms is None:
-            table.add_row(hop.name, Text("?", style="warn"), Text("unknown", style="warn"), safe_text(hop.unknown or ""))
+            table.add_row(
+                hop.name, Text("?", style="warn"), Text("unknown", style="warn"), safe_text(hop.unknown or "")
+            )
             continue
         style = "bad" if ms < prev else "ok"
         table.add_row(

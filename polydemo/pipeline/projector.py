@@ -25,8 +25,8 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol

@@ -79,7 +79,12 @@ def test_the_latest_change_is_traced_and_a_missing_projector_is_unknown_not_gues
 def test_a_post_goes_through_the_relay_to_analytics_only_and_no_record_is_said():
     post = rec("p1", 2_030.0, 2_050.0, entity="post", src=2_000, kafka=2_004, lsn=None)
     t = build("post", "p1", "p1", {"analytics": [post]})
-    assert [h.name for h in t.hops] == ["Mongo write", "relay publish → Kafka", "analytics consume", "visible in time-series"]
+    assert [h.name for h in t.hops] == [
+        "Mongo write",
+        "relay publish → Kafka",
+        "analytics consume",
+        "visible in time-series",
+    ]
     assert [t.ms(h) for h in t.hops] == [0, 4, 30, 50]
     empty = build("user", "nobody", "u9", {"graph": [post], "cache": [], "analytics": []})
     assert empty.hops == [] and "no change of this key" in text(empty)
