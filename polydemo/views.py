@@ -134,7 +134,7 @@ def _bar(start: float, end: float, total: float, width: int) -> str:
     return " " * a + "█" * (b - a)
 
 
-def trace_view(trace, bar_width: int = 30) -> Table:
+def trace_view(trace, bar_width: int = 32) -> Table:
     """The waterfall of a :class:`polydemo.pipeline.trace.Trace`: one row per hop, ms from the source write."""
     title = f"trace {trace.entity} {trace.subject}"
     if trace.op:
@@ -149,20 +149,21 @@ def trace_view(trace, bar_width: int = 30) -> Table:
         return table
     known = [trace.ms(h) for h in trace.hops if trace.ms(h) is not None]
     total = max([0.0, *known])
-    prev = 0.0
-    for hop in trace.hops:
+    for i, hop in enumerate(trace.hops):
         ms = trace.ms(hop)
         if ms is None:
             table.add_row(
                 hop.name, Text("?", style="warn"), Text("unknown", style="warn"), safe_text(hop.unknown or "")
             )
             continue
-        style = "bad" if ms < prev else "ok"
+        before = trace.hops[hop.after if hop.after is not None else max(0, i - 1)]
+        start = trace.ms(before) if i else 0.0
+        start = ms if start is None else start
+        style = "bad" if ms < start else "ok"  # out of order: shown, never hidden
         table.add_row(
             hop.name,
             f"{ms:+.1f}" if ms else "0.0",
-            Text(_bar(max(0.0, min(prev, ms)), max(ms, 0.0), total, bar_width), style=style),
+            Text(_bar(max(0.0, min(start, ms)), max(ms, 0.0), total, bar_width), style=style),
             safe_text(hop.detail),
         )
-        prev = max(prev, ms)
     return table

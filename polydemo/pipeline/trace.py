@@ -31,6 +31,7 @@ class Hop:
     at_ms: float | None  # epoch ms; None when unknown
     detail: str = ""
     unknown: str | None = None  # why the hop is not known
+    after: int | None = None  # the index of the hop this one follows (a projector's consume follows Kafka)
 
     def as_dict(self, origin: float | None) -> dict:
         d = asdict(self)
@@ -73,7 +74,10 @@ class Trace:
 
     @classmethod
     def from_dict(cls, d: dict) -> Trace:
-        hops = [Hop(h["name"], h.get("at_ms"), h.get("detail", ""), h.get("unknown")) for h in d.get("hops", [])]
+        hops = [
+            Hop(h["name"], h.get("at_ms"), h.get("detail", ""), h.get("unknown"), h.get("after"))
+            for h in d.get("hops", [])
+        ]
         return cls(d["entity"], d["subject"], d["key"], d.get("event_id"), d.get("op"), hops)
 
 
@@ -94,7 +98,8 @@ def build(entity: str, subject: str, key: str, recents: dict[str, list[dict] | N
     event_id = latest["event_id"]
     src = "Postgres commit" if entity == "user" else "Mongo write"
     src_detail = f"lsn {latest['lsn']}" if latest.get("lsn") is not None else ""
-    where = f"{latest['topic']}[{latest['partition']}]@{latest['offset']}"
+    where = f"{latest['topic'].split('.', 1)[-1]}[{latest['partition']}]@{latest['offset']}"  # without the prefix
+    short = f"offset {latest['offset']}"
     kafka_name = "Kafka append" if entity == "user" else "relay publish → Kafka"
     hops = [
         Hop(
@@ -106,8 +111,9 @@ def build(entity: str, subject: str, key: str, recents: dict[str, list[dict] | N
         Hop(
             kafka_name,
             latest.get("kafka_ts_ms"),
-            f"{where} (record timestamp)",
+            where,
             None if latest.get("kafka_ts_ms") else "the record has no timestamp",
+            0,
         ),
     ]
     for n in consumers:
@@ -118,11 +124,11 @@ def build(entity: str, subject: str, key: str, recents: dict[str, list[dict] | N
                 if recents.get(n) is None
                 else f"not among the last {RECENT} changes {n} applied (stopped, behind, or long ago)"
             )
-            hops += [Hop(f"{n} consume", None, "", why), Hop(f"visible in {STORE_OF[n]}", None, "", why)]
+            hops += [Hop(f"{n} consume", None, "", why, 1), Hop(f"visible in {STORE_OF[n]}", None, "", why, len(hops))]
             continue
         hops += [
-            Hop(f"{n} consume", rec.get("consumed_at_ms"), f"{rec['topic']}[{rec['partition']}]@{rec['offset']}"),
-            Hop(f"visible in {STORE_OF[n]}", rec.get("applied_at_ms"), f"{n} write returned"),
+            Hop(f"{n} consume", rec.get("consumed_at_ms"), short if rec["offset"] == latest["offset"] else "", None, 1),
+            Hop(f"visible in {STORE_OF[n]}", rec.get("applied_at_ms"), "written", None, len(hops)),
         ]
     return Trace(entity, subject, key, event_id, latest.get("op"), hops)
 

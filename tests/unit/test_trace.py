@@ -55,7 +55,8 @@ def test_all_hops_in_order_from_the_commit():
         "visible in time-series",
     ]
     assert [t.ms(h) for h in t.hops] == [0, 12, 20, 31.5, 18, 19, 25, 40]
-    assert t.hops[0].detail == "lsn 4242" and t.hops[1].detail == f"{USERS}[0]@7 (record timestamp)"
+    assert [h.after for h in t.hops] == [None, 0, 1, 2, 1, 4, 1, 6]  # each store's bars follow Kafka
+    assert t.hops[0].detail == "lsn 4242" and t.hops[1].detail == "public.users[0]@7"
     assert Trace.from_dict(json.loads(json.dumps(t.to_dict()))).to_dict() == t.to_dict()
     out = text(t)
     assert "visible in Neo4j" in out and "+31.5" in out and "lsn 4242" in out and "█" in out
