@@ -120,3 +120,50 @@ def slot_line(slot) -> Text:
     if slot.wal_status == "unreserved":
         text.append(" · over the cap: invalidated at the next checkpoint", style="bad")
     return text
+
+
+# ---------------------------------------------------------------- polydemo trace
+
+
+def _bar(start: float, end: float, total: float, width: int) -> str:
+    """Cells [start, end] of ``total`` ms on ``width`` cells: spaces up to the start, then the span (≥1 cell)."""
+    if total <= 0:
+        return "█"
+    a = min(width - 1, int(start / total * width))
+    b = max(a + 1, min(width, round(end / total * width)))
+    return " " * a + "█" * (b - a)
+
+
+def trace_view(trace, bar_width: int = 32) -> Table:
+    """The waterfall of a :class:`polydemo.pipeline.trace.Trace`: one row per hop, ms from the source write."""
+    title = f"trace {trace.entity} {trace.subject}"
+    if trace.op:
+        title += f" · {trace.op}"
+    table = Table(title=Text(title, style="bold"), title_justify="left", expand=False, box=None, padding=(0, 1))
+    table.add_column("hop", no_wrap=True)
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, min_width=bar_width)
+    table.add_column("where", style="dim", overflow="fold")
+    if not trace.hops:
+        table.add_row(Text("no change of this key recorded by any projector", style="warn"), "", "", "")
+        return table
+    known = [trace.ms(h) for h in trace.hops if trace.ms(h) is not None]
+    total = max([0.0, *known])
+    for i, hop in enumerate(trace.hops):
+        ms = trace.ms(hop)
+        if ms is None:
+            table.add_row(
+                hop.name, Text("?", style="warn"), Text("unknown", style="warn"), safe_text(hop.unknown or "")
+            )
+            continue
+        before = trace.hops[hop.after if hop.after is not None else max(0, i - 1)]
+        start = trace.ms(before) if i else 0.0
+        start = ms if start is None else start
+        style = "bad" if ms < start else "ok"  # out of order: shown, never hidden
+        table.add_row(
+            hop.name,
+            f"{ms:+.1f}" if ms else "0.0",
+            Text(_bar(max(0.0, min(start, ms)), max(ms, 0.0), total, bar_width), style=style),
+            safe_text(hop.detail),
+        )
+    return table

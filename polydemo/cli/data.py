@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         ("unfollow", unfollow),
         ("post", post),
         ("like", like),
+        ("trace", trace),
     ):
         command(app, name)(fn)
     read_app = typer.Typer(
@@ -204,6 +205,36 @@ def read_user(
         st.env.emit_json([r.as_dict() for r in results])
     else:
         st.env.out.print(views.reads_table(results))
+
+
+def trace(
+    ctx: typer.Context,
+    user: str | None = typer.Argument(None, help="Email (or id) of the user whose latest change to trace."),
+    post: str | None = typer.Option(None, "--post", help="Trace a post instead (its id)."),
+    wait: float = typer.Option(10.0, "--wait", help="Seconds to wait for every projector to have applied it."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """One write, hop by hop: source commit → Kafka → each projector's consume → visible in each store (ms)."""
+    from polydemo import views
+    from polydemo.errors import ExitStatus
+    from polydemo.pipeline import trace as trace_lib
+
+    st = with_json(ctx, json_out)
+    if (user is None) == (post is None):
+        err = PolydemoError("trace needs a user email or --post POST_ID (one of them)", hint="polydemo trace EMAIL")
+        err.exit_code = ExitStatus.USAGE
+        raise err
+    result = (
+        trace_lib.trace_post(st.settings, post, wait)
+        if post is not None
+        else trace_lib.trace_user(st.settings, user or "", wait)
+    )
+    if st.env.json:
+        st.env.emit_json(result.to_dict())
+    else:
+        st.env.out.print(views.trace_view(result))
+    if not result.complete:
+        st.env.info("[warn]some hops are unknown[/warn]: see the reason on each row")
 
 
 def _print_user(st, data: dict, verb: str) -> None:

@@ -68,6 +68,7 @@ def p_kill(ctx: typer.Context, name: str = NAME_ARG, json_out: bool = JSON_OPT) 
 
 def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_out: bool = JSON_OPT) -> None:
     """Each projector: pid, state, processed count, last error and lag."""
+    from polydemo.dashboard.render import lag_age
     from polydemo.pipeline import lag, workers
 
     st = with_json(ctx, json_out)
@@ -75,19 +76,29 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
     for n in names:
         if n not in workers.WORKERS:
             raise PolydemoError(f"unknown projector {n!r}", hint=f"projectors are: {', '.join(workers.WORKERS)}")
+    import time
+
     from confluent_kafka import KafkaException
 
+    from polydemo.stores.kafka import KafkaAdmin
+
+    lags: dict[str, int] = {}
+    seconds: dict[str, float | None] = {}
     try:
-        lags = lag.projector_lag(st.settings)
+        with KafkaAdmin(st.settings) as kafka:
+            parts = lag.projector_partitions(st.settings, kafka)
+            lags = {n: sum(p.lag for p in ps) for n, ps in parts.items()}
+            seconds = lag.projector_lag_seconds(st.settings, kafka, parts, time.time() * 1000)
     except KafkaException as exc:  # Kafka down: the processes' states are still worth showing
-        lags = {}
         st.env.info(f"[dim]lag unknown: Kafka did not answer ({exc.args[0] if exc.args else exc})[/dim]")
-    rows = [{**workers.status(st.settings, n).as_dict(), "lag": lags.get(n)} for n in names]
+    rows = [
+        {**workers.status(st.settings, n).as_dict(), "lag": lags.get(n), "lag_seconds": seconds.get(n)} for n in names
+    ]
     if st.env.json:
         st.env.emit_json(rows)
         return
     table = Table(title="pipeline processes", title_style="bold")
-    for col in ("name", "pid", "state", "processed", "lag", "last error"):
+    for col in ("name", "pid", "state", "processed", "lag", "lag (s)", "last error"):
         table.add_column(col)
     for r in rows:
         table.add_row(
@@ -96,6 +107,7 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
             r["state"],
             str(r["processed"] if r["processed"] is not None else "-"),
             "-" if r["lag"] is None else str(r["lag"]),
+            "-" if r["lag"] is None else lag_age(r["lag_seconds"]),
             safe_text(r["last_error"] or ""),
         )
     st.env.out.print(table)

@@ -71,6 +71,15 @@ def sparkline(values: list[int]) -> str:
     return "".join(out)
 
 
+def lag_age(seconds: float | None) -> str:
+    """Lag as time: "0s", "1.4s", "73s"; "?" when the oldest unconsumed change could not be read."""
+    if seconds is None:
+        return "?"
+    if seconds <= 0:
+        return "0s"
+    return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+
+
 def clock(ts: float | None) -> str:
     """Local wall-clock time, HH:MM:SS."""
     return datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "--:--:--"
@@ -530,6 +539,8 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
                 g.projector,
                 str(g.committed),
                 Text(f"{g.lag}{arrow(g.lag, before) or ' '}", style=lag_style(g.lag, before)),
+                Text(lag_age(g.lag_s), style=lag_style(g.lag, before)),
+                Text(sparkline([round(v * 100) for v in g.lag_trend]), style=DIM),
             )
         )
 
@@ -558,9 +569,15 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
                     )
                 )
             lines += _table(rows, ("left", "right", "right"), w, header=True)
+        shown = group_rows[: n - 1 - len(lines)]
+        header = ("projector", "committed", "lag ", "age", "last min")
+        cols = [0, 1, 2, 3, 4]
+        natural = sum(max(cell_len(str(r[i])) for r in (header, *shown)) for i in cols) + len(cols) - 1
+        if natural > w:  # narrow: lag as time and its trend matter more than the committed offset
+            cols.remove(1)
         lines += _table(
-            [("projector", "committed", "lag "), *group_rows[: n - 1 - len(lines)]],
-            ("left", "right", "right"),
+            [tuple(r[i] for i in cols) for r in (header, *shown)],
+            tuple(("left", "right", "right", "right", "left")[i] for i in cols),
             w,
             header=True,
         )

@@ -174,6 +174,8 @@ class GroupLag:
     committed: int
     lag: int
     partitions: list[PartLag] = field(default_factory=list)
+    lag_s: float | None = None  # age of the oldest unconsumed change (0 when lag is 0; None: not read in time)
+    lag_trend: list[float] = field(default_factory=list)  # lag_s over the last minute, oldest first, per TREND_S
 
 
 @dataclass
@@ -282,6 +284,21 @@ def _build(tp: Any, value: Any) -> Any:
 # ---------------------------------------------------------------- collecting
 
 
+TREND_WINDOW_S = 60.0
+TREND_SLOTS = 8  # one sparkline cell per 7.5 s
+
+
+def lag_trend(hist: list[tuple[float, float]], now: float) -> list[float]:
+    """The highest lag seconds in each of TREND_SLOTS slots of the last minute, oldest first (pure)."""
+    slot = TREND_WINDOW_S / TREND_SLOTS
+    out = [0.0] * TREND_SLOTS
+    for t, v in hist:
+        i = TREND_SLOTS - 1 - int((now - t) // slot)
+        if 0 <= i < TREND_SLOTS:
+            out[i] = max(out[i], round(v, 2))
+    return out
+
+
 def _short(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return (text.splitlines() or ["down"])[0][:160]
@@ -334,6 +351,7 @@ class Collector:
         self._last_error: dict[str, str | None] = {}
         self._own_reads = [0, 0]
         self._slot_peeked = 0.0
+        self._lag_hist: dict[str, list[tuple[float, float]]] = {}  # projector -> (epoch s, lag_s), last minute
         self._slot_age: tuple[float | None, float] = (
             None,
             0.0,
@@ -560,7 +578,10 @@ class Collector:
             self._labels["kafka"] = _default_label("kafka")
         highs = kafka.high_watermarks(self._topic_names(), timeout=self.timeout)
         data = KafkaData(partitions=[TopicHigh(t, p, h) for (t, p), h in sorted(highs.items())])
-        for projector, rows in lag.projector_partitions(self.settings, kafka, highs).items():
+        now = time.time()
+        partitions = lag.projector_partitions(self.settings, kafka, highs)
+        seconds = lag.projector_lag_seconds(self.settings, kafka, partitions, now * 1000)
+        for projector, rows in partitions.items():
             parts = [
                 PartLag(
                     r.topic,
@@ -578,9 +599,19 @@ class Collector:
                     sum(p.committed or 0 for p in parts),
                     sum(p.lag for p in parts),
                     parts,
+                    None if seconds[projector] is None else round(seconds[projector] or 0.0, 2),
+                    self._trend(projector, now, seconds[projector]),
                 )
             )
         return data
+
+    def _trend(self, projector: str, now: float, value: float | None) -> list[float]:
+        """Keep the last minute of lag seconds; the trend is the highest of each TREND_S slot (0 if none)."""
+        hist = [(t, v) for t, v in self._lag_hist.get(projector, []) if now - t < TREND_WINDOW_S]
+        if value is not None:
+            hist.append((now, value))
+        self._lag_hist[projector] = hist
+        return lag_trend(hist, now)
 
     def _c_connect(self) -> ConnectData:
         from polydemo.pipeline import connector

@@ -99,7 +99,7 @@ def _decode_debezium(entity: str, env: dict) -> Change | None:
         after=env.get("after") if op != "d" else None,
         ts_ms=ts_ms,
         event_id=f"pg:{entity}:{key_text}:{op if op != 'r' else 'c'}:{position}",
-        extra={"snapshot": op == "r"},
+        extra={"snapshot": op == "r", "lsn": source.get("lsn")},
     )
 
 

@@ -10,7 +10,7 @@ from polydemo.pipeline.projector import group_id
 from polydemo.pipeline.projectors import PROJECTORS
 from polydemo.stores.kafka import KafkaAdmin, PartitionLag
 
-__all__ = ["PartitionLag", "projector_lag", "projector_partitions"]
+__all__ = ["PartitionLag", "lag_seconds", "projector_lag", "projector_lag_seconds", "projector_partitions"]
 
 
 def projector_partitions(
@@ -29,3 +29,28 @@ def projector_partitions(
 def projector_lag(settings: Settings, kafka: KafkaAdmin | None = None) -> dict[str, int]:
     """Total lag per projector (messages not yet committed), over the topics it consumes."""
     return {name: sum(p.lag for p in parts) for name, parts in projector_partitions(settings, kafka).items()}
+
+
+def lag_seconds(kafka: KafkaAdmin, parts: list[PartitionLag], now_ms: float, timeout: float = 0.3) -> float | None:
+    """Lag as time: the age of the oldest change not yet committed (the record timestamp of the first
+    message after the committed offset, over the lagging partitions). 0 when nothing lags; None when
+    that message could not be read in time."""
+    lagging = {
+        (p.topic, p.partition): (p.committed if p.committed is not None and p.committed >= 0 else 0)
+        for p in parts
+        if p.lag > 0
+    }
+    if not lagging:
+        return 0.0
+    stamps = kafka.record_timestamps(lagging, timeout=timeout)
+    if any(ts is None for ts in stamps.values()):
+        return None
+    return max(0.0, (now_ms - min(ts for ts in stamps.values() if ts is not None)) / 1000)
+
+
+def projector_lag_seconds(
+    settings: Settings, kafka: KafkaAdmin, partitions: dict[str, list[PartitionLag]], now_ms: float
+) -> dict[str, float | None]:
+    """Per projector, :func:`lag_seconds` (one read per lagging partition; a partition two groups lag on
+    is read once per group, because each is behind at its own offset)."""
+    return {name: lag_seconds(kafka, parts, now_ms) for name, parts in partitions.items()}

@@ -8,6 +8,9 @@
   without committing; the status file says "retrying" and why.
 * The projector reports its position in ``run/projector-<name>.json``; lag is computed from
   committed offsets by the Kafka admin API (so it is right even when the projector is dead).
+* The same file carries ``recent``: a bounded ring of the last :data:`RECENT` changes applied, each
+  with its source key, topic/partition/offset, the Kafka record timestamp, and when the projector
+  consumed and applied it (``polydemo trace`` reads it; written with the status, never fsynced).
 
 The loop (:class:`Runner`) is given everything it talks to: the Kafka consumer, the DLQ producer,
 the projector (the store writer), a status sink, the stop event and the retry sleep. Production
@@ -23,6 +26,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,6 +105,7 @@ class Message(Protocol):
     def offset(self) -> int: ...
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
 
 
 class Consumer(Protocol):
@@ -164,6 +169,27 @@ def dlq_producer_config(settings: Settings) -> dict:
 
 # ---------------------------------------------------------------- the loop
 
+RECENT = 256  # applied changes kept in the status file's ring, for ``polydemo trace``
+
+
+def applied_record(m: Message, ch: Change, consumed_at: float, applied_at: float) -> dict:
+    """One entry of the ``recent`` ring: where a change came from and when this projector had it (ms)."""
+    kind, ts = m.timestamp()
+    return {
+        "event_id": ch.event_id,
+        "entity": ch.entity,
+        "op": ch.op,
+        "key": ch.key,
+        "source_ts_ms": ch.ts_ms or None,
+        "lsn": ch.extra.get("lsn"),
+        "topic": m.topic(),
+        "partition": m.partition(),
+        "offset": m.offset(),
+        "kafka_ts_ms": ts if kind != 0 and ts is not None and ts > 0 else None,  # 0: TIMESTAMP_NOT_AVAILABLE
+        "consumed_at_ms": round(consumed_at * 1000, 3),
+        "applied_at_ms": round(applied_at * 1000, 3),
+    }
+
 
 class Runner:
     STATUS_EVERY_S = 0.5
@@ -193,6 +219,7 @@ class Runner:
         self.state = "starting"
         self.last_error: str | None = None
         self.positions: dict[str, int] = {}
+        self.recent: deque[dict] = deque(maxlen=RECENT)
         self._last_status = float("-inf")
 
     # -------------------------------------------------------------- status
@@ -211,6 +238,7 @@ class Runner:
                 "dead_lettered": self.dead_lettered,
                 "last_error": self.last_error,
                 "positions": dict(self.positions),
+                "recent": list(self.recent),
                 "updated_at": now,
             }
         )
@@ -243,6 +271,7 @@ class Runner:
             self.write_status()
             return True
         batch = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
+        consumed_at = self.clock()
         msgs = []
         for m in batch:
             err = m.error()
@@ -256,6 +285,7 @@ class Runner:
             self.write_status()
             return True
         changes: list[Change] = []
+        decoded: list[tuple[Message, Change]] = []
         poison: list[tuple[Message, str]] = []
         for m in msgs:
             try:
@@ -265,11 +295,15 @@ class Runner:
                 continue
             if ch is not None:
                 changes.append(ch)
+                decoded.append((m, ch))
         # Stopped while retrying: what was not written (or not acknowledged by the DLQ) is not committed.
         if poison and not self._dead_letter(poison):
             return False
         if changes and not self._retry(lambda: self.p.apply(changes), f"writing {len(changes)} change(s)"):
             return False
+        applied_at = self.clock()
+        for m, ch in decoded:
+            self.recent.append(applied_record(m, ch, consumed_at, applied_at))
         consumer.commit(asynchronous=False)
         for m in msgs:
             self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1

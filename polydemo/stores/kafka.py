@@ -7,6 +7,7 @@ projector's lag *is* (which topics, which group) is the pipeline's business (``p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -71,8 +72,14 @@ class KafkaAdmin(Gateway[AdminClient]):
     def _connect(self) -> AdminClient:
         return admin(self.settings)
 
+    _reader: Consumer | None = None
+
     def close(self) -> None:
         self._client = None  # an AdminClient has no close(); dropping it ends its threads
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                reader.close()
 
     # ------------------------------------------------------------ topics
     def topic_names(self, timeout: float = 5.0) -> set[str]:
@@ -147,6 +154,45 @@ class KafkaAdmin(Gateway[AdminClient]):
         return [PartitionLag(t, p, h, done.get((t, p))) for (t, p), h in sorted(highs.items()) if t in group_topics]
 
     # ------------------------------------------------------------ reading a topic
+    def record_timestamps(
+        self, positions: dict[tuple[str, int], int], timeout: float = 0.3
+    ) -> dict[tuple[str, int], int | None]:
+        """The record timestamp (ms) of the first message at or after each (topic, partition) offset: one
+        message per partition, read by one assign-only consumer kept between calls (it never joins a
+        group or commits). None where nothing arrived within ``timeout`` seconds."""
+        out: dict[tuple[str, int], int | None] = dict.fromkeys(positions)
+        if not positions:
+            return out
+        if self._reader is None:
+            self._reader = Consumer(
+                client_config(
+                    self.settings,
+                    **{
+                        "group.id": f"{self.settings.topic_prefix}-lag-reader",
+                        "enable.auto.commit": False,
+                        "enable.auto.offset.store": False,
+                        "auto.offset.reset": "earliest",
+                        "fetch.wait.max.ms": 10,
+                    },
+                )
+            )
+        reader = self._reader
+        reader.assign([TopicPartition(t, p, max(0, off)) for (t, p), off in positions.items()])
+        want = set(positions)
+        end = time.monotonic() + timeout
+        try:
+            while want and time.monotonic() < end:
+                for m in reader.consume(num_messages=50, timeout=max(0.0, min(0.05, end - time.monotonic()))):
+                    tp = (m.topic() or "", m.partition() or 0)
+                    if m.error() or tp not in want:
+                        continue
+                    want.discard(tp)  # the rest of that partition's fetch is ignored
+                    _, ts = m.timestamp()
+                    out[tp] = int(ts) if ts and ts > 0 else None
+        finally:
+            reader.unassign()
+        return out
+
     def count_key(self, topic: str, key: str | None = None, timeout: float = 5.0) -> int:
         """Messages on partition 0 of ``topic`` (with ``key``, only those)."""
         c = Consumer(

@@ -94,7 +94,8 @@ def test_live_frame_shows_every_panel_with_its_rows():
     assert f"{snap.redis.profiles} profiles · {snap.redis.keys} keys" in text and "hit/miss" in text
     assert "TTL " in text
     # Kafka: partitions with their high watermark, groups with committed offset and lag.
-    assert "public.users[0]" in text and "projector" in text and "committed" in text
+    # At 100 columns lag as time and its trend take the committed column's place (wider frames have both).
+    assert "public.users[0]" in text and "projector" in text and "age" in text and "last min" in text
     for g in snap.kafka.groups:
         assert g.projector in text
     # Connect and the pipeline processes.
@@ -270,3 +271,19 @@ def test_record_rejects_unknown_format():
     result = CliRunner().invoke(app, ["snapshot", "--record", "frame.png"])
     assert result.exit_code == 1
     assert "unknown format .png" in result.output and "Traceback" not in result.output
+
+
+def test_lag_as_time_and_its_trend_from_a_recorded_snapshot():
+    from polydemo.dashboard.render import lag_age
+    from polydemo.dashboard.snapshot import lag_trend
+
+    text = frame("snapshot_lagging", "snapshot_lagging_prev")
+    rows = {line.split("│")[-2].split()[0]: line.split("│")[-2] for line in text.splitlines() if line.count("│") >= 2}
+    assert "2.4s" in rows["graph"] and "▁▁▁▁▃▅▇█" in rows["graph"]
+    assert "14s" in rows["cache"] and rows["cache"].rstrip().endswith("█")
+    assert " 0s ▁▁▁▁▁▁▁▁" in rows["analytics"]
+    assert all(len(line) <= 100 for line in text.splitlines()) and len(text.splitlines()) <= 30
+    assert (lag_age(None), lag_age(0.0), lag_age(1.44), lag_age(73.2)) == ("?", "0s", "1.4s", "73s")
+    # The collector's history -> one highest value per 7.5 s slot of the last minute, oldest first.
+    hist = [(100.0, 1.0), (101.0, 3.0), (155.0, 2.0), (30.0, 9.0)]  # 100 and 30 are a minute old or more
+    assert lag_trend(hist, now=160.0) == [3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]

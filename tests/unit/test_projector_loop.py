@@ -67,6 +67,9 @@ class Msg:
     def error(self) -> Err | None:
         return self._e
 
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_000 + self._o)  # TIMESTAMP_CREATE_TIME, ms
+
 
 class FakeConsumer:
     """Serves queued messages; a batch is what arrived together (``None`` between batches: a poll that
@@ -345,3 +348,31 @@ def test_status_file_is_replaced_atomically(tmp_path):
     sink.write({"state": "stopped"})
     assert json.loads(sink.path.read_text()) == {"state": "stopped"}
     assert not sink.path.with_suffix(".tmp").exists()
+
+
+def test_recent_ring_records_each_applied_change_with_its_times(settings):
+    ticks = iter(range(100, 10_000))
+    runner, _, _, status, _, _, _ = make(
+        settings,
+        [[Msg(USERS, 4, user("a", lsn=77)), Msg(USERS, 5, b"not json")], [Msg(USERS, 6, user("b"))]],
+    )
+    runner.clock = lambda: float(next(ticks))
+    runner.run()
+    recent = status.writes[-1]["recent"]
+    assert [(r["key"], r["offset"], r["lsn"]) for r in recent] == [({"id": "a"}, 4, 77), ({"id": "b"}, 6, 1)]
+    first = recent[0]
+    assert first["topic"] == USERS and first["partition"] == 0 and first["kafka_ts_ms"] == 1004
+    assert first["source_ts_ms"] == 1 and first["entity"] == "user" and first["op"] == "create"
+    assert first["consumed_at_ms"] < first["applied_at_ms"]  # poison went to the DLQ, not the ring
+
+
+def test_recent_ring_is_bounded_and_skips_a_failed_write_until_it_succeeds(settings):
+    from polydemo.pipeline.projector import RECENT
+
+    msgs = [Msg(USERS, i, user(f"u{i}")) for i in range(RECENT + 10)]
+    runner, _, _, status, _, _, _ = make(settings, [msgs], fail=2)
+    runner.run()
+    recent = status.writes[-1]["recent"]
+    assert len(recent) == RECENT and recent[-1]["offset"] == RECENT + 9 and recent[0]["offset"] == 10
+    retrying = [w for w in status.writes if w["state"] == "retrying"]
+    assert retrying and all(w["recent"] == [] for w in retrying)
