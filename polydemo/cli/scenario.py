@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +162,12 @@ def s_run(
     speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
     record: Path | None = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
+    show_commands: bool = typer.Option(
+        False,
+        "--show-commands",
+        help="Under each step, the statements it ran: the SQL, the projectors' Cypher and Redis commands, "
+        "the Kafka offset (never a password or its hash).",
+    ),
     json_out: bool = JSON_OPT,
     dirs: list[Path] | None = DIRS_OPT,
 ) -> None:
@@ -173,7 +181,10 @@ def s_run(
     loaded = loader.load(name, dirs or (), warn=_warn(st))
     runtime = st.runtime()
     presenter = make_presenter(st.env, runtime.name, st.settings, dashboard and st.env.out.is_terminal and not json_out)
-    result = Runner(st.settings, runtime, loaded, presenter=presenter, speed=speed, step_mode=step).run()
+    with showing_commands(st.settings, show_commands):
+        result = Runner(
+            st.settings, runtime, loaded, presenter=presenter, speed=speed, step_mode=step, show_commands=show_commands
+        ).run()
     if record is not None:
         save_final_frame(st.settings, runtime.name, result, record)
         st.env.info(f"final frame saved to {record}")
@@ -195,6 +206,23 @@ def s_run(
                 or None,
             )
         raise typer.Exit(ExitStatus.ERROR)
+
+
+@contextlib.contextmanager
+def showing_commands(settings, on: bool) -> Iterator[None]:
+    """While on, the projectors save what they run (``run/show-commands``); removed after, if we made it."""
+    from polydemo.pipeline.projector import show_commands_file
+
+    flag = show_commands_file(settings)
+    made = on and not flag.exists()
+    if made:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.write_text("scenario run --show-commands\n")
+    try:
+        yield
+    finally:
+        if made:
+            flag.unlink(missing_ok=True)
 
 
 def make_presenter(env: Environment, runtime_name: str, settings, live: bool):
