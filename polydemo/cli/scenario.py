@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ def register(app: typer.Typer) -> None:
         command(sc, name)(fn)
     app.add_typer(sc, name="scenario")
     command(app, "reset")(reset)
+    command(app, "rehearse")(rehearse)
 
 
 def s_list(ctx: typer.Context, json_out: bool = JSON_OPT, dirs: list[Path] | None = DIRS_OPT) -> None:
@@ -159,6 +162,12 @@ def s_run(
     speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
     record: Path | None = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
+    show_commands: bool = typer.Option(
+        False,
+        "--show-commands",
+        help="Under each step, the statements it ran: the SQL, the projectors' Cypher and Redis commands, "
+        "the Kafka offset (never a password or its hash).",
+    ),
     json_out: bool = JSON_OPT,
     dirs: list[Path] | None = DIRS_OPT,
 ) -> None:
@@ -172,7 +181,10 @@ def s_run(
     loaded = loader.load(name, dirs or (), warn=_warn(st))
     runtime = st.runtime()
     presenter = make_presenter(st.env, runtime.name, st.settings, dashboard and st.env.out.is_terminal and not json_out)
-    result = Runner(st.settings, runtime, loaded, presenter=presenter, speed=speed, step_mode=step).run()
+    with showing_commands(st.settings, show_commands):
+        result = Runner(
+            st.settings, runtime, loaded, presenter=presenter, speed=speed, step_mode=step, show_commands=show_commands
+        ).run()
     if record is not None:
         save_final_frame(st.settings, runtime.name, result, record)
         st.env.info(f"final frame saved to {record}")
@@ -194,6 +206,23 @@ def s_run(
                 or None,
             )
         raise typer.Exit(ExitStatus.ERROR)
+
+
+@contextlib.contextmanager
+def showing_commands(settings, on: bool) -> Iterator[None]:
+    """While on, the projectors save what they run (``run/show-commands``); removed after, if we made it."""
+    from polydemo.pipeline.projector import show_commands_file
+
+    flag = show_commands_file(settings)
+    made = on and not flag.exists()
+    if made:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.write_text("scenario run --show-commands\n")
+    try:
+        yield
+    finally:
+        if made:
+            flag.unlink(missing_ok=True)
 
 
 def make_presenter(env: Environment, runtime_name: str, settings, live: bool):
@@ -227,3 +256,93 @@ def reset(
         f"[ok]reset done[/ok]: {result.users_added} users, {result.follows_added} follows, "
         f"{result.posts_added} posts seeded; projections caught up"
     )
+
+
+def rehearse(
+    ctx: typer.Context,
+    names: list[str] | None = typer.Argument(
+        None, help="The scenarios the talk uses (default: every built-in, tour last).", autocompletion=_complete_name
+    ),
+    json_out: bool = JSON_OPT,
+    dirs: list[Path] | None = DIRS_OPT,
+) -> None:
+    """The hotel-room check: doctor, reset, each scenario at --speed 100, reset again; exit status 1 on a failure."""
+    from polydemo import doctor as doctor_lib
+    from polydemo import rehearse as rehearse_lib
+    from polydemo import reset as reset_lib
+    from polydemo.scenario import loader
+    from polydemo.scenario.runner import Runner
+
+    st = with_json(ctx, json_out)
+    scenarios = rehearse_lib.plan(names or [], [p.stem for p in loader.builtin_dir().glob("*.yaml")])
+    for name in scenarios:  # a bad name or file is a usage error before anything is reset
+        loader.load(name, dirs or (), warn=_warn(st))
+
+    def doctor() -> rehearse_lib.Outcome:
+        bad = [c for c in doctor_lib.run_checks(st.settings) if not c.ok]
+        if bad:
+            return rehearse_lib.Outcome(False, f"{len(bad)} problem(s); first: {bad[0].name}: {bad[0].detail}")
+        return rehearse_lib.Outcome(True, "everything polydemo needs is in place")
+
+    def reset() -> rehearse_lib.Outcome:
+        r = reset_lib.reset(st.settings, say=lambda m: log_step(f"reset: {m}"))
+        return rehearse_lib.Outcome(
+            True, f"{r.users_added} users, {r.follows_added} follows, {r.posts_added} posts; converged"
+        )
+
+    def run(name: str) -> rehearse_lib.Outcome:
+        loaded = loader.load(name, dirs or (), warn=_warn(st))
+        result = Runner(st.settings, st.runtime(), loaded, speed=100).run()
+        if result.passed:
+            return rehearse_lib.Outcome(True, f"{len(result.steps)} steps")
+        f = result.failures[-1] if result.failures else None
+        why = "interrupted" if result.interrupted else "failed"
+        if f is not None:
+            why = f"{loaded.path.name}:{f.line}: step {f.index + 1} ({f.kind}): {f.message}"
+        if result.not_restored:
+            why += f" (not restored: {'; '.join(result.not_restored)})"
+        return rehearse_lib.Outcome(False, why)
+
+    def log_step(message: str) -> None:
+        st.env.info(f"[dim]{safe(message)}[/dim]")
+
+    def on_row(row) -> None:
+        mark = {"passed": "[ok]✔[/ok]", "FAILED": "[bad]✘[/bad]"}.get(row.status, "[dim]·[/dim]")
+        st.env.info(f"{mark} {safe(row.name):<14} {row.seconds:6.1f}s  {safe(row.detail)}")
+
+    st.env.info(f"rehearsing: doctor, reset, {', '.join(safe(n) for n in scenarios)}, reset")
+    result = rehearse_lib.rehearse(scenarios, doctor, reset, run, on_row=on_row)
+    if st.env.json:
+        st.env.emit_json(result.as_dict())
+    else:
+        st.env.out.print(rehearsal_table(result))
+    if not result.passed:
+        first = result.failures[0] if result.failures else None
+        st.env.error(
+            f"rehearsal failed: {len(result.failures)} step(s)"
+            + (f"; first: {first.name}: {first.detail}" if first else ""),
+            hint="run the failed scenario alone with `polydemo scenario run NAME` to see each step",
+        )
+        raise typer.Exit(result.exit_status)
+    st.env.info(f"[ok]rehearsal passed[/ok] in {result.seconds:.1f}s: the stack is seeded and converged")
+
+
+def rehearsal_table(result) -> Table:
+    table = Table(title="polydemo rehearse", title_style="bold")
+    table.add_column("step", style="svc")
+    table.add_column("result")
+    table.add_column("time", justify="right")
+    table.add_column("detail")
+    style = {"passed": "ok", "FAILED": "bad", "skipped": "dim"}
+    for r in result.rows:
+        table.add_row(
+            safe_text(r.name), Text(r.status, style=style[r.status]), f"{r.seconds:.1f}s", safe_text(r.detail)
+        )
+    table.add_row(
+        Text("total", style="bold"),
+        Text("passed" if result.passed else "FAILED", style="ok" if result.passed else "bad"),
+        f"{result.seconds:.1f}s",
+        f"{sum(1 for r in result.rows if r.kind == 'scenario' and r.ok)}"
+        f"/{sum(1 for r in result.rows if r.kind == 'scenario')} scenarios",
+    )
+    return table

@@ -20,6 +20,7 @@ passes small in-memory stand-ins for those client objects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_nev
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import Change, PoisonMessage, decode, topics
-from polydemo.stores import kafka
+from polydemo.stores import kafka, statements
 
 log = logging.getLogger("polydemo.projector")
 
@@ -91,6 +92,27 @@ def dlq_topic(settings: Settings) -> str:
 
 def status_file(settings: Settings, name: str) -> Path:
     return settings.run_dir / f"projector-{name}.json"
+
+
+STATEMENTS_KEPT = 200
+
+
+def show_commands_file(settings: Settings) -> Path:
+    """While this file exists (``scenario run --show-commands``), every projector saves what it ran."""
+    return settings.run_dir / "show-commands"
+
+
+def statements_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"statements-{name}.json"
+
+
+def recorded_statements(settings: Settings, name: str) -> list[dict]:
+    """What projector ``name`` saved while ``--show-commands`` was on: newest last; [] when none."""
+    try:
+        data = json.loads(statements_file(settings, name).read_text())
+    except (OSError, ValueError):
+        return []
+    return data if isinstance(data, list) else []
 
 
 # ---------------------------------------------------------------- what the loop talks to
@@ -299,11 +321,15 @@ class Runner:
         # Stopped while retrying: what was not written (or not acknowledged by the DLQ) is not committed.
         if poison and not self._dead_letter(poison):
             return False
-        if changes and not self._retry(lambda: self.p.apply(changes), f"writing {len(changes)} change(s)"):
-            return False
+        show = bool(changes) and show_commands_file(self.settings).exists()
+        with statements.recording() if show else contextlib.nullcontext() as noted:
+            if changes and not self._retry(lambda: self.p.apply(changes), f"writing {len(changes)} change(s)"):
+                return False
         applied_at = self.clock()
         for m, ch in decoded:
             self.recent.append(applied_record(m, ch, consumed_at, applied_at))
+        if noted is not None:
+            self._save_statements(changes, [m for m, _ in decoded], noted)
         consumer.commit(asynchronous=False)
         for m in msgs:
             self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
@@ -312,6 +338,31 @@ class Runner:
         self.last_error = None
         self.write_status()
         return True
+
+    def _save_statements(self, changes: list[Change], origin: list[Message], noted: statements.StatementLog) -> None:
+        """``--show-commands``: what this batch ran per change (and where the change was on Kafka), the
+        newest :data:`STATEMENTS_KEPT` kept in ``run/statements-<name>.json`` for the scenario to read back."""
+        by_key: dict[str, list[str]] = {}
+        for st in noted.items:
+            by_key.setdefault(st.key or "", []).append(st.text)
+        entries = []
+        for c, m in zip(changes, origin, strict=True):
+            key = statements.change_key(c)
+            entries.append(
+                {
+                    "key": key,
+                    "op": c.op,
+                    "kafka": {"topic": m.topic(), "partition": m.partition(), "offset": m.offset()},
+                    "statements": by_key.get(key, []),
+                    "at": self.clock(),
+                }
+            )
+        try:
+            path = statements_file(self.settings, self.p.name)
+            old = json.loads(path.read_text()) if path.exists() else []
+            StatusFile(path).write((old + entries)[-STATEMENTS_KEPT:])  # type: ignore[arg-type]
+        except (OSError, ValueError) as exc:  # showing the commands must never stop the projection
+            log.warning("could not save the statements for --show-commands: %s", one_line(exc))
 
     def _dead_letter(self, poison: list[tuple[Message, str]]) -> bool:
         for m, reason in poison:

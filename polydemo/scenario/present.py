@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
-from polydemo.console import Environment
+from polydemo.console import Environment, visible
 from polydemo.scenario.runner import Presenter, RunResult, StepResult, describe
 
 log = logging.getLogger("polydemo.scenario")
@@ -38,6 +39,8 @@ class LinePresenter(Presenter):
             f"{_esc(r.message if step.kind != 'say' else '“' + r.message + '”')} "
             f"[dim]{r.seconds:.1f}s[/dim]"
         )
+        for command in r.commands:  # --show-commands: the statements the step really ran
+            self.env.err.print(Text(f"      {visible(command)}", style="dim"), soft_wrap=True, emoji=False)
         if not r.ok and (r.expected or r.seen):
             self.env.err.print(f"      expected: {_esc(r.expected or '')}\n      seen:     {_esc(r.seen or '')}")
 

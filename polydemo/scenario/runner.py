@@ -37,6 +37,7 @@ class StepResult:
     seconds: float
     expected: str | None = None
     seen: str | None = None
+    commands: list[str] = field(default_factory=list)  # --show-commands: "store: statement", as they ran
 
 
 @dataclass
@@ -131,6 +132,8 @@ class Runner:
         probe: Any = None,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Any] = time.sleep,
+        show_commands: bool = False,
+        projected: Callable[[list[str], float], list[str]] | None = None,
     ):
         if speed <= 0:
             raise PolydemoError("--speed must be above 0", hint="1 is real time; 100 skips the pacing")
@@ -142,6 +145,8 @@ class Runner:
         self.step_mode = step_mode
         self.wait_key = wait_key or (lambda prompt: input(f"{prompt} "))
         self.clock, self.sleep = clock, sleep
+        self.show_commands = show_commands
+        self.projected = projected or (lambda keys, since: projected_commands(settings, keys, since))
         self.to_restore: dict[str, str] = {}
         self.commits: dict[str, float] = {}
         self.traces: dict[str, float] = {}
@@ -185,6 +190,20 @@ class Runner:
         return result
 
     def execute(self, i: int, step: StepModel, line: int) -> StepResult:
+        if not self.show_commands:
+            return self._execute(i, step, line)
+        from polydemo.stores import statements
+
+        since = time.time()
+        with statements.recording() as noted:
+            res = self._execute(i, step, line)
+        res.commands = [f"{st.store}: {st.text}" for st in noted.items]
+        keys = noted.keys()
+        if keys and res.ok:
+            res.commands += self.projected(keys, since)
+        return res
+
+    def _execute(self, i: int, step: StepModel, line: int) -> StepResult:
         try:
             return StepResult(i, step.kind, line, True, step.run(self), 0.0)
         except StepFailed as exc:
@@ -227,6 +246,42 @@ class Runner:
 
 
 # ---------------------------------------------------------------- the real stack
+
+SHOWN_PROJECTORS = ("graph", "cache")
+
+
+def projected_commands(settings: Settings, keys: list[str], since: float, timeout: float = 10.0) -> list[str]:
+    """What the graph and cache projectors ran for these changes (they save it while --show-commands is on),
+    with where each change sat on Kafka; waits until both have applied every change, or ``timeout``."""
+    from polydemo.pipeline import projector
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, dict[str, dict]] = {}
+        for name in SHOWN_PROJECTORS:
+            for e in projector.recorded_statements(settings, name):
+                if e.get("key") in keys and e.get("at", 0) >= since - 1:
+                    found.setdefault(name, {})[e["key"]] = e  # the newest per key
+        if all(len(found.get(n, {})) == len(keys) for n in SHOWN_PROJECTORS) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    out: list[str] = []
+    for key in keys:
+        kafka_shown = False
+        for name in SHOWN_PROJECTORS:
+            entry = found.get(name, {}).get(key)
+            if entry is None:
+                out.append(f"{name} projector: nothing recorded for {key} within {timeout:.0f}s")
+                continue
+            if not kafka_shown:
+                k = entry["kafka"]
+                out.append(f"kafka: {k['topic']} partition {k['partition']} offset {k['offset']}")
+                kafka_shown = True
+            out += [f"{SERVICE_OF[name]}: {text}" for text in entry.get("statements", [])]
+    return out
+
+
+SERVICE_OF = {"graph": "neo4j", "cache": "redis"}
 
 
 class StackProbe:

@@ -27,7 +27,7 @@ from typing import Any
 import redis
 
 from polydemo.config import Settings
-from polydemo.stores import Gateway, Health
+from polydemo.stores import Gateway, Health, statements
 
 SERVICE = "redis"
 LAST_APPLIED_KEY = "polydemo:last_applied_ts_ms"
@@ -144,35 +144,40 @@ class Cache(Gateway[Any]):
         deleted = [c.key["id"] for c in changes if c.entity == "user" and c.op == "delete"]
         emails = {uid: r.hget(profile_key(uid), "email") for uid in deleted}
         pipe = r.pipeline(transaction=True)
+        show = statements.active()  # --show-commands: each command as it is queued, filed under its change
+
+        def cmd(change, *args) -> None:
+            pipe.execute_command(*args)
+            if show:
+                statements.note(SERVICE, statements.redis(*args), statements.change_key(change))
+
         for c in changes:
             if c.entity == "user" and c.op in ("create", "update"):
                 a = c.after or {}
                 uid = c.key["id"]
-                pipe.hset(
-                    profile_key(uid),
-                    mapping={
-                        "id": uid,
-                        "email": a.get("email") or "",
-                        "name": a.get("name") or "",
-                        "updated_at": str(a.get("updated_at") or ""),
-                        "source_ts_ms": c.ts_ms,
-                    },
-                )
-                pipe.sadd(PROFILES_INDEX, uid)
+                fields = {
+                    "id": uid,
+                    "email": a.get("email") or "",
+                    "name": a.get("name") or "",
+                    "updated_at": str(a.get("updated_at") or ""),
+                    "source_ts_ms": c.ts_ms,
+                }
+                cmd(c, "HSET", profile_key(uid), *(x for kv in fields.items() for x in kv))
+                cmd(c, "SADD", PROFILES_INDEX, uid)
                 if a.get("email"):
-                    pipe.set(email_key(a["email"]), uid)
+                    cmd(c, "SET", email_key(a["email"]), uid)
             elif c.entity == "user" and c.op == "delete":
                 uid = c.key["id"]
-                pipe.delete(profile_key(uid), followers_key(uid), following_key(uid))
-                pipe.srem(PROFILES_INDEX, uid)
+                cmd(c, "DEL", profile_key(uid), followers_key(uid), following_key(uid))
+                cmd(c, "SREM", PROFILES_INDEX, uid)
                 if emails.get(uid):
-                    pipe.delete(email_key(emails[uid]))
+                    cmd(c, "DEL", email_key(emails[uid]))
             elif c.entity == "follow" and c.op == "create":
-                pipe.sadd(followers_key(c.key["followee_id"]), c.key["follower_id"])
-                pipe.sadd(following_key(c.key["follower_id"]), c.key["followee_id"])
+                cmd(c, "SADD", followers_key(c.key["followee_id"]), c.key["follower_id"])
+                cmd(c, "SADD", following_key(c.key["follower_id"]), c.key["followee_id"])
             elif c.entity == "follow" and c.op == "delete":
-                pipe.srem(followers_key(c.key["followee_id"]), c.key["follower_id"])
-                pipe.srem(following_key(c.key["follower_id"]), c.key["followee_id"])
+                cmd(c, "SREM", followers_key(c.key["followee_id"]), c.key["follower_id"])
+                cmd(c, "SREM", following_key(c.key["follower_id"]), c.key["followee_id"])
             pipe.set(LAST_APPLIED_KEY, c.ts_ms)
         pipe.execute()
 

@@ -14,7 +14,7 @@ from itertools import groupby
 import neo4j
 
 from polydemo.config import Settings
-from polydemo.stores import Gateway, Health
+from polydemo.stores import Gateway, Health, statements
 
 SERVICE = "neo4j"
 
@@ -65,6 +65,14 @@ COUNTS_QUERY = (
 )
 
 
+MERGE_USERS = "UNWIND $rows AS r MERGE (u:User {id: r.id}) SET u.name = r.name, u.email = r.email"
+DELETE_USERS = "UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u"
+MERGE_FOLLOWS = (
+    "UNWIND $rows AS r MERGE (a:User {id: r.follower_id}) MERGE (b:User {id: r.followee_id}) MERGE (a)-[:FOLLOWS]->(b)"
+)
+DELETE_FOLLOWS = "UNWIND $rows AS r MATCH (:User {id: r.follower_id})-[f:FOLLOWS]->(:User {id: r.followee_id}) DELETE f"
+
+
 def runs(changes: list):
     """Consecutive changes of the same kind, in order: each run is one batched write."""
     return groupby(changes, key=lambda c: (c.entity, c.op))
@@ -96,35 +104,24 @@ class Graph(Gateway[neo4j.Driver]):
         """(:User {id, name, email}) nodes and FOLLOWS edges, MERGEd by source ids: a replay changes nothing."""
         with self.driver.session() as s:
             for (entity, op), run in runs(list(changes)):
-                rows = list(run)
+                batch = list(run)
                 if entity == "user" and op in ("create", "update"):
-                    s.run(
-                        "UNWIND $rows AS r MERGE (u:User {id: r.id}) SET u.name = r.name, u.email = r.email",
-                        rows=[
-                            {
-                                "id": c.key["id"],
-                                "name": (c.after or {}).get("name"),
-                                "email": (c.after or {}).get("email"),
-                            }
-                            for c in rows
-                        ],
-                    ).consume()
+                    query, name = MERGE_USERS, "rows"
+                    params = [
+                        {"id": c.key["id"], "name": (c.after or {}).get("name"), "email": (c.after or {}).get("email")}
+                        for c in batch
+                    ]
                 elif entity == "user" and op == "delete":
-                    s.run(
-                        "UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u", ids=[c.key["id"] for c in rows]
-                    ).consume()
-                elif entity == "follow" and op == "create":
-                    s.run(
-                        "UNWIND $rows AS r MERGE (a:User {id: r.follower_id}) MERGE (b:User {id: r.followee_id}) "
-                        "MERGE (a)-[:FOLLOWS]->(b)",
-                        rows=[c.key for c in rows],
-                    ).consume()
-                elif entity == "follow" and op == "delete":
-                    s.run(
-                        "UNWIND $rows AS r MATCH (:User {id: r.follower_id})-[f:FOLLOWS]->(:User {id: r.followee_id}) "
-                        "DELETE f",
-                        rows=[c.key for c in rows],
-                    ).consume()
+                    query, name, params = DELETE_USERS, "ids", [c.key["id"] for c in batch]
+                elif entity == "follow" and op in ("create", "delete"):
+                    query, name = (MERGE_FOLLOWS if op == "create" else DELETE_FOLLOWS), "rows"
+                    params = [c.key for c in batch]
+                else:
+                    continue
+                s.run(query, {name: params}).consume()
+                if statements.active():  # --show-commands: each change's share of the batch, as it ran
+                    for c, p in zip(batch, params, strict=True):
+                        statements.note(SERVICE, statements.cypher(query, **{name: [p]}), statements.change_key(c))
 
     def clear(self) -> None:
         with self.driver.session() as s:

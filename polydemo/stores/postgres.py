@@ -17,7 +17,7 @@ import psycopg.sql
 from psycopg.rows import dict_row
 
 from polydemo.config import Settings
-from polydemo.stores import Gateway, Health
+from polydemo.stores import Gateway, Health, statements
 
 SERVICE = "postgres"
 
@@ -104,6 +104,12 @@ def _user(row: dict | None) -> UserRow | None:
     return UserRow(str(row["id"]), row["email"], row["name"], row.get("created_at"), row.get("updated_at"))
 
 
+def _note(query: str, params: tuple, key: str) -> None:
+    """Into the statement log (``--show-commands``), when one is recording: the SQL as it ran."""
+    if statements.active():
+        statements.note(SERVICE, statements.sql(query, params), key)
+
+
 class Users(Gateway[psycopg.Connection]):
     """The Postgres gateway: users, follows, the publication and the replication slot."""
 
@@ -131,19 +137,17 @@ class Users(Gateway[psycopg.Connection]):
     # ------------------------------------------------------------ users
     def insert_user(self, email: str, name: str, hashed_password: str, user_id: str | None = None) -> UserRow:
         """Insert one user; raises ``psycopg.errors.UniqueViolation`` for a taken email."""
+        if user_id is None:
+            query = f"INSERT INTO users (email, name, hashed_password) VALUES (%s, %s, %s) RETURNING {_COLUMNS}"
+            params: tuple = (email, name, hashed_password)
+        else:
+            query = f"INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}"
+            params = (user_id, email, name, hashed_password)
         with self.conn.cursor(row_factory=dict_row) as cur:
-            if user_id is None:
-                cur.execute(
-                    f"INSERT INTO users (email, name, hashed_password) VALUES (%s, %s, %s) RETURNING {_COLUMNS}",
-                    (email, name, hashed_password),
-                )
-            else:
-                cur.execute(
-                    f"INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
-                    f"RETURNING {_COLUMNS}",
-                    (user_id, email, name, hashed_password),
-                )
-            return _user(cur.fetchone())  # type: ignore[return-value]
+            cur.execute(query, params)
+            row: UserRow = _user(cur.fetchone())  # type: ignore[assignment]
+        _note(query, (*params[:-1], statements.Secret(hashed_password)), f"user:{row.id}")
+        return row
 
     def insert_users(self, rows: Iterable[tuple[str, str, str, str]], batch: int = 100, on_batch=None) -> int:
         """(id, email, name, hashed_password) rows, committed ``batch`` at a time (so CDC streams them);
@@ -175,14 +179,17 @@ class Users(Gateway[psycopg.Connection]):
             return _user(cur.fetchone())
 
     def rename(self, user_id: str, name: str) -> UserRow:
+        query = f"UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {_COLUMNS}"
         with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                f"UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {_COLUMNS}", (name, user_id)
-            )
-            return _user(cur.fetchone())  # type: ignore[return-value]
+            cur.execute(query, (name, user_id))
+            row = _user(cur.fetchone())
+        _note(query, (name, user_id), f"user:{user_id}")
+        return row  # type: ignore[return-value]
 
     def delete_user(self, user_id: str) -> None:
-        self.conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+        query = "DELETE FROM users WHERE id = %s"
+        self.conn.execute(query, (user_id,))
+        _note(query, (user_id,), f"user:{user_id}")
 
     def delete_users(self, emails: Sequence[str] = (), email_like: str | None = None) -> list[str]:
         """Delete by email, or by a LIKE pattern; returns the ids deleted (their follows go too)."""
@@ -238,10 +245,9 @@ class Users(Gateway[psycopg.Connection]):
     # ------------------------------------------------------------ follows
     def follow(self, follower_id: str, followee_id: str) -> bool:
         """True when the edge is new (following twice is not an error)."""
-        cur = self.conn.execute(
-            "INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (follower_id, followee_id),
-        )
+        query = "INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        cur = self.conn.execute(query, (follower_id, followee_id))
+        _note(query, (follower_id, followee_id), f"follow:{follower_id}:{followee_id}")
         return cur.rowcount == 1
 
     def follow_many(self, pairs: Iterable[tuple[str, str]]) -> int:
@@ -253,9 +259,9 @@ class Users(Gateway[psycopg.Connection]):
         return self.follow_count() - before
 
     def unfollow(self, follower_id: str, followee_id: str) -> bool:
-        cur = self.conn.execute(
-            "DELETE FROM follows WHERE follower_id = %s AND followee_id = %s", (follower_id, followee_id)
-        )
+        query = "DELETE FROM follows WHERE follower_id = %s AND followee_id = %s"
+        cur = self.conn.execute(query, (follower_id, followee_id))
+        _note(query, (follower_id, followee_id), f"follow:{follower_id}:{followee_id}")
         return cur.rowcount == 1
 
     # ------------------------------------------------------------ clearing

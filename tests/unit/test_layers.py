@@ -1,6 +1,6 @@
 """The import layers: a module may import its own layer and the layers below it, never one above.
 
-    cli > scenario > dashboard > (stack, seed, reset, reads, load, doctor) > pipeline > domain > runtime
+    cli > scenario > dashboard > (stack, seed, reset, reads, load, doctor, rehearse) > pipeline > domain > runtime
         > stores > (config, console, errors, procs)
 
 Every import counts, also those inside functions (imported on use) and under TYPE_CHECKING: the
@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [  # highest first
     {"cli"},
     {"scenario"},
     {"dashboard", "views"},
-    {"stack", "seed", "reset", "reads", "load", "doctor", "provision"},
+    {"stack", "seed", "reset", "reads", "load", "doctor", "provision", "rehearse"},
     {"pipeline"},
     {"domain"},
     {"runtime"},
