@@ -91,7 +91,9 @@ def test_user_text_in_a_caption_is_data_in_the_cast():
 def test_dashboard_presenter_records_a_frame_and_a_marker_per_say_without_a_terminal():
     """The presenter with no screen (stdout is a pipe): lines on stderr, frames into the cast."""
     loaded = loader.parse(
-        'title: t\nsteps:\n  - say: "first [b]caption[/b]"\n  - sleep: 1\n  - say: "second"\n  - signup: {email: a@x.org, name: A}\n',
+        "title: t\nsteps:\n"
+        '  - say: "first [b]caption[/b]"\n  - sleep: 1\n  - say: "second"\n'
+        "  - signup: {email: a@x.org, name: A}\n",
         Path("drill.yaml"),
     )
     stderr = io.StringIO()
