@@ -35,4 +35,7 @@ def test_record_a_cast_without_a_tty_with_a_marker_per_say(stack, tmp_path: Path
     assert "Postgres" in frames[-1][2]
     # Real timing: the run took time, and the times say so.
     assert 0.3 < events[-1][0] < 60
+    print(
+        f"\n[record] signup: {len(text) / 1000:.1f} kB, {len(frames)} frames, {len(says)} markers, {events[-1][0]:.1f}s"
+    )
     assert "recorded to" in result.stderr and f"{len(says)} markers" in result.stderr
