@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from rich.text import Text
 from polydemo.cli.context import command, state, with_json
 from polydemo.console import Environment, safe, safe_text, visible
 from polydemo.errors import ExitStatus, PolydemoError
+
+CAST_WIDTH, CAST_HEIGHT = 100, 31  # the dashboard's 100x30 frame and a footer line
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
@@ -161,7 +164,9 @@ def s_run(
     step: bool = typer.Option(False, "--step", help="Wait for Enter at each `pause` step (for presenters)."),
     speed: float = typer.Option(1.0, "--speed", help="Pacing: 1 = real time, 10 = ten times faster, 100 ≈ no pauses."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Show the live dashboard (on a TTY)."),
-    record: Path | None = typer.Option(None, "--record", help="Save the final frame as .svg or .html."),
+    record: Path | None = typer.Option(
+        None, "--record", help="Record the run as an asciicast (.cast), or save the final frame (.svg, .html)."
+    ),
     show_commands: bool = typer.Option(
         False,
         "--show-commands",
@@ -176,18 +181,54 @@ def s_run(
     from polydemo.scenario.runner import Runner
 
     st = with_json(ctx, json_out)
-    if record is not None and record.suffix.lower() not in (".svg", ".html"):
-        raise PolydemoError(f"cannot record to {record}", hint="use a .svg or .html file name")
+    kind = record.suffix.lower() if record is not None else None
+    if record is not None and kind not in (".svg", ".html", ".cast"):
+        raise PolydemoError(
+            f"cannot record to {record}", hint="use a .cast file (the whole run) or .svg/.html (the final frame)"
+        )
     loaded = loader.load(name, dirs or (), warn=_warn(st))
     runtime = st.runtime()
-    presenter = make_presenter(st.env, runtime.name, st.settings, dashboard and st.env.out.is_terminal and not json_out)
-    with showing_commands(st.settings, show_commands):
+    live = dashboard and st.env.out.is_terminal and not json_out
+    with contextlib.ExitStack() as stack:
+        cast = None
+        if record is not None and kind == ".cast":
+            from polydemo.dashboard.cast import CastWriter
+
+            out = stack.enter_context(record.open("w", encoding="utf-8"))
+            cast = CastWriter(out, CAST_WIDTH, CAST_HEIGHT, title=f"polydemo: {visible(loaded.scenario.title)}")
+            stack.callback(cast.close)
+        pacer = None
+        if step and sys.stdin.isatty():
+            from polydemo.scenario.keys import Pacer, TtyKeys
+
+            pacer = Pacer(stack.enter_context(TtyKeys(sys.stdin)))
+        presenter = make_presenter(
+            st.env, runtime.name, st.settings, live, cast=cast, footer=pacer.footer if pacer else None
+        )
+        pacing: dict[str, Any] = {}
+        if pacer is not None:
+            pacer.on_change = getattr(presenter, "refresh", None) or (
+                lambda: st.env.info(f"[dim]{pacer.footer()}[/dim]")
+            )
+            pacing = {"wait_key": pacer.wait_key, "sleep": pacer.sleep, "clock": pacer.clock}
+            if not hasattr(presenter, "refresh"):
+                st.env.info(f"[dim]{pacer.footer()}[/dim]")
+        stack.enter_context(showing_commands(st.settings, show_commands))
         result = Runner(
-            st.settings, runtime, loaded, presenter=presenter, speed=speed, step_mode=step, show_commands=show_commands
+            st.settings,
+            runtime,
+            loaded,
+            presenter=presenter,
+            speed=speed,
+            step_mode=step,
+            show_commands=show_commands,
+            **pacing,
         ).run()
-    if record is not None:
+    if cast is not None:
+        st.env.info(f"run recorded to {safe(record)} ({cast.events} events, {cast.markers} markers)")
+    elif record is not None:
         save_final_frame(st.settings, runtime.name, result, record)
-        st.env.info(f"final frame saved to {record}")
+        st.env.info(f"final frame saved to {safe(record)}")
     if st.env.json:
         st.env.emit_json(result.as_dict())
     if result.interrupted:
@@ -225,12 +266,13 @@ def showing_commands(settings, on: bool) -> Iterator[None]:
             flag.unlink(missing_ok=True)
 
 
-def make_presenter(env: Environment, runtime_name: str, settings, live: bool):
+def make_presenter(env: Environment, runtime_name: str, settings, live: bool, cast=None, footer=None):
+    """The dashboard on a TTY; one line per step otherwise (with the frames drawn into ``cast``, if any)."""
     from polydemo.scenario.present import DashboardPresenter, LinePresenter
 
-    if live:
+    if live or cast is not None:
         try:
-            return DashboardPresenter(env, settings, runtime_name)
+            return DashboardPresenter(env, settings, runtime_name, screen=live, cast=cast, footer=footer)
         except ImportError:
             pass
     return LinePresenter(env)

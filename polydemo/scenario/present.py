@@ -6,10 +6,11 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.text import Text
 
 from polydemo.console import Environment, visible
@@ -48,14 +49,7 @@ class LinePresenter(Presenter):
         self.env.err.print(f"[warn]⏸ {_esc(text)}[/warn]")
 
     def end(self, result: RunResult) -> None:
-        verdict = (
-            "[ok]passed[/ok]"
-            if result.passed
-            else ("[warn]interrupted[/warn]" if result.interrupted else "[bad]FAILED[/bad]")
-        )
-        self.env.info(
-            f"{_esc(result.name)}: {verdict}, {len(result.steps)}/{self.total} steps in {result.seconds:.1f}s"
-        )
+        self.env.info(result_line(result, self.total))
 
 
 def _esc(text: str) -> str:
@@ -96,67 +90,169 @@ def scenario_panel_data(loaded, results: list[StepResult], current: int | None, 
 
 
 class DashboardPresenter(Presenter):
-    """The live dashboard (polydemo.dashboard) with the current step and caption, refreshed in the background."""
+    """The live dashboard (polydemo.dashboard) with the current step and caption, refreshed in the background.
 
-    def __init__(self, env: Environment, settings, runtime_name: str, hz: float = 2.0):
+    ``screen``: draw it on the terminal (the alternate screen while it runs; the last frame stays when it
+    ends). ``cast``: also draw every frame into an asciicast (polydemo.dashboard.cast), with a marker at each
+    ``say``; without ``screen`` (stdout not a terminal) the terminal gets one line per step instead.
+    ``footer``: a one-line footer under the frame (the presenter keys in --step mode).
+    """
+
+    def __init__(
+        self,
+        env: Environment,
+        settings,
+        runtime_name: str,
+        hz: float = 2.0,
+        screen: bool = True,
+        cast: Any = None,
+        footer: Callable[[], str] | None = None,
+    ):
         from polydemo.dashboard import render as render_mod
         from polydemo.dashboard import snapshot as snap_mod
 
         self.env, self.settings, self.runtime_name, self.hz = env, settings, runtime_name, hz
+        self.screen, self.cast, self.footer = screen, cast, footer
         self.collect, self.render = snap_mod.collect, render_mod.render
         self.results: list[StepResult] = []
         self.current: int | None = None
         self._caption: str | None = None
         self.loaded: Any = None  # the Loaded scenario, from begin()
         self.stop = threading.Event()
+        self.wake = threading.Event()  # draw now (a caption, a key), not at the next tick
+        self.markers: list[tuple[str, dict]] = []  # say captions (and the panel then) waiting for a frame and a marker
+        self.lock = threading.Lock()
+        self.lines = LinePresenter(env)  # the terminal's lines when there is no screen; the result line
         self.live: Any = None  # rich.live.Live, imported on use
+        self.cast_console: Console | None = None
         self.thread: threading.Thread | None = None
+        self.last_snap: Any = None
+        self.frames = 0
 
-    def _frame(self, prev=None):
-        snap = self.collect(self.settings, self.runtime_name, prev=prev)
-        return snap, self.render(
-            snap, prev=prev, scenario=scenario_panel_data(self.loaded, self.results, self.current, self._caption)
-        )
+    def _scenario(self, current: int | None):
+        return scenario_panel_data(self.loaded, self.results, current, self._caption)
+
+    def _footer(self) -> Text:
+        return Text(visible(self.footer()) if self.footer else "", style="dim", overflow="ellipsis", no_wrap=True)
 
     def begin(self, loaded) -> None:
-        from rich.live import Live
-
         self.loaded = loaded
-        self.live = Live(console=self.env.out, screen=True, auto_refresh=False)
-        self.live.start()
+        self.lines.total = len(loaded.scenario.steps)
+        if self.screen:
+            from rich.live import Live
+
+            self.live = Live(console=self.env.out, screen=True, auto_refresh=False)
+            self.live.start()
+        else:
+            self.lines.begin(loaded)
+            if self.footer:
+                self.env.err.print(self._footer())
+        if self.cast is not None:
+            from polydemo.console import THEME
+            from polydemo.dashboard.cast import offscreen_console
+
+            self.cast_console = offscreen_console(self.cast, no_color=self.env.out.no_color, theme=THEME)
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
-        prev = None
         while not self.stop.is_set():
             t0 = time.monotonic()
             try:
-                snap, frame = self._frame(prev)
-                self.live.update(frame, refresh=True)
-                prev = snap
+                self._draw()
             except Exception as exc:  # noqa: BLE001 - a frame that cannot be drawn is skipped, never fatal
                 log.debug("dashboard frame skipped: %s: %s", type(exc).__name__, exc)
-            self.stop.wait(max(0.0, 1 / self.hz - (time.monotonic() - t0)))
+            self.wake.wait(max(0.0, 1 / self.hz - (time.monotonic() - t0)))
+            self.wake.clear()
+
+    def _draw(self) -> None:
+        with self.lock:
+            markers, self.markers = self.markers, []
+        prev = self.last_snap
+        snap = self.collect(self.settings, self.runtime_name, prev=prev)
+        scen = self._scenario(self.current)
+        if self.live is not None:
+            width, height = self.env.out.size
+            frame = self.render(snap, prev=prev, scenario=scen, width=width, height=height - (1 if self.footer else 0))
+            self.live.update(Group(frame, self._footer()) if self.footer else frame, refresh=True)
+        for label, at_say in markers:  # the frame that shows the caption, then its marker: the player pauses there
+            self._cast_frame(snap, prev, at_say, self._footer())
+            self.cast.marker(label)
+        self._cast_frame(snap, prev, scen, self._footer())
+        self.last_snap = snap
+        self.frames += 1
+
+    def _cast_frame(self, snap, prev, scen, below) -> None:
+        if self.cast_console is None:
+            return
+        from polydemo.dashboard.cast import frame_into
+
+        frame = self.render(snap, prev=prev, scenario=scen, width=self.cast.width, height=self.cast.height - 1)
+        frame_into(self.cast_console, frame, below)
 
     def step_started(self, index: int, step, line: int) -> None:
         self.current = index
+        if not self.screen:
+            self.lines.step_started(index, step, line)
 
     def step_done(self, r: StepResult) -> None:
         self.results.append(r)
+        if not self.screen:
+            self.lines.step_done(r)
 
     def caption(self, text: str) -> None:
         self._caption = text
+        if self.cast is not None:
+            with self.lock:
+                self.markers.append((visible(text), self._scenario(self.current)))
+        self.wake.set()
+
+    def prompt(self, text: str) -> None:
+        if not self.screen:
+            self.lines.prompt(text)
+        self.wake.set()
+
+    def refresh(self) -> None:
+        """Draw now (the pacing was paused or resumed: the footer says so)."""
+        self.wake.set()
 
     def end(self, result: RunResult) -> None:
         self.stop.set()
+        self.wake.set()
         if self.thread:
             self.thread.join(5)
-        if self.live:
-            self.live.stop()
-        summary = LinePresenter(self.env)
-        summary.total = len(self.loaded.scenario.steps)
-        summary.end(result)
+        final = None
+        try:
+            final = self.collect(self.settings, self.runtime_name, prev=self.last_snap)
+        except Exception as exc:  # noqa: BLE001 - the result line still comes
+            log.debug("final frame not collected: %s: %s", type(exc).__name__, exc)
+        scen = self._scenario(None)
+        line = result_line(result, self.lines.total)
+        if self.cast_console is not None and final is not None:
+            with self.lock:
+                markers, self.markers = self.markers, []
+            for label, at_say in markers:
+                self._cast_frame(final, self.last_snap, at_say, self._footer())
+                self.cast.marker(label)
+            self._cast_frame(final, self.last_snap, scen, Text.from_markup(line))
+        if self.live is not None:
+            self.live.stop()  # leaves the alternate screen; the last frame is printed on the normal one, and stays
+            if final is not None:
+                width, height = self.env.out.size
+                self.env.out.print(
+                    self.render(final, prev=self.last_snap, scenario=scen, width=width, height=height - 2)
+                )
+        self.lines.end(result)
+
+
+def result_line(result: RunResult, total: int) -> str:
+    """``NAME: passed, 16/16 steps in 23.1s`` (markup; the name escaped)."""
+    verdict = (
+        "[ok]passed[/ok]"
+        if result.passed
+        else ("[warn]interrupted[/warn]" if result.interrupted else "[bad]FAILED[/bad]")
+    )
+    return f"{_esc(result.name)}: {verdict}, {len(result.steps)}/{total} steps in {result.seconds:.1f}s"
 
 
 def record_frame(settings, runtime_name: str, result: RunResult, path: Path) -> None:

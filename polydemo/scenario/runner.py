@@ -13,6 +13,7 @@ tests/unit/test_scenario_runner.py passes stand-ins for all of them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -64,6 +65,10 @@ class RunResult:
             "steps": [asdict(s) for s in self.steps],
             **({"not_restored": self.not_restored} if self.not_restored else {}),
         }
+
+
+class SkipWait(Exception):
+    """The presenter skipped the current wait (``s`` in --step mode): a sleep, a say's hold, a wait_until."""
 
 
 class Presenter:
@@ -206,6 +211,8 @@ class Runner:
     def _execute(self, i: int, step: StepModel, line: int) -> StepResult:
         try:
             return StepResult(i, step.kind, line, True, step.run(self), 0.0)
+        except SkipWait:
+            return StepResult(i, step.kind, line, True, "skipped by the presenter", 0.0)
         except StepFailed as exc:
             return StepResult(i, step.kind, line, False, exc.message, 0.0, exc.expected, exc.seen)
         except PolydemoError as exc:
@@ -219,7 +226,9 @@ class Runner:
 
     def pace(self, seconds: float) -> None:
         if seconds > 0:
-            self.sleep(seconds / self.speed)
+            # the rest of a say's hold or a sleep, skipped: the step itself still happened
+            with contextlib.suppress(SkipWait):
+                self.sleep(seconds / self.speed)
 
     # ------------------------------------------------------------------ control, and restoring it
     RESTORE: ClassVar[dict[str, str]] = {"stop": "start", "kill": "start", "pause": "resume"}
