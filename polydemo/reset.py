@@ -37,6 +37,9 @@ def _reset(settings: Settings, say: Callable[[str], None], stores: Stores) -> se
     _drop_slot(stores)
     say("emptying every store (users, follows, posts, graph, cache, events)")
     seed_lib.clear_all(settings, stores)
+    dropped = stores.users.drop_story_columns()
+    if dropped:
+        say(f"dropping the schema-change story's columns ({', '.join(dropped)}): database.sql is the schema")
     stores.posts.clear_relay_token()
     say("deleting and recreating the topics and the projectors' consumer groups")
     stores.kafka.delete_groups([group_id(settings, n) for n in workers.PROJECTOR_NAMES])

@@ -90,14 +90,16 @@ def signup(
 def update_profile(
     ctx: typer.Context,
     user: str = typer.Argument(..., help="Email or id."),
-    name: str = typer.Option(..., "--name", "-n"),
+    name: str | None = typer.Option(None, "--name", "-n"),
+    bio: str | None = typer.Option(None, "--bio", help="At most 500 characters (the schema-change story's column)."),
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Change a user's display name."""
+    """Change a user's display name and/or bio."""
     from polydemo.domain import users
 
     st = with_json(ctx, json_out)
-    _print_user(st, users.update_profile(st.settings, user, name).as_dict(), "updated")
+    data = users.update_profile(st.settings, user, name, bio=bio).as_dict()
+    _print_user(st, {**data, **({"bio": bio} if bio is not None else {})}, "updated")
 
 
 def delete_user(
@@ -242,6 +244,8 @@ def _print_user(st, data: dict, verb: str) -> None:
         st.env.emit_json(data)
     else:
         st.env.out.print(f"{verb} [bold]{safe(data['email'])}[/bold] ({safe(data['name'])}) id {data['id']}")
+        if "bio" in data:
+            st.env.out.print(f"bio: {safe(data['bio'])}")
 
 
 def _print_edge(st, a, b, changed: bool, verb: str, noop: str) -> None:

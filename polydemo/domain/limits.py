@@ -25,6 +25,7 @@ BODY_MAX = 10_000
 TAG_MAX = 50
 TAGS_MAX = 20
 ID_MAX = 64
+BIO_MAX = 500
 
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _MULTILINE_OK = {"\n", "\t"}
@@ -67,6 +68,11 @@ def check_text(
 
 def check_name(name: str) -> str:
     return check_text("name", name, NAME_MAX, option="--name").strip()
+
+
+def check_bio(bio: str) -> str:
+    """A profile bio: at most 500 characters, newlines and tabs allowed, may be empty (clears it)."""
+    return check_text("bio", bio, BIO_MAX, multiline=True, required=False, option="--bio")
 
 
 def check_email_length(email: str) -> str:

@@ -72,10 +72,22 @@ def require_user(settings: Settings, email_or_id: str, users: Users | None = Non
     return user
 
 
-def update_profile(settings: Settings, email_or_id: str, name: str, users: Users | None = None) -> User:
-    name = limits.check_name(name)
+def update_profile(
+    settings: Settings, email_or_id: str, name: str | None = None, users: Users | None = None, bio: str | None = None
+) -> User:
+    """Change the name and/or the bio (validated first: nothing is written when either is refused)."""
+    if name is None and bio is None:
+        raise PolydemoError("nothing to update", hint="pass --name and/or --bio")
+    name = limits.check_name(name) if name is not None else None
+    bio = limits.check_bio(bio) if bio is not None else None
     with borrowed(Users, settings, users) as gw:
-        return gw.rename(require_user(settings, email_or_id, gw).id, name)
+        user = require_user(settings, email_or_id, gw)
+        if bio is not None and not gw.set_bio(user.id, bio):
+            raise PolydemoError(
+                "the users table has no bio column yet; nothing was written",
+                hint="the schema-change scenario adds it: `polydemo scenario run schema-change`",
+            )
+        return gw.rename(user.id, name) if name is not None else require_user(settings, user.id, gw)
 
 
 def delete_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User:

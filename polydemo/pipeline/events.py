@@ -120,6 +120,17 @@ def _decode_post(msg: dict) -> Change:
     )
 
 
+# ---------------------------------------------------------------- the schema a change carries
+
+
+def row_fields(env: dict) -> list[str]:
+    """The columns a Debezium change event carries (its ``after``, or ``before`` for a delete), sorted."""
+    if "payload" in env and "op" not in env:
+        env = env["payload"] or {}
+    row = env.get("after") if env.get("op") != "d" else env.get("before")
+    return sorted(row) if isinstance(row, dict) else []
+
+
 # ---------------------------------------------------------------- analytics mapping
 
 

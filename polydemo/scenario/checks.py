@@ -25,6 +25,7 @@ METRICS: dict[str, Callable[[Stores, CountCond | None], int]] = {
     "events": lambda st, c: st.events.count(c.type if c else None, c.post if c else None),
     "post_events": lambda st, c: st.events.count(c.type if c else None, c.post if c else None),
     "dualwrite_events": lambda st, c: st.kafka.count_key(dualwrite_topic(st.settings), c.post if c else None),
+    "dlq_events": lambda st, c: dlq_events(st, c.reason if c else None, 0),
     "lag": lambda st, c: _lag(st, c.projector if c is not None and c.projector else "all"),
 }
 
@@ -74,3 +75,18 @@ def warm(stores: Stores) -> None:
     stores.events.conn.execute("SELECT 1")
     stores.cache.client.ping()
     stores.graph.driver.verify_connectivity()
+
+
+def dlq_events(stores: Stores, reason: str | None, since_ms: int) -> int:
+    """Messages dead-lettered since ``since_ms`` whose reason contains ``reason`` (every projector's)."""
+    from polydemo.pipeline.projector import dlq_topic
+
+    return stores.kafka.dlq_count(dlq_topic(stores.settings), reason, since_ms)
+
+
+def bio(stores: Stores, store: str, email: str) -> str | None:
+    """A user's bio in Postgres (``about``, else ``bio``) or in the Redis profile."""
+    if store == "redis":
+        return stores.cache.bio_by_email(email)
+    user = stores.users.user(email)
+    return stores.users.bio(user.id) if user else None

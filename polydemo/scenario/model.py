@@ -40,6 +40,7 @@ METRICS = (
     "events",
     "post_events",
     "dualwrite_events",
+    "dlq_events",
     "lag",
 )
 
@@ -84,6 +85,8 @@ class Probe(Protocol):
     def connector_states(self) -> tuple[str, list[str]]: ...
 
     def projector_state(self, name: str) -> tuple[str, str | None]: ...
+
+    def bio(self, store: str, email: str) -> str | None: ...
 
 
 CONDITIONS: dict[str, type[BaseModel]] = {}
@@ -159,6 +162,7 @@ class CountCond(Strict):
     post: str | None = None
     type: str | None = None
     projector: str | None = None
+    reason: str | None = Field(None, description="dlq_events: only those whose reason contains this text")
     equals: int | None = None
     min: int | None = None
     max: int | None = None
@@ -180,7 +184,9 @@ class CountCond(Strict):
     def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
         value = probe.metric(self.of, self)
         ok, exp = _cmp(value, self)
-        label = self.of + "".join(f" {k}={v}" for k, v in (("post", self.post), ("type", self.type)) if v)
+        label = self.of + "".join(
+            f" {k}={v}" for k, v in (("post", self.post), ("type", self.type), ("reason", self.reason)) if v
+        )
         if self.equals_metric:
             other = probe.metric(self.equals_metric, self)
             ok &= value == other
@@ -259,6 +265,24 @@ class Converged(RootModel[bool]):
             "converged (lag 0, users/follows equal in every store)" if self.root else "not converged",
             f"lag {lags}, counts {counts}",
         )
+
+
+@condition("bio")
+class BioCond(Strict):
+    """A user's bio as a store holds it (Postgres: ``about`` or ``bio``; Redis: the profile's ``bio``)."""
+
+    email: str
+    store: Literal["postgres", "redis"] = "redis"
+    equals: str | None = None
+    present: bool = True
+
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        bio = probe.bio(self.store, self.email)
+        ok = (bio is not None) == self.present and (self.equals is None or not self.present or bio == self.equals)
+        exp = f"{self.email}'s bio in {self.store}" + (
+            f" = {self.equals!r}" if self.equals is not None else "" if self.present else " absent"
+        )
+        return Outcome(ok, exp, "absent" if bio is None else repr(bio))
 
 
 class ConditionBase(Strict):
@@ -588,6 +612,180 @@ class Sleep(StepModel):
     def run(self, ctx: Runner) -> str:
         ctx.pace(self.seconds)
         return f"slept {self.seconds / ctx.speed:.1f}s"
+
+
+# ---------------------------------------------------------------- the schema-change story
+# Named DDL steps on an allow-list (``stores.postgres.STORY_COLUMNS``/``STORY_TYPES``), never SQL from YAML.
+
+STORY_TABLES = ("users",)
+STORY_COLUMNS = ("bio", "about")
+STORY_TYPES = ("text", "varchar(500)")
+
+
+def _story_column(v: str) -> str:
+    if v not in STORY_COLUMNS:
+        raise ValueError(f"column {v!r} is not open to schema changes; expected one of: {', '.join(STORY_COLUMNS)}")
+    return v
+
+
+class _Ddl(StepModel):
+    table: Literal["users"] = "users"
+
+    @field_validator("table", mode="before")
+    @classmethod
+    def _tbl(cls, v: Any) -> Any:
+        if v not in STORY_TABLES:
+            raise ValueError(f"table {v!r} is not open to schema changes; expected one of: {', '.join(STORY_TABLES)}")
+        return v
+
+
+@step()
+class AddColumn(_Ddl):
+    kind: Literal["add_column"] = "add_column"
+    column: str
+    type: Literal["text", "varchar(500)"] = "text"
+    during_load: int = Field(0, ge=0, le=10_000, description="sign-ups running while the ALTER TABLE happens")
+    rate: float = Field(200.0, gt=0, le=20_000)
+    prefix: str = "schema"
+
+    @field_validator("column")
+    @classmethod
+    def _col(cls, v: str) -> str:
+        return _story_column(v)
+
+    def describe(self) -> str:
+        extra = f" during {self.during_load} sign-ups" if self.during_load else ""
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.type.upper()}{extra}"
+
+    def estimate(self) -> float:
+        return self.during_load / self.rate if self.during_load else 0.3
+
+    def run(self, ctx: Runner) -> str:
+        return ctx.actions.add_column(self, ctx.load_prefix(self) if self.during_load else "")
+
+
+@step()
+class DropColumn(_Ddl):
+    kind: Literal["drop_column"] = "drop_column"
+    column: str
+
+    @field_validator("column")
+    @classmethod
+    def _col(cls, v: str) -> str:
+        return _story_column(v)
+
+    def describe(self) -> str:
+        return f"ALTER TABLE {self.table} DROP COLUMN {self.column}"
+
+    def run(self, ctx: Runner) -> str:
+        return ctx.actions.drop_column(self.table, self.column)
+
+
+@step()
+class Backfill(_Ddl):
+    kind: Literal["backfill"] = "backfill"
+    from_: str = Field(..., alias="from")
+    to: str
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _col(cls, v: str) -> str:
+        return _story_column(v)
+
+    @model_validator(mode="after")
+    def _differ(self) -> Backfill:
+        if self.from_ == self.to:
+            raise ValueError("backfill needs two different columns")
+        return self
+
+    def describe(self) -> str:
+        return f"backfill {self.table}.{self.to} from {self.from_}"
+
+    def run(self, ctx: Runner) -> str:
+        return ctx.actions.backfill(self.table, self.from_, self.to)
+
+
+@step()
+class UpdateProfile(StepModel):
+    kind: Literal["update_profile"] = "update_profile"
+    user: str
+    name: str | None = None
+    bio: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateProfile:
+        if self.name is None and self.bio is None:
+            raise ValueError("update_profile needs a name or a bio")
+        return self
+
+    def describe(self) -> str:
+        parts = [f"name {self.name!r}" if self.name is not None else "", f"bio {self.bio!r}" if self.bio else ""]
+        return f"update {self.user}'s profile: " + ", ".join(p for p in parts if p)
+
+    def run(self, ctx: Runner) -> str:
+        return ctx.actions.update_profile(self.user, self.name, self.bio)
+
+
+@step()
+class Schema(StepModel):
+    """The columns the change events on a topic carry now (the converter embeds no schema), and the diff
+    with the previous ``schema`` step of the run; ``has``/``lacks`` make it a check (waited for)."""
+
+    kind: Literal["schema"] = "schema"
+    topic: Literal["users"] = "users"
+    has: list[str] = []
+    lacks: list[str] = []
+    timeout: float = Field(30.0, gt=0, le=600)
+
+    def describe(self) -> str:
+        return (
+            f"the fields of the {self.topic} change events"
+            + (f" (with {', '.join(self.has)})" if self.has else "")
+            + (f" (without {', '.join(self.lacks)})" if self.lacks else "")
+        )
+
+    def run(self, ctx: Runner) -> str:
+        deadline = ctx.clock() + self.timeout
+        while True:
+            fields = ctx.actions.event_fields(self.topic)
+            ok = set(self.has) <= set(fields) and not set(self.lacks) & set(fields)
+            if ok or ctx.clock() > deadline:
+                break
+            ctx.sleep(0.2)
+        before = ctx.schemas.get(self.topic)
+        ctx.schemas[self.topic] = fields
+        text = f"{self.topic} events carry: {', '.join(fields) or '(none yet)'}"
+        if before is not None:
+            added, gone = sorted(set(fields) - set(before)), sorted(set(before) - set(fields))
+            diff = ", ".join([*(f"+{f}" for f in added), *(f"-{f}" for f in gone)]) or "no change"
+            text += f"; since the last look: {diff}"
+        if not ok:
+            raise StepFailed(
+                f"the events did not change within {self.timeout:.0f}s",
+                " and ".join(
+                    x
+                    for x in (f"with {self.has}" if self.has else "", f"without {self.lacks}" if self.lacks else "")
+                    if x
+                ),
+                text,
+            )
+        return text
+
+
+@step()
+class BreakingEvent(StepModel):
+    """A users change event with fields missing (say ``id``), as a broken upstream would send it: it must go to
+    the DLQ with its reason while the projectors keep running."""
+
+    kind: Literal["breaking_event"] = "breaking_event"
+    user: str
+    without: list[str] = Field(default_factory=lambda: ["id"], min_length=1)
+
+    def describe(self) -> str:
+        return f"send a users event for {self.user} without {', '.join(self.without)}"
+
+    def run(self, ctx: Runner) -> str:
+        return ctx.actions.breaking_event(self.user, list(self.without))
 
 
 # Derived from the registry: the kinds a scenario can write, and their short forms.

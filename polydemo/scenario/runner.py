@@ -23,7 +23,16 @@ from typing import Any, ClassVar, Protocol
 from polydemo.config import Settings
 from polydemo.errors import ExitStatus, PolydemoError
 from polydemo.scenario.loader import Loaded
-from polydemo.scenario.model import PROJECTORS, CountCond, Load, Post, Signup, StepFailed, StepModel
+from polydemo.scenario.model import (
+    PROJECTORS,
+    AddColumn,
+    CountCond,
+    Load,
+    Post,
+    Signup,
+    StepFailed,
+    StepModel,
+)
 
 log = logging.getLogger("polydemo.scenario")
 
@@ -120,6 +129,18 @@ class Actions(Protocol):
 
     def control(self, target: str, action: str) -> str: ...
 
+    def add_column(self, step: AddColumn, load_prefix: str) -> str: ...
+
+    def drop_column(self, table: str, column: str) -> str: ...
+
+    def backfill(self, table: str, source: str, target: str) -> str: ...
+
+    def update_profile(self, user: str, name: str | None, bio: str | None) -> str: ...
+
+    def event_fields(self, topic: str) -> list[str]: ...
+
+    def breaking_event(self, user: str, without: list[str]) -> str: ...
+
     def close(self) -> None: ...
 
 
@@ -155,6 +176,7 @@ class Runner:
         self.to_restore: dict[str, str] = {}
         self.commits: dict[str, float] = {}
         self.traces: dict[str, float] = {}
+        self.schemas: dict[str, list[str]] = {}  # the `schema` step's last look per topic (for its diff)
         self.clients = None
         if actions is None or probe is None:
             from polydemo.stores import Stores
@@ -170,7 +192,8 @@ class Runner:
         t0 = time.monotonic()
         self.presenter.begin(self.loaded)
         try:
-            self.actions.prepare(self.loaded, [self.load_prefix(s) for s in sc.steps if isinstance(s, Load)])
+            prefixes = [self.load_prefix(s) for s in sc.steps if isinstance(s, Load | AddColumn)]
+            self.actions.prepare(self.loaded, prefixes)
             for i, step in enumerate(sc.steps):
                 line = self.loaded.step_lines[i] if i < len(self.loaded.step_lines) else 0
                 self.presenter.step_started(i, step, line)
@@ -221,7 +244,7 @@ class Runner:
             log.debug("step %d (%s) raised", i + 1, step.kind, exc_info=True)
             return StepResult(i, step.kind, line, False, f"{type(exc).__name__}: {exc}"[:300], 0.0)
 
-    def load_prefix(self, step: Load) -> str:
+    def load_prefix(self, step: Load | AddColumn) -> str:
         return f"{self.loaded.name}-{step.prefix}"
 
     def pace(self, seconds: float) -> None:
@@ -298,11 +321,19 @@ class StackProbe:
 
     def __init__(self, settings: Settings, clients: Any):
         self.settings, self.clients = settings, clients
+        self.started_ms = int(time.time() * 1000)  # dlq_events counts what this run dead-lettered
 
     def metric(self, name: str, cond: CountCond | None = None) -> int:
         from polydemo.scenario import checks
 
+        if name == "dlq_events":
+            return checks.dlq_events(self.clients, cond.reason if cond else None, self.started_ms)
         return checks.metric(self.settings, name, cond, self.clients)
+
+    def bio(self, store: str, email: str) -> str | None:
+        from polydemo.scenario import checks
+
+        return checks.bio(self.clients, store, email)
 
     def lags(self) -> dict[str, int]:
         from polydemo.pipeline import lag
@@ -350,6 +381,8 @@ class StackActions:
         for p in load_prefixes:
             old_ids += stores.users.delete_users(email_like=f"{p}-%@load.example")
         stores.posts.delete(post_ids)
+        for col in dict.fromkeys(s.column for s in sc.steps if isinstance(s, AddColumn)):
+            stores.users.drop_column("users", col)  # an earlier run's schema change: database.sql is the truth
         for name in workers.WORKERS:
             workers.start(self.settings, name)
         if connector.states(stores.connect.status())[0] == "PAUSED":
@@ -425,6 +458,105 @@ class StackActions:
             self.settings, author.id, step.title, step.body, step.tags, post_id=step.id, posts=self.clients.posts
         )
         return f"{doc['_id']} written to Mongo; the relay publishes it"
+
+    # ------------------------------------------------------------------ the schema-change story
+    def add_column(self, step: AddColumn, load_prefix: str) -> str:
+        """The ALTER TABLE, halfway through ``step.during_load`` sign-ups when asked (they keep committing)."""
+        import threading
+
+        from polydemo import load as load_lib
+
+        users = self.clients.users
+        if not step.during_load:
+            added = users.add_column(step.table, step.column, step.type)
+            return f"{step.table}.{step.column} {'added' if added else 'was there already'}"
+        half = threading.Event()
+        done: list = []
+        errors: list[BaseException] = []
+
+        def burst() -> None:
+            try:
+                done.extend(
+                    load_lib.signup_burst(
+                        self.settings,
+                        step.during_load,
+                        load_prefix,
+                        batch=max(1, min(20, int(step.rate / 10) or 1)),
+                        rate=step.rate,
+                        on_batch=lambda n: half.set() if n >= step.during_load // 2 else None,
+                    )
+                )
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the step's thread below
+                errors.append(exc)
+            finally:
+                half.set()
+
+        t = threading.Thread(target=burst, name="schema-change-load", daemon=True)
+        t0 = time.monotonic()
+        t.start()
+        half.wait(timeout=120)
+        added = users.add_column(step.table, step.column, step.type)
+        at = time.monotonic() - t0
+        t.join(timeout=300)
+        if errors:
+            raise errors[0]
+        return (
+            f"{step.table}.{step.column} {'added' if added else 'was there already'} {at:.1f}s into "
+            f"{len(done)} sign-ups (committed in {time.monotonic() - t0:.1f}s)"
+        )
+
+    def drop_column(self, table: str, column: str) -> str:
+        dropped = self.clients.users.drop_column(table, column)
+        return f"{table}.{column} {'dropped' if dropped else 'was not there'}"
+
+    def backfill(self, table: str, source: str, target: str) -> str:
+        n = self.clients.users.backfill_column(table, source, target)
+        return f"{n} row(s) of {table}: {target} = {source} (each an update event)"
+
+    def update_profile(self, user: str, name: str | None, bio: str | None) -> str:
+        from polydemo.domain import users
+
+        u = users.update_profile(self.settings, user, name, self.clients.users, bio=bio)
+        cols = [c for c in ("bio", "about") if c in self.clients.users.columns("users")]
+        return f"{u.email}: " + ", ".join(
+            x
+            for x in (f"name {u.name!r}" if name is not None else "", f"bio into {', '.join(cols)}" if bio else "")
+            if x
+        )
+
+    def event_fields(self, topic: str) -> list[str]:
+        """The columns of the newest Debezium event on the topic (the injected ones are not Debezium's)."""
+        import json
+
+        from polydemo.pipeline.events import row_fields, topics
+
+        for raw in reversed(self.clients.kafka.tail(topics(self.settings.topic_prefix)[topic], 20)):
+            try:
+                env = json.loads(raw) if raw else None
+            except ValueError:
+                continue
+            if isinstance(env, dict) and (env.get("source") or {}).get("connector") == "postgresql":
+                return row_fields(env)
+        return []
+
+    def breaking_event(self, user: str, without: list[str]) -> str:
+        import json
+
+        from polydemo.domain import users
+        from polydemo.pipeline.events import topics
+
+        u = users.require_user(self.settings, user, self.clients.users)
+        row = {k: (str(v) if v is not None else None) for k, v in u.as_dict().items() if k not in without}
+        env = {
+            "before": None,
+            "after": row,
+            "op": "u",
+            "ts_ms": int(time.time() * 1000),
+            "source": {"connector": "polydemo-breaking-event"},
+        }
+        topic = topics(self.settings.topic_prefix)["users"]
+        self.clients.kafka.produce(topic, json.dumps({"id": u.id}).encode(), json.dumps(env).encode())
+        return f"a users event for {u.email} without {', '.join(without)} sent to {topic}"
 
     # ------------------------------------------------------------------ control
     def control(self, target: str, action: str) -> str:

@@ -9,7 +9,7 @@ seed, and a difference is real staleness, bounded by the pipeline's lag.
 
 Key layout:
 
-* ``user:<id>``              hash: id, email, name, updated_at, source_ts_ms
+* ``user:<id>``              hash: id, email, name, updated_at, source_ts_ms, and bio when the row has one
 * ``user:email:<email>``     string: the id (look-up by email)
 * ``followers:<id>``         set of follower ids (SADD/SREM are idempotent: a replay never counts twice)
 * ``following:<id>``         set of followee ids
@@ -70,6 +70,21 @@ def health(settings: Settings) -> Health:
         return Health(True, "PING ok", f"Redis {version}")
     except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
+
+
+# The columns a users row may carry and what each projector makes of a missing one. Any other field
+# (a column added later that no projector knows yet) is ignored; a missing one takes its default. The
+# bio is read from ``about`` (after the schema-change story's rename) or ``bio`` (before it).
+USER_DEFAULTS: dict[str, Any] = {"email": "", "name": "", "updated_at": "", "bio": None}
+BIO_SOURCES = ("about", "bio")
+
+
+def profile_fields(row: dict | None) -> dict[str, Any]:
+    """The fields the profile reads from a users row: known ones or their defaults; unknown ones dropped."""
+    row = row or {}
+    out = {k: (row.get(k) if row.get(k) is not None else d) for k, d in USER_DEFAULTS.items()}
+    out["bio"] = next((row[c] for c in BIO_SOURCES if row.get(c) is not None), None)
+    return out
 
 
 def profile_key(user_id: str) -> str:
@@ -153,16 +168,20 @@ class Cache(Gateway[Any]):
 
         for c in changes:
             if c.entity == "user" and c.op in ("create", "update"):
-                a = c.after or {}
+                a = profile_fields(c.after)  # tolerant: unknown columns ignored, missing ones defaulted
                 uid = c.key["id"]
                 fields = {
                     "id": uid,
-                    "email": a.get("email") or "",
-                    "name": a.get("name") or "",
-                    "updated_at": str(a.get("updated_at") or ""),
+                    "email": a["email"],
+                    "name": a["name"],
+                    "updated_at": str(a["updated_at"]),
                     "source_ts_ms": c.ts_ms,
                 }
+                if a["bio"] is not None:
+                    fields["bio"] = a["bio"]
                 cmd(c, "HSET", profile_key(uid), *(x for kv in fields.items() for x in kv))
+                if a["bio"] is None:
+                    cmd(c, "HDEL", profile_key(uid), "bio")  # the profile is overwritten: no stale bio
                 cmd(c, "SADD", PROFILES_INDEX, uid)
                 if a.get("email"):
                     cmd(c, "SET", email_key(a["email"]), uid)
@@ -195,6 +214,10 @@ class Cache(Gateway[Any]):
     def profile(self, user_id: str) -> dict[str, str] | None:
         data = self.client.hgetall(profile_key(user_id))
         return data or None
+
+    def bio_by_email(self, email: str) -> str | None:
+        uid = self.user_id(email)
+        return self.client.hget(profile_key(uid), "bio") if uid else None
 
     def name_by_email(self, email: str) -> str | None:
         uid = self.user_id(email)

@@ -218,3 +218,60 @@ class KafkaAdmin(Gateway[AdminClient]):
             return n
         finally:
             c.close()
+
+    def _scan(self, topic: str, start: int | None, timeout: float) -> list:
+        """Partition 0 of ``topic`` from offset ``start`` (None: the beginning) to its high watermark."""
+        c = Consumer(
+            client_config(
+                self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+            )
+        )
+        try:
+            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
+            begin = low if start is None else max(low, start)
+            if high <= begin:
+                return []
+            c.assign([TopicPartition(topic, 0, begin)])
+            out, pos = [], begin
+            while pos < high:
+                m = c.poll(2.0)
+                if m is None:
+                    break
+                if m.error():
+                    continue
+                pos = (m.offset() or 0) + 1
+                out.append(m)
+            return out
+        finally:
+            c.close()
+
+    def dlq_count(self, topic: str, reason: str | None = None, since_ms: int = 0, timeout: float = 5.0) -> int:
+        """Dead-lettered messages on ``topic`` whose ``dlq.reason`` header contains ``reason``, appended at or
+        after ``since_ms`` (epoch ms; the record timestamp)."""
+        n = 0
+        for m in self._scan(topic, None, timeout):
+            if m.timestamp()[1] < since_ms:
+                continue
+            headers = dict(m.headers() or [])
+            why = (headers.get("dlq.reason") or b"").decode(errors="replace")
+            if reason is None or reason in why:
+                n += 1
+        return n
+
+    def tail(self, topic: str, n: int = 50, timeout: float = 5.0) -> list[bytes | None]:
+        """The values of the last ``n`` messages on partition 0 of ``topic``, oldest first."""
+        c = Consumer(client_config(self.settings, **{"group.id": "polydemo-probe", "enable.auto.commit": False}))
+        try:
+            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
+        finally:
+            c.close()
+        return [m.value() for m in self._scan(topic, max(low, high - n), timeout)]
+
+    def produce(self, topic: str, key: bytes | None, value: bytes | None, timeout: float = 10.0) -> None:
+        """One message, flushed (the schema-change story's malformed event stands in for a broken producer)."""
+        from confluent_kafka import Producer
+
+        p = Producer(client_config(self.settings, **{"acks": "all"}))
+        p.produce(topic, key=key, value=value)
+        if p.flush(timeout):
+            raise TimeoutError(f"the message to {topic} was not acknowledged within {timeout:.0f}s")

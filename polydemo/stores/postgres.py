@@ -104,6 +104,28 @@ def _user(row: dict | None) -> UserRow | None:
     return UserRow(str(row["id"]), row["email"], row["name"], row.get("created_at"), row.get("updated_at"))
 
 
+# The schema-change story's DDL: only these tables, columns and types, never SQL from a scenario file.
+STORY_COLUMNS: dict[str, tuple[str, ...]] = {"users": ("bio", "about")}
+STORY_TYPES = {"text": "TEXT", "varchar(500)": "VARCHAR(500)"}
+BIO_COLUMNS = ("bio", "about")
+
+
+def check_story_table(table: str) -> str:
+    if table not in STORY_COLUMNS:
+        raise ValueError(f"table {table!r} is not open to schema changes; expected one of: {', '.join(STORY_COLUMNS)}")
+    return table
+
+
+def check_story_column(table: str, column: str) -> str:
+    check_story_table(table)
+    if column not in STORY_COLUMNS[table]:
+        raise ValueError(
+            f"column {column!r} of {table} is not open to schema changes; expected one of: "
+            + ", ".join(STORY_COLUMNS[table])
+        )
+    return column
+
+
 def _note(query: str, params: tuple, key: str) -> None:
     """Into the statement log (``--show-commands``), when one is recording: the SQL as it ran."""
     if statements.active():
@@ -263,6 +285,83 @@ class Users(Gateway[psycopg.Connection]):
         cur = self.conn.execute(query, (follower_id, followee_id))
         _note(query, (follower_id, followee_id), f"follow:{follower_id}:{followee_id}")
         return cur.rowcount == 1
+
+    # ------------------------------------------------------------ schema changes (the schema-change story)
+    def columns(self, table: str = "users") -> list[str]:
+        """The table's columns, in order (what Debezium's change events will carry, less the excluded ones)."""
+        check_story_table(table)
+        rows = self.conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
+            "ORDER BY ordinal_position",
+            (table,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def add_column(self, table: str, column: str, type_: str) -> bool:
+        """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for a column of the allow-list; True when it was added."""
+        check_story_column(table, column)
+        if type_ not in STORY_TYPES:
+            raise ValueError(f"column type {type_!r} is not allowed; expected one of: {', '.join(STORY_TYPES)}")
+        if column in self.columns(table):
+            return False
+        query = psycopg.sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} " + STORY_TYPES[type_]).format(
+            psycopg.sql.Identifier(table), psycopg.sql.Identifier(column)
+        )
+        self.conn.execute(query)
+        _note(query.as_string(self.conn), (), f"schema:{table}")
+        return True
+
+    def drop_column(self, table: str, column: str) -> bool:
+        """``ALTER TABLE … DROP COLUMN IF EXISTS`` for a column of the allow-list; True when it was there."""
+        check_story_column(table, column)
+        if column not in self.columns(table):
+            return False
+        query = psycopg.sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS {}").format(
+            psycopg.sql.Identifier(table), psycopg.sql.Identifier(column)
+        )
+        self.conn.execute(query)
+        _note(query.as_string(self.conn), (), f"schema:{table}")
+        return True
+
+    def backfill_column(self, table: str, source: str, target: str) -> int:
+        """``target = source`` where ``target`` is still NULL (one UPDATE: one CDC event per row); the row count."""
+        check_story_column(table, source)
+        check_story_column(table, target)
+        query = psycopg.sql.SQL(
+            "UPDATE {t} SET {dst} = {src}, updated_at = now() WHERE {dst} IS NULL AND {src} IS NOT NULL"
+        ).format(
+            t=psycopg.sql.Identifier(table), dst=psycopg.sql.Identifier(target), src=psycopg.sql.Identifier(source)
+        )
+        cur = self.conn.execute(query)
+        _note(query.as_string(self.conn), (), f"schema:{table}")
+        return cur.rowcount
+
+    def drop_story_columns(self) -> list[str]:
+        """Drop every column the schema-change story may have added (``database.sql`` stays the truth)."""
+        return [c for c in STORY_COLUMNS["users"] if self.drop_column("users", c)]
+
+    def set_bio(self, user_id: str, bio: str) -> list[str]:
+        """Write the bio into every bio column the table has now (``bio`` and/or ``about``: expand/contract,
+        both are written while both exist); returns the columns written (none: the table has no bio column)."""
+        present = [c for c in BIO_COLUMNS if c in self.columns("users")]
+        if not present:
+            return []
+        sets = psycopg.sql.SQL(", ").join(psycopg.sql.SQL("{} = %s").format(psycopg.sql.Identifier(c)) for c in present)
+        query = psycopg.sql.SQL("UPDATE users SET {}, updated_at = now() WHERE id = %s").format(sets)
+        params = (*([bio] * len(present)), user_id)
+        self.conn.execute(query, params)
+        _note(query.as_string(self.conn), params, f"user:{user_id}")
+        return present
+
+    def bio(self, user_id: str) -> str | None:
+        """The bio as Postgres holds it (``about`` first, then ``bio``), None when unset or no such column."""
+        for c in (c for c in ("about", "bio") if c in self.columns("users")):
+            row = self.conn.execute(
+                psycopg.sql.SQL("SELECT {} FROM users WHERE id = %s").format(psycopg.sql.Identifier(c)), (user_id,)
+            ).fetchone()
+            if row and row[0] is not None:
+                return row[0]
+        return None
 
     # ------------------------------------------------------------ clearing
     def clear(self) -> None:
