@@ -76,7 +76,7 @@ def slot_status(settings: Settings) -> SlotInfo | None:
 def bring_down(runtime: Runtime, services: list[str] | None = None, progress: ProgressFn = _ignore) -> dict[str, str]:
     outcome: dict[str, str] = {}
     if not services or set(services) >= set(SERVICES):
-        for name in workers.ALL_WORKERS:
+        for name in (*workers.WORKERS, *workers.running_optional(runtime.settings)):
             progress(f"projector-{name}", "stopping", "")
             outcome[f"projector-{name}"] = workers.stop(runtime.settings, name)
             progress(f"projector-{name}", outcome[f"projector-{name}"], "")
