@@ -15,7 +15,7 @@ from polydemo.config import Settings
 from polydemo.errors import PolydemoError
 from polydemo.pipeline import connector, workers
 from polydemo.pipeline.projector import group_id
-from polydemo.pipeline.topics import all_topics
+from polydemo.pipeline.topics import all_topics, topic_configs
 from polydemo.stores import Stores, using
 
 
@@ -26,7 +26,7 @@ def reset(settings: Settings, say: Callable[[str], None] = print, stores: Stores
 
 def _reset(settings: Settings, say: Callable[[str], None], stores: Stores) -> seed_lib.SeedResult:
     say("stopping the projectors and the post relay")
-    for name in workers.WORKERS:
+    for name in workers.ALL_WORKERS:
         workers.stop(settings, name)
     say(f"stopping connector {settings.connector_name} and clearing its stored offsets")
     connector.stop_and_clear_offsets(settings)
@@ -35,6 +35,8 @@ def _reset(settings: Settings, say: Callable[[str], None], stores: Stores) -> se
         "Debezium recreates it when the connector resumes"
     )
     _drop_slot(stores)
+    for name in workers.OPTIONAL:
+        say(f"removing the optional {name} projector: its consumer group and its keys (`projector add {name}` again)")
     say("emptying every store (users, follows, posts, graph, cache, events)")
     seed_lib.clear_all(settings, stores)
     dropped = stores.users.drop_story_columns()
@@ -42,8 +44,8 @@ def _reset(settings: Settings, say: Callable[[str], None], stores: Stores) -> se
         say(f"dropping the schema-change story's columns ({', '.join(dropped)}): database.sql is the schema")
     stores.posts.clear_relay_token()
     say("deleting and recreating the topics and the projectors' consumer groups")
-    stores.kafka.delete_groups([group_id(settings, n) for n in workers.PROJECTOR_NAMES])
-    stores.kafka.recreate_topics(all_topics(settings))
+    stores.kafka.delete_groups([group_id(settings, n) for n in (*workers.PROJECTOR_NAMES, *workers.OPTIONAL)])
+    stores.kafka.recreate_topics(all_topics(settings), configs=topic_configs(settings))
     say("resuming the connector (new slot, empty snapshot)")
     stores.connect.resume()
     connector.wait_running(settings, timeout=90)

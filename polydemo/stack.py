@@ -14,7 +14,7 @@ import psycopg
 from polydemo import seed
 from polydemo.config import SERVICES, Settings
 from polydemo.pipeline import connector, workers
-from polydemo.pipeline.topics import all_topics
+from polydemo.pipeline.topics import all_topics, topic_configs
 from polydemo.runtime.base import ProgressFn, Runtime, UpResult, _ignore
 from polydemo.stores import Stores
 from polydemo.stores.kafka import KafkaAdmin
@@ -50,7 +50,7 @@ def bring_up(
         progress("schemas", "starting", "database.sql, TimeScaleDB.sql")
         apply_schemas(settings)
         progress("schemas", "healthy", "")
-        KafkaAdmin(settings).ensure_topics(all_topics(settings))
+        KafkaAdmin(settings).ensure_topics(all_topics(settings), configs=topic_configs(settings))
         progress("cdc", "starting", "registering the Debezium connector")
         overrides = runtime.connector_overrides() if hasattr(runtime, "connector_overrides") else None
         doc = connector.register(settings, overrides=overrides)
@@ -76,7 +76,7 @@ def slot_status(settings: Settings) -> SlotInfo | None:
 def bring_down(runtime: Runtime, services: list[str] | None = None, progress: ProgressFn = _ignore) -> dict[str, str]:
     outcome: dict[str, str] = {}
     if not services or set(services) >= set(SERVICES):
-        for name in workers.WORKERS:
+        for name in (*workers.WORKERS, *workers.running_optional(runtime.settings)):
             progress(f"projector-{name}", "stopping", "")
             outcome[f"projector-{name}"] = workers.stop(runtime.settings, name)
             progress(f"projector-{name}", outcome[f"projector-{name}"], "")

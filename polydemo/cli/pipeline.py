@@ -12,7 +12,8 @@ from polydemo.console import safe_text
 from polydemo.errors import PolydemoError
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-NAME_ARG = typer.Argument(..., help="graph, cache, analytics or relay.")
+NAME_ARG = typer.Argument(..., help="graph, cache, analytics, relay or the optional wtf.")
+OPTIONAL_ARG = typer.Argument(..., help="wtf (who to follow: friends of friends in Redis).")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +25,8 @@ def register(app: typer.Typer) -> None:
         ("stop", p_stop),
         ("kill", p_kill),
         ("status", p_status),
+        ("add", p_add),
+        ("remove", p_remove),
     )
     for name, fn in commands:
         command(proj, name)(fn)
@@ -66,16 +69,34 @@ def p_kill(ctx: typer.Context, name: str = NAME_ARG, json_out: bool = JSON_OPT) 
     _say(st, name, workers.kill(st.settings, name))
 
 
+def p_add(ctx: typer.Context, name: str = OPTIONAL_ARG, json_out: bool = JSON_OPT) -> None:
+    """Add an optional read model: a new consumer group that fills it from the start of the topics, then live."""
+    from polydemo.pipeline import workers
+
+    st = with_json(ctx, json_out)
+    _say(st, name, workers.add(st.settings, name))
+
+
+def p_remove(ctx: typer.Context, name: str = OPTIONAL_ARG, json_out: bool = JSON_OPT) -> None:
+    """Remove an optional read model: stop it, delete its consumer group and its keys."""
+    from polydemo.pipeline import workers
+    from polydemo.stores import using
+
+    st = with_json(ctx, json_out)
+    with using(st.settings) as stores:
+        _say(st, name, workers.remove(st.settings, name, stores))
+
+
 def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_out: bool = JSON_OPT) -> None:
     """Each projector: pid, state, processed count, last error and lag."""
     from polydemo.dashboard.render import lag_age
     from polydemo.pipeline import lag, workers
 
     st = with_json(ctx, json_out)
-    names = [name] if name else list(workers.WORKERS)
+    names = [name] if name else [*workers.WORKERS, *workers.running_optional(st.settings)]
     for n in names:
-        if n not in workers.WORKERS:
-            raise PolydemoError(f"unknown projector {n!r}", hint=f"projectors are: {', '.join(workers.WORKERS)}")
+        if n not in workers.ALL_WORKERS:
+            raise PolydemoError(f"unknown projector {n!r}", hint=f"projectors are: {', '.join(workers.ALL_WORKERS)}")
     import time
 
     from confluent_kafka import KafkaException

@@ -694,7 +694,7 @@ class Collector:
         from polydemo.pipeline import workers
 
         rows = []
-        for name in workers.WORKERS:
+        for name in (*workers.WORKERS, *workers.running_optional(self.settings)):
             try:
                 st = workers.status(self.settings, name)
                 rows.append(WorkerRow(st.name, st.running, st.state, st.pid, st.processed, st.last_error))

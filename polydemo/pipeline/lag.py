@@ -7,23 +7,36 @@ from __future__ import annotations
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
 from polydemo.pipeline.projector import group_id
-from polydemo.pipeline.projectors import PROJECTORS
+from polydemo.pipeline.projectors import ALL_PROJECTORS, PROJECTORS
 from polydemo.stores.kafka import KafkaAdmin, PartitionLag
 
 __all__ = ["PartitionLag", "lag_seconds", "projector_lag", "projector_lag_seconds", "projector_partitions"]
 
 
+def active_projectors(settings: Settings) -> list[str]:
+    """The three projectors, and the optional ones whose process is running now."""
+    from polydemo.pipeline import workers
+
+    return [*PROJECTORS, *workers.running_optional(settings)]
+
+
 def projector_partitions(
-    settings: Settings, kafka: KafkaAdmin | None = None, highs: dict | None = None
+    settings: Settings, kafka: KafkaAdmin | None = None, highs: dict | None = None, names: list[str] | None = None
 ) -> dict[str, list[PartitionLag]]:
-    """Per projector, the lag of each partition it consumes."""
+    """Per projector (default: :func:`active_projectors`), the lag of each partition it consumes."""
     kafka = kafka or KafkaAdmin(settings)
     if highs is None:
         highs = kafka.high_watermarks(list(topics(settings.topic_prefix).values()))
     return {
-        name: kafka.group_lag(group_id(settings, name), cls(settings).topics(), highs)
-        for name, cls in PROJECTORS.items()
+        name: kafka.group_lag(group_id(settings, name), ALL_PROJECTORS[name](settings).topics(), highs)
+        for name in (names if names is not None else active_projectors(settings))
     }
+
+
+def progress(settings: Settings, kafka: KafkaAdmin, name: str) -> tuple[int, int]:
+    """(committed, high watermark) summed over the partitions projector ``name`` consumes."""
+    parts = projector_partitions(settings, kafka, names=[name])[name]
+    return sum(max(p.committed or 0, 0) for p in parts), sum(p.high for p in parts)
 
 
 def projector_lag(settings: Settings, kafka: KafkaAdmin | None = None) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""The three projectors: graph (Neo4j), cache (Redis), analytics (time-series). Each write is idempotent."""
+"""The three projectors: graph (Neo4j), cache (Redis), analytics (time-series), and the optional fourth,
+wtf ("who to follow", Redis), added while the demo runs. Each write is idempotent."""
 
 from __future__ import annotations
 
@@ -71,4 +72,30 @@ class AnalyticsProjector(Projector):
         self.events.insert(e for c in changes for e in analytics_events(c))
 
 
+class WhoToFollowProjector(Projector):
+    """Friends of friends per user (``stores.cache.Cache.apply_who_to_follow``): its own copy of the follow
+    edges, and ``wtf:<id>`` recomputed whole for each affected user, so a replay from offset 0 (a new
+    consumer group on the compacted CDC topics) builds exactly the current answer."""
+
+    name = "wtf"
+    sources = ("follows",)
+
+    def open(self) -> None:
+        self.cache = cache.Cache(self.settings)
+        self.cache.client.ping()
+
+    def close(self) -> None:
+        if getattr(self, "cache", None):
+            self.cache.close()
+
+    def apply(self, changes: list[Change]) -> None:
+        self.cache.apply_who_to_follow(changes)
+
+
 PROJECTORS = {p.name: p for p in (GraphProjector, CacheProjector, AnalyticsProjector)}
+"""The projectors every stack runs (``up`` starts them; lag, ``seed`` and ``converged`` wait for them)."""
+
+OPTIONAL_PROJECTORS: dict[str, type[Projector]] = {p.name: p for p in (WhoToFollowProjector,)}
+"""Added and removed while the demo runs (``projector add|remove``); counted in lag only while running."""
+
+ALL_PROJECTORS: dict[str, type[Projector]] = {**PROJECTORS, **OPTIONAL_PROJECTORS}

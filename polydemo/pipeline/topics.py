@@ -10,3 +10,17 @@ from polydemo.pipeline.projector import dlq_topic
 
 def all_topics(settings: Settings) -> list[str]:
     return [*topics(settings.topic_prefix).values(), dualwrite_topic(settings), dlq_topic(settings)]
+
+
+COMPACTED = ("users", "follows")
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """The CDC topics are compacted: the latest change per key is kept forever, so a new consumer group
+    replaying from offset 0 rebuilds the current state. Debezium runs with ``tombstones.on.delete=false``:
+    a delete is a non-null delete event, the newest value for its key, which compaction keeps; with
+    tombstones it would eventually drop the key altogether, and a consumer behind the cleaner would see a
+    tombstone, which the decoder skips, and miss the delete. Only topics created by ``up``/``reset`` get
+    it; an existing topic keeps its configuration (``polydemo reset`` recreates them)."""
+    names = topics(settings.topic_prefix)
+    return {names[k]: {"cleanup.policy": "compact"} for k in COMPACTED}

@@ -34,9 +34,9 @@ def run_projector(settings: Settings, name: str, stop: threading.Event) -> None:
     from confluent_kafka import Consumer, Producer
 
     from polydemo.pipeline.projector import Runner, StatusFile, consumer_config, dlq_producer_config, status_file
-    from polydemo.pipeline.projectors import PROJECTORS
+    from polydemo.pipeline.projectors import ALL_PROJECTORS
 
-    projector = PROJECTORS[name](settings)
+    projector = ALL_PROJECTORS[name](settings)
     consumer = Consumer(consumer_config(settings, projector.group))
     dlq = Producer(dlq_producer_config(settings))
     # confluent-kafka's classes match the loop's Consumer/Producer protocols; their C signatures are untyped.
@@ -45,7 +45,7 @@ def run_projector(settings: Settings, name: str, stop: threading.Event) -> None:
 
 def main(argv: list[str]) -> int:
     from polydemo.errors import ExitStatus
-    from polydemo.pipeline.projectors import PROJECTORS
+    from polydemo.pipeline.projectors import ALL_PROJECTORS as PROJECTORS
 
     if len(argv) != 1:
         print("usage: python -m polydemo.pipeline.worker graph|cache|analytics|relay", file=sys.stderr)

@@ -16,11 +16,38 @@ from polydemo.pipeline.projector import group_id, status_file
 
 PROJECTOR_NAMES = ("graph", "cache", "analytics")
 WORKERS = (*PROJECTOR_NAMES, "relay")
+OPTIONAL = ("wtf",)  # optional read models: `projector add|remove`, never started by `up`
+ALL_WORKERS = (*WORKERS, *OPTIONAL)
 
 
 def _check(name: str) -> None:
-    if name not in WORKERS:
-        raise PolydemoError(f"unknown projector {name!r}", hint=f"projectors are: {', '.join(WORKERS)}")
+    if name not in ALL_WORKERS:
+        raise PolydemoError(f"unknown projector {name!r}", hint=f"projectors are: {', '.join(ALL_WORKERS)}")
+
+
+def running_optional(settings: Settings) -> list[str]:
+    """The optional projectors whose process is alive now."""
+    return [n for n in OPTIONAL if procs.alive(pid_file(settings, n))]
+
+
+def add(settings: Settings, name: str) -> str:
+    """Start an optional read model. A new one has no committed offset, so it replays from the start of the
+    (compacted) topics: it fills from history, then keeps up live."""
+    if name not in OPTIONAL:
+        raise PolydemoError(f"{name!r} is not an optional projector", hint=f"optional ones: {', '.join(OPTIONAL)}")
+    return start(settings, name)
+
+
+def remove(settings: Settings, name: str, stores) -> str:
+    """Stop an optional read model and delete its consumer group and its keys (``stores``: a ``Stores``)."""
+    if name not in OPTIONAL:
+        raise PolydemoError(f"{name!r} is not an optional projector", hint=f"optional ones: {', '.join(OPTIONAL)}")
+    stopped = stop(settings, name)
+    groups = stores.kafka.delete_groups([group_id(settings, name)])
+    keys = stores.cache.clear_who_to_follow()
+    with contextlib.suppress(OSError):
+        status_file(settings, name).unlink()
+    return f"{stopped}; consumer group {'deleted' if groups else 'absent'}; {keys} key(s) deleted"
 
 
 def pid_file(settings: Settings, name: str):
@@ -98,7 +125,7 @@ def status(settings: Settings, name: str) -> WorkerStatus:
         state,
         data.get("processed"),
         data.get("last_error"),
-        group_id(settings, name) if name in PROJECTOR_NAMES else None,
+        group_id(settings, name) if name in (*PROJECTOR_NAMES, *OPTIONAL) else None,
     )
 
 
@@ -107,7 +134,7 @@ def start_all(settings: Settings) -> dict[str, str]:
 
 
 def stop_all(settings: Settings) -> dict[str, str]:
-    return {n: stop(settings, n) for n in WORKERS}
+    return {n: stop(settings, n) for n in ALL_WORKERS}
 
 
 def wait_running(settings: Settings, names=WORKERS, timeout: float = 30.0) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from polydemo.scenario.runner import Runner
 
 PROJECTORS = ("graph", "cache", "analytics", "relay")
+READ_MODELS = ("wtf",)  # optional projectors: `add_projector` / `remove_projector`
 TARGETS = (*SERVICES, *PROJECTORS, "connector")
 ReadStore = Literal["postgres", "redis", "neo4j"]
 TraceStore = Literal["redis", "neo4j", "analytics"]
@@ -87,6 +88,9 @@ class Probe(Protocol):
     def projector_state(self, name: str) -> tuple[str, str | None]: ...
 
     def bio(self, store: str, email: str) -> str | None: ...
+    def who_to_follow(self) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]: ...
+
+    def progress(self, name: str) -> tuple[int, int]: ...
 
 
 CONDITIONS: dict[str, type[BaseModel]] = {}
@@ -246,6 +250,39 @@ class StalenessCond(Strict):
             if x
         )
         return Outcome(ok, f"{self.store} staleness {exp}", f"{value:.0f} ms")
+
+
+def _diff(view: Mapping[str, Mapping[str, int]], source: Mapping[str, Mapping[str, int]], n: int = 3) -> str:
+    """The first few (user, candidate) pairs whose path count differs: ``u->c: view 2, source 1``."""
+    pairs = sorted(
+        (u, c)
+        for u in set(view) | set(source)
+        for c in set(view.get(u, {})) | set(source.get(u, {}))
+        if view.get(u, {}).get(c) != source.get(u, {}).get(c)
+    )
+    return ", ".join(
+        f"{u[:8]}->{c[:8]}: view {view.get(u, {}).get(c)}, source {source.get(u, {}).get(c)}" for u, c in pairs[:n]
+    ) + (f" … ({len(pairs)} in all)" if len(pairs) > n else "")
+
+
+@condition("who_to_follow")
+class WhoToFollowCond(Strict):
+    """``who_to_follow: {equals_source: true}``: the wtf read model (Redis) equals friends of friends computed
+    in SQL on the system of record (``Users.who_to_follow``), every user, every candidate, every path count."""
+
+    equals_source: bool = True
+
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        view, source = probe.who_to_follow()
+        same = view == source
+        pairs = sum(len(v) for v in source.values())
+        exp = f"who to follow {'equals' if self.equals_source else 'differs from'} the SQL on Postgres follows"
+        seen = (
+            f"equal: {len(source)} users, {pairs} suggestions"
+            if same
+            else f"differs ({sum(len(v) for v in view.values())} vs {pairs} suggestions): {_diff(view, source)}"
+        )
+        return Outcome(same == self.equals_source, exp, seen)
 
 
 @condition("converged")
@@ -484,6 +521,70 @@ class Control(StepModel):
 
     def run(self, ctx: Runner) -> str:
         return ctx.control(self.target, self.kind)
+
+
+@step(scalar="name")
+class ReadModel(StepModel):
+    """``add_projector: wtf`` starts an optional read model (it fills from history, then live; removed again
+    when the scenario ends); ``remove_projector: wtf`` stops it and deletes its group and keys."""
+
+    kind: Literal["add_projector", "remove_projector"] = "add_projector"
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _n(cls, v: str) -> str:
+        if v not in READ_MODELS:
+            raise ValueError(f"unknown optional projector {v!r}; expected one of: {', '.join(READ_MODELS)}")
+        return v
+
+    def describe(self) -> str:
+        return f"{'add' if self.kind == 'add_projector' else 'remove'} projector {self.name}"
+
+    def run(self, ctx: Runner) -> str:
+        if self.kind == "add_projector":
+            ctx.added[self.name] = ctx.clock()
+        return ctx.control(self.name, "add" if self.kind == "add_projector" else "remove")
+
+
+@step(scalar="projector")
+class CatchUp(StepModel):
+    """``catch_up: wtf``: narrate a projector filling from history, committed offset against the high
+    watermark and rows/s, until its lag is 0 (fails after ``timeout``)."""
+
+    kind: Literal["catch_up"] = "catch_up"
+    projector: str
+    timeout: float = Field(60.0, gt=0, le=600)
+
+    def describe(self) -> str:
+        return f"watch {self.projector} catch up (<= {self.timeout:.0f}s)"
+
+    def estimate(self) -> float:
+        return 2.0
+
+    def run(self, ctx: Runner) -> str:
+        t0 = ctx.added.get(self.projector)
+        start = 0  # a group added by this run starts at offset 0
+        if t0 is None:
+            t0 = ctx.clock()
+            start, _ = ctx.probe.progress(self.projector)
+        last_said = ctx.clock()
+        while True:
+            done, high = ctx.probe.progress(self.projector)
+            now = ctx.clock()
+            rate = (done - start) / max(now - t0, 1e-3)
+            line = f"{self.projector}: committed {done:,} of {high:,} ({rate:,.0f} rows/s)"
+            if high > 0 and done >= high:
+                return (
+                    f"caught up: {done - start:,} change(s) replayed, committed {done:,} = high watermark, "
+                    f"{now - t0:.2f}s after it was added ({rate:,.0f} rows/s, process start-up included)"
+                )
+            if now - t0 > self.timeout:
+                raise StepFailed(f"did not catch up in {self.timeout:.0f}s", f"committed = {high:,}", line)
+            if now - last_said >= 0.5:
+                ctx.presenter.caption(line)
+                last_said = now
+            ctx.sleep(0.05)
 
 
 @step()

@@ -25,6 +25,7 @@ from polydemo.errors import ExitStatus, PolydemoError
 from polydemo.scenario.loader import Loaded
 from polydemo.scenario.model import (
     PROJECTORS,
+    READ_MODELS,
     AddColumn,
     CountCond,
     Load,
@@ -174,6 +175,7 @@ class Runner:
         self.show_commands = show_commands
         self.projected = projected or (lambda keys, since: projected_commands(settings, keys, since))
         self.to_restore: dict[str, str] = {}
+        self.added: dict[str, float] = {}  # optional projector -> when this run added it (catch_up measures from it)
         self.commits: dict[str, float] = {}
         self.traces: dict[str, float] = {}
         self.schemas: dict[str, list[str]] = {}  # the `schema` step's last look per topic (for its diff)
@@ -254,12 +256,12 @@ class Runner:
                 self.sleep(seconds / self.speed)
 
     # ------------------------------------------------------------------ control, and restoring it
-    RESTORE: ClassVar[dict[str, str]] = {"stop": "start", "kill": "start", "pause": "resume"}
+    RESTORE: ClassVar[dict[str, str]] = {"stop": "start", "kill": "start", "pause": "resume", "add": "remove"}
 
     def control(self, target: str, action: str, remember: bool = True) -> str:
         if remember and action in self.RESTORE:
             self.to_restore[target] = self.RESTORE[action]
-        elif remember and action in ("start", "resume"):
+        elif remember and action in ("start", "resume", "remove"):
             self.to_restore.pop(target, None)
         return self.actions.control(target, action)
 
@@ -355,6 +357,15 @@ class StackProbe:
 
         st = workers.status(self.settings, name)
         return st.state, st.last_error
+
+    def who_to_follow(self) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+        """(the wtf read model in Redis, friends of friends in SQL on Postgres)."""
+        return self.clients.cache.who_to_follow(), self.clients.users.who_to_follow()
+
+    def progress(self, name: str) -> tuple[int, int]:
+        from polydemo.pipeline import lag
+
+        return lag.progress(self.settings, self.clients.kafka, name)
 
 
 class StackActions:
@@ -562,6 +573,10 @@ class StackActions:
     def control(self, target: str, action: str) -> str:
         from polydemo.pipeline import connector, workers
 
+        if target in READ_MODELS and action in ("add", "remove"):
+            if action == "add":
+                return f"projector {target}: {workers.add(self.settings, target)} (new consumer group, from offset 0)"
+            return f"projector {target}: {workers.remove(self.settings, target, self.clients)}"
         if target in PROJECTORS:
             if action == "stop":
                 return f"projector {target}: {workers.stop(self.settings, target)}"

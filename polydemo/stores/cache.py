@@ -15,12 +15,20 @@ Key layout:
 * ``following:<id>``         set of followee ids
 * ``polydemo:profiles``      set of every id with a profile: SCARD is the profile count, exact and O(1)
 * ``polydemo:last_applied_ts_ms``  the source commit time of the last change applied
+
+The optional "who to follow" read model (the ``wtf`` projector, its own consumer group), all under ``wtf:``:
+
+* ``wtf:out:<id>`` / ``wtf:in:<id>``  sets: the follow edges as that projector has seen them (its own
+  copy, so it can be replayed from the start of the topics without touching the profile projection)
+* ``wtf:<id>``                       ZSET: candidate -> number of mutual paths (id -> m -> candidate),
+  without the user and those the user already follows; recomputed whole for every affected user
+* ``wtf:index``                      set of the ids that have a non-empty ``wtf:<id>``
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +109,57 @@ def followers_key(user_id: str) -> str:
 
 def following_key(user_id: str) -> str:
     return f"following:{user_id}"
+
+
+WTF_INDEX = "wtf:index"
+
+
+def wtf_key(user_id: str) -> str:
+    return f"wtf:{user_id}"
+
+
+def wtf_out_key(user_id: str) -> str:
+    return f"wtf:out:{user_id}"
+
+
+def wtf_in_key(user_id: str) -> str:
+    return f"wtf:in:{user_id}"
+
+
+# ------------------------------------------------------------ who to follow: the pure part
+
+
+def edge_ops(changes: Iterable) -> list[tuple[bool, str, str]]:
+    """The follow edges a batch of ``Change``s adds (True) or removes (False), in order: (add, follower, followee).
+    User changes are not edges (a deleted user's follows arrive as their own cascaded deletes)."""
+    return [
+        (c.op != "delete", str(c.key["follower_id"]), str(c.key["followee_id"]))
+        for c in changes
+        if c.entity == "follow" and c.op in ("create", "delete")
+    ]
+
+
+def affected_users(ops: Iterable[tuple[bool, str, str]], followers: Mapping[str, Set[str]]) -> set[str]:
+    """Whose suggestions an edge a -> b can change: a itself (its paths a -> b -> c, and b is no longer or now
+    a followee) and every follower of a (their paths u -> a -> b). ``followers`` is after the batch; a
+    follower that left in the same batch is in its own op's set."""
+    out: set[str] = set()
+    for _add, a, _b in ops:
+        out.add(a)
+        out |= set(followers.get(a, ()))
+    return out
+
+
+def friends_of_friends(user: str, following: Mapping[str, Set[str]]) -> dict[str, int]:
+    """Candidate -> number of distinct paths user -> m -> candidate, leaving out the user and whom the
+    user already follows. A pure function of the edge sets, so replaying changes cannot skew it."""
+    mine = set(following.get(user, ()))
+    scores: dict[str, int] = {}
+    for m in mine:
+        for c in following.get(m, ()):
+            if c != user and c not in mine:
+                scores[c] = scores.get(c, 0) + 1
+    return scores
 
 
 @dataclass
@@ -202,6 +261,79 @@ class Cache(Gateway[Any]):
 
     def clear(self) -> None:
         self.client.flushdb()
+
+    # ------------------------------------------------------------ who to follow (the wtf projector)
+    def apply_who_to_follow(self, changes: Iterable) -> int:
+        """Apply the follow edges of a batch (SADD/SREM: idempotent), then recompute ``wtf:<id>`` whole for
+        every affected user. A crash between the two leaves the edges applied and the offsets uncommitted:
+        the replay recomputes the same sets. Returns how many users were recomputed."""
+        ops = edge_ops(changes)
+        if not ops:
+            return 0
+        r = self.client
+        pipe = r.pipeline(transaction=True)
+        for add, a, b in ops:
+            if add:
+                pipe.sadd(wtf_out_key(a), b)
+                pipe.sadd(wtf_in_key(b), a)
+            else:
+                pipe.srem(wtf_out_key(a), b)
+                pipe.srem(wtf_in_key(b), a)
+        pipe.execute()
+        sources = sorted({a for _, a, _ in ops})
+        pipe = r.pipeline(transaction=False)
+        for a in sources:
+            pipe.smembers(wtf_in_key(a))
+        followers = dict(zip(sources, (set(x) for x in pipe.execute()), strict=True))
+        users = sorted(affected_users(ops, followers))
+        following = self._following(users)
+        following = {**following, **self._following(sorted({m for u in users for m in following[u]} - set(users)))}
+        pipe = r.pipeline(transaction=True)
+        for u in users:
+            scores = friends_of_friends(u, following)
+            pipe.delete(wtf_key(u))
+            if scores:
+                pipe.zadd(wtf_key(u), scores)
+                pipe.sadd(WTF_INDEX, u)
+            else:
+                pipe.srem(WTF_INDEX, u)
+        pipe.execute()
+        return len(users)
+
+    def _following(self, users: list[str]) -> dict[str, set[str]]:
+        if not users:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for u in users:
+            pipe.smembers(wtf_out_key(u))
+        return dict(zip(users, (set(x) for x in pipe.execute()), strict=True))
+
+    def who_to_follow(self, user_id: str | None = None) -> dict[str, dict[str, int]]:
+        """The read model as it is now: user -> {candidate: mutual paths} (one user, or every user in the index)."""
+        r = self.client
+        users = [user_id] if user_id else sorted(r.smembers(WTF_INDEX))
+        pipe = r.pipeline(transaction=False)
+        for u in users:
+            pipe.zrange(wtf_key(u), 0, -1, withscores=True)
+        out = {}
+        for u, pairs in zip(users, pipe.execute(), strict=True):
+            if pairs:
+                out[u] = {c: int(s) for c, s in pairs}
+        return out
+
+    def clear_who_to_follow(self) -> int:
+        """Delete every ``wtf:*`` key (``projector remove wtf``, ``reset``); returns how many."""
+        r = self.client
+        n = 0
+        batch: list[str] = []
+        for key in r.scan_iter("wtf:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                n += int(r.delete(*batch))
+                batch = []
+        if batch:
+            n += int(r.delete(*batch))
+        return n
 
     # ------------------------------------------------------------ reads
     def profile_count(self) -> int:

@@ -85,12 +85,22 @@ class KafkaAdmin(Gateway[AdminClient]):
     def topic_names(self, timeout: float = 5.0) -> set[str]:
         return set(self.client.list_topics(timeout=timeout).topics)
 
-    def ensure_topics(self, names: list[str], partitions: int = 1, timeout: float = 10.0) -> list[str]:
-        """Create the topics that do not exist yet (so consumers never start on a missing one); returns those made."""
+    def ensure_topics(
+        self,
+        names: list[str],
+        partitions: int = 1,
+        timeout: float = 10.0,
+        configs: dict[str, dict[str, str]] | None = None,
+    ) -> list[str]:
+        """Create the topics that do not exist yet (so consumers never start on a missing one); returns those made.
+        ``configs``: topic-level settings per topic (``cleanup.policy=compact``), applied only at creation: a
+        topic that exists keeps its configuration."""
         missing = [n for n in names if n not in self.topic_names(timeout)]
         if not missing:
             return []
-        futures = self.client.create_topics([NewTopic(n, partitions, 1) for n in missing], request_timeout=timeout)
+        futures = self.client.create_topics(
+            [NewTopic(n, partitions, 1, config=(configs or {}).get(n, {})) for n in missing], request_timeout=timeout
+        )
         for fut in futures.values():
             try:
                 fut.result()
@@ -99,8 +109,10 @@ class KafkaAdmin(Gateway[AdminClient]):
                     raise
         return missing
 
-    def recreate_topics(self, names: list[str], timeout: float = 60.0) -> None:
-        """Delete these topics (where they exist) and create them empty again."""
+    def recreate_topics(
+        self, names: list[str], timeout: float = 60.0, configs: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        """Delete these topics (where they exist) and create them empty again (with ``configs``, as above)."""
         doomed = [n for n in names if n in self.topic_names(10)]
         if doomed:
             for fut in self.client.delete_topics(doomed, operation_timeout=30).values():
@@ -108,7 +120,8 @@ class KafkaAdmin(Gateway[AdminClient]):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                for fut in self.client.create_topics([NewTopic(n, 1, 1) for n in names], request_timeout=10).values():
+                made = [NewTopic(n, 1, 1, config=(configs or {}).get(n, {})) for n in names]
+                for fut in self.client.create_topics(made, request_timeout=10).values():
                     fut.result()
                 return
             except KafkaException as exc:  # "marked for deletion" for a moment after the delete
@@ -117,6 +130,14 @@ class KafkaAdmin(Gateway[AdminClient]):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+    def topic_config(self, topic: str, timeout: float = 5.0) -> dict[str, str]:
+        """A topic's effective configuration (``cleanup.policy`` and the rest)."""
+        from confluent_kafka.admin import ConfigResource
+
+        res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        entries = self.client.describe_configs([res], request_timeout=timeout)[res].result()
+        return {k: v.value for k, v in entries.items()}
 
     def delete_groups(self, groups: list[str]) -> list[str]:
         """Delete consumer groups; returns those deleted (a group that never committed does not exist)."""

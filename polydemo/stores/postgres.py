@@ -363,6 +363,23 @@ class Users(Gateway[psycopg.Connection]):
                 return row[0]
         return None
 
+    WHO_TO_FOLLOW_SQL = """
+        SELECT f1.follower_id::text, f2.followee_id::text, count(*)
+          FROM follows f1
+          JOIN follows f2 ON f2.follower_id = f1.followee_id
+         WHERE f2.followee_id <> f1.follower_id
+           AND NOT EXISTS (SELECT 1 FROM follows d
+                            WHERE d.follower_id = f1.follower_id AND d.followee_id = f2.followee_id)
+         GROUP BY 1, 2"""
+
+    def who_to_follow(self) -> dict[str, dict[str, int]]:
+        """Friends of friends on the system of record: user -> {candidate: paths user -> m -> candidate},
+        without the user and whom the user already follows (what the ``wtf`` read model must equal)."""
+        out: dict[str, dict[str, int]] = {}
+        for user, candidate, paths in self.conn.execute(self.WHO_TO_FOLLOW_SQL).fetchall():
+            out.setdefault(user, {})[candidate] = int(paths)
+        return out
+
     # ------------------------------------------------------------ clearing
     def clear(self) -> None:
         self.conn.execute("TRUNCATE follows, users")

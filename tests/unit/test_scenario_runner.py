@@ -316,6 +316,9 @@ def test_every_step_kind_and_condition_is_registered_with_its_handlers():
         "update_profile",
         "schema",
         "breaking_event",
+        "add_projector",
+        "remove_projector",
+        "catch_up",
     }
     assert set(model.STEPS) == {*model.STEP_KINDS, "presenter_pause"}
     for cls in set(model.STEPS.values()):
