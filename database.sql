@@ -22,6 +22,30 @@ CREATE TABLE IF NOT EXISTS follows (
 );
 CREATE INDEX IF NOT EXISTS follows_followee_idx ON follows (followee_id);
 
+-- The transactional outbox (README, "Three stories": outbox). A post written this way is a row in
+-- user_posts (the business write) and a row in outbox (its event), in ONE transaction: both or neither.
+-- Debezium reads outbox from the same slot and publication as users and follows; its outbox event
+-- router SMT, limited to this table's topic by a predicate (stack/connect/polydemo-users.json),
+-- routes each row by aggregatetype to <prefix>.outbox.<aggregatetype>, keyed by aggregateid.
+-- Rows are kept (the router ignores deletes anyway); `polydemo reset` empties both tables.
+CREATE TABLE IF NOT EXISTS user_posts (
+  id TEXT PRIMARY KEY,
+  author_id UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL DEFAULT '',
+  tags TEXT[] NOT NULL DEFAULT '{}',
+  created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+  aggregatetype TEXT NOT NULL,
+  aggregateid TEXT NOT NULL,
+  type TEXT NOT NULL,
+  payload JSONB NOT NULL,
+  created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()
+);
+ALTER TABLE outbox REPLICA IDENTITY DEFAULT;
+
 -- Debezium: deletes must carry the key. The primary key is the default replica identity, which is
 -- enough for every projector (they delete by id); REPLICA IDENTITY FULL would also ship the
 -- password hash of deleted users. The hash is excluded from change events by the connector
@@ -34,7 +58,11 @@ ALTER TABLE follows REPLICA IDENTITY DEFAULT;
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'polydemo_pub') THEN
-    CREATE PUBLICATION polydemo_pub FOR TABLE users, follows;
+    CREATE PUBLICATION polydemo_pub FOR TABLE users, follows, outbox;
+  END IF;
+  -- A database made before the outbox existed: add the table to its publication (once).
+  IF NOT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = 'polydemo_pub' AND tablename = 'outbox') THEN
+    ALTER PUBLICATION polydemo_pub ADD TABLE outbox;
   END IF;
 END
 $$;

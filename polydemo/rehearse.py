@@ -30,6 +30,7 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "post",
     "consistency",
     "dual-write",
+    "outbox",
     "kill-consumer",
     "load",
     "cdc-outage",

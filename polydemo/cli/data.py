@@ -9,7 +9,7 @@ import typer
 
 from polydemo.cli.context import command, with_json
 from polydemo.console import safe
-from polydemo.errors import PolydemoError
+from polydemo.errors import ExitStatus, PolydemoError
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
@@ -149,8 +149,15 @@ def post(
     dual_write: bool = typer.Option(
         False, "--dual-write", help="The naive path: write Mongo, then publish to Kafka from here."
     ),
+    outbox_mode: bool = typer.Option(
+        False,
+        "--outbox",
+        help="The transactional outbox: the post and its event in one Postgres transaction, published by Debezium.",
+    ),
     crash_between: bool = typer.Option(
-        False, "--crash-between-writes", help="With --dual-write: die after the Mongo write (the hazard)."
+        False,
+        "--crash-between-writes",
+        help="With --dual-write: die after the Mongo write (the hazard). With --outbox: SIGKILL before COMMIT.",
     ),
     post_id: str | None = typer.Option(None, "--id", help="The post's id (default: a new UUID)."),
     json_out: bool = JSON_OPT,
@@ -159,10 +166,27 @@ def post(
     from polydemo.domain import posts, users
 
     st = with_json(ctx, json_out)
-    if crash_between and not dual_write:
-        raise PolydemoError("--crash-between-writes only applies to --dual-write", hint="add --dual-write")
+    if dual_write and outbox_mode:
+        raise PolydemoError("--dual-write and --outbox are two different paths", hint="choose one")
+    if crash_between and not (dual_write or outbox_mode):
+        raise PolydemoError(
+            "--crash-between-writes only applies to --dual-write or --outbox", hint="add --dual-write or --outbox"
+        )
     author_user = users.require_user(st.settings, author)
-    if dual_write:
+    if outbox_mode:
+        from polydemo.pipeline import outbox
+
+        if crash_between:
+            code = outbox.create_post_crashing(st.settings, author_user.id, title, body, tags, post_id=post_id)
+            if code != outbox.CRASH_EXIT:
+                raise PolydemoError(f"the outbox writer exited {code}, not killed by the injected SIGKILL")
+            st.env.info(
+                "the outbox writer was SIGKILLed before COMMIT (injected): nothing committed, nothing published"
+            )
+            raise typer.Exit(int(ExitStatus.INJECTED_CRASH))
+        doc = outbox.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id)
+        doc = {**doc, "created_at": doc["created_at"].isoformat(), "via": "outbox"}
+    elif dual_write:
         from polydemo.pipeline import dualwrite
 
         doc = dualwrite.create_post(
@@ -218,7 +242,6 @@ def trace(
 ) -> None:
     """One write, hop by hop: source commit → Kafka → each projector's consume → visible in each store (ms)."""
     from polydemo import views
-    from polydemo.errors import ExitStatus
     from polydemo.pipeline import trace as trace_lib
 
     st = with_json(ctx, json_out)

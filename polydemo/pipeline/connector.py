@@ -7,6 +7,7 @@ are filled from Settings, and the password never leaves this process except to C
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -25,6 +26,7 @@ def config(settings: Settings, overrides: dict[str, str] | None = None) -> dict[
         "publication": settings.publication,
         "slot_name": settings.slot_name,
         "topic_prefix": settings.topic_prefix,
+        "topic_prefix_re": re.escape(settings.topic_prefix),  # the outbox predicate's topic regex
         "host": settings.host,
         "port": settings.ports["postgres"],
         "user": settings.pg_user,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from polydemo.config import Settings
 from polydemo.pipeline import lag
 from polydemo.pipeline.dualwrite import dualwrite_topic
+from polydemo.pipeline.outbox import outbox_topic
 from polydemo.scenario.model import CountCond
 from polydemo.stores import Stores, using
 
@@ -26,6 +27,8 @@ METRICS: dict[str, Callable[[Stores, CountCond | None], int]] = {
     "post_events": lambda st, c: st.events.count(c.type if c else None, c.post if c else None),
     "dualwrite_events": lambda st, c: st.kafka.count_key(dualwrite_topic(st.settings), c.post if c else None),
     "dlq_events": lambda st, c: dlq_events(st, c.reason if c else None, 0),
+    "outbox_posts": lambda st, c: st.users.outbox_post_count(c.post if c else None),
+    "outbox_events": lambda st, c: st.kafka.count_key(outbox_topic(st.settings), c.post if c else None),
     "lag": lambda st, c: _lag(st, c.projector if c is not None and c.projector else "all"),
 }
 

@@ -42,6 +42,8 @@ METRICS = (
     "post_events",
     "dualwrite_events",
     "dlq_events",
+    "outbox_posts",
+    "outbox_events",
     "lag",
 )
 
@@ -451,15 +453,15 @@ class Post(StepModel):
     title: str
     body: str = ""
     tags: list[str] = []
-    mode: Literal["cdc", "dual-write"] = "cdc"
+    mode: Literal["cdc", "dual-write", "outbox"] = "cdc"
     crash_between: bool = False
 
     def describe(self) -> str:
-        extra = (
-            " via dual write" + (", crashing between the writes" if self.crash_between else "")
-            if self.mode == "dual-write"
-            else ""
-        )
+        extra = ""
+        if self.mode == "dual-write":
+            extra = " via dual write" + (", crashing between the writes" if self.crash_between else "")
+        elif self.mode == "outbox":
+            extra = " via the Postgres outbox" + (", killed before COMMIT" if self.crash_between else "")
         return f"post {self.id} by {self.author}: {self.title!r}{extra}"
 
     def run(self, ctx: Runner) -> str:

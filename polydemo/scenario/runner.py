@@ -394,6 +394,7 @@ class StackActions:
         stores.posts.delete(post_ids)
         for col in dict.fromkeys(s.column for s in sc.steps if isinstance(s, AddColumn)):
             stores.users.drop_column("users", col)  # an earlier run's schema change: database.sql is the truth
+        stores.users.delete_outbox_posts(post_ids)  # the outbox path's business rows (their events stay)
         for name in workers.WORKERS:
             workers.start(self.settings, name)
         if connector.states(stores.connect.status())[0] == "PAUSED":
@@ -462,6 +463,23 @@ class StackActions:
                     hint="its error is on stderr above",
                 )
             return f"{step.id} written to Mongo; the writer crashed before publishing (injected)"
+        if step.mode == "outbox":
+            from polydemo.pipeline import outbox
+
+            if step.crash_between:
+                code = outbox.create_post_crashing(
+                    self.settings, author.id, step.title, step.body, step.tags, post_id=step.id
+                )
+                if code != outbox.CRASH_EXIT:
+                    raise PolydemoError(
+                        f"the outbox writer exited {code}, not killed by the injected SIGKILL ({outbox.CRASH_EXIT})",
+                        hint="its error is on stderr above",
+                    )
+                return f"{step.id}: the writer was SIGKILLed after its INSERTs, before COMMIT (injected)"
+            row = outbox.create_post(
+                self.settings, author.id, step.title, step.body, step.tags, post_id=step.id, users=self.clients.users
+            )
+            return f"{row['id']} and its outbox entry committed in one Postgres transaction; Debezium publishes it"
         if step.mode == "dual-write":
             doc = dualwrite.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id)
             return f"{doc['_id']} written to Mongo and published by the writer (dual write)"

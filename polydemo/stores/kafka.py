@@ -214,6 +214,35 @@ class KafkaAdmin(Gateway[AdminClient]):
             reader.unassign()
         return out
 
+    def key_counts(self, topic: str, key_prefix: str = "", timeout: float = 5.0) -> dict[str, int]:
+        """How many messages each key (starting with ``key_prefix``) has on partition 0 of ``topic``."""
+        c = Consumer(
+            client_config(
+                self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+            )
+        )
+        out: dict[str, int] = {}
+        try:
+            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
+            if high <= low:
+                return out
+            c.assign([TopicPartition(topic, 0, low)])
+            pos = low
+            while pos < high:
+                msgs = c.consume(num_messages=500, timeout=2.0)
+                if not msgs:
+                    break
+                for m in msgs:
+                    if m.error():
+                        continue
+                    pos = (m.offset() or 0) + 1
+                    key = (m.key() or b"").decode()
+                    if key.startswith(key_prefix):
+                        out[key] = out.get(key, 0) + 1
+            return out
+        finally:
+            c.close()
+
     def count_key(self, topic: str, key: str | None = None, timeout: float = 5.0) -> int:
         """Messages on partition 0 of ``topic`` (with ``key``, only those)."""
         c = Consumer(

@@ -7,14 +7,16 @@ the rules (validation, hashing) on top of it; seed, reset, the checks and the da
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import psycopg
 import psycopg.sql
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from polydemo.config import Settings
 from polydemo.stores import Gateway, Health, statements
@@ -380,9 +382,42 @@ class Users(Gateway[psycopg.Connection]):
             out.setdefault(user, {})[candidate] = int(paths)
         return out
 
+    # ------------------------------------------------------------ the transactional outbox (user_posts + outbox)
+    _POST_INSERT = (
+        "INSERT INTO user_posts (id, author_id, title, body, tags, created_at) VALUES (%s, %s, %s, %s, %s, %s)"
+    )
+    _OUTBOX_INSERT = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (%s, %s, %s, %s, %s)"
+
+    def insert_post_with_outbox(self, post: dict, entry: dict, before_commit: Callable[[], None] | None = None) -> None:
+        """The post row and its outbox entry in ONE transaction (both or neither). ``before_commit`` runs
+        after both INSERTs, inside the transaction: the crash drill kills the process there."""
+        post_params = (post["id"], post["author_id"], post["title"], post["body"], post["tags"], post["created_at"])
+        entry_params = (entry["id"], entry["aggregatetype"], entry["aggregateid"], entry["type"])
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(self._POST_INSERT, post_params)
+            cur.execute(self._OUTBOX_INSERT, (*entry_params, Jsonb(entry["payload"])))
+            if before_commit is not None:
+                before_commit()
+        _note(self._POST_INSERT, post_params, f"post:{post['id']}")
+        payload = json.dumps(entry["payload"], ensure_ascii=False)
+        _note(self._OUTBOX_INSERT, (*entry_params, payload), f"post:{post['id']}")
+
+    def outbox_post_count(self, post_id: str | None = None) -> int:
+        """Committed outbox-path posts (``user_posts`` rows), or whether ``post_id`` is one (0/1)."""
+        if post_id is None:
+            return _one(self.conn.execute("SELECT count(*) FROM user_posts"))[0]
+        return _one(self.conn.execute("SELECT count(*) FROM user_posts WHERE id = %s", (post_id,)))[0]
+
+    def outbox_post_ids(self, id_like: str) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT id FROM user_posts WHERE id LIKE %s", (id_like,)).fetchall()}
+
+    def delete_outbox_posts(self, post_ids: Sequence[str]) -> int:
+        """The business rows only: their outbox rows stay, like their events on the topic (history)."""
+        return self.conn.execute("DELETE FROM user_posts WHERE id = ANY(%s)", (list(post_ids),)).rowcount
+
     # ------------------------------------------------------------ clearing
     def clear(self) -> None:
-        self.conn.execute("TRUNCATE follows, users")
+        self.conn.execute("TRUNCATE follows, user_posts, outbox, users")
 
     # ------------------------------------------------------------ the replication slot
     def slot(self, peek: bool = True) -> SlotInfo:
