@@ -83,7 +83,12 @@ public final class Neo4jLauncher {
                         HttpsConnector.enabled, false,
                         GraphDatabaseSettings.routing_enabled, false,
                         GraphDatabaseSettings.udc_enabled, false,
-                        GraphDatabaseSettings.auth_enabled, auth))
+                        GraphDatabaseSettings.auth_enabled, auth,
+                        // No lock-out after failed logins: on first start polydemo's readiness probe tries its
+                        // password before this launcher has set it, and under load the default (3 attempts,
+                        // then AuthenticationRateLimit) kept the probe locked out past the 90 s start timeout.
+                        // Bolt listens on 127.0.0.1 only.
+                        GraphDatabaseSettings.auth_max_failed_attempts, 0))
                 .setConfig(Map.of(
                         GraphDatabaseSettings.pagecache_memory, parseBytes(pagecache),
                         // keep only a little transaction log around; do not preallocate log files
