@@ -185,7 +185,7 @@ def post(
             )
             raise typer.Exit(int(ExitStatus.INJECTED_CRASH))
         doc = outbox.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id)
-        doc = {**doc, "created_at": doc["created_at"].isoformat(), "via": "outbox"}
+        doc = {"_id": doc["id"], **doc, "created_at": doc["created_at"].isoformat(), "via": "outbox"}
     elif dual_write:
         from polydemo.pipeline import dualwrite
 

@@ -8,6 +8,7 @@ projector's lag *is* (which topics, which group) is the pipeline's business (``p
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -45,6 +46,18 @@ def health(settings: Settings) -> Health:
         return Health(True, f"metadata ok ({len(md.brokers)} broker, {len(md.topics)} topics)")
     except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
         return Health.down(exc)
+
+
+def key_text(raw: bytes | None) -> str:
+    """A record key as text: Connect's JSON converter writes a string key with its quotes (``"id"``)."""
+    text = (raw or b"").decode("utf-8", "replace")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        return value if isinstance(value, str) else text
+    return text
 
 
 @dataclass
@@ -236,7 +249,7 @@ class KafkaAdmin(Gateway[AdminClient]):
                     if m.error():
                         continue
                     pos = (m.offset() or 0) + 1
-                    key = (m.key() or b"").decode()
+                    key = key_text(m.key())
                     if key.startswith(key_prefix):
                         out[key] = out.get(key, 0) + 1
             return out
@@ -263,7 +276,7 @@ class KafkaAdmin(Gateway[AdminClient]):
                 if m.error():
                     continue
                 pos = (m.offset() or 0) + 1
-                if key is None or (m.key() or b"").decode() == key:
+                if key is None or key_text(m.key()) == key:
                     n += 1
             return n
         finally:
