@@ -380,7 +380,7 @@ def _slot_text(slot) -> Text:
     if slot.invalidated:
         return Text(" · slot LOST", style=BAD)
     age = slot.oldest_unsent_age_s
-    if age is not None and age >= 1:
+    if age is not None and age >= SLOT_AGE_WARN_S:  # Debezium confirms within ~1 s: below this is normal
         return Text(f" · unsent {human_duration(age)}", style=WARN if age < SLOT_AGE_WARN_S * 12 else BAD)
     return Text("")  # a healthy slot says nothing here (status shows its size)
 

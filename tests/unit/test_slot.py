@@ -59,3 +59,11 @@ def test_the_cap_is_the_same_on_both_runtimes():
     assert SLOT_WAL_CAP == "1GB"
     compose = (PROJECT_ROOT / "docker-compose.yml").read_text()
     assert f"max_slot_wal_keep_size={SLOT_WAL_CAP}" in compose and "track_commit_timestamp=on" in compose
+
+
+def test_the_postgres_panel_names_only_an_unsent_change_worth_a_look():
+    from polydemo.dashboard.render import _slot_text
+
+    assert _slot_text(slot(oldest_unsent_age_s=1.5)).plain == ""  # Debezium confirms within about a second
+    assert _slot_text(slot(oldest_unsent_age_s=42)).plain == " · unsent 42s"
+    assert _slot_text(slot(wal_status="lost", invalidated=True)).plain == " · slot LOST"
