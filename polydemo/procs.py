@@ -194,3 +194,22 @@ def tail(path: Path, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(data.splitlines()[-lines:])
+
+
+def run_to_its_death(target, args: tuple, name: str, timeout: float = 60.0) -> int:
+    """Run ``target(*args)`` in a child process that is meant to die (an injected crash), so the crash does
+    not take the caller with it; returns the child's exit status (-1 when it has none).
+
+    A ``spawn`` child, not a fork: the caller may have threads (the dashboard, client libraries)."""
+    import multiprocessing
+
+    from polydemo.errors import PolydemoError
+
+    child = multiprocessing.get_context("spawn").Process(target=target, args=args, name=name)
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join(5)
+        raise PolydemoError(f"the {name} writer did not finish in {timeout:.0f}s", hint="see `polydemo status`")
+    return child.exitcode if child.exitcode is not None else -1

@@ -9,12 +9,12 @@ makes it die there (exit status 70), which is what the dual-write scenario shows
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 
 from confluent_kafka import Producer
 
+from polydemo import procs
 from polydemo.config import Settings
 from polydemo.domain import posts
 from polydemo.errors import ExitStatus, PolydemoError
@@ -80,14 +80,6 @@ def create_post_crashing(
 ) -> int:
     """Run the crashing dual write in a child process (the crash must not take the caller with it).
     Returns the child's exit status: ``CRASH_EXIT`` when it died where it was meant to."""
-    ctx = multiprocessing.get_context("spawn")  # the caller may have threads (the dashboard): no fork
-    child = ctx.Process(
-        target=_crashing_child, args=(settings, author_id, title, body, tags, post_id), name="polydemo-dual-write"
+    return procs.run_to_its_death(
+        _crashing_child, (settings, author_id, title, body, tags, post_id), "dual-write", timeout
     )
-    child.start()
-    child.join(timeout)
-    if child.is_alive():
-        child.kill()
-        child.join(5)
-        raise PolydemoError(f"the dual-write writer did not finish in {timeout:.0f}s", hint="see `polydemo status`")
-    return child.exitcode if child.exitcode is not None else -1

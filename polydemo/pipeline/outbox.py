@@ -14,15 +14,14 @@ fault the dual write's ``crash_between`` injects; :func:`create_post_crashing` r
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import uuid
 from datetime import UTC, datetime
 
+from polydemo import procs
 from polydemo.config import Settings
 from polydemo.domain import limits
-from polydemo.errors import PolydemoError
 from polydemo.stores import borrowed
 from polydemo.stores.postgres import Users
 
@@ -114,14 +113,4 @@ def create_post_crashing(
 ) -> int:
     """Run the crashing outbox write in a child process; returns its exit code (``CRASH_EXIT`` when it
     was killed where it was meant to be)."""
-    ctx = multiprocessing.get_context("spawn")  # the caller may have threads (the dashboard): no fork
-    child = ctx.Process(
-        target=_crashing_child, args=(settings, author_id, title, body, tags, post_id), name="polydemo-outbox-write"
-    )
-    child.start()
-    child.join(timeout)
-    if child.is_alive():
-        child.kill()
-        child.join(5)
-        raise PolydemoError(f"the outbox writer did not finish in {timeout:.0f}s", hint="see `polydemo status`")
-    return child.exitcode if child.exitcode is not None else -1
+    return procs.run_to_its_death(_crashing_child, (settings, author_id, title, body, tags, post_id), "outbox", timeout)
