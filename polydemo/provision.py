@@ -297,42 +297,45 @@ def _kafka_present(s: Setup) -> bool:
     return libs.is_dir() and any(libs.glob("kafka_2.13-*.jar"))
 
 
-def _kafka_check(s: Setup) -> tuple[bool, str]:
-    present = _kafka_present(s)
-    fresh = present and is_fresh(s.settings, "kafka", stamp_key(kafka_inputs()))
-    where = s.settings.cache / "kafka"
+def _stamped_check(s: Setup, name: str, present: bool, inputs: list[Path], where: Path) -> tuple[bool, str]:
+    """Whether a component built from ``inputs`` is in place and its stamp matches them, with the line saying so."""
+    fresh = present and is_fresh(s.settings, name, stamp_key(inputs))
     return fresh, (f"up to date in {where}" if fresh else f"out of date in {where}" if present else f"missing: {where}")
 
 
-def _kafka_install(s: Setup) -> str:
+def _maven_build(s: Setup, name: str, poms: list[str], args: list[str], what: str, hint: str) -> None:
+    """Stage ``poms`` (package resources) into the cache and run Maven on them (batch, quiet, strict checksums).
+
+    One clear SetupError with the log's tail when Maven fails; the caller checks its own output after."""
     mvn = _maven(s)
+    stage = s.settings.cache / "src" / name
+    _stage(s, poms, stage)
+    log = log_file(s.settings, name)
+    rc = s.host.run([mvn, "-B", "-q", "-C", "-f", str(stage / "pom.xml"), *args], log)
+    if rc != 0:
+        raise SetupError(f"{what}: Maven failed (exit {rc})", details=_tail(log), hint=f"see {log}; {hint}")
+
+
+def _kafka_check(s: Setup) -> tuple[bool, str]:
+    return _stamped_check(s, "kafka", _kafka_present(s), kafka_inputs(), s.settings.cache / "kafka")
+
+
+def _kafka_install(s: Setup) -> str:
     target = s.settings.cache / "kafka"
     shutil.rmtree(target, ignore_errors=True)
-    stage = s.settings.cache / "src" / "kafka"
-    _stage(s, [resources.KAFKA_POM], stage)
-    log = log_file(s.settings, "kafka")
     # Only the jars through Maven (strict checksums); the plugin archive has none there (see above).
-    rc = s.host.run(
-        [
-            mvn,
-            "-B",
-            "-q",
-            "-C",
-            "-f",
-            str(stage / "pom.xml"),
-            "dependency:copy-dependencies@kafka-libs",
-            f"-Dkafka.libs.dir={target / 'libs'}",
-            f"-Dkafka.plugins.dir={target / 'plugins'}",
-        ],
-        log,
+    hint = (
+        "a checksum error means a corrupt download: remove it from ~/.m2/repository "
+        "and retry; otherwise check that Maven Central (repo.maven.apache.org) is reachable"
     )
-    if rc != 0 or not _kafka_present(s):
-        raise SetupError(
-            f"Kafka jars: Maven failed (exit {rc})",
-            details=_tail(log),
-            hint=f"see {log}; a checksum error means a corrupt download: remove it from ~/.m2/repository "
-            "and retry; otherwise check that Maven Central (repo.maven.apache.org) is reachable",
-        )
+    args = [
+        "dependency:copy-dependencies@kafka-libs",
+        f"-Dkafka.libs.dir={target / 'libs'}",
+        f"-Dkafka.plugins.dir={target / 'plugins'}",
+    ]
+    _maven_build(s, "kafka", [resources.KAFKA_POM], args, "Kafka jars", hint)
+    if not _kafka_present(s):
+        raise SetupError("Kafka jars: Maven ran but left no Kafka jar", hint=f"see {log_file(s.settings, 'kafka')}")
     _debezium_plugin(s, target / "plugins")
     write_stamp(s.settings, "kafka", stamp_key(kafka_inputs()))
     return f"{_count_jars(target)} jars in {target}"
@@ -357,42 +360,26 @@ def _neo4j_launcher(s: Setup) -> Path:
 
 
 def _neo4j_check(s: Setup) -> tuple[bool, str]:
-    present = _neo4j_launcher(s).is_file()
-    fresh = present and is_fresh(s.settings, "neo4j", stamp_key(neo4j_inputs()))
-    where = s.settings.cache / "neo4j"
-    return fresh, (f"up to date in {where}" if fresh else f"out of date in {where}" if present else f"missing: {where}")
+    return _stamped_check(s, "neo4j", _neo4j_launcher(s).is_file(), neo4j_inputs(), s.settings.cache / "neo4j")
 
 
 def _neo4j_install(s: Setup) -> str:
-    mvn = _maven(s)
     target = s.settings.cache / "neo4j"
     shutil.rmtree(target, ignore_errors=True)
-    stage = s.settings.cache / "src" / "neo4j"
-    _stage(s, [resources.NEO4J_POM, *neo4j_sources()], stage)
-    log = log_file(s.settings, "neo4j")
     lib = target / "lib"
-    rc = s.host.run(
-        [
-            mvn,
-            "-B",
-            "-q",
-            "-C",
-            "-f",
-            str(stage / "pom.xml"),
-            "package",
-            f"-Dpolydemo.libdir={lib}",
-            f"-Dpolydemo.jardir={lib}",
-            f"-Dpolydemo.builddir={target / 'build'}",
-        ],
-        log,
+    hint = (
+        "the launcher needs a JDK 17 (javac); a checksum error means a corrupt download: "
+        "remove it from ~/.m2/repository and retry"
     )
-    if rc != 0 or not _neo4j_launcher(s).is_file():
-        raise SetupError(
-            f"Neo4j jars: Maven failed (exit {rc})",
-            details=_tail(log),
-            hint=f"see {log}; the launcher needs a JDK 17 (javac); a checksum error means a corrupt "
-            "download: remove it from ~/.m2/repository and retry",
-        )
+    args = [
+        "package",
+        f"-Dpolydemo.libdir={lib}",
+        f"-Dpolydemo.jardir={lib}",
+        f"-Dpolydemo.builddir={target / 'build'}",
+    ]
+    _maven_build(s, "neo4j", [resources.NEO4J_POM, *neo4j_sources()], args, "Neo4j jars", hint)
+    if not _neo4j_launcher(s).is_file():
+        raise SetupError("Neo4j jars: Maven ran but left no launcher jar", hint=f"see {log_file(s.settings, 'neo4j')}")
     write_stamp(s.settings, "neo4j", stamp_key(neo4j_inputs()))
     return f"{_count_jars(lib)} jars in {lib}"
 
@@ -411,10 +398,7 @@ def _mongo_inputs() -> list[Path]:
 
 def _mongo_check(s: Setup) -> tuple[bool, str]:
     server = mongo_venv(s.settings) / "bin" / "secantusd-py"
-    present = server.is_file()
-    fresh = present and is_fresh(s.settings, "secantusdb", stamp_key(_mongo_inputs()))
-    where = mongo_venv(s.settings)
-    return fresh, (f"up to date in {where}" if fresh else f"out of date in {where}" if present else f"missing: {where}")
+    return _stamped_check(s, "secantusdb", server.is_file(), _mongo_inputs(), mongo_venv(s.settings))
 
 
 def _requirement_count() -> int:
