@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from polydemo.cli.context import command, with_json
+from polydemo.cli.progress import LineProgress
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 STATE = {"ok": "[ok]✔ up to date[/ok]", "installed": "[ok]✔ installed[/ok]", "missing": "[bad]✘ to install[/bad]"}
@@ -56,34 +56,12 @@ def setup(
         raise typer.Exit(1)
 
 
-class _Reporter:
-    """One Rich progress line per component (plain lines without a TTY)."""
+class _Reporter(LineProgress):
+    """One line per component; without a TTY, the start of an installation and each outcome, not the ticks."""
 
     def __init__(self, env, components):
-        self.env = env
-        self.titles = {c.name: c.title for c in components}
-        self.progress = None
-        self.tasks: dict[str, TaskID] = {}
+        super().__init__(env, {c.name: c.title for c in components}, width=32)
         self.announced: set[str] = set()
-        if env.interactive:
-            self.progress = Progress(
-                SpinnerColumn(finished_text=""),
-                TextColumn("[svc]{task.fields[title]:<32}"),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=env.err,
-            )
-            for c in components:
-                self.tasks[c.name] = self.progress.add_task("queued", title=c.title, start=False, total=1)
-
-    def __enter__(self):
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress:
-            self.progress.stop()
 
     def __call__(self, name: str, state: str, detail: str) -> None:
         text = {
@@ -92,13 +70,7 @@ class _Reporter:
             "done": f"[ok]✔[/ok] {detail}",
             "failed": f"[bad]✘ failed[/bad] {detail}",
         }.get(state, state)
-        if self.progress is None:  # plain lines: the start of an installation and each outcome, not the ticks
-            if state in ("done", "failed") or (state == "installing" and name not in self.announced):
-                self.announced.add(name)
-                self.env.info(f"[svc]{self.titles[name]:<32}[/svc] {text}")
-            return
-        task = self.tasks[name]
-        self.progress.start_task(task)
-        self.progress.update(task, description=text, completed=1 if state in ("done", "failed") else 0)
-        if state in ("done", "failed"):
-            self.progress.stop_task(task)
+        plain = state in ("done", "failed") or (state == "installing" and name not in self.announced)
+        if plain:
+            self.announced.add(name)
+        self.show(name, text, done=state in ("done", "failed"), plain=plain)

@@ -6,10 +6,10 @@ import contextlib
 import time
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from polydemo import views
 from polydemo.cli.context import command, state, with_json
+from polydemo.cli.progress import LineProgress
 from polydemo.console import Environment
 from polydemo.errors import ExitStatus, PolydemoError
 
@@ -28,49 +28,19 @@ STATE_ICON = {
 }
 
 
-class ProgressReporter:
-    """Turns runtime progress callbacks into one Rich progress line per service (or plain lines)."""
+class ProgressReporter(LineProgress):
+    """Turns runtime progress callbacks into one line per service."""
 
     def __init__(self, env: Environment, services: list[str], verb: str):
-        self.env = env
+        super().__init__(env, {name: name for name in services}, width=11)
         self.verb = verb
-        self.progress: Progress | None = None
-        self.tasks: dict[str, TaskID] = {}
-        if env.interactive:
-            self.progress = Progress(
-                SpinnerColumn(finished_text=""),
-                TextColumn("[svc]{task.fields[svc]:<11}"),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=env.err,
-                transient=False,
-            )
-            for name in services:
-                self.tasks[name] = self.progress.add_task("queued", svc=name, start=False)
-
-    def __enter__(self):
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress:
-            self.progress.stop()
 
     def __call__(self, service: str, st: str, detail: str) -> None:
         text = STATE_ICON.get(st, f"{st}{(' ' + detail) if detail else ''}")
         if st == "failed":
             text = f"[bad]✘ failed[/bad] {detail.splitlines()[0] if detail else ''}"
-        if self.progress is None:
-            if st in STATE_ICON or st == "failed":
-                self.env.err.print(f"[svc]{service:<11}[/svc] {text}")
-            return
-        task = self.tasks.get(service)
-        if task is None:
-            task = self.tasks[service] = self.progress.add_task("", svc=service)
-        self.progress.start_task(task)
         done = st in STATE_ICON or st == "failed"
-        self.progress.update(task, description=text, total=1, completed=1 if done else 0)
+        self.show(service, text, done=done, plain=done)
 
 
 def register(app: typer.Typer) -> None:
