@@ -15,7 +15,7 @@ from polydemo.config import Settings
 from polydemo.errors import PolydemoError
 from polydemo.pipeline import connector, workers
 from polydemo.pipeline.projector import group_id
-from polydemo.pipeline.topics import all_topics, topic_configs
+from polydemo.pipeline.topics import all_topics, topic_configs, topic_partitions
 from polydemo.stores import Stores, using
 
 
@@ -45,7 +45,9 @@ def _reset(settings: Settings, say: Callable[[str], None], stores: Stores) -> se
     stores.posts.clear_relay_token()
     say("deleting and recreating the topics and the projectors' consumer groups")
     stores.kafka.delete_groups([group_id(settings, n) for n in (*workers.PROJECTOR_NAMES, *workers.OPTIONAL)])
-    stores.kafka.recreate_topics(all_topics(settings), configs=topic_configs(settings))
+    stores.kafka.recreate_topics(
+        all_topics(settings), configs=topic_configs(settings), partitions=topic_partitions(settings)
+    )
     say("resuming the connector (new slot, empty snapshot)")
     stores.connect.resume()
     connector.wait_running(settings, timeout=90)

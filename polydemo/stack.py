@@ -14,7 +14,7 @@ import psycopg
 from polydemo import seed
 from polydemo.config import SERVICES, Settings
 from polydemo.pipeline import connector, workers
-from polydemo.pipeline.topics import all_topics, topic_configs
+from polydemo.pipeline.topics import all_topics, topic_configs, topic_partitions, under_partitioned
 from polydemo.runtime.base import ProgressFn, Runtime, UpResult, _ignore
 from polydemo.stores import Stores
 from polydemo.stores.kafka import KafkaAdmin
@@ -27,6 +27,7 @@ class StackUp:
     connector_state: str | None = None
     workers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # one line each, said after the result (old topics)
 
 
 def apply_schemas(settings: Settings) -> None:
@@ -50,7 +51,10 @@ def bring_up(
         progress("schemas", "starting", "database.sql, TimeScaleDB.sql")
         apply_schemas(settings)
         progress("schemas", "healthy", "")
-        KafkaAdmin(settings).ensure_topics(all_topics(settings), configs=topic_configs(settings))
+        kafka = KafkaAdmin(settings)
+        wanted = all_topics(settings)
+        kafka.ensure_topics(wanted, partitions=topic_partitions(settings), configs=topic_configs(settings))
+        result.notes.extend(partition_notes(settings, kafka.partition_counts(wanted)))
         progress("cdc", "starting", "registering the Debezium connector")
         overrides = runtime.connector_overrides() if hasattr(runtime, "connector_overrides") else None
         doc = connector.register(settings, overrides=overrides)
@@ -62,6 +66,20 @@ def bring_up(
         progress("projectors", "healthy", "")
     result.seconds = time.monotonic() - t0
     return result
+
+
+def partition_notes(settings: Settings, counts: dict[str, int]) -> list[str]:
+    """One line when topics made before partitioning exist (pure): they keep their single partition, so a
+    projector scaled up would have idle instances, until ``polydemo reset`` recreates them."""
+    few = under_partitioned(settings, counts)
+    if not few:
+        return []
+    prefix = settings.topic_prefix + "."
+    names = ", ".join(t.removeprefix(prefix) for t in few)
+    return [
+        f"topics {names} have {min(counts[t] for t in few)} partition(s), made before partitioning: "
+        "`polydemo projector scale` has nothing to share until `polydemo reset` recreates them"
+    ]
 
 
 def slot_status(settings: Settings) -> SlotInfo | None:

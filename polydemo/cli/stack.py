@@ -10,7 +10,7 @@ import typer
 from polydemo import views
 from polydemo.cli.context import command, state, with_json
 from polydemo.cli.progress import LineProgress
-from polydemo.console import Environment
+from polydemo.console import Environment, safe_text
 from polydemo.errors import ExitStatus, PolydemoError
 
 SERVICES_ARG = typer.Argument(
@@ -87,6 +87,7 @@ def up(
                 "already_running": result.already_running,
                 "connector": full.connector_state,
                 "projectors": full.workers,
+                "notes": full.notes,
                 "services": [s.as_dict() for s in result.statuses],
             }
         )
@@ -97,6 +98,8 @@ def up(
         f"[ok]all {len(result.statuses)} services healthy[/ok] in {full.seconds:.1f}s "
         f"({len(result.started)} started, {len(result.already_running)} already running{extra})"
     )
+    for note in full.notes:
+        st.env.info(f"[warn]note:[/warn] {safe_text(note)}")
 
 
 def endpoint_urls(settings) -> dict[str, str]:

@@ -90,8 +90,28 @@ def dlq_topic(settings: Settings) -> str:
     return f"{settings.topic_prefix}.dlq"
 
 
-def status_file(settings: Settings, name: str) -> Path:
-    return settings.run_dir / f"projector-{name}.json"
+def instance_file(settings: Settings, name: str, instance: int, suffix: str) -> Path:
+    """``run/projector-<name>.<suffix>`` for instance 1, ``run/projector-<name>-<N>.<suffix>`` for the others
+    (``polydemo projector scale``): each instance has its own pid and status file."""
+    stem = f"projector-{name}" if instance == 1 else f"projector-{name}-{instance}"
+    return settings.run_dir / f"{stem}.{suffix}"
+
+
+def status_file(settings: Settings, name: str, instance: int = 1) -> Path:
+    return instance_file(settings, name, instance, "json")
+
+
+def client_id(name: str, instance: int) -> str:
+    """The Kafka client id of a projector instance: the group's member list names its owner by it."""
+    return f"polydemo-{name}-{instance}"
+
+
+def instance_of(client: str) -> str | None:
+    """``graph#2`` for client id ``polydemo-graph-2`` (pure; the dashboard names partition owners so)."""
+    head, _, tail = client.rpartition("-")
+    if not head.startswith("polydemo-") or not tail.isdigit():
+        return None
+    return f"{head.removeprefix('polydemo-')}#{tail}"
 
 
 STATEMENTS_KEPT = 200
@@ -166,9 +186,10 @@ class StatusFile:
         tmp.replace(self.path)
 
 
-def consumer_config(settings: Settings, group: str) -> dict:
+def consumer_config(settings: Settings, group: str, client: str | None = None) -> dict:
     return kafka.client_config(
         settings,
+        **({"client.id": client} if client else {}),
         **{
             "group.id": group,
             "enable.auto.commit": False,
@@ -226,6 +247,7 @@ class Runner:
         batch_size: int = 1000,
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] = time.time,
+        instance: int = 1,
     ):
         self.p = projector
         self.settings = projector.settings
@@ -238,6 +260,8 @@ class Runner:
         self.clock = clock
         self.processed = 0
         self.dead_lettered = 0
+        self.commit_failures = 0
+        self.instance = instance
         self.state = "starting"
         self.last_error: str | None = None
         self.positions: dict[str, int] = {}
@@ -253,11 +277,13 @@ class Runner:
         self.status.write(
             {
                 "name": self.p.name,
+                "instance": self.instance,
                 "pid": os.getpid(),
                 "group": self.p.group,
                 "state": self.state,
                 "processed": self.processed,
                 "dead_lettered": self.dead_lettered,
+                "commit_failures": self.commit_failures,
                 "last_error": self.last_error,
                 "positions": dict(self.positions),
                 "recent": list(self.recent),
@@ -330,7 +356,7 @@ class Runner:
             self.recent.append(applied_record(m, ch, consumed_at, applied_at))
         if noted is not None:
             self._save_statements(changes, [m for m, _ in decoded], noted)
-        consumer.commit(asynchronous=False)
+        self._commit()
         for m in msgs:
             self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
         self.processed += len(changes)
@@ -338,6 +364,21 @@ class Runner:
         self.last_error = None
         self.write_status()
         return True
+
+    def _commit(self) -> None:
+        """Commit after the write. A commit refused because the group rebalanced meanwhile (another instance
+        joined or left) is not an error: the partition's new owner starts from the last commit and re-applies
+        what this batch wrote, which the idempotent, version-guarded writes make harmless (at-least-once). The
+        next commit covers these offsets when this instance keeps the partition."""
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            code = err.code() if err is not None and hasattr(err, "code") else None
+            if code == KafkaError._NO_OFFSET:
+                return
+            self.commit_failures += 1
+            log.warning("commit not accepted (%s); the partition's owner re-reads from the last commit", exc)
 
     def _save_statements(self, changes: list[Change], origin: list[Message], noted: statements.StatementLog) -> None:
         """``--show-commands``: what this batch ran per change (and where the change was on Kafka), the

@@ -20,6 +20,24 @@ def all_topics(settings: Settings) -> list[str]:
 
 COMPACTED = ("users", "follows")
 
+PARTITIONS = 6
+"""Partitions of every keyed topic: the CDC topics (key: the row's primary key), the posts topics (key: the
+post id; the relay, the dual writer and Debezium's outbox router all key by it). A key always hashes to the
+same partition, so each user's (each post's) changes stay in order; six partitions let up to six projector
+instances of one consumer group share the work (``polydemo projector scale``). The DLQ keeps one."""
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """How many partitions ``up``/``reset`` create each topic with (an existing topic keeps its count)."""
+    return {t: (1 if t == dlq_topic(settings) else PARTITIONS) for t in all_topics(settings)}
+
+
+def under_partitioned(settings: Settings, counts: dict[str, int]) -> list[str]:
+    """The topics (of ``counts``: name -> partitions now) that have fewer partitions than they are made with:
+    a stack created before topics were partitioned. Pure."""
+    want = topic_partitions(settings)
+    return sorted(t for t, n in counts.items() if t in want and n < want[t])
+
 
 def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     """The CDC topics are compacted: the latest change per key is kept forever, so a new consumer group

@@ -30,40 +30,50 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def run_projector(settings: Settings, name: str, stop: threading.Event) -> None:
+def run_projector(settings: Settings, name: str, stop: threading.Event, instance: int = 1) -> None:
     from confluent_kafka import Consumer, Producer
 
-    from polydemo.pipeline.projector import Runner, StatusFile, consumer_config, dlq_producer_config, status_file
+    from polydemo.pipeline.projector import (
+        Runner,
+        StatusFile,
+        client_id,
+        consumer_config,
+        dlq_producer_config,
+        status_file,
+    )
     from polydemo.pipeline.projectors import ALL_PROJECTORS
 
     projector = ALL_PROJECTORS[name](settings)
-    consumer = Consumer(consumer_config(settings, projector.group))
+    consumer = Consumer(consumer_config(settings, projector.group, client_id(name, instance)))
     dlq = Producer(dlq_producer_config(settings))
+    status = StatusFile(status_file(settings, name, instance))
     # confluent-kafka's classes match the loop's Consumer/Producer protocols; their C signatures are untyped.
-    Runner(projector, consumer, dlq, StatusFile(status_file(settings, name)), stop=stop).run()  # type: ignore[arg-type]
+    Runner(projector, consumer, dlq, status, stop=stop, instance=instance).run()  # type: ignore[arg-type]
 
 
 def main(argv: list[str]) -> int:
     from polydemo.errors import ExitStatus
     from polydemo.pipeline.projectors import ALL_PROJECTORS as PROJECTORS
 
-    if len(argv) != 1:
-        print("usage: python -m polydemo.pipeline.worker graph|cache|analytics|relay", file=sys.stderr)
+    usage = "usage: python -m polydemo.pipeline.worker graph|cache|analytics|wtf|relay [INSTANCE]"
+    if len(argv) not in (1, 2) or (len(argv) == 2 and (not argv[1].isdigit() or int(argv[1]) < 1)):
+        print(usage, file=sys.stderr)
         return ExitStatus.USAGE
     name = argv[0]
+    instance = int(argv[1]) if len(argv) == 2 else 1
     if name != "relay" and name not in PROJECTORS:
         print(f"unknown projector {name!r}; expected one of {', '.join(PROJECTORS)}, relay", file=sys.stderr)
         return ExitStatus.USAGE
     setup_logging()
     settings = Settings.from_env()
     stop = stop_on_signals()
-    log.info("%s: starting (pid file in %s)", name, settings.run_dir)
+    log.info("%s: starting instance %d (pid file in %s)", name, instance, settings.run_dir)
     if name == "relay":
         from polydemo.pipeline import relay
 
         relay.run(settings, stop)
     else:
-        run_projector(settings, name, stop)
+        run_projector(settings, name, stop, instance)
     log.info("%s: stopped", name)
     return ExitStatus.OK
 

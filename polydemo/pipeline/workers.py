@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from polydemo import procs
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError
-from polydemo.pipeline.projector import group_id, status_file
+from polydemo.pipeline.projector import group_id, instance_file, status_file
 
 PROJECTOR_NAMES = ("graph", "cache", "analytics")
 WORKERS = (*PROJECTOR_NAMES, "relay")
@@ -50,8 +50,55 @@ def remove(settings: Settings, name: str, stores) -> str:
     return f"{stopped}; consumer group {'deleted' if groups else 'absent'}; {keys} key(s) deleted"
 
 
-def pid_file(settings: Settings, name: str):
-    return settings.run_dir / f"projector-{name}.pid"
+MAX_INSTANCES = 6  # the partitions of the keyed topics (pipeline/topics.py PARTITIONS): more would sit idle
+
+
+def pid_file(settings: Settings, name: str, instance: int = 1):
+    """Instance 1 is ``run/projector-<name>.pid`` (as before scaling existed); instance N ``projector-<name>-N.pid``."""
+    return instance_file(settings, name, instance, "pid")
+
+
+def _log_name(name: str, instance: int) -> str:
+    return f"projector-{name}" if instance == 1 else f"projector-{name}-{instance}"
+
+
+def instances(settings: Settings, name: str) -> list[int]:
+    """The instance numbers of projector ``name`` whose process is alive now (1 first)."""
+    found = {1} if procs.alive(pid_file(settings, name)) else set()
+    for path in settings.run_dir.glob(f"projector-{name}-*.pid"):
+        tail = path.stem.removeprefix(f"projector-{name}-")
+        if tail.isdigit() and int(tail) > 1 and procs.alive(path):
+            found.add(int(tail))
+    return sorted(found)
+
+
+def scale(settings: Settings, name: str, count: int, timeout: float = 15.0) -> dict[int, str]:
+    """Run exactly ``count`` instances of projector ``name`` in its one consumer group: start the missing
+    ones (numbered 1..count) and stop those numbered above ``count``, each by its own pid. Kafka then moves
+    partitions between them (a rebalance). Returns what happened to each instance touched."""
+    _check(name)
+    if name == "relay":
+        raise PolydemoError(
+            "the relay cannot be scaled: it follows one change stream, and a second copy would publish each post twice",
+            hint="scale a projector: " + ", ".join((*PROJECTOR_NAMES, *OPTIONAL)),
+        )
+    if not 1 <= count <= MAX_INSTANCES:
+        raise PolydemoError(
+            f"{count} instances: the count must be 1 to {MAX_INSTANCES}",
+            hint=f"the topics have {MAX_INSTANCES} partitions, so more instances would sit idle; "
+            f"`polydemo projector stop {name}` stops them all",
+        )
+    outcome: dict[int, str] = {}
+    for i in instances(settings, name):
+        if i > count:
+            outcome[i] = procs.stop(pid_file(settings, name, i), signal.SIGTERM, timeout)
+            with contextlib.suppress(OSError):
+                status_file(settings, name, i).unlink()
+    for i in range(1, count + 1):
+        started = start(settings, name, i)
+        if started == "started":
+            outcome[i] = started
+    return outcome
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -69,27 +116,39 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start(settings: Settings, name: str) -> str:
+def start(settings: Settings, name: str, instance: int = 1) -> str:
     _check(name)
-    if procs.alive(pid_file(settings, name)):
+    if procs.alive(pid_file(settings, name, instance)):
         return "already running"
+    argv = [sys.executable, "-m", "polydemo.pipeline.worker", name]
     procs.spawn(
-        [sys.executable, "-m", "polydemo.pipeline.worker", name],
-        settings.log_file(f"projector-{name}"),
-        pid_file(settings, name),
+        [*argv, str(instance)] if instance > 1 else argv,
+        settings.log_file(_log_name(name, instance)),
+        pid_file(settings, name, instance),
         env=child_env(settings),
     )
     return "started"
 
 
 def stop(settings: Settings, name: str, timeout: float = 15.0) -> str:
+    """Stop every instance of projector ``name`` (SIGTERM, each by its pid); the outcome of instance 1."""
     _check(name)
-    return procs.stop(pid_file(settings, name), signal.SIGTERM, timeout)
+    extra = [i for i in instances(settings, name) if i > 1]
+    for i in extra:
+        procs.stop(pid_file(settings, name, i), signal.SIGTERM, timeout)
+    outcome = procs.stop(pid_file(settings, name), signal.SIGTERM, timeout)
+    if extra:
+        outcome += f" (and {len(extra)} more instance{'s' if len(extra) > 1 else ''})"
+    return outcome
 
 
 def kill(settings: Settings, name: str) -> str:
+    """SIGKILL every instance of projector ``name``."""
     _check(name)
-    return "killed" if procs.kill9(pid_file(settings, name)) else "not running"
+    killed = [i for i in instances(settings, name) if procs.kill9(pid_file(settings, name, i))]
+    if not killed:
+        return "not running"
+    return "killed" + (f" ({len(killed)} instances)" if len(killed) > 1 else "")
 
 
 @dataclass
@@ -101,16 +160,17 @@ class WorkerStatus:
     processed: int | None
     last_error: str | None
     group: str | None
+    instance: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def status(settings: Settings, name: str) -> WorkerStatus:
-    proc = procs.alive(pid_file(settings, name))
+def status(settings: Settings, name: str, instance: int = 1) -> WorkerStatus:
+    proc = procs.alive(pid_file(settings, name, instance))
     data = {}
     with contextlib.suppress(OSError, ValueError):
-        data = json.loads(status_file(settings, name).read_text())
+        data = json.loads(status_file(settings, name, instance).read_text())
     state = data.get("state", "stopped") if proc else "stopped"
     if proc and _stopped(proc):
         state = "paused"  # SIGSTOP from a drill: its status file cannot say so itself
@@ -126,7 +186,13 @@ def status(settings: Settings, name: str) -> WorkerStatus:
         data.get("processed"),
         data.get("last_error"),
         group_id(settings, name) if name in (*PROJECTOR_NAMES, *OPTIONAL) else None,
+        instance,
     )
+
+
+def statuses(settings: Settings, name: str) -> list[WorkerStatus]:
+    """Instance 1 (running or not) and every other instance that is running."""
+    return [status(settings, name, i) for i in sorted({1, *instances(settings, name)})]
 
 
 def start_all(settings: Settings) -> dict[str, str]:

@@ -15,6 +15,8 @@ Key layout:
 * ``following:<id>``         set of followee ids
 * ``polydemo:profiles``      set of every id with a profile: SCARD is the profile count, exact and O(1)
 * ``polydemo:last_applied_ts_ms``  the source commit time of the last change applied
+* ``polydemo:lsn:<entity>:<key>``  string: the source LSN of the newest change applied for that user or follow
+  (deletes too): a change older than it is skipped, so a re-delivery after a rebalance never overwrites a newer one
 
 The optional "who to follow" read model (the ``wtf`` projector, its own consumer group), all under ``wtf:``:
 
@@ -126,6 +128,41 @@ def wtf_in_key(user_id: str) -> str:
     return f"wtf:in:{user_id}"
 
 
+# ------------------------------------------------------------ the ordering guard: the pure part
+
+VERSION_PREFIX = "polydemo:lsn:"
+
+
+def version_key(change) -> str | None:
+    """Where the newest applied source LSN of a user's or a follow's changes is kept; None for a change
+    without one (posts, or an event with no LSN), which is always applied."""
+    lsn = (change.extra or {}).get("lsn")
+    if lsn is None or change.entity not in ("user", "follow"):
+        return None
+    return f"{VERSION_PREFIX}{change.entity}:" + ":".join(str(v) for v in change.key.values())
+
+
+def newest_only(changes: list, stored: Mapping[str, int]) -> list[bool]:
+    """Which of ``changes`` (in their order) to apply: each whose source LSN is not older than the newest one
+    already applied for its key (``stored``, then the earlier changes of the batch). Equal is applied again
+    (a replay is idempotent); older is skipped: with several projector instances a partition can be
+    re-delivered after a rebalance, and an older change must never land over a newer one."""
+    seen = dict(stored)
+    keep = []
+    for c in changes:
+        key = version_key(c)
+        if key is None:
+            keep.append(True)
+            continue
+        lsn = int(c.extra["lsn"])
+        if key in seen and lsn < seen[key]:
+            keep.append(False)
+            continue
+        seen[key] = lsn
+        keep.append(True)
+    return keep
+
+
 # ------------------------------------------------------------ who to follow: the pure part
 
 
@@ -218,6 +255,13 @@ class Cache(Gateway[Any]):
         deleted = [c.key["id"] for c in changes if c.entity == "user" and c.op == "delete"]
         emails = {uid: r.hget(profile_key(uid), "email") for uid in deleted}
         pipe = r.pipeline(transaction=True)
+        versions = sorted({k for c in changes if (k := version_key(c)) is not None})
+        keep = [True] * len(changes)
+        if versions:  # optimistic: another instance writing these keys meanwhile aborts EXEC; the batch is retried
+            pipe.watch(*versions)
+            stored = {k: int(v) for k, v in zip(versions, pipe.mget(versions), strict=True) if v is not None}
+            keep = newest_only(changes, stored)
+            pipe.multi()
         show = statements.active()  # --show-commands: each command as it is queued, filed under its change
 
         def cmd(change, *args) -> None:
@@ -225,7 +269,11 @@ class Cache(Gateway[Any]):
             if show:
                 statements.note(SERVICE, statements.redis(*args), statements.change_key(change))
 
-        for c in changes:
+        for c, fresh in zip(changes, keep, strict=True):
+            if not fresh:
+                continue  # older than what this key already has
+            if (vkey := version_key(c)) is not None:
+                pipe.set(vkey, int(c.extra["lsn"]))
             if c.entity == "user" and c.op in ("create", "update"):
                 a = profile_fields(c.after)  # tolerant: unknown columns ignored, missing ones defaulted
                 uid = c.key["id"]

@@ -65,7 +65,13 @@ COUNTS_QUERY = (
 )
 
 
-MERGE_USERS = "UNWIND $rows AS r MERGE (u:User {id: r.id}) SET u.name = r.name, u.email = r.email"
+MERGE_USERS = (
+    "UNWIND $rows AS r MERGE (u:User {id: r.id}) "
+    "WITH u, r WHERE r.lsn IS NULL OR u.lsn IS NULL OR u.lsn <= r.lsn "
+    "SET u.name = r.name, u.email = r.email, u.lsn = r.lsn"
+)
+"""The ordering guard: a node keeps the source LSN of the change that wrote it, and an older change (a partition
+re-delivered to another projector instance after a rebalance) leaves it as it is."""
 DELETE_USERS = "UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u"
 MERGE_FOLLOWS = (
     "UNWIND $rows AS r MERGE (a:User {id: r.follower_id}) MERGE (b:User {id: r.followee_id}) MERGE (a)-[:FOLLOWS]->(b)"
@@ -108,7 +114,12 @@ class Graph(Gateway[neo4j.Driver]):
                 if entity == "user" and op in ("create", "update"):
                     query, name = MERGE_USERS, "rows"
                     params = [
-                        {"id": c.key["id"], "name": (c.after or {}).get("name"), "email": (c.after or {}).get("email")}
+                        {
+                            "id": c.key["id"],
+                            "name": (c.after or {}).get("name"),
+                            "email": (c.after or {}).get("email"),
+                            "lsn": (c.extra or {}).get("lsn"),
+                        }
                         for c in batch
                     ]
                 elif entity == "user" and op == "delete":

@@ -34,6 +34,12 @@ def client_config(settings: Settings, **extra) -> dict:
     return {"bootstrap.servers": settings.kafka_bootstrap, "socket.timeout.ms": 3000, "logger": _QUIET, **extra}
 
 
+KEYED = {"partitioner": "murmur2_random"}
+"""For a producer of keyed records: the partitioner of Kafka's Java clients (murmur2 of the key bytes), the one
+Debezium's Connect worker uses, so every producer of polydemo puts a key on the same partition (librdkafka's
+default, crc32, would put it elsewhere). A key always goes to one partition: its changes stay in order."""
+
+
 def admin(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
 
@@ -72,6 +78,42 @@ class PartitionLag:
         return self.high - (self.committed or 0) if self.committed is not None and self.committed >= 0 else self.high
 
 
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition as the cluster metadata describes it (broker ids; ``leader`` -1 when it has none)."""
+
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """One member of a consumer group and the partitions assigned to it now."""
+
+    client_id: str
+    host: str
+    partitions: tuple[tuple[str, int], ...]
+
+
+def _count(partitions: dict[str, int] | int, topic: str) -> int:
+    return partitions if isinstance(partitions, int) else partitions.get(topic, 1)
+
+
+def _states(md, names: list[str]) -> list[PartitionState]:
+    out = []
+    for t in names:
+        meta = md.topics.get(t)
+        if meta is None or meta.error is not None:
+            continue
+        for p, pm in sorted(meta.partitions.items()):
+            leader = pm.leader if pm.leader is not None and pm.leader >= 0 else -1
+            out.append(PartitionState(t, p, leader, tuple(pm.replicas or ()), tuple(pm.isrs or ())))
+    return out
+
+
 def _already_exists(exc: BaseException) -> bool:
     err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
     return getattr(err, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS or "TOPIC_ALREADY_EXISTS" in str(exc)
@@ -101,18 +143,20 @@ class KafkaAdmin(Gateway[AdminClient]):
     def ensure_topics(
         self,
         names: list[str],
-        partitions: int = 1,
+        partitions: dict[str, int] | int = 1,
         timeout: float = 10.0,
         configs: dict[str, dict[str, str]] | None = None,
     ) -> list[str]:
         """Create the topics that do not exist yet (so consumers never start on a missing one); returns those made.
-        ``configs``: topic-level settings per topic (``cleanup.policy=compact``), applied only at creation: a
-        topic that exists keeps its configuration."""
+        ``partitions``: one count for all, or per topic (default 1). ``configs``: topic-level settings per topic
+        (``cleanup.policy=compact``). Both apply only at creation: a topic that exists keeps its partitions and
+        its configuration."""
         missing = [n for n in names if n not in self.topic_names(timeout)]
         if not missing:
             return []
         futures = self.client.create_topics(
-            [NewTopic(n, partitions, 1, config=(configs or {}).get(n, {})) for n in missing], request_timeout=timeout
+            [NewTopic(n, _count(partitions, n), 1, config=(configs or {}).get(n, {})) for n in missing],
+            request_timeout=timeout,
         )
         for fut in futures.values():
             try:
@@ -123,9 +167,14 @@ class KafkaAdmin(Gateway[AdminClient]):
         return missing
 
     def recreate_topics(
-        self, names: list[str], timeout: float = 60.0, configs: dict[str, dict[str, str]] | None = None
+        self,
+        names: list[str],
+        timeout: float = 60.0,
+        configs: dict[str, dict[str, str]] | None = None,
+        partitions: dict[str, int] | int = 1,
     ) -> None:
-        """Delete these topics (where they exist) and create them empty again (with ``configs``, as above)."""
+        """Delete these topics (where they exist) and create them empty again (with ``partitions`` and
+        ``configs``, as above)."""
         doomed = [n for n in names if n in self.topic_names(10)]
         if doomed:
             for fut in self.client.delete_topics(doomed, operation_timeout=30).values():
@@ -133,7 +182,7 @@ class KafkaAdmin(Gateway[AdminClient]):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                made = [NewTopic(n, 1, 1, config=(configs or {}).get(n, {})) for n in names]
+                made = [NewTopic(n, _count(partitions, n), 1, config=(configs or {}).get(n, {})) for n in names]
                 for fut in self.client.create_topics(made, request_timeout=10).values():
                     fut.result()
                 return
@@ -162,6 +211,59 @@ class KafkaAdmin(Gateway[AdminClient]):
             except KafkaException as exc:
                 log.debug("consumer group %s not deleted: %s", group, exc)
         return deleted
+
+    def partition_counts(self, names: list[str], timeout: float = 5.0) -> dict[str, int]:
+        """How many partitions each of these topics has now (topics that do not exist are left out)."""
+        md = self.client.list_topics(timeout=timeout)
+        return {t: len(md.topics[t].partitions) for t in names if t in md.topics and md.topics[t].error is None}
+
+    def partition_states(self, topics: list[str]) -> list[PartitionState]:
+        """Leader, replicas and in-sync replicas of every partition of ``topics`` (one metadata request)."""
+        return _states(self.client.list_topics(timeout=5.0), topics)
+
+    def partition_view(
+        self, topics: list[str], timeout: float = 3.0
+    ) -> tuple[list[PartitionState], dict[tuple[str, int], int]]:
+        """:meth:`partition_states` and the high watermarks of the same partitions, from one metadata and one
+        offsets request (the dashboard's frame)."""
+        md = self.client.list_topics(timeout=timeout)
+        states = _states(md, topics)
+        req = {TopicPartition(s.topic, s.partition): OffsetSpec.latest() for s in states}
+        if not req:
+            return states, {}
+        highs = {
+            (tp.topic, tp.partition): fut.result().offset
+            for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()
+        }
+        return states, highs
+
+    def group_members(self, groups: list[str], timeout: float = 3.0) -> dict[str, list[GroupMember]]:
+        """Per consumer group, its members (client id, host) and the partitions each owns now, from one
+        DescribeGroups request. A group that is empty, rebalancing or unknown has no members."""
+        if not groups:
+            return {}
+        out: dict[str, list[GroupMember]] = {}
+        for group, fut in self.client.describe_consumer_groups(groups, request_timeout=timeout).items():
+            try:
+                desc = fut.result()
+            except KafkaException as exc:
+                log.debug("consumer group %s not described: %s", group, exc)
+                out[group] = []
+                continue
+            out[group] = [
+                GroupMember(
+                    m.client_id or "",
+                    m.host or "",
+                    tuple(
+                        sorted(
+                            (tp.topic, tp.partition)
+                            for tp in (m.assignment.topic_partitions if m.assignment is not None else [])
+                        )
+                    ),
+                )
+                for m in desc.members or []
+            ]
+        return out
 
     # ------------------------------------------------------------ offsets
     def high_watermarks(self, topic_names: list[str] | None = None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
@@ -227,92 +329,91 @@ class KafkaAdmin(Gateway[AdminClient]):
             reader.unassign()
         return out
 
-    def key_counts(self, topic: str, key_prefix: str = "", timeout: float = 5.0) -> dict[str, int]:
-        """How many messages each key (starting with ``key_prefix``) has on partition 0 of ``topic``."""
-        c = Consumer(
+    def _probe(self) -> Consumer:
+        return Consumer(
             client_config(
-                self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+                self.settings,
+                **{
+                    "group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,  # the end of a partition whose last offset is a control record
+                },
             )
         )
-        out: dict[str, int] = {}
+
+    def read_partitions(
+        self, topic: str, start: dict[int, int] | None = None, back: int | None = None, timeout: float = 5.0
+    ) -> list:
+        """The messages of ``topic``'s partitions, each from an offset to its high watermark at the call, in
+        (partition, offset) order. ``start``: the partitions to read and the offset of each (clamped to the
+        partition's low watermark); default every partition from its beginning. ``back``: instead, the last
+        ``back`` messages of each partition. One assign-only consumer, never a group member."""
+        c = self._probe()
         try:
-            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
-            if high <= low:
-                return out
-            c.assign([TopicPartition(topic, 0, low)])
-            pos = low
-            while pos < high:
-                msgs = c.consume(num_messages=500, timeout=2.0)
-                if not msgs:
-                    break
-                for m in msgs:
-                    if m.error():
+            meta = c.list_topics(topic, timeout=timeout).topics.get(topic)
+            if meta is None or meta.error is not None:
+                return []
+            parts = sorted(meta.partitions) if start is None else sorted(start)
+            todo: dict[int, tuple[int, int]] = {}  # partition -> (first offset, high watermark)
+            for p in parts:
+                low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                first = low if start is None else max(low, start[p])
+                if back is not None:
+                    first = max(low, high - back)
+                if high > first:
+                    todo[p] = (first, high)
+            if not todo:
+                return []
+            c.assign([TopicPartition(topic, p, first) for p, (first, _) in todo.items()])
+            got: dict[int, list] = {p: [] for p in todo}
+            deadline = time.monotonic() + timeout
+            while todo and time.monotonic() < deadline:
+                for m in c.consume(num_messages=500, timeout=0.5):
+                    p = m.partition() or 0
+                    err = m.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            todo.pop(p, None)
                         continue
-                    pos = (m.offset() or 0) + 1
-                    key = key_text(m.key())
-                    if key.startswith(key_prefix):
-                        out[key] = out.get(key, 0) + 1
-            return out
+                    if p not in todo:
+                        continue
+                    off = m.offset() or 0
+                    if off < todo[p][1]:
+                        got[p].append(m)
+                    if off >= todo[p][1] - 1:
+                        todo.pop(p)
+            return [m for p in sorted(got) for m in got[p]]
         finally:
             c.close()
+
+    def key_counts(self, topic: str, key_prefix: str = "", timeout: float = 5.0) -> dict[str, int]:
+        """How many messages each key (starting with ``key_prefix``) has on ``topic`` (all partitions)."""
+        out: dict[str, int] = {}
+        for m in self.read_partitions(topic, timeout=timeout):
+            key = key_text(m.key())
+            if key.startswith(key_prefix):
+                out[key] = out.get(key, 0) + 1
+        return out
 
     def count_key(self, topic: str, key: str | None = None, timeout: float = 5.0) -> int:
-        """Messages on partition 0 of ``topic`` (with ``key``, only those)."""
-        c = Consumer(
-            client_config(
-                self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
-            )
-        )
-        try:
-            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
-            if high <= low:
-                return 0
-            c.assign([TopicPartition(topic, 0, low)])
-            n, pos = 0, low
-            while pos < high:
-                m = c.poll(2.0)
-                if m is None:
-                    break
-                if m.error():
-                    continue
-                pos = (m.offset() or 0) + 1
-                if key is None or key_text(m.key()) == key:
-                    n += 1
-            return n
-        finally:
-            c.close()
+        """Messages on ``topic`` (all partitions; with ``key``, only those)."""
+        msgs = self.read_partitions(topic, timeout=timeout)
+        return len(msgs) if key is None else sum(1 for m in msgs if key_text(m.key()) == key)
 
-    def _scan(self, topic: str, start: int | None, timeout: float) -> list:
-        """Partition 0 of ``topic`` from offset ``start`` (None: the beginning) to its high watermark."""
-        c = Consumer(
-            client_config(
-                self.settings, **{"group.id": f"polydemo-probe-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
-            )
-        )
-        try:
-            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
-            begin = low if start is None else max(low, start)
-            if high <= begin:
-                return []
-            c.assign([TopicPartition(topic, 0, begin)])
-            out, pos = [], begin
-            while pos < high:
-                m = c.poll(2.0)
-                if m is None:
-                    break
-                if m.error():
-                    continue
-                pos = (m.offset() or 0) + 1
-                out.append(m)
-            return out
-        finally:
-            c.close()
+    def key_partitions(self, topic: str, key_prefix: str = "", timeout: float = 5.0) -> dict[str, set[int]]:
+        """The partitions each key (starting with ``key_prefix``) has messages on."""
+        out: dict[str, set[int]] = {}
+        for m in self.read_partitions(topic, timeout=timeout):
+            key = key_text(m.key())
+            if key.startswith(key_prefix):
+                out.setdefault(key, set()).add(m.partition() or 0)
+        return out
 
     def dlq_count(self, topic: str, reason: str | None = None, since_ms: int = 0, timeout: float = 5.0) -> int:
         """Dead-lettered messages on ``topic`` whose ``dlq.reason`` header contains ``reason``, appended at or
         after ``since_ms`` (epoch ms; the record timestamp)."""
         n = 0
-        for m in self._scan(topic, None, timeout):
+        for m in self.read_partitions(topic, timeout=timeout):
             if m.timestamp()[1] < since_ms:
                 continue
             headers = dict(m.headers() or [])
@@ -322,13 +423,11 @@ class KafkaAdmin(Gateway[AdminClient]):
         return n
 
     def tail(self, topic: str, n: int = 50, timeout: float = 5.0) -> list[bytes | None]:
-        """The values of the last ``n`` messages on partition 0 of ``topic``, oldest first."""
-        c = Consumer(client_config(self.settings, **{"group.id": "polydemo-probe", "enable.auto.commit": False}))
-        try:
-            low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
-        finally:
-            c.close()
-        return [m.value() for m in self._scan(topic, max(low, high - n), timeout)]
+        """The values of the last ``n`` messages of ``topic`` (over all its partitions, by record timestamp),
+        oldest first."""
+        msgs = self.read_partitions(topic, back=n, timeout=timeout)
+        msgs.sort(key=lambda m: (m.timestamp()[1], m.partition() or 0, m.offset() or 0))
+        return [m.value() for m in msgs[-n:]]
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, timeout: float = 10.0) -> None:
         """One message, flushed (the schema-change story's malformed event stands in for a broken producer)."""
