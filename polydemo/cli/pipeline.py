@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         ("stop", p_stop),
         ("kill", p_kill),
         ("status", p_status),
+        ("scale", p_scale),
         ("add", p_add),
         ("remove", p_remove),
     )
@@ -67,6 +68,27 @@ def p_kill(ctx: typer.Context, name: str = NAME_ARG, json_out: bool = JSON_OPT) 
 
     st = with_json(ctx, json_out)
     _say(st, name, workers.kill(st.settings, name))
+
+
+def p_scale(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="graph, cache, analytics or the optional wtf (not the relay)."),
+    count: int = typer.Argument(..., help="How many instances to run, 1 to 6 (the topics have 6 partitions)."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Run COUNT instances of a projector in its one consumer group; Kafka shares the partitions between them.
+
+    Starts the missing instances and stops the extra ones, each by its own pid; `projector status` lists them.
+    """
+    from polydemo.pipeline import workers
+
+    st = with_json(ctx, json_out)
+    outcome = workers.scale(st.settings, name, count)
+    if st.env.json:
+        st.env.emit_json({"projector": name, "instances": count, "changed": outcome})
+        return
+    done = ", ".join(f"#{i} {what}" for i, what in sorted(outcome.items())) or "nothing to change"
+    st.env.out.print(f"projector {name}: {count} instance{'s' if count > 1 else ''} ({done})")
 
 
 def p_add(ctx: typer.Context, name: str = OPTIONAL_ARG, json_out: bool = JSON_OPT) -> None:
@@ -113,7 +135,10 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
     except KafkaException as exc:  # Kafka down: the processes' states are still worth showing
         st.env.info(f"[dim]lag unknown: Kafka did not answer ({exc.args[0] if exc.args else exc})[/dim]")
     rows = [
-        {**workers.status(st.settings, n).as_dict(), "lag": lags.get(n), "lag_seconds": seconds.get(n)} for n in names
+        # The lag is the group's (all instances together): on the first row only.
+        {**w.as_dict(), "lag": lags.get(n) if w.instance == 1 else None, "lag_seconds": seconds.get(n)}
+        for n in names
+        for w in workers.statuses(st.settings, n)
     ]
     if st.env.json:
         st.env.emit_json(rows)
@@ -123,7 +148,7 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["name"],
+            r["name"] if r["instance"] == 1 else f"{r['name']}#{r['instance']}",
             str(r["pid"] or "-"),
             r["state"],
             str(r["processed"] if r["processed"] is not None else "-"),

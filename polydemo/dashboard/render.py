@@ -25,7 +25,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from polydemo.console import visible
-from polydemo.dashboard.snapshot import Snapshot
+from polydemo.dashboard.snapshot import GroupLag, KafkaData, Snapshot
 from polydemo.views import human_bytes, human_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -516,27 +516,122 @@ def _short_topic(topic: str) -> str:
     for prefix in ("public.", "social."):
         if topic.startswith(prefix):
             return topic[len(prefix) :]
-    return topic.removesuffix(".posts") if topic.startswith("dualwrite") else topic
+    return topic.removesuffix(".posts") if topic.startswith(("dualwrite", "outbox")) else topic
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    """One line of the Kafka panel's partition table: one partition, or a run of a topic's partitions that share
+    leader, ISR and owner (``first``..``last``; high, committed and lag summed over the run)."""
+
+    topic: str  # without the prefix
+    first: int
+    last: int
+    leader: int
+    isr: int  # how many replicas are in sync
+    replicas: int
+    high: int
+    owner: str | None  # "#2": the instance of the focus projector that owns it; None: not consumed by it / no owner
+    committed: int | None
+    lag: int | None
+
+    @property
+    def label(self) -> str:
+        short = {"dualwrite": "dual"}.get(_short_topic(self.topic), _short_topic(self.topic))
+        return f"{short} {self.first}" if self.first == self.last else f"{short} {self.first}-{self.last}"
+
+    @property
+    def in_sync(self) -> str:
+        """The ISR size; "in sync/replicas" when some replica is behind."""
+        return str(self.isr) if self.isr >= self.replicas else f"{self.isr}/{self.replicas}"
+
+
+MIXED = -2  # a merged row whose partitions have different leaders
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None and b is None else (a or 0) + (b or 0)
+
+
+def focus_group(k: KafkaData) -> GroupLag | None:
+    """The projector whose owners the partition table shows: the one with the most instances (the one being
+    scaled), else the first."""
+    if not k.groups:
+        return None
+    return max(k.groups, key=lambda g: g.instances)  # max keeps the first of equals
+
+
+def partition_rows(k: KafkaData, prefix: str, level: int = 0) -> list[PartitionRow]:
+    """The partition table (pure): per partition, its leader, ISR, high watermark and, for :func:`focus_group`,
+    its owner, committed offset and lag; consecutive partitions of a topic that agree on leader, ISR and owner
+    are one row. When the panel has no room for those: ``level`` 1 merges them whoever owns them (owner ``*``
+    when mixed), level 2 whichever broker leads them too (leader ``*``, the smallest ISR): one row per topic."""
+    focus = focus_group(k)
+    mine = {(p.topic, p.partition): p for p in (focus.partitions if focus else [])}
+
+    def rank(p):
+        short = p.topic.removeprefix(prefix)
+        return (MAIN_TOPICS.index(short) if short in MAIN_TOPICS else len(MAIN_TOPICS), short, p.partition)
+
+    rows: list[PartitionRow] = []
+    for p in sorted(k.partitions, key=rank):
+        g = mine.get((p.topic, p.partition))
+        owner = None if g is None or g.owner is None else "#" + g.owner.rpartition("#")[2]
+        row = PartitionRow(
+            p.topic.removeprefix(prefix),
+            p.partition,
+            p.partition,
+            p.leader,
+            len(p.isr),
+            len(p.replicas),
+            p.high,
+            owner,
+            None if g is None else g.committed,
+            None if g is None else g.lag,
+        )
+        last = rows[-1] if rows else None
+        if (
+            last is not None
+            and last.topic == row.topic
+            and last.last + 1 == row.first
+            and (level >= 2 or (last.leader, last.isr, last.replicas) == (row.leader, row.isr, row.replicas))
+            and (level >= 1 or last.owner == row.owner)
+        ):
+            rows[-1] = PartitionRow(
+                row.topic,
+                last.first,
+                row.last,
+                row.leader if last.leader == row.leader else MIXED,
+                min(last.isr, row.isr),
+                max(last.replicas, row.replicas),
+                last.high + row.high,
+                last.owner if last.owner == row.owner else "*",
+                None
+                if last.committed is None and row.committed is None
+                else (last.committed or 0) + (row.committed or 0),
+                None if last.lag is None and row.lag is None else (last.lag or 0) + (row.lag or 0),
+            )
+        else:
+            rows.append(row)
+    return rows
 
 
 def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
     if _is_down(snap, "kafka"):
         return _down_spec(snap, "kafka", "Kafka · offsets & lag", 9)
     k, old = _present(snap.kafka), (prev.kafka if prev and prev.kafka and prev.ok("kafka") else None)
-    old_high = {(p.topic, p.partition): p.high for p in old.partitions} if old else {}
     old_lag = {g.projector: g.lag for g in old.groups} if old else {}
-
-    def rank(p):
-        short = p.topic.removeprefix(prefix)
-        return (MAIN_TOPICS.index(short) if short in MAIN_TOPICS else len(MAIN_TOPICS), short, p.partition)
-
-    parts = sorted(k.partitions, key=rank)
+    focus = focus_group(k)
+    levels = [partition_rows(k, prefix, level) for level in (0, 1, 2)]
+    fine, coarse = levels[0], levels[2]
+    in_sync = all(len(p.isr) >= len(p.replicas) for p in k.partitions)
+    scaled = any(g.instances > 1 for g in k.groups)
     group_rows = []
     for g in k.groups:
         before = old_lag.get(g.projector)
         group_rows.append(
             (
-                g.projector,
+                g.projector + (f"×{g.instances}" if g.instances > 1 else ""),
                 str(g.committed),
                 Text(f"{g.lag}{arrow(g.lag, before) or ' '}", style=lag_style(g.lag, before)),
                 Text(lag_age(g.lag_s), style=lag_style(g.lag, before)),
@@ -552,23 +647,37 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
         # The groups (with their header) matter most; the partitions get the lines left.
         room = n - (len(group_rows) + 1)
         if room == 1:
-            lines.append(
-                _line(
-                    ("high ", DIM), " · ".join(f"{_short_topic(p.topic.removeprefix(prefix))} {p.high}" for p in parts)
-                )
-            )
+            lines.append(_line(("high ", DIM), " · ".join(f"{_short_topic(r.topic)} {r.high}" for r in coarse)))
         elif room >= 2:
-            rows: list[tuple] = [("topic[partition]", "", "high")]
-            for p in parts[: room - 1]:
-                d = p.high - old_high[(p.topic, p.partition)] if (p.topic, p.partition) in old_high else 0
-                rows.append(
+            rows = next((rs for rs in levels if len(rs) <= room - 1), coarse)
+            table: list[tuple] = [("part", "L", "isr", "high", "own", "done", "lag")]
+            for r in rows[: room - 1]:
+                bad = r.leader == -1 or r.isr < r.replicas
+                leader = {-1: "-", MIXED: "*"}.get(r.leader, str(r.leader))
+                table.append(
                     (
-                        f"{p.topic.removeprefix(prefix)}[{p.partition}]",
-                        Text(f"+{d}" if d > 0 else "", style=NEW),
-                        str(p.high),
+                        r.label,
+                        Text(leader, style=BAD if r.leader == -1 else ""),
+                        Text(r.in_sync, style=WARN if bad else ""),
+                        str(r.high),
+                        r.owner or "",
+                        "" if r.committed is None else str(r.committed),
+                        Text("" if r.lag is None else str(r.lag), style=lag_style(r.lag or 0, None)),
                     )
                 )
-            lines += _table(rows, ("left", "right", "right"), w, header=True)
+            cols = [0, 1, 2, 3, 4, 5, 6]
+            natural = sum(max(cell_len(str(t[i])) for t in table) for i in cols) + len(cols) - 1
+            if natural > w:  # narrow: the committed offset is high minus lag
+                cols.remove(5)
+                natural -= max(cell_len(str(t[5])) for t in table) + 1
+            if natural > w and in_sync:  # every replica in sync: the subtitle says so
+                cols.remove(2)
+            lines += _table(
+                [tuple(t[i] for i in cols) for t in table],
+                tuple(("left", "right", "right", "right", "left", "right", "right")[i] for i in cols),
+                w,
+                header=True,
+            )
         shown = group_rows[: n - 1 - len(lines)]
         header = ("projector", "committed", "lag ", "age", "last min")
         cols = [0, 1, 2, 3, 4]
@@ -584,7 +693,14 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
         return lines
 
     return PanelSpec(
-        "kafka", "Kafka · offsets & lag", 9, 2 + len(parts) + len(k.groups), build, minimum=min(1 + len(k.groups), 4)
+        "kafka",
+        "Kafka · offsets & lag",
+        9,
+        2 + len(fine) + len(k.groups),
+        build,
+        # Scaled (a group with several instances): the partition table is the story, so it keeps its rows.
+        minimum=min(2 + len(fine) + len(k.groups), 16) if scaled else min(1 + len(k.groups), 4),
+        subtitle=(f"{'all in sync · ' if in_sync else ''}own: {focus.projector}") if focus else None,
     )
 
 

@@ -156,6 +156,9 @@ class TopicHigh:
     topic: str
     partition: int
     high: int
+    leader: int = -1  # broker id (-1: no leader)
+    isr: list[int] = field(default_factory=list)  # in-sync replicas
+    replicas: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -165,6 +168,7 @@ class PartLag:
     committed: int | None
     high: int
     lag: int
+    owner: str | None = None  # the projector instance that owns it now ("graph#2"); None: no member has it
 
 
 @dataclass
@@ -176,6 +180,7 @@ class GroupLag:
     partitions: list[PartLag] = field(default_factory=list)
     lag_s: float | None = None  # age of the oldest unconsumed change (0 when lag is 0; None: not read in time)
     lag_trend: list[float] = field(default_factory=list)  # lag_s over the last minute, oldest first, per TREND_S
+    instances: int = 0  # members of the consumer group now
 
 
 @dataclass
@@ -279,6 +284,14 @@ def _build(tp: Any, value: Any) -> Any:
         hints = typing.get_type_hints(tp)
         return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in fields(tp) if f.name in value})  # type: ignore[operator]
     return value
+
+
+def partition_owners(members: list) -> dict[tuple[str, int], str]:
+    """(topic, partition) -> the instance that owns it (``graph#2``, from the member's client id; its client
+    id as it is for a consumer polydemo did not start). Pure: ``members`` are ``stores.kafka.GroupMember``s."""
+    from polydemo.pipeline.projector import instance_of
+
+    return {tp: instance_of(m.client_id) or m.client_id or "?" for m in members for tp in m.partitions}
 
 
 # ---------------------------------------------------------------- collecting
@@ -576,12 +589,20 @@ class Collector:
         kafka = self.stores.kafka
         if "kafka" not in self._labels:
             self._labels["kafka"] = _default_label("kafka")
-        highs = kafka.high_watermarks(self._topic_names(), timeout=self.timeout)
-        data = KafkaData(partitions=[TopicHigh(t, p, h) for (t, p), h in sorted(highs.items())])
+        # One metadata and one offsets request for every partition's leader, ISR and high watermark.
+        states, highs = kafka.partition_view(self._topic_names(), timeout=self.timeout)
+        data = KafkaData(
+            partitions=[
+                TopicHigh(s.topic, s.partition, highs.get((s.topic, s.partition), 0), s.leader, [*s.isr], [*s.replicas])
+                for s in states
+            ]
+        )
         now = time.time()
         partitions = lag.projector_partitions(self.settings, kafka, highs)
         seconds = lag.projector_lag_seconds(self.settings, kafka, partitions, now * 1000)
+        members = kafka.group_members([group_id(self.settings, p) for p in partitions], timeout=self.timeout)
         for projector, rows in partitions.items():
+            owners = partition_owners(members.get(group_id(self.settings, projector), []))
             parts = [
                 PartLag(
                     r.topic,
@@ -589,6 +610,7 @@ class Collector:
                     r.committed if r.committed is None or r.committed >= 0 else None,
                     r.high,
                     r.lag,
+                    owners.get((r.topic, r.partition)),
                 )
                 for r in rows
             ]
@@ -601,6 +623,7 @@ class Collector:
                     parts,
                     None if seconds[projector] is None else round(seconds[projector] or 0.0, 2),
                     self._trend(projector, now, seconds[projector]),
+                    len(members.get(group_id(self.settings, projector), [])),
                 )
             )
         return data

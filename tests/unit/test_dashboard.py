@@ -95,7 +95,7 @@ def test_live_frame_shows_every_panel_with_its_rows():
     assert "TTL " in text
     # Kafka: partitions with their high watermark, groups with committed offset and lag.
     # At 100 columns lag as time and its trend take the committed column's place (wider frames have both).
-    assert "public.users[0]" in text and "projector" in text and "age" in text and "last min" in text
+    assert "users 0" in text and "projector" in text and "age" in text and "last min" in text
     for g in snap.kafka.groups:
         assert g.projector in text
     # Connect and the pipeline processes.
