@@ -94,6 +94,8 @@ class Probe(Protocol):
 
     def progress(self, name: str) -> tuple[int, int]: ...
 
+    def owners(self, name: str) -> tuple[dict[str, int], int]: ...
+
 
 CONDITIONS: dict[str, type[BaseModel]] = {}
 C = TypeVar("C", bound=type[BaseModel])
@@ -285,6 +287,41 @@ class WhoToFollowCond(Strict):
             else f"differs ({sum(len(v) for v in view.values())} vs {pairs} suggestions): {_diff(view, source)}"
         )
         return Outcome(same == self.equals_source, exp, seen)
+
+
+SCALABLE = ("graph", "cache", "analytics")
+MAX_INSTANCES = 6  # pipeline.workers.MAX_INSTANCES: the keyed topics' partitions
+
+
+def _scalable(v: str) -> str:
+    if v not in SCALABLE:
+        raise ValueError(f"projector {v!r} cannot be scaled; expected one of: {', '.join(SCALABLE)}")
+    return v
+
+
+@condition("owners")
+class OwnersCond(Strict):
+    """``owners: {projector: graph, instances: 3}``: the projector's consumer group has exactly that many
+    members owning partitions, and every partition of its topics has an owner (the rebalance is over)."""
+
+    projector: str
+    instances: int = Field(..., ge=1, le=MAX_INSTANCES)
+
+    @field_validator("projector")
+    @classmethod
+    def _p(cls, v: str) -> str:
+        return _scalable(v)
+
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        owners, partitions = probe.owners(self.projector)
+        owned = sum(owners.values())
+        ok = len(owners) == self.instances and owned == partitions
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(owners.items())) or "none"
+        return Outcome(
+            ok,
+            f"{self.instances} instance(s) of {self.projector} owning all {partitions} partitions",
+            f"owners: {shown} ({owned} of {partitions} partitions owned)",
+        )
 
 
 @condition("converged")
@@ -827,6 +864,59 @@ class UpdateProfile(StepModel):
 
     def run(self, ctx: Runner) -> str:
         return ctx.actions.update_profile(self.user, self.name, self.bio)
+
+
+@step()
+class Rename(StepModel):
+    """``rename: {user, name, times, rate}``: rename one user ``times`` times, ``"<name> 1"`` to
+    ``"<name> <times>"``, at ``rate`` per second: many changes to one key, to show its order holds."""
+
+    kind: Literal["rename"] = "rename"
+    user: str
+    name: str = Field(..., min_length=1, max_length=180)
+    times: int = Field(..., ge=1, le=10_000)
+    rate: float = Field(100.0, gt=0, le=2_000)
+
+    def describe(self) -> str:
+        return f"rename {self.user} {self.times} times ({self.name} 1 … {self.name} {self.times}) at {self.rate:.0f}/s"
+
+    def estimate(self) -> float:
+        return self.times / self.rate
+
+    def run(self, ctx: Runner) -> str:
+        t0 = ctx.clock()
+        for i in range(1, self.times + 1):
+            ctx.actions.update_profile(self.user, f"{self.name} {i}", None)
+            ahead = t0 + i / self.rate - ctx.clock()
+            if ahead > 0:
+                ctx.sleep(ahead)
+        took = max(ctx.clock() - t0, 1e-3)
+        return f"{self.times} renames in {took:.1f}s, the last {self.name} {self.times}"
+
+
+@step()
+class ScaleProjector(StepModel):
+    """``scale_projector: {name, instances}``: run that many instances of a projector in its consumer group
+    (``polydemo projector scale``); Kafka moves partitions between them. Scaled back to one when the
+    scenario ends."""
+
+    kind: Literal["scale_projector"] = "scale_projector"
+    name: str
+    instances: int = Field(..., ge=1, le=MAX_INSTANCES)
+
+    @field_validator("name")
+    @classmethod
+    def _n(cls, v: str) -> str:
+        return _scalable(v)
+
+    def describe(self) -> str:
+        return f"scale projector {self.name} to {self.instances} instance{'s' if self.instances > 1 else ''}"
+
+    def estimate(self) -> float:
+        return 1.0
+
+    def run(self, ctx: Runner) -> str:
+        return ctx.control(self.name, f"scale:{self.instances}")
 
 
 @step()

@@ -259,7 +259,12 @@ class Runner:
     RESTORE: ClassVar[dict[str, str]] = {"stop": "start", "kill": "start", "pause": "resume", "add": "remove"}
 
     def control(self, target: str, action: str, remember: bool = True) -> str:
-        if remember and action in self.RESTORE:
+        if remember and action.startswith("scale:"):  # scaled up: back to one instance at the end
+            if action != "scale:1":
+                self.to_restore.setdefault(target, "scale:1")
+            elif self.to_restore.get(target) == "scale:1":
+                self.to_restore.pop(target)
+        elif remember and action in self.RESTORE:
             self.to_restore[target] = self.RESTORE[action]
         elif remember and action in ("start", "resume", "remove"):
             self.to_restore.pop(target, None)
@@ -366,6 +371,18 @@ class StackProbe:
         from polydemo.pipeline import lag
 
         return lag.progress(self.settings, self.clients.kafka, name)
+
+    def owners(self, name: str) -> tuple[dict[str, int], int]:
+        """(instance -> partitions it owns now, partitions of the projector's topics)."""
+        from polydemo.pipeline.projector import group_id, instance_of
+        from polydemo.pipeline.projectors import ALL_PROJECTORS
+
+        kafka = self.clients.kafka
+        group = group_id(self.settings, name)
+        members = kafka.group_members([group]).get(group, [])
+        counts = {instance_of(m.client_id) or m.client_id: len(m.partitions) for m in members if m.partitions}
+        topics = ALL_PROJECTORS[name](self.settings).topics()
+        return counts, sum(kafka.partition_counts(topics).values())
 
 
 class StackActions:
@@ -595,6 +612,11 @@ class StackActions:
             if action == "add":
                 return f"projector {target}: {workers.add(self.settings, target)} (new consumer group, from offset 0)"
             return f"projector {target}: {workers.remove(self.settings, target, self.clients)}"
+        if target in PROJECTORS and action.startswith("scale:"):
+            count = int(action.removeprefix("scale:"))
+            changed = workers.scale(self.settings, target, count)
+            done = ", ".join(f"#{i} {what}" for i, what in sorted(changed.items())) or "unchanged"
+            return f"projector {target}: {count} instance{'s' if count > 1 else ''} ({done}); the group rebalances"
         if target in PROJECTORS:
             if action == "stop":
                 return f"projector {target}: {workers.stop(self.settings, target)}"

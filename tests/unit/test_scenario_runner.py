@@ -102,6 +102,9 @@ class Probe:
     def projector_state(self, name):
         return "running", None
 
+    def owners(self, name):
+        return self.metrics.get("owners", ({"graph#1": 6, "graph#2": 6}, 12))
+
 
 class Recorder(Presenter):
     def __init__(self):
@@ -319,6 +322,8 @@ def test_every_step_kind_and_condition_is_registered_with_its_handlers():
         "add_projector",
         "remove_projector",
         "catch_up",
+        "rename",
+        "scale_projector",
     }
     assert set(model.STEPS) == {*model.STEP_KINDS, "presenter_pause"}
     for cls in set(model.STEPS.values()):
@@ -343,3 +348,89 @@ def test_the_runner_does_not_shell_out_to_the_cli():
 
     source = Path(runner_mod.__file__).read_text()
     assert "subprocess" not in source and '"-m", "polydemo"' not in source
+
+
+class Renames(Actions):
+    def update_profile(self, user, name, bio):
+        self._rec("update_profile", user, name)
+        return f"{user}: name {name!r}"
+
+
+def test_scale_projector_is_scaled_back_to_one_when_the_scenario_ends():
+    runner, actions, _, _ = make(
+        """
+title: t
+description: d
+steps:
+  - scale_projector: {name: graph, instances: 3}
+  - wait_until: {owners: {projector: graph, instances: 2}, timeout: 5}
+"""
+    )
+    result = runner.run()
+    assert result.passed, result
+    controls = [c for c in actions.calls if c[0] == "control"]
+    assert controls == [("control", "graph", "scale:3"), ("control", "graph", "scale:1")]
+
+
+def test_scaling_back_to_one_in_the_scenario_leaves_nothing_to_restore():
+    runner, actions, _, _ = make(
+        """
+title: t
+description: d
+steps:
+  - scale_projector: {name: cache, instances: 2}
+  - scale_projector: {name: cache, instances: 1}
+"""
+    )
+    assert runner.run().passed
+    assert [c for c in actions.calls if c[0] == "control"] == [
+        ("control", "cache", "scale:2"),
+        ("control", "cache", "scale:1"),
+    ]
+
+
+def test_owners_condition_fails_while_the_group_is_still_rebalancing():
+    probe = Probe({"owners": ({"graph#1": 12}, 12)})
+    runner, _, _, _ = make(
+        """
+title: t
+description: d
+steps:
+  - expect: {owners: {projector: graph, instances: 3}}
+""",
+        probe=probe,
+    )
+    result = runner.run()
+    assert not result.passed
+    assert "graph#1 12" in (result.steps[-1].seen or "")
+
+
+def test_rename_renames_in_order_at_its_rate():
+    runner, actions, clock, _ = make(
+        """
+title: t
+description: d
+steps:
+  - rename: {user: rita@example.com, name: "Rita", times: 5, rate: 10}
+""",
+        actions=Renames(),
+    )
+    assert runner.run().passed
+    names = [c[2] for c in actions.calls if c[0] == "update_profile"]
+    assert names == ["Rita 1", "Rita 2", "Rita 3", "Rita 4", "Rita 5"]
+    assert clock.now >= 0.5 - 1e-9
+
+
+@pytest.mark.parametrize(
+    "step, error",
+    [
+        ("scale_projector: {name: relay, instances: 2}", "cannot be scaled"),
+        ("scale_projector: {name: graph, instances: 7}", "less than or equal to 6"),
+        ("scale_projector: {name: graph, instances: 0}", "greater than or equal to 1"),
+    ],
+)
+def test_bad_scale_steps_are_refused_before_anything_runs(step, error):
+    from polydemo.errors import PolydemoError
+
+    with pytest.raises(PolydemoError, match=error):
+        scenario(f"title: t\ndescription: d\nsteps:\n  - {step}\n")
