@@ -134,9 +134,16 @@ def build(entity: str, subject: str, key: str, recents: dict[str, list[dict] | N
 
 
 def read_recent(settings: Settings, name: str) -> list[dict] | None:
-    with contextlib.suppress(OSError, ValueError):
-        return list(json.loads(status_file(settings, name).read_text()).get("recent") or [])
-    return None
+    """The ring of projector ``name``: every instance's (``projector scale``), merged; None when none could be
+    read."""
+    paths = [status_file(settings, name), *sorted(settings.run_dir.glob(f"projector-{name}-*.json"))]
+    rings = []
+    for path in paths:
+        with contextlib.suppress(OSError, ValueError):
+            rings.append(list(json.loads(path.read_text()).get("recent") or []))
+    if not rings:
+        return None
+    return [r for ring in rings for r in ring]
 
 
 def collect(settings: Settings, entity: str, subject: str, key: str, wait: float = 10.0) -> Trace:
