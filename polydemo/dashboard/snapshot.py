@@ -719,8 +719,9 @@ class Collector:
         rows = []
         for name in (*workers.WORKERS, *workers.running_optional(self.settings)):
             try:
-                st = workers.status(self.settings, name)
-                rows.append(WorkerRow(st.name, st.running, st.state, st.pid, st.processed, st.last_error))
+                for st in workers.statuses(self.settings, name):  # every instance (`projector scale`)
+                    label = st.name if st.instance == 1 else f"{st.name}#{st.instance}"
+                    rows.append(WorkerRow(label, st.running, st.state, st.pid, st.processed, st.last_error))
             except Exception as exc:  # noqa: BLE001
                 rows.append(WorkerRow(name, False, "unknown", last_error=_short(exc)))
         return rows

@@ -136,6 +136,8 @@ def stop(settings: Settings, name: str, timeout: float = 15.0) -> str:
     extra = [i for i in instances(settings, name) if i > 1]
     for i in extra:
         procs.stop(pid_file(settings, name, i), signal.SIGTERM, timeout)
+        with contextlib.suppress(OSError):
+            status_file(settings, name, i).unlink()  # an extra instance's status goes with it
     outcome = procs.stop(pid_file(settings, name), signal.SIGTERM, timeout)
     if extra:
         outcome += f" (and {len(extra)} more instance{'s' if len(extra) > 1 else ''})"
