@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from polydemo import seed
 from polydemo.domain import posts, users
@@ -115,11 +115,9 @@ def test_duplicate_email_is_a_clear_error_and_writes_nothing(stack):
 
 
 def _high(settings, topic):
-    c = Consumer(kafka.client_config(settings, **{"group.id": "probe"}))
-    try:
-        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)[1]
-    finally:
-        c.close()
+    """The topic's high watermarks, every partition (six, keyed)."""
+    with kafka.KafkaAdmin(settings) as admin:
+        return admin.high_watermarks([topic])
 
 
 def counts(settings):

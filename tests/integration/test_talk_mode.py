@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -48,6 +49,6 @@ def test_show_commands_shows_the_insert_and_the_merge_and_never_the_hash(stack):
     assert "'<argon2id hash>'" in out
     assert "neo4j: UNWIND $rows AS r MERGE (u:User {id: r.id})" in out
     assert "redis: HSET user:" in out and "redis: SADD polydemo:profiles" in out
-    assert "kafka: polydemo.public.users partition 0 offset" in out
+    assert re.search(r"kafka: polydemo\.public\.users partition [0-5] offset \d+", out)  # six partitions, by key
     assert "$argon2" not in out
     assert not (stack.run_dir / "show-commands").exists()  # the projectors stop recording afterwards
