@@ -345,6 +345,10 @@ NEO4J_JVM = [
     "-Xms128m",
     "-Xmx512m",
     "-XX:+UseG1GC",
+    # C1 only: Neo4j compiles a great deal while it starts, and the C2 compiler's share of that is what made it
+    # the last service healthy (cold: 8.2 s -> 5.6 s alone, 15 s -> ? in a full `up` on 2 cores). At demo rates
+    # the graph projector's MERGEs do not need C2 (bench/all.py, throughput).
+    "-XX:TieredStopAtLevel=1",
     "-XX:-OmitStackTraceInFastThrow",
     "-XX:+ExitOnOutOfMemoryError",
     "-Djdk.nio.maxCachedBufferSize=1024",
