@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from polydemo.config import SERVICES, Settings
+from polydemo.stores.postgres import EXACT_BELOW
 
 SAMPLE = 5  # latest users, latest posts, most followed, cached profiles
 FEED_SIZE = 10  # event feed: messages kept per partition and shown in all
@@ -94,6 +95,8 @@ class PostgresData:
     follows: int
     latest: list[UserRow] = field(default_factory=list)
     slot: SlotData | None = None
+    users_estimated: bool = False  # the planner's estimate (large table), shown as "≈"
+    follows_estimated: bool = False
 
 
 @dataclass
@@ -127,9 +130,10 @@ class Neo4jData:
 
 @dataclass
 class TimeseriesData:
-    events: int  # all rows
+    events: int  # all rows (an estimate past EXACT_BELOW rows: events_estimated)
     minutes: list[str] = field(default_factory=list)  # bucket starts (ISO-8601), oldest first
     per_type: dict[str, list[int]] = field(default_factory=dict)  # event_type -> count per bucket
+    events_estimated: bool = False
 
 
 @dataclass
@@ -492,9 +496,10 @@ class Collector:
         users = self.stores.users
         if "postgres" not in self._labels:
             self._labels["postgres"] = users.label()
-        n_users, n_follows = users.counts()
+        # Exact while small, catalog estimates at scale (a count(*) of 100,000 rows every frame costs ~20 ms).
+        n_users, n_follows, users_est, follows_est = users.screen_counts()
         latest = [UserRow(u.id, u.name, u.email, _iso(u.created_at)) for u in users.latest(SAMPLE)]
-        return PostgresData(n_users, n_follows, latest, self._slot(users))
+        return PostgresData(n_users, n_follows, latest, self._slot(users), users_est, follows_est)
 
     def _slot(self, users) -> SlotData | None:
         """The slot every frame; its oldest unsent change (a peek of a copy) at most every SLOT_PEEK_S."""
@@ -511,8 +516,8 @@ class Collector:
         events = self.stores.events
         if "timeseries" not in self._labels:
             self._labels["timeseries"] = events.label()
-        total, minutes, per_type = events.per_minute(WINDOW_MINUTES)
-        return TimeseriesData(total, [m.isoformat() for m in minutes], per_type)
+        total, minutes, per_type = events.per_minute(WINDOW_MINUTES, exact_below=EXACT_BELOW)
+        return TimeseriesData(total, [m.isoformat() for m in minutes], per_type, events.total_estimated)
 
     def _c_mongo(self) -> MongoData:
         posts = self.stores.posts

@@ -16,7 +16,7 @@ import psycopg
 
 from polydemo.config import Settings
 from polydemo.stores import Gateway, Health, postgres
-from polydemo.stores.postgres import _one
+from polydemo.stores.postgres import _one, estimate_sql
 
 SERVICE = "timeseries"
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
@@ -137,13 +137,24 @@ class Events(Gateway[psycopg.Connection]):
             is not None
         )
 
-    def per_minute(self, minutes: int) -> tuple[int, list[datetime], dict[str, list[int]]]:
-        """(all events, the last ``minutes`` bucket starts oldest first, event_type -> count per bucket)."""
-        current, total = _one(
+    total_estimated = False  # whether the last per_minute() total was an estimate
+
+    def per_minute(
+        self, minutes: int, exact_below: int | None = None
+    ) -> tuple[int, list[datetime], dict[str, list[int]]]:
+        """(all events, the last ``minutes`` bucket starts oldest first, event_type -> count per bucket).
+
+        ``exact_below``: count all events exactly only while the planner estimates fewer than this many rows,
+        else return the estimate (:attr:`total_estimated` says which); None: always exact."""
+        current, estimate = _one(
             self.conn.execute(
-                "SELECT date_bin('1 minute', now(), %s::timestamptz), (SELECT count(*) FROM events)", (EPOCH,)
+                f"SELECT date_bin('1 minute', now(), %s::timestamptz), ({estimate_sql('events')})",
+                (EPOCH,),
             )
         )
+        self.total_estimated = exact_below is not None and estimate is not None and estimate >= exact_below
+        exact = None if self.total_estimated else _one(self.conn.execute("SELECT count(*) FROM events"))[0]
+        total = int(estimate) if exact is None else exact
         start = current - timedelta(minutes=minutes - 1)
         rows = self.conn.execute(
             "SELECT date_bin('1 minute', time, %s::timestamptz) AS bucket, event_type, count(*) FROM events "
