@@ -203,10 +203,14 @@ class Users(Gateway[psycopg.Connection]):
             for start in range(0, len(rows), batch):
                 chunk = rows[start : start + batch]
                 with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) "
+                    # One statement per batch (the columns as arrays): a round trip per batch, not per row, so a
+                    # load of 10,000 sign-ups/s costs the writer little. Still one WAL record, so one change
+                    # event, per row.
+                    cur.execute(
+                        "INSERT INTO users (id, email, name, hashed_password) "
+                        "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]) "
                         "ON CONFLICT DO NOTHING",
-                        chunk,
+                        [list(col) for col in zip(*chunk, strict=True)],
                     )
                     inserted += cur.rowcount
                 conn.commit()
