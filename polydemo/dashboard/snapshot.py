@@ -30,6 +30,7 @@ from polydemo.stores.postgres import EXACT_BELOW
 SAMPLE = 5  # latest users, latest posts, most followed, cached profiles
 FEED_SIZE = 10  # event feed: messages kept per partition and shown in all
 WINDOW_MINUTES = 15  # time-series sparklines
+MINUTES_REUSE_S = 10.0  # the sparklines' older minutes are counted again this often (the last two every frame)
 TIMEOUT = 1.0  # seconds a frame waits for a store that answered in the previous frame
 FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
 GRACE = 0.02  # how long a frame waits for stores that were down (they are retried in the background)
@@ -516,7 +517,7 @@ class Collector:
         events = self.stores.events
         if "timeseries" not in self._labels:
             self._labels["timeseries"] = events.label()
-        total, minutes, per_type = events.per_minute(WINDOW_MINUTES, exact_below=EXACT_BELOW)
+        total, minutes, per_type = events.per_minute(WINDOW_MINUTES, exact_below=EXACT_BELOW, reuse_s=MINUTES_REUSE_S)
         return TimeseriesData(total, [m.isoformat() for m in minutes], per_type, events.total_estimated)
 
     def _c_mongo(self) -> MongoData:
