@@ -414,6 +414,11 @@ def _kafka_props(settings: Settings) -> Path:
     )
 
 
+# The storage format is a JVM that lives a second: C1 only and Serial GC halve it (2.0 s -> 1.0 s on 2 busy
+# cores), and it is on the critical path of a cold `up` (format -> broker -> Connect -> connector).
+FORMAT_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m"]
+
+
 def _kafka_prepare(settings: Settings) -> None:
     props = _kafka_props(settings)
     log_dir = settings.data_dir("kafka") / "log"
@@ -423,6 +428,7 @@ def _kafka_prepare(settings: Settings) -> None:
     result = subprocess.run(
         [
             java_bin(),
+            *FORMAT_JVM,
             "-cp",
             _classpath(kafka_libs(settings)),
             *_log4j(settings, "kafka"),
