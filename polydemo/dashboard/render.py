@@ -419,7 +419,16 @@ def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     likes_before = {p.id: p.likes for p in old.latest} if old else None
 
     def build(n: int, w: int) -> list[Text]:
-        head = _line((f"{mg.posts} posts", "bold"), (delta(mg.posts, old.posts if old else None), NEW))
+        head = _line(
+            (f"{mg.posts} posts", "bold"),
+            (delta(mg.posts, old.posts if old else None), NEW),
+            (
+                f" · as of {age(snap.taken_at - mg.as_of)} ago"
+                if mg.as_of is not None and snap.taken_at - mg.as_of >= 1
+                else "",
+                DIM,
+            ),
+        )
         if not mg.latest:
             return [head, _line(("no posts yet", DIM))][:n]
         rows = []
