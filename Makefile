@@ -5,6 +5,8 @@
 #   make lint   ruff (check + format --check) and mypy
 #   make wheel-check   build the wheel, install it outside the checkout, run it from an empty directory
 #                      (WHEEL_CHECK_ARGS=--stack: also setup, up, seed, the tour and down, from the wheel)
+#   make bench  every figure of the performance targets on a stack of its own (bench/all.py, ~10 min;
+#               BENCH_ARGS="--offset N" for other ports, "--quick" for a smoke run)
 #   make lock   regenerate requirements.lock and the Mongo server's hashed requirements after a pin change
 #   make docker-test  the docker runtime on a real engine: scripts/docker-harness.sh installs Debian's
 #               dockerd + Docker Compose v5.6.0, starts a private dockerd, builds stand-in images, runs
@@ -40,7 +42,7 @@ docker-test: setup
 	bash scripts/docker-harness.sh test
 
 bench: setup
-	.venv/bin/python bench/stack_up.py
+	.venv/bin/python bench/all.py $(BENCH_ARGS)
 
 down:
 	$(PD) down

@@ -11,6 +11,8 @@ CREATE TABLE IF NOT EXISTS users (
   created_at TIMESTAMP WITH TIME ZONE DEFAULT now(),
   updated_at TIMESTAMP WITH TIME ZONE DEFAULT now()
 );
+-- The dashboard's latest sign-ups, every frame: without it a sort of every user (~60 ms at 200,000).
+CREATE INDEX IF NOT EXISTS users_created_at_idx ON users (created_at, id);
 
 -- Who follows whom: the graph's system of record. Neo4j's FOLLOWS edges are a projection of it.
 CREATE TABLE IF NOT EXISTS follows (

@@ -226,6 +226,11 @@ def _not_yet_sent(snap: Snapshot) -> str:
     return "lag 0: Debezium has not sent the change yet"
 
 
+def approx(estimated: bool) -> str:
+    """The mark of a count that is the planner's estimate (large tables), not an exact count."""
+    return "≈" if estimated else ""
+
+
 def staleness(snap: Snapshot) -> list[tuple[str, str]]:
     """(message, style) comparing the read models' counts with Postgres, the source of truth."""
     pg = snap.postgres if snap.ok("postgres") else None
@@ -234,6 +239,8 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
     lags = {g.projector: g.lag for g in (snap.kafka.groups if snap.kafka and snap.ok("kafka") else [])}
     out: list[tuple[str, str]] = []
     synced = []
+    if pg.users_estimated or pg.follows_estimated:
+        return _staleness_by_lag(snap, pg, lags)
     if snap.redis is not None and snap.ok("redis"):
         behind = pg.users - snap.redis.profiles
         lag = lags.get("cache")
@@ -279,6 +286,26 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
                 OK,
             )
         )
+    return out
+
+
+def _staleness_by_lag(snap: Snapshot, pg, lags: dict) -> list[tuple[str, str]]:
+    """At scale Postgres' counts are estimates, so a difference of counts proves nothing: say what the lag says."""
+    out: list[tuple[str, str]] = []
+    synced = []
+    for store, projector, data in (("Redis", "cache", snap.redis), ("Neo4j", "graph", snap.neo4j)):
+        if data is None or not snap.ok(store.lower()):
+            continue
+        lag = lags.get(projector)
+        if lag:
+            out.append((f"⚠ {store} is {lag} change{'s' if lag != 1 else ''} behind Postgres ({projector} lag)", WARN))
+        elif lag == 0:
+            synced.append(store)
+    slot = slot_warning(pg.slot)
+    if slot:
+        out.insert(0, slot)
+    if synced:
+        out.append((f"✔ {' and '.join(synced)} caught up with Postgres (lag 0; ≈{pg.users} users)", OK))
     return out
 
 
@@ -349,9 +376,9 @@ def _postgres(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
 
     def build(n: int, w: int) -> list[Text]:
         head = _line(
-            (f"{pg.users} users", "bold"),
+            (f"{approx(pg.users_estimated)}{pg.users} users", "bold"),
             (delta(pg.users, old.users if old else None), NEW),
-            f" · {pg.follows} follows",
+            f" · {approx(pg.follows_estimated)}{pg.follows} follows",
             (delta(pg.follows, old.follows if old else None), NEW),
             _slot_text(pg.slot),
         )
@@ -392,7 +419,16 @@ def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     likes_before = {p.id: p.likes for p in old.latest} if old else None
 
     def build(n: int, w: int) -> list[Text]:
-        head = _line((f"{mg.posts} posts", "bold"), (delta(mg.posts, old.posts if old else None), NEW))
+        head = _line(
+            (f"{mg.posts} posts", "bold"),
+            (delta(mg.posts, old.posts if old else None), NEW),
+            (
+                f" · as of {age(snap.taken_at - mg.as_of)} ago"
+                if mg.as_of is not None and snap.taken_at - mg.as_of >= 1
+                else "",
+                DIM,
+            ),
+        )
         if not mg.latest:
             return [head, _line(("no posts yet", DIM))][:n]
         rows = []
@@ -449,7 +485,7 @@ def _timeseries(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
 
     def build(n: int, w: int) -> list[Text]:
         head = _line(
-            (f"{ts.events} events", "bold"),
+            (f"{approx(ts.events_estimated)}{ts.events} events", "bold"),
             (delta(ts.events, old.events if old else None), NEW),
             (f" · {sum(map(sum, ts.per_type.values()))} in {window} min", DIM),
         )

@@ -345,6 +345,10 @@ NEO4J_JVM = [
     "-Xms128m",
     "-Xmx512m",
     "-XX:+UseG1GC",
+    # C1 only: Neo4j compiles a great deal while it starts, and the C2 compiler's share of that is what made it
+    # the last service healthy (cold: 8.2 s -> 5.6 s alone, 15 s -> ? in a full `up` on 2 cores). At demo rates
+    # the graph projector's MERGEs do not need C2 (bench/all.py, throughput).
+    "-XX:TieredStopAtLevel=1",
     "-XX:-OmitStackTraceInFastThrow",
     "-XX:+ExitOnOutOfMemoryError",
     "-Djdk.nio.maxCachedBufferSize=1024",
@@ -410,6 +414,11 @@ def _kafka_props(settings: Settings) -> Path:
     )
 
 
+# The storage format is a JVM that lives a second: C1 only and Serial GC halve it (2.0 s -> 1.0 s on 2 busy
+# cores), and it is on the critical path of a cold `up` (format -> broker -> Connect -> connector).
+FORMAT_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m"]
+
+
 def _kafka_prepare(settings: Settings) -> None:
     props = _kafka_props(settings)
     log_dir = settings.data_dir("kafka") / "log"
@@ -419,6 +428,7 @@ def _kafka_prepare(settings: Settings) -> None:
     result = subprocess.run(
         [
             java_bin(),
+            *FORMAT_JVM,
             "-cp",
             _classpath(kafka_libs(settings)),
             *_log4j(settings, "kafka"),

@@ -91,6 +91,8 @@ class Posts(Gateway[pymongo.MongoClient]):
     # ------------------------------------------------------------ schema
     def ensure_schema(self) -> None:
         self.posts.create_index("author_id")
+        # The dashboard's latest posts (``latest``) sort on this every frame: without it, a scan of every post.
+        self.posts.create_index([("created_at", -1), ("_id", -1)])
 
     # ------------------------------------------------------------ writes
     def insert(self, doc: dict) -> None:

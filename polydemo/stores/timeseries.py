@@ -9,6 +9,7 @@ the extension is not installed.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ import psycopg
 
 from polydemo.config import Settings
 from polydemo.stores import Gateway, Health, postgres
-from polydemo.stores.postgres import _one
+from polydemo.stores.postgres import _one, estimate_sql
 
 SERVICE = "timeseries"
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
@@ -137,19 +138,45 @@ class Events(Gateway[psycopg.Connection]):
             is not None
         )
 
-    def per_minute(self, minutes: int) -> tuple[int, list[datetime], dict[str, list[int]]]:
-        """(all events, the last ``minutes`` bucket starts oldest first, event_type -> count per bucket)."""
-        current, total = _one(
+    total_estimated = False  # whether the last per_minute() total was an estimate
+    # per_minute's older buckets: (when counted, the "previous minute" then, the window's start then, rows)
+    _older: tuple[float, datetime, datetime, list] | None = None
+
+    def per_minute(
+        self, minutes: int, exact_below: int | None = None, reuse_s: float = 0.0
+    ) -> tuple[int, list[datetime], dict[str, list[int]]]:
+        """(all events, the last ``minutes`` bucket starts oldest first, event_type -> count per bucket).
+
+        ``exact_below``: count all events exactly only while the planner estimates fewer than this many rows,
+        else return the estimate (:attr:`total_estimated` says which); None: always exact.
+        ``reuse_s``: the buckets before the last two are counted again only every ``reuse_s`` seconds (and when
+        the minute turns); in between, only the current and the previous minute are counted. After a load, the
+        window holds hundreds of thousands of rows: the dashboard passes 10 s, so a late event in an older
+        minute shows within 10 s. 0: count the whole window every time."""
+        current, estimate = _one(
             self.conn.execute(
-                "SELECT date_bin('1 minute', now(), %s::timestamptz), (SELECT count(*) FROM events)", (EPOCH,)
+                f"SELECT date_bin('1 minute', now(), %s::timestamptz), ({estimate_sql('events')})",
+                (EPOCH,),
             )
         )
+        self.total_estimated = exact_below is not None and estimate is not None and estimate >= exact_below
+        exact = None if self.total_estimated else _one(self.conn.execute("SELECT count(*) FROM events"))[0]
+        total = int(estimate) if exact is None else exact
         start = current - timedelta(minutes=minutes - 1)
-        rows = self.conn.execute(
+        recent = current - timedelta(minutes=1)
+        now = time.monotonic()
+        kept = self._older
+        reuse = kept is not None and kept[1] == recent and kept[2] <= start and now - kept[0] < reuse_s
+        query = (
             "SELECT date_bin('1 minute', time, %s::timestamptz) AS bucket, event_type, count(*) FROM events "
-            "WHERE time >= %s AND time < %s GROUP BY 1, 2",
-            (EPOCH, start, current + timedelta(minutes=1)),
-        ).fetchall()
+            "WHERE time >= %s AND time < %s GROUP BY 1, 2"
+        )
+        rows = self.conn.execute(query, (EPOCH, recent if reuse else start, current + timedelta(minutes=1))).fetchall()
+        if reuse:
+            assert kept is not None
+            rows = [r for r in kept[3] if r[0] >= start] + rows
+        elif reuse_s > 0:
+            self._older = (now, recent, start, [r for r in rows if r[0] < recent])
         buckets = [start + timedelta(minutes=i) for i in range(minutes)]
         index = {m: i for i, m in enumerate(buckets)}
         per_type: dict[str, list[int]] = {}

@@ -77,3 +77,58 @@ def test_signup_shows_in_the_next_frame_then_reaches_neo4j_and_redis(stack):
         assert "Redis and Neo4j in sync with Postgres" in frame_text(snap, before)
     finally:
         collector.close()
+
+
+def test_screen_counts_are_exact_while_small_and_estimates_track_the_real_counts(stack):
+    """The dashboard's counts: exact below the threshold; past it (threshold 1 here) the planner's estimate,
+    which after ANALYZE is within a few rows of the exact count. Checks keep using the exact ``counts()``."""
+    from polydemo.stores.postgres import Users
+    from polydemo.stores.timeseries import Events
+
+    with Users(stack) as gw:
+        exact_users, exact_follows = gw.counts()
+        assert gw.screen_counts() == (exact_users, exact_follows, False, False)
+        gw.conn.execute("ANALYZE users")
+        gw.conn.execute("ANALYZE follows")
+        users_est, follows_est, u_flag, f_flag = gw.screen_counts(exact_below=1)
+        assert u_flag and f_flag
+        assert abs(users_est - exact_users) <= max(2, exact_users // 20)
+        assert abs(follows_est - exact_follows) <= max(2, exact_follows // 20)
+    events = Events(stack)
+    try:
+        total, _, _ = events.per_minute(15)
+        assert not events.total_estimated
+        events.conn.execute("ANALYZE events")
+        est, _, _ = events.per_minute(15, exact_below=1)
+        assert events.total_estimated and abs(est - total) <= max(2, total // 20)
+    finally:
+        events.close()
+
+
+def test_per_minute_reuses_older_minutes_and_still_counts_the_current_one(stack):
+    """With ``reuse_s`` only the last two minutes are counted again each frame: a new event shows at once,
+    and the totals per type equal those of a full count."""
+    from polydemo.stores.timeseries import Events
+
+    events = Events(stack)
+    try:
+        _, _, first = events.per_minute(15, reuse_s=60)
+        uid = str(uuid.uuid4())
+        events.insert(
+            [
+                {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                    "user_id": uid,
+                    "event_type": "bench_probe",
+                    "properties": {},
+                    "event_id": f"test:{uid}",
+                }
+            ]
+        )
+        _, _, reused = events.per_minute(15, reuse_s=60)
+        _, _, full = events.per_minute(15)
+        assert reused == full
+        assert sum(reused["bench_probe"]) == sum(first.get("bench_probe", [0])) + 1
+    finally:
+        events.conn.execute("DELETE FROM events WHERE event_type = 'bench_probe'")
+        events.close()

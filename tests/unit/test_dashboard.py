@@ -287,3 +287,30 @@ def test_lag_as_time_and_its_trend_from_a_recorded_snapshot():
     # The collector's history -> one highest value per 7.5 s slot of the last minute, oldest first.
     hist = [(100.0, 1.0), (101.0, 3.0), (155.0, 2.0), (30.0, 9.0)]  # 100 and 30 are a minute old or more
     assert lag_trend(hist, now=160.0) == [3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]
+
+
+def test_estimated_counts_are_marked_and_staleness_comes_from_lag():
+    """At scale Postgres' and the events' counts are catalog estimates: shown with "≈", and the footer judges the
+    read models by their lag, never by a difference against an estimate."""
+    snap = load("snapshot_live")
+    assert snap.postgres is not None and snap.timeseries is not None
+    snap.postgres.users_estimated = snap.postgres.follows_estimated = True
+    snap.timeseries.events_estimated = True
+    snap.postgres.users += 1234  # an estimate a little off must not read as "Redis is 1234 users behind"
+    text = frame_of(snap)
+    assert f"≈{snap.postgres.users} users" in text
+    assert f"≈{snap.timeseries.events} events" in text
+    messages = [m for m, _ in staleness(snap)]
+    assert not any("behind" in m for m in messages), messages
+    assert any("caught up" in m and "lag 0" in m for m in messages), messages
+    assert snap.kafka is not None
+    next(g for g in snap.kafka.groups if g.projector == "cache").lag = 7
+    assert any("Redis is 7 changes behind" in m for m, _ in staleness(snap))
+
+
+def test_exact_counts_have_no_mark():
+    assert "≈" not in frame("snapshot_live")
+
+
+def frame_of(snap: Snapshot) -> str:
+    return text_of(render(snap, None, width=100, height=30), 100, 30)
