@@ -186,7 +186,7 @@ def consumer_config(settings: Settings, group: str) -> dict:
 
 
 def dlq_producer_config(settings: Settings) -> dict:
-    return kafka.client_config(settings, **{"linger.ms": 0, "acks": "all"})
+    return kafka.producer_config(settings)
 
 
 # ---------------------------------------------------------------- the loop

@@ -58,7 +58,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """Relay until ``stop`` is set (``pipeline/worker.py`` sets it on SIGTERM/SIGINT)."""
     stop = stop if stop is not None else threading.Event()
     topic = topics(settings.topic_prefix)["posts"]
-    producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all", "enable.idempotence": True}))
+    producer = Producer(kafka.producer_config(settings))
     while not stop.is_set():
         try:
             _relay(settings, producer, topic, stop)

@@ -34,8 +34,33 @@ def client_config(settings: Settings, **extra) -> dict:
     return {"bootstrap.servers": settings.kafka_bootstrap, "socket.timeout.ms": 3000, "logger": _QUIET, **extra}
 
 
+def producer_config(settings: Settings, **extra) -> dict:
+    """Every polydemo producer: acknowledged by all in-sync replicas (``min.insync.replicas`` of them, 2 of 3
+    in cluster mode) and idempotent, so a retry after a leader change never writes a message twice."""
+    return client_config(
+        settings,
+        **{"linger.ms": 0, "acks": "all", "enable.idempotence": True, "topic.metadata.refresh.interval.ms": 5000},
+        **extra,
+    )
+
+
 def admin(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
+
+
+def broker_health(settings: Settings, node_id: int) -> Health:
+    """One broker of a cluster: it answers on its own port and the cluster's metadata lists it (registered
+    with the controller quorum and not fenced)."""
+    try:
+        one = AdminClient(
+            {**client_config(settings), "bootstrap.servers": f"{settings.host}:{settings.broker_port(node_id)}"}
+        )
+        md = one.list_topics(timeout=2)
+        if node_id not in md.brokers:
+            return Health(False, f"broker {node_id} not in the cluster metadata yet")
+        return Health(True, f"broker {node_id} of {len(md.brokers)} up ({len(md.topics)} topics)")
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
+        return Health.down(exc)
 
 
 def health(settings: Settings) -> Health:
@@ -70,6 +95,17 @@ class PartitionLag:
     @property
     def lag(self) -> int:
         return self.high - (self.committed or 0) if self.committed is not None and self.committed >= 0 else self.high
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition as the cluster metadata has it: its leader (-1 when none), replicas and in-sync ones."""
+
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
 
 
 def _already_exists(exc: BaseException) -> bool:
@@ -112,7 +148,11 @@ class KafkaAdmin(Gateway[AdminClient]):
         if not missing:
             return []
         futures = self.client.create_topics(
-            [NewTopic(n, partitions, 1, config=(configs or {}).get(n, {})) for n in missing], request_timeout=timeout
+            [
+                NewTopic(n, partitions, self.settings.replication_factor, config=(configs or {}).get(n, {}))
+                for n in missing
+            ],
+            request_timeout=timeout,
         )
         for fut in futures.values():
             try:
@@ -133,7 +173,8 @@ class KafkaAdmin(Gateway[AdminClient]):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                made = [NewTopic(n, 1, 1, config=(configs or {}).get(n, {})) for n in names]
+                rf = self.settings.replication_factor
+                made = [NewTopic(n, 1, rf, config=(configs or {}).get(n, {})) for n in names]
                 for fut in self.client.create_topics(made, request_timeout=10).values():
                     fut.result()
                 return
@@ -143,6 +184,23 @@ class KafkaAdmin(Gateway[AdminClient]):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+    def partition_states(self, topics: list[str], timeout: float = 3.0) -> list[PartitionState]:
+        """Leader, replicas and ISR of every partition of these topics (those that exist), in order."""
+        md = self.client.list_topics(timeout=timeout)
+        out = []
+        for name in topics:
+            t = md.topics.get(name)
+            if t is None:
+                continue
+            for pid in sorted(t.partitions):
+                p = t.partitions[pid]
+                out.append(PartitionState(name, pid, p.leader, tuple(p.replicas), tuple(p.isrs)))
+        return out
+
+    def live_brokers(self, timeout: float = 3.0) -> set[int]:
+        """The ids of the brokers the cluster metadata lists (registered and not fenced)."""
+        return set(self.client.list_topics(timeout=timeout).brokers)
 
     def topic_config(self, topic: str, timeout: float = 5.0) -> dict[str, str]:
         """A topic's effective configuration (``cleanup.policy`` and the rest)."""
@@ -334,7 +392,7 @@ class KafkaAdmin(Gateway[AdminClient]):
         """One message, flushed (the schema-change story's malformed event stands in for a broken producer)."""
         from confluent_kafka import Producer
 
-        p = Producer(client_config(self.settings, **{"acks": "all"}))
+        p = Producer(producer_config(self.settings))
         p.produce(topic, key=key, value=value)
         if p.flush(timeout):
             raise TimeoutError(f"the message to {topic} was not acknowledged within {timeout:.0f}s")
