@@ -75,6 +75,17 @@ def up(
         st._settings = _choose_brokers(st.settings, kafka_brokers)
     runtime = st.runtime()
     choice = st.runtime_choice()
+    if st.settings.cluster and runtime.name != "local":
+        from polydemo.errors import PolydemoError
+
+        raise PolydemoError(
+            "Kafka cluster mode (3 brokers) runs on the local runtime only for now",
+            hint="use --runtime local with --kafka-brokers 3, or --kafka-brokers 1 on docker",
+        )
+    if kafka_brokers is not None:
+        from polydemo.config import remember_kafka_brokers
+
+        remember_kafka_brokers(st.settings.home, kafka_brokers)  # status, down and scenarios see it
     names = runtime.select(services)
     st.env.info(f"polydemo up: [bold]{runtime.name}[/bold] runtime ({choice.reason}), home {st.settings.home}")
     from polydemo import stack as stack_lib
@@ -110,7 +121,7 @@ def up(
 def _choose_brokers(settings, brokers: int):
     """Settings for ``up --kafka-brokers N``: refused (nothing changed) when N is not 1 or 3, or when this
     home's Kafka data was made for another broker count (its topics and quorum cannot be converted)."""
-    from polydemo.config import KAFKA_BROKER_CHOICES, remember_kafka_brokers
+    from polydemo.config import KAFKA_BROKER_CHOICES
     from polydemo.errors import PolydemoError
 
     if brokers not in KAFKA_BROKER_CHOICES:
@@ -125,7 +136,6 @@ def _choose_brokers(settings, brokers: int):
             hint=f"use another home (--home / POLYDEMO_HOME) for {brokers}, or `polydemo down` and remove "
             f"{settings.home / 'data'} to start over",
         )
-    remember_kafka_brokers(settings.home, brokers)
     return settings.with_overrides(kafka_brokers=brokers)
 
 

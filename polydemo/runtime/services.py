@@ -629,6 +629,10 @@ SPECS: dict[str, ServiceSpec] = {
 }
 
 
+def _broker_probe(node_id: int) -> Callable[[Settings], Health]:
+    return lambda s: kafka.broker_health(s, node_id)
+
+
 def specs_for(settings: Settings) -> dict[str, ServiceSpec]:
     """The services of this stack: SPECS, plus brokers ``kafka-2`` and ``kafka-3`` in cluster mode (after
     ``kafka``, with Connect waiting for all three)."""
@@ -648,7 +652,7 @@ def specs_for(settings: Settings) -> dict[str, ServiceSpec]:
                     role=f"event log (broker {n} of {settings.kafka_brokers})",
                     prepare=_kafka_prepare_node(n),
                     argv=_kafka_argv_node(n),
-                    probe=lambda s, n=n: kafka.broker_health(s, n),
+                    probe=_broker_probe(n),
                     extra_ports=(f"kafka_controller_{n}",),
                 )
     out["kafka"] = dataclasses.replace(out["kafka"], role=f"event log (broker 1 of {settings.kafka_brokers})")

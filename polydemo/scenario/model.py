@@ -175,8 +175,9 @@ class CountCond(Strict):
     min: int | None = None
     max: int | None = None
     equals_metric: str | None = Field(None, description="another metric this one must equal (convergence)")
+    below_metric: str | None = Field(None, description="another metric this one must be smaller than (behind)")
 
-    @field_validator("of", "equals_metric")
+    @field_validator("of", "equals_metric", "below_metric")
     @classmethod
     def _m(cls, v: str | None) -> str | None:
         if v is not None and v not in METRICS:
@@ -185,8 +186,8 @@ class CountCond(Strict):
 
     @model_validator(mode="after")
     def _one(self) -> CountCond:
-        if all(x is None for x in (self.equals, self.min, self.max, self.equals_metric)):
-            raise ValueError("a count needs equals, min, max or equals_metric")
+        if all(x is None for x in (self.equals, self.min, self.max, self.equals_metric, self.below_metric)):
+            raise ValueError("a count needs equals, min, max, equals_metric or below_metric")
         return self
 
     def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
@@ -199,6 +200,10 @@ class CountCond(Strict):
             other = probe.metric(self.equals_metric, self)
             ok &= value == other
             exp = (exp + " and " if exp else "") + f"= {self.equals_metric} ({other})"
+        if self.below_metric:
+            other = probe.metric(self.below_metric, self)
+            ok &= value < other
+            exp = (exp + " and " if exp else "") + f"< {self.below_metric} ({other})"
         return Outcome(ok, f"{label} {exp}", f"{label} = {value}")
 
 
