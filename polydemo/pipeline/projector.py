@@ -330,7 +330,8 @@ class Runner:
             self.recent.append(applied_record(m, ch, consumed_at, applied_at))
         if noted is not None:
             self._save_statements(changes, [m for m, _ in decoded], noted)
-        consumer.commit(asynchronous=False)
+        if not self._retry(self._commit, "committing offsets"):
+            return False
         for m in msgs:
             self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
         self.processed += len(changes)
@@ -338,6 +339,29 @@ class Runner:
         self.last_error = None
         self.write_status()
         return True
+
+    # The group coordinator moved (a broker died or restarted): the same commit again succeeds once the
+    # consumer finds the new one. Any other refusal (the group rebalanced) leaves the batch uncommitted:
+    # it is delivered again and the writes are idempotent.
+    _COMMIT_RETRIABLE = (
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._WAIT_COORD,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REQUEST_TIMED_OUT,
+    )
+
+    def _commit(self) -> None:
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            code = err.code() if isinstance(err, KafkaError) else None
+            if code in self._COMMIT_RETRIABLE or (isinstance(err, KafkaError) and err.retriable()):
+                raise
+            log.warning("commit refused (%s): the batch will be delivered again", exc)
 
     def _save_statements(self, changes: list[Change], origin: list[Message], noted: statements.StatementLog) -> None:
         """``--show-commands``: what this batch ran per change (and where the change was on Kafka), the
