@@ -33,7 +33,17 @@ DEFAULT_PORTS: dict[str, int] = {
 # Ports a service needs besides its main one (not a service of their own).
 DEFAULT_EXTRA_PORTS: dict[str, int] = {
     "kafka_controller": 9093,
+    # Cluster mode (``up --kafka-brokers 3``): brokers 2 and 3 and their controller listeners. Listed here
+    # (not only when used) so .ci/run reserves them at every suite offset like the other ports.
+    "kafka_2": 9094,
+    "kafka_3": 9095,
+    "kafka_controller_2": 9096,
+    "kafka_controller_3": 9097,
 }
+
+# How many Kafka brokers a stack can run: one (the laptop default) or a three-node KRaft cluster.
+KAFKA_BROKER_CHOICES = (1, 3)
+KAFKA_BROKERS_FILE = "kafka-brokers"  # in the home: what the last `up --kafka-brokers` chose
 
 SERVICES: tuple[str, ...] = tuple(DEFAULT_PORTS)
 
@@ -83,6 +93,35 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def _kafka_brokers(home: Path) -> int:
+    """POLYDEMO_KAFKA_BROKERS, else what the home's last ``up --kafka-brokers`` recorded, else 1."""
+    raw = _env("kafka_brokers")
+    source = "POLYDEMO_KAFKA_BROKERS"
+    if raw in (None, ""):
+        marker = home / KAFKA_BROKERS_FILE
+        try:
+            raw = marker.read_text().strip()
+        except OSError:
+            return 1
+        source = str(marker)
+    try:
+        value = int(raw or "")
+    except ValueError:
+        value = 0
+    if value not in KAFKA_BROKER_CHOICES:
+        raise PolydemoError(
+            f"{source}={raw!r}: Kafka runs 1 broker or a cluster of 3",
+            hint="use 1 (the default) or 3 (`polydemo up --kafka-brokers 3`)",
+        )
+    return value
+
+
+def remember_kafka_brokers(home: Path, brokers: int) -> None:
+    """Record the broker count a stack was brought up with, so later commands (status, down) see it."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / KAFKA_BROKERS_FILE).write_text(f"{brokers}\n")
+
+
 @dataclass
 class Settings:
     home: Path
@@ -104,6 +143,7 @@ class Settings:
     slot_name: str = "polydemo_slot"
     publication: str = "polydemo_pub"
     start_timeout: float = 90.0
+    kafka_brokers: int = 1
     stop_timeout: float = 20.0
 
     # ---- derived paths -------------------------------------------------
@@ -127,7 +167,7 @@ class Settings:
     def port(self, service: str) -> int:
         if service in self.ports:
             return self.ports[service]
-        return self.extra_ports[service]
+        return self.extra_ports[service.replace("-", "_")]
 
     # ---- connection strings ---------------------------------------------
     def pg_conninfo(self, service: str = "postgres") -> str:
@@ -137,9 +177,38 @@ class Settings:
             f"user={self.pg_user} password={self.pg_password} connect_timeout=3"
         )
 
+    # ---- Kafka brokers ----------------------------------------------------
+    @property
+    def cluster(self) -> bool:
+        return self.kafka_brokers > 1
+
+    def broker_service(self, node_id: int) -> str:
+        """Broker 1 is the ``kafka`` service; brokers 2 and 3 (cluster mode) are ``kafka-2`` and ``kafka-3``."""
+        return "kafka" if node_id == 1 else f"kafka-{node_id}"
+
+    def broker_ids(self) -> list[int]:
+        return list(range(1, self.kafka_brokers + 1))
+
+    def broker_port(self, node_id: int) -> int:
+        return self.ports["kafka"] if node_id == 1 else self.extra_ports[f"kafka_{node_id}"]
+
+    def controller_port(self, node_id: int) -> int:
+        key = "kafka_controller" if node_id == 1 else f"kafka_controller_{node_id}"
+        return self.extra_ports[key]
+
+    @property
+    def replication_factor(self) -> int:
+        """Every topic's (and every internal topic's) replication factor: 3 in cluster mode, else 1."""
+        return 3 if self.cluster else 1
+
+    @property
+    def min_insync(self) -> int:
+        """min.insync.replicas with acks=all: 2 of 3 in cluster mode (one broker may die, two may not)."""
+        return 2 if self.cluster else 1
+
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.ports['kafka']}"
+        return ",".join(f"{self.host}:{self.broker_port(n)}" for n in self.broker_ids())
 
     @property
     def connect_url(self) -> str:
@@ -176,7 +245,9 @@ class Settings:
         chosen = runtime or _env("runtime", "auto")
         if chosen not in RUNTIMES:
             raise PolydemoError(f"unknown runtime {chosen!r}", hint=f"use one of: {', '.join(RUNTIMES)}")
+        brokers = _kafka_brokers(home_path)
         return cls(
+            kafka_brokers=brokers,
             home=home_path,
             cache=cache_path,
             ports=ports,

@@ -63,6 +63,24 @@ def status_table(statuses: list[ServiceStatus], runtime: str) -> Table:
     return table
 
 
+def brokers_table(brokers: list[dict], leader: int | None) -> Table:
+    """Cluster mode: the Kafka brokers and which one leads the KRaft controller quorum."""
+    title = f"kafka cluster: {len(brokers)} brokers, controller leader {leader if leader is not None else 'unknown'}"
+    table = Table(title=title, title_style="bold", expand=False)
+    for col in ("broker", "service", "port", "pid", "state", "controller"):
+        table.add_column(col)
+    for b in brokers:
+        table.add_row(
+            str(b["id"]),
+            b["service"],
+            str(b["port"]),
+            str(b["pid"] or "-"),
+            Text(b["state"], style="ok" if b["state"] == "up" else "bad"),
+            "leader" if b["controller_leader"] else "",
+        )
+    return table
+
+
 def endpoints_table(statuses: list[ServiceStatus], urls: dict[str, str]) -> Table:
     table = Table(title="endpoints", title_style="bold")
     table.add_column("service", style="svc")

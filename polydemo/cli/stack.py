@@ -57,6 +57,12 @@ def up(
         "--pipeline/--no-pipeline",
         help="Also apply schemas, register the CDC connector and start the projectors.",
     ),
+    kafka_brokers: int | None = typer.Option(
+        None,
+        "--kafka-brokers",
+        help="1 (default) or 3: a three-node KRaft cluster, topics with replication factor 3 and "
+        "min.insync.replicas=2 (also POLYDEMO_KAFKA_BROKERS; remembered by the home).",
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Start the stack (all services by default) and wait until every one is healthy.
@@ -65,8 +71,21 @@ def up(
     everything is installed and every port is free before starting anything.
     """
     st = with_json(ctx, json_out)
+    if kafka_brokers is not None:
+        st._settings = _choose_brokers(st.settings, kafka_brokers)
     runtime = st.runtime()
     choice = st.runtime_choice()
+    if st.settings.cluster and runtime.name != "local":
+        from polydemo.errors import PolydemoError
+
+        raise PolydemoError(
+            "Kafka cluster mode (3 brokers) runs on the local runtime only for now",
+            hint="use --runtime local with --kafka-brokers 3, or --kafka-brokers 1 on docker",
+        )
+    if kafka_brokers is not None:
+        from polydemo.config import remember_kafka_brokers
+
+        remember_kafka_brokers(st.settings.home, kafka_brokers)  # status, down and scenarios see it
     names = runtime.select(services)
     st.env.info(f"polydemo up: [bold]{runtime.name}[/bold] runtime ({choice.reason}), home {st.settings.home}")
     from polydemo import stack as stack_lib
@@ -100,6 +119,54 @@ def up(
     )
     for note in full.notes:
         st.env.info(f"[warn]note:[/warn] {safe_text(note)}")
+
+
+def _choose_brokers(settings, brokers: int):
+    """Settings for ``up --kafka-brokers N``: refused (nothing changed) when N is not 1 or 3, or when this
+    home's Kafka data was made for another broker count (its topics and quorum cannot be converted)."""
+    from polydemo.config import KAFKA_BROKER_CHOICES
+    from polydemo.errors import PolydemoError
+
+    if brokers not in KAFKA_BROKER_CHOICES:
+        raise PolydemoError(
+            f"--kafka-brokers {brokers}: Kafka runs 1 broker or a cluster of 3",
+            hint="use --kafka-brokers 1 (the default) or --kafka-brokers 3",
+        )
+    formatted = (settings.data_dir("kafka") / "log" / "meta.properties").exists()
+    if formatted and brokers != settings.kafka_brokers:
+        raise PolydemoError(
+            f"this home's Kafka was made with {settings.kafka_brokers} broker(s), not {brokers}",
+            hint=f"use another home (--home / POLYDEMO_HOME) for {brokers}, or `polydemo down` and remove "
+            f"{settings.home / 'data'} to start over",
+        )
+    return settings.with_overrides(kafka_brokers=brokers)
+
+
+def broker_rows(settings, statuses, local: bool) -> tuple[list[dict], int | None]:
+    """Cluster mode: one row per broker (id, service, port, pid, up/down, controller leader) from the
+    status rows, and the controller quorum's leader (local runtime: the nodes' quorum-state files)."""
+    leader: int | None = None
+    if local:
+        from polydemo.runtime.local import controller_leader
+
+        found = controller_leader(settings)
+        leader = found[0] if found else None
+    by_name = {s.service: s for s in statuses}
+    rows = []
+    for n in settings.broker_ids():
+        svc = settings.broker_service(n)
+        row = by_name.get(svc)
+        rows.append(
+            {
+                "id": n,
+                "service": svc,
+                "port": settings.broker_port(n),
+                "pid": row.pid if row else None,
+                "state": "up" if row and row.healthy else "down",
+                "controller_leader": n == leader,
+            }
+        )
+    return rows, leader
 
 
 def endpoint_urls(settings) -> dict[str, str]:
@@ -152,6 +219,7 @@ def status(
 
     pg_up = any(s.service == "postgres" and s.healthy for s in statuses)
     slot = stack_lib.slot_status(st.settings) if pg_up else None
+    brokers, leader = broker_rows(st.settings, statuses, runtime.name == "local") if st.settings.cluster else ([], None)
     if st.env.json:
         st.env.emit_json(
             {
@@ -159,10 +227,15 @@ def status(
                 "home": str(st.settings.home),
                 "services": [s.as_dict() for s in statuses],
                 "slot": slot.as_dict() if slot else None,
+                "kafka_brokers": st.settings.kafka_brokers,
+                "brokers": brokers,
+                "controller_leader": leader,
             }
         )
     else:
         st.env.out.print(views.status_table(statuses, runtime.name))
+        if brokers:
+            st.env.out.print(views.brokers_table(brokers, leader))
         if slot is not None:
             st.env.out.print(views.slot_line(slot))
         st.env.info(f"home {st.settings.home}")

@@ -45,7 +45,7 @@ def create_post(
 
 
 def publish(settings: Settings, doc: dict) -> None:
-    producer = Producer(kafka.client_config(settings, **{"linger.ms": 0, "acks": "all", **kafka.KEYED}))
+    producer = Producer(kafka.producer_config(settings, **kafka.KEYED))
     payload = {
         "op": "insert",
         "post_id": doc["_id"],

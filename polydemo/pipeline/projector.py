@@ -218,7 +218,7 @@ def consumer_config(settings: Settings, group: str, client: str | None = None) -
 
 
 def dlq_producer_config(settings: Settings) -> dict:
-    return kafka.client_config(settings, **{"linger.ms": 0, "acks": "all"})
+    return kafka.producer_config(settings)
 
 
 # ---------------------------------------------------------------- the loop
@@ -367,7 +367,8 @@ class Runner:
             self.recent.append(applied_record(m, ch, consumed_at, applied_at))
         if noted is not None:
             self._save_statements(changes, [m for m, _ in decoded], noted)
-        self._commit()
+        if not self._retry(self._commit, "committing offsets"):
+            return False
         for m in msgs:
             self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
         self.processed += len(changes)
@@ -375,6 +376,18 @@ class Runner:
         self.last_error = None
         self.write_status()
         return True
+
+    # The group coordinator moved (a broker died or restarted): the same commit again succeeds once the
+    # consumer finds the new one, so the caller retries it.
+    _COMMIT_RETRIABLE = (
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._WAIT_COORD,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REQUEST_TIMED_OUT,
+    )
 
     def _commit(self) -> None:
         """Commit after the write. A commit refused because the group rebalanced meanwhile (another instance
@@ -385,9 +398,11 @@ class Runner:
             self.consumer.commit(asynchronous=False)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
-            code = err.code() if err is not None and hasattr(err, "code") else None
+            code = err.code() if isinstance(err, KafkaError) else None
             if code == KafkaError._NO_OFFSET:
                 return
+            if code in self._COMMIT_RETRIABLE or (isinstance(err, KafkaError) and err.retriable()):
+                raise
             self.commit_failures += 1
             log.warning("commit not accepted (%s); the partition's owner re-reads from the last commit", exc)
 

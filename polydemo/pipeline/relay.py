@@ -58,8 +58,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """Relay until ``stop`` is set (``pipeline/worker.py`` sets it on SIGTERM/SIGINT)."""
     stop = stop if stop is not None else threading.Event()
     topic = topics(settings.topic_prefix)["posts"]
-    config = {"linger.ms": 0, "acks": "all", "enable.idempotence": True, **kafka.KEYED}
-    producer = Producer(kafka.client_config(settings, **config))
+    producer = Producer(kafka.producer_config(settings, **kafka.KEYED))
     while not stop.is_set():
         try:
             _relay(settings, producer, topic, stop)

@@ -47,4 +47,13 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     tombstone, which the decoder skips, and miss the delete. Only topics created by ``up``/``reset`` get
     it; an existing topic keeps its configuration (``polydemo reset`` recreates them)."""
     names = topics(settings.topic_prefix)
-    return {names[k]: {"cleanup.policy": "compact"} for k in COMPACTED}
+    out: dict[str, dict[str, str]] = {names[k]: {"cleanup.policy": "compact"} for k in COMPACTED}
+    return _with_min_insync(settings, out)
+
+
+def _with_min_insync(settings: Settings, configs: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Cluster mode: every topic (created with replication factor 3) says min.insync.replicas=2, so an
+    acks=all write is acknowledged once two replicas have it and refused (not lost) when only one is left."""
+    if not settings.cluster:
+        return configs
+    return {t: {**configs.get(t, {}), "min.insync.replicas": str(settings.min_insync)} for t in all_topics(settings)}

@@ -26,7 +26,7 @@ from polydemo import procs
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
 from polydemo.runtime.base import ProgressFn, Runtime, ServiceStatus, UpResult, _ignore
-from polydemo.runtime.services import SPECS, Problem, ServiceSpec
+from polydemo.runtime.services import Problem, ServiceSpec, specs_for
 from polydemo.stores import Health, health_of
 
 PROBE_INTERVAL = 0.25
@@ -37,7 +37,17 @@ class LocalRuntime(Runtime):
 
     def __init__(self, settings: Settings, specs: dict[str, ServiceSpec] | None = None):
         super().__init__(settings)
-        self.specs = specs or SPECS
+        self.specs = specs or specs_for(settings)
+
+    def select(self, services: Iterable[str] | None) -> list[str]:  # type: ignore[override]
+        """As Runtime.select, plus the extra brokers of cluster mode: all services include ``kafka-2`` and
+        ``kafka-3``, and each can be named on its own (``kafka`` is broker 1; Connect depends on all three)."""
+        brokers = [n for n in self.specs if n.startswith("kafka-")]
+        asked = list(services or [])
+        others = [s for s in asked if s not in brokers]
+        base = Runtime.select(others) if others or not asked else []
+        out = {*base, *(brokers if not asked else [s for s in asked if s in brokers])}
+        return [n for n in self.specs if n in out]
 
     # ------------------------------------------------------------------ checks
     def problems(self, services: Iterable[str] | None = None) -> dict[str, list[Problem]]:
@@ -247,7 +257,7 @@ class LocalRuntime(Runtime):
                 uptime,
                 rss,
             )
-        health = health_of(name, self.settings)
+        health = spec.probe(self.settings) if name.startswith("kafka") else health_of(name, self.settings)
         if name == "timeseries" and health.version:
             engine, version = health.version, None
         else:
@@ -309,3 +319,21 @@ class LocalRuntime(Runtime):
 
 class _Aborted(Exception):
     """Another service failed; this one stops waiting."""
+
+
+def controller_leader(settings: Settings) -> tuple[int, int] | None:
+    """(leader id, epoch) of the KRaft controller quorum as the nodes' ``quorum-state`` files record it
+    (each voter rewrites its file on every election; the highest epoch wins); None when none has one."""
+    import json
+
+    best: tuple[int, int] | None = None
+    for n in settings.broker_ids():
+        path = settings.data_dir(settings.broker_service(n)) / "log" / "__cluster_metadata-0" / "quorum-state"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        leader, epoch = doc.get("leaderId", -1), doc.get("leaderEpoch", -1)
+        if isinstance(leader, int) and leader >= 0 and (best is None or epoch > best[1]):
+            best = (leader, int(epoch))
+    return best

@@ -7,6 +7,7 @@ Everything here is data plus small functions; the machinery that starts, waits a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import re
@@ -403,14 +404,19 @@ def _kafka_requirements(settings: Settings) -> list[Problem]:
     return _java_problems(17) + _jars(kafka_libs(settings), "Kafka jars", "kafka_2.13-*.jar")
 
 
-def _kafka_props(settings: Settings) -> Path:
-    data = settings.data_dir("kafka")
+def _kafka_props(settings: Settings, node_id: int = 1) -> Path:
+    data = settings.data_dir(settings.broker_service(node_id))
+    voters = ",".join(f"{n}@{settings.host}:{settings.controller_port(n)}" for n in settings.broker_ids())
     return _render(
         resources.require(resources.KAFKA_SERVER),
         data / "server.properties",
-        kafka_port=settings.ports["kafka"],
-        controller_port=settings.extra_ports["kafka_controller"],
+        node_id=node_id,
+        voters=voters,
+        kafka_port=settings.broker_port(node_id),
+        controller_port=settings.controller_port(node_id),
         log_dirs=data / "log",
+        rf=settings.replication_factor,
+        min_isr=settings.min_insync,
     )
 
 
@@ -419,35 +425,53 @@ def _kafka_props(settings: Settings) -> Path:
 FORMAT_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m"]
 
 
-def _kafka_prepare(settings: Settings) -> None:
-    props = _kafka_props(settings)
-    log_dir = settings.data_dir("kafka") / "log"
-    if (log_dir / "meta.properties").exists():
-        return
-    cluster_id = _kafka_cluster_id()
-    result = subprocess.run(
-        [
-            java_bin(),
-            *FORMAT_JVM,
-            "-cp",
-            _classpath(kafka_libs(settings)),
-            *_log4j(settings, "kafka"),
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(props),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    with open(settings.log_file("kafka"), "a") as log:
-        log.write(result.stdout + result.stderr)
-    if result.returncode != 0:
-        shutil.rmtree(log_dir, ignore_errors=True)
-        raise RuntimeError(f"kafka storage format failed: {(result.stderr or result.stdout).strip()[-300:]}")
+def _shared_cluster_id(settings: Settings) -> str:
+    """One KRaft cluster id for every node of this home (made once; all three brokers format with it)."""
+    path = settings.home / "data" / "kafka-cluster-id"
+    if path.is_file():
+        return path.read_text().strip()
+    cid = _kafka_cluster_id()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(cid + "\n")
+    return cid
+
+
+def _kafka_prepare_node(node_id: int) -> Callable[[Settings], None]:
+    def prepare(settings: Settings) -> None:
+        service = settings.broker_service(node_id)
+        props = _kafka_props(settings, node_id)
+        log_dir = settings.data_dir(service) / "log"
+        if (log_dir / "meta.properties").exists():
+            return
+        cluster_id = _shared_cluster_id(settings) if settings.cluster else _kafka_cluster_id()
+        result = subprocess.run(
+            [
+                java_bin(),
+                *FORMAT_JVM,
+                "-cp",
+                _classpath(kafka_libs(settings)),
+                *_log4j(settings, "kafka"),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        with open(settings.log_file(service), "a") as log:
+            log.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            shutil.rmtree(log_dir, ignore_errors=True)
+            raise RuntimeError(f"kafka storage format failed: {(result.stderr or result.stdout).strip()[-300:]}")
+
+    return prepare
+
+
+_kafka_prepare = _kafka_prepare_node(1)
 
 
 def _kafka_cluster_id() -> str:
@@ -479,17 +503,23 @@ KAFKA_JVM = [
 ]
 
 
-def _kafka_argv(settings: Settings) -> list[str]:
-    props = settings.data_dir("kafka") / "server.properties"
-    return [
-        java_bin(),
-        *KAFKA_JVM,
-        *_log4j(settings, "kafka"),
-        "-cp",
-        _classpath(kafka_libs(settings)),
-        "kafka.Kafka",
-        str(props),
-    ]
+def _kafka_argv_node(node_id: int) -> Callable[[Settings], list[str]]:
+    def argv(settings: Settings) -> list[str]:
+        props = settings.data_dir(settings.broker_service(node_id)) / "server.properties"
+        return [
+            java_bin(),
+            *KAFKA_JVM,
+            *_log4j(settings, "kafka"),
+            "-cp",
+            _classpath(kafka_libs(settings)),
+            "kafka.Kafka",
+            str(props),
+        ]
+
+    return argv
+
+
+_kafka_argv = _kafka_argv_node(1)
 
 
 def _connect_requirements(settings: Settings) -> list[Problem]:
@@ -504,10 +534,11 @@ def _connect_prepare(settings: Settings) -> None:
     _render(
         resources.require(resources.CONNECT_WORKER),
         data / "connect-distributed.properties",
-        kafka_port=settings.ports["kafka"],
+        bootstrap=settings.kafka_bootstrap,
         connect_port=settings.ports["connect"],
         plugins_dir=kafka_plugins(settings),
         group_id=f"{settings.topic_prefix}-connect",
+        rf=settings.replication_factor,
     )
 
 
@@ -589,7 +620,7 @@ SPECS: dict[str, ServiceSpec] = {
         requirements=_kafka_requirements,
         prepare=_kafka_prepare,
         argv=_kafka_argv,
-        probe=kafka.health,
+        probe=lambda s: kafka.broker_health(s, 1) if s.cluster else kafka.health(s),
         extra_ports=("kafka_controller",),
         hint="if the log mentions the cluster id, remove the kafka data dir (polydemo reset) and retry",
     ),
@@ -606,3 +637,33 @@ SPECS: dict[str, ServiceSpec] = {
         hint="Connect needs Kafka healthy first; see the kafka log too",
     ),
 }
+
+
+def _broker_probe(node_id: int) -> Callable[[Settings], Health]:
+    return lambda s: kafka.broker_health(s, node_id)
+
+
+def specs_for(settings: Settings) -> dict[str, ServiceSpec]:
+    """The services of this stack: SPECS, plus brokers ``kafka-2`` and ``kafka-3`` in cluster mode (after
+    ``kafka``, with Connect waiting for all three)."""
+    if not settings.cluster:
+        return SPECS
+    out: dict[str, ServiceSpec] = {}
+    extra = [settings.broker_service(n) for n in settings.broker_ids() if n > 1]
+    for name, spec in SPECS.items():
+        if name == "connect":
+            spec = dataclasses.replace(spec, depends_on=(*spec.depends_on, *extra))
+        out[name] = spec
+        if name == "kafka":
+            for n in settings.broker_ids()[1:]:
+                out[settings.broker_service(n)] = dataclasses.replace(
+                    spec,
+                    name=settings.broker_service(n),
+                    role=f"event log (broker {n} of {settings.kafka_brokers})",
+                    prepare=_kafka_prepare_node(n),
+                    argv=_kafka_argv_node(n),
+                    probe=_broker_probe(n),
+                    extra_ports=(f"kafka_controller_{n}",),
+                )
+    out["kafka"] = dataclasses.replace(out["kafka"], role=f"event log (broker 1 of {settings.kafka_brokers})")
+    return out

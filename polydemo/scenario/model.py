@@ -95,6 +95,7 @@ class Probe(Protocol):
     def progress(self, name: str) -> tuple[int, int]: ...
 
     def owners(self, name: str) -> tuple[dict[str, int], int]: ...
+    def partitions(self, topic: str) -> list[tuple[int, int, int]]: ...
 
 
 CONDITIONS: dict[str, type[BaseModel]] = {}
@@ -175,8 +176,9 @@ class CountCond(Strict):
     min: int | None = None
     max: int | None = None
     equals_metric: str | None = Field(None, description="another metric this one must equal (convergence)")
+    below_metric: str | None = Field(None, description="another metric this one must be smaller than (behind)")
 
-    @field_validator("of", "equals_metric")
+    @field_validator("of", "equals_metric", "below_metric")
     @classmethod
     def _m(cls, v: str | None) -> str | None:
         if v is not None and v not in METRICS:
@@ -185,8 +187,8 @@ class CountCond(Strict):
 
     @model_validator(mode="after")
     def _one(self) -> CountCond:
-        if all(x is None for x in (self.equals, self.min, self.max, self.equals_metric)):
-            raise ValueError("a count needs equals, min, max or equals_metric")
+        if all(x is None for x in (self.equals, self.min, self.max, self.equals_metric, self.below_metric)):
+            raise ValueError("a count needs equals, min, max, equals_metric or below_metric")
         return self
 
     def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
@@ -199,6 +201,10 @@ class CountCond(Strict):
             other = probe.metric(self.equals_metric, self)
             ok &= value == other
             exp = (exp + " and " if exp else "") + f"= {self.equals_metric} ({other})"
+        if self.below_metric:
+            other = probe.metric(self.below_metric, self)
+            ok &= value < other
+            exp = (exp + " and " if exp else "") + f"< {self.below_metric} ({other})"
         return Outcome(ok, f"{label} {exp}", f"{label} = {value}")
 
 
@@ -232,6 +238,46 @@ class ProjectorCond(Strict):
             f"projector {self.name} {self.state}",
             f"{state}{(' (' + last_error + ')') if last_error else ''}",
         )
+
+
+CDC_TOPICS = ("users", "follows", "posts")
+NEEDS_CLUSTER = "needs `polydemo up --kafka-brokers 3` (this stack runs one Kafka broker)"
+
+
+@condition("partitions")
+class PartitionsCond(Strict):
+    """``partitions: {topic: users, isr: 2}``: every partition of the topic has a leader and that many
+    in-sync replicas (``isr_min`` / ``isr_max`` for a range); ``leader_not: killed`` also wants the leader to
+    be another broker than the one the last ``kill_broker`` step killed."""
+
+    topic: Literal["users", "follows", "posts"]
+    isr: int | None = Field(None, ge=0, le=3)
+    isr_min: int | None = Field(None, ge=0, le=3)
+    isr_max: int | None = Field(None, ge=0, le=3)
+    leader_not: Literal["killed"] | None = None
+
+    def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
+        states = probe.partitions(self.topic)  # (partition, leader, isr size)
+        killed = int(traces.get("killed_broker", -1))
+        ok = bool(states)
+        for _p, leader, isr in states:
+            ok &= leader >= 0
+            ok &= self.isr is None or isr == self.isr
+            ok &= self.isr_min is None or isr >= self.isr_min
+            ok &= self.isr_max is None or isr <= self.isr_max
+            ok &= self.leader_not is None or leader != killed
+        want = ", ".join(
+            x
+            for x in (
+                f"isr {self.isr}" if self.isr is not None else "",
+                f"isr >= {self.isr_min}" if self.isr_min is not None else "",
+                f"isr <= {self.isr_max}" if self.isr_max is not None else "",
+                f"leader not broker {killed}" if self.leader_not else "",
+            )
+            if x
+        )
+        seen = "; ".join(f"p{p} leader {leader} isr {isr}" for p, leader, isr in states) or "no partitions"
+        return Outcome(ok, f"{self.topic}: a leader, {want}", seen)
 
 
 @condition("staleness")
@@ -562,6 +608,61 @@ class Control(StepModel):
         return ctx.control(self.target, self.kind)
 
 
+@step(scalar="broker")
+class KillBroker(StepModel):
+    """``kill_broker: leader-of users`` SIGKILLs the broker that leads most of that topic's partitions
+    (``kill_broker: 2``: that broker); ``start_broker: killed`` (or an id) starts it again. Cluster mode only:
+    on one broker the step fails with the one line that says so."""
+
+    kind: Literal["kill_broker", "start_broker"] = "kill_broker"
+    broker: str
+
+    @field_validator("broker")
+    @classmethod
+    def _b(cls, v: str | int) -> str:
+        v = str(v)
+        ok = v in ("1", "2", "3", "killed", "all-killed") or (
+            v.startswith("leader-of ") and v.removeprefix("leader-of ") in CDC_TOPICS
+        )
+        if not ok:
+            raise ValueError(
+                f"unknown broker {v!r}; expected 1, 2, 3, `leader-of users|follows|posts`, or `killed` / "
+                "`all-killed` (start_broker: the one the last kill_broker killed, or every one killed)"
+            )
+        return v
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.broker}"
+
+    def estimate(self) -> float:
+        return 12.0 if self.kind == "start_broker" else 0.5
+
+    def run(self, ctx: Runner) -> str:
+        if not ctx.settings.cluster:
+            raise StepFailed(f"{self.kind} {NEEDS_CLUSTER}")
+        killed = ctx.killed_brokers
+        if self.kind == "kill_broker":
+            node = ctx.actions.resolve_broker(self.broker)
+            outcome = ctx.control(ctx.settings.broker_service(node), "kill")
+            killed.append(node)
+            ctx.traces["killed_broker"] = node
+            return f"broker {node} ({outcome}, SIGKILL)"
+        if self.broker == "all-killed":
+            nodes = list(killed)
+        elif self.broker == "killed":
+            nodes = killed[-1:]
+        else:
+            nodes = [int(self.broker)]
+        if not nodes:
+            raise StepFailed("start_broker: no broker was killed by this scenario")
+        lines = []
+        for node in nodes:
+            lines.append(f"broker {node}: {ctx.control(ctx.settings.broker_service(node), 'start')}")
+            if node in killed:
+                killed.remove(node)
+        return "; ".join(lines)
+
+
 @step(scalar="name")
 class ReadModel(StepModel):
     """``add_projector: wtf`` starts an optional read model (it fills from history, then live; removed again
@@ -638,7 +739,10 @@ class WaitUntil(StepModel):
     def run(self, ctx: Runner) -> str:
         deadline = ctx.clock() + self.timeout
         while True:
-            out = self.condition.evaluate(ctx.probe, ctx.traces)
+            try:
+                out = self.condition.evaluate(ctx.probe, ctx.traces)
+            except Exception as exc:  # noqa: BLE001 - a store that cannot answer yet (a broker failover) is "not yet"
+                out = Outcome(False, self.condition.describe(), f"{type(exc).__name__}: {str(exc)[:200]}")
             if out.ok:
                 return f"{out.expected}: {out.seen}"
             if ctx.clock() > deadline:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -130,6 +130,8 @@ class Actions(Protocol):
 
     def control(self, target: str, action: str) -> str: ...
 
+    def resolve_broker(self, which: str) -> int: ...
+
     def add_column(self, step: AddColumn, load_prefix: str) -> str: ...
 
     def drop_column(self, table: str, column: str) -> str: ...
@@ -178,6 +180,7 @@ class Runner:
         self.added: dict[str, float] = {}  # optional projector -> when this run added it (catch_up measures from it)
         self.commits: dict[str, float] = {}
         self.traces: dict[str, float] = {}
+        self.killed_brokers: list[int] = []  # by kill_broker steps, not started again yet
         self.schemas: dict[str, list[str]] = {}  # the `schema` step's last look per topic (for its diff)
         self.clients = None
         if actions is None or probe is None:
@@ -342,10 +345,29 @@ class StackProbe:
 
         return checks.bio(self.clients, store, email)
 
+    def partitions(self, topic: str) -> list[tuple[int, int, int]]:
+        """(partition, leader, ISR size) of a CDC topic (``users``/``follows``/``posts``)."""
+        from polydemo.pipeline.events import topics
+
+        with self._fresh_kafka_on_error():
+            states = self.clients.kafka.partition_states([topics(self.settings.topic_prefix)[topic]])
+        return [(p.partition, p.leader, len(p.isr)) for p in states]
+
+    @contextlib.contextmanager
+    def _fresh_kafka_on_error(self) -> Iterator[None]:
+        """A Kafka read that failed (a broker died under the client) drops the admin client: the next read
+        makes a new one, bootstrapped from the brokers that are up, instead of waiting on a dead leader."""
+        try:
+            yield
+        except Exception:
+            self.clients.kafka.close()
+            raise
+
     def lags(self) -> dict[str, int]:
         from polydemo.pipeline import lag
 
-        return lag.projector_lag(self.settings, self.clients.kafka)
+        with self._fresh_kafka_on_error():
+            return lag.projector_lag(self.settings, self.clients.kafka)
 
     def user_name(self, store: str, email: str) -> str | None:
         from polydemo.scenario import checks
@@ -605,6 +627,20 @@ class StackActions:
         return f"a users event for {u.email} without {', '.join(without)} sent to {topic}"
 
     # ------------------------------------------------------------------ control
+    def resolve_broker(self, which: str) -> int:
+        """A broker id: ``"2"``, or ``"leader-of users"``: the broker leading most of that topic's partitions."""
+        from collections import Counter
+
+        from polydemo.pipeline.events import topics
+
+        if which.isdigit():
+            return int(which)
+        topic = topics(self.settings.topic_prefix)[which.removeprefix("leader-of ")]
+        leaders = Counter(p.leader for p in self.clients.kafka.partition_states([topic]) if p.leader >= 0)
+        if not leaders:
+            raise RuntimeError(f"{topic} has no leader right now")
+        return leaders.most_common(1)[0][0]
+
     def control(self, target: str, action: str) -> str:
         from polydemo.pipeline import connector, workers
 

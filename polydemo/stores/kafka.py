@@ -40,8 +40,33 @@ Debezium's Connect worker uses, so every producer of polydemo puts a key on the 
 default, crc32, would put it elsewhere). A key always goes to one partition: its changes stay in order."""
 
 
+def producer_config(settings: Settings, **extra) -> dict:
+    """Every polydemo producer: acknowledged by all in-sync replicas (``min.insync.replicas`` of them, 2 of 3
+    in cluster mode) and idempotent, so a retry after a leader change never writes a message twice."""
+    return client_config(
+        settings,
+        **{"linger.ms": 0, "acks": "all", "enable.idempotence": True, "topic.metadata.refresh.interval.ms": 5000},
+        **extra,
+    )
+
+
 def admin(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
+
+
+def broker_health(settings: Settings, node_id: int) -> Health:
+    """One broker of a cluster: it answers on its own port and the cluster's metadata lists it (registered
+    with the controller quorum and not fenced)."""
+    try:
+        one = AdminClient(
+            {**client_config(settings), "bootstrap.servers": f"{settings.host}:{settings.broker_port(node_id)}"}
+        )
+        md = one.list_topics(timeout=2)
+        if node_id not in md.brokers:
+            return Health(False, f"broker {node_id} not in the cluster metadata yet")
+        return Health(True, f"broker {node_id} of {len(md.brokers)} up ({len(md.topics)} topics)")
+    except Exception as exc:  # noqa: BLE001 - health never raises: a down store is an answer
+        return Health.down(exc)
 
 
 def health(settings: Settings) -> Health:
@@ -155,7 +180,10 @@ class KafkaAdmin(Gateway[AdminClient]):
         if not missing:
             return []
         futures = self.client.create_topics(
-            [NewTopic(n, _count(partitions, n), 1, config=(configs or {}).get(n, {})) for n in missing],
+            [
+                NewTopic(n, _count(partitions, n), self.settings.replication_factor, config=(configs or {}).get(n, {}))
+                for n in missing
+            ],
             request_timeout=timeout,
         )
         for fut in futures.values():
@@ -182,7 +210,8 @@ class KafkaAdmin(Gateway[AdminClient]):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                made = [NewTopic(n, _count(partitions, n), 1, config=(configs or {}).get(n, {})) for n in names]
+                rf = self.settings.replication_factor
+                made = [NewTopic(n, _count(partitions, n), rf, config=(configs or {}).get(n, {})) for n in names]
                 for fut in self.client.create_topics(made, request_timeout=10).values():
                     fut.result()
                 return
@@ -192,6 +221,10 @@ class KafkaAdmin(Gateway[AdminClient]):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+    def live_brokers(self, timeout: float = 3.0) -> set[int]:
+        """The ids of the brokers the cluster metadata lists (registered and not fenced)."""
+        return set(self.client.list_topics(timeout=timeout).brokers)
 
     def topic_config(self, topic: str, timeout: float = 5.0) -> dict[str, str]:
         """A topic's effective configuration (``cleanup.policy`` and the rest)."""
@@ -217,9 +250,10 @@ class KafkaAdmin(Gateway[AdminClient]):
         md = self.client.list_topics(timeout=timeout)
         return {t: len(md.topics[t].partitions) for t in names if t in md.topics and md.topics[t].error is None}
 
-    def partition_states(self, topics: list[str]) -> list[PartitionState]:
-        """Leader, replicas and in-sync replicas of every partition of ``topics`` (one metadata request)."""
-        return _states(self.client.list_topics(timeout=5.0), topics)
+    def partition_states(self, topics: list[str], timeout: float = 5.0) -> list[PartitionState]:
+        """Leader, replicas and in-sync replicas of every partition of ``topics`` (those that exist; one
+        metadata request), in order."""
+        return _states(self.client.list_topics(timeout=timeout), topics)
 
     def partition_view(
         self, topics: list[str], timeout: float = 3.0
@@ -433,7 +467,7 @@ class KafkaAdmin(Gateway[AdminClient]):
         """One message, flushed (the schema-change story's malformed event stands in for a broken producer)."""
         from confluent_kafka import Producer
 
-        p = Producer(client_config(self.settings, **{"acks": "all"}))
+        p = Producer(producer_config(self.settings))
         p.produce(topic, key=key, value=value)
         if p.flush(timeout):
             raise TimeoutError(f"the message to {topic} was not acknowledged within {timeout:.0f}s")

@@ -49,3 +49,22 @@ def test_client_errors_are_attributed_to_their_store():
     assert store_of(psycopg.OperationalError("refused")) == "PostgreSQL"
     assert store_of(redis.exceptions.ConnectionError("refused")) == "Redis"
     assert store_of(ValueError("a bug")) is None
+
+
+def test_kafka_brokers_default_one_three_from_env_or_the_home_and_bad_values_refused(tmp_path, monkeypatch):
+    from polydemo.config import Settings, remember_kafka_brokers
+    from polydemo.errors import PolydemoError
+
+    monkeypatch.delenv("POLYDEMO_KAFKA_BROKERS", raising=False)
+    monkeypatch.setenv("POLYDEMO_PORT_OFFSET", "0")
+    one = Settings.from_env(home=tmp_path)
+    assert one.kafka_brokers == 1 and one.kafka_bootstrap == "127.0.0.1:9092"
+    assert (one.replication_factor, one.min_insync) == (1, 1)
+    remember_kafka_brokers(tmp_path, 3)
+    three = Settings.from_env(home=tmp_path)
+    assert three.kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9095"
+    assert [three.controller_port(n) for n in (1, 2, 3)] == [9093, 9096, 9097]
+    assert (three.replication_factor, three.min_insync) == (3, 2) and three.port("kafka-3") == 9095
+    monkeypatch.setenv("POLYDEMO_KAFKA_BROKERS", "2")
+    with pytest.raises(PolydemoError, match="1 broker or a cluster of 3"):
+        Settings.from_env(home=tmp_path)

@@ -324,6 +324,8 @@ def test_every_step_kind_and_condition_is_registered_with_its_handlers():
         "catch_up",
         "rename",
         "scale_projector",
+        "kill_broker",
+        "start_broker",
     }
     assert set(model.STEPS) == {*model.STEP_KINDS, "presenter_pause"}
     for cls in set(model.STEPS.values()):
@@ -434,3 +436,52 @@ def test_bad_scale_steps_are_refused_before_anything_runs(step, error):
 
     with pytest.raises(PolydemoError, match=error):
         scenario(f"title: t\ndescription: d\nsteps:\n  - {step}\n")
+
+
+# ---------------------------------------------------------------- the broker drills (cluster mode)
+
+
+def test_kill_broker_on_one_broker_fails_with_the_one_line_that_says_so():
+    result = make("title: t\nsteps:\n  - kill_broker: leader-of users\n")[0].run()
+    assert not result.passed
+    assert "needs `polydemo up --kafka-brokers 3`" in result.failures[0].message
+
+
+def test_kill_broker_resolves_kills_remembers_and_start_broker_brings_it_back():
+    class BrokerActions(Actions):
+        def resolve_broker(self, which):
+            self.calls.append(("resolve", which))
+            return 2
+
+    actions = BrokerActions()
+    runner, _, _, _ = make(
+        "title: t\nsteps:\n  - kill_broker: leader-of users\n  - expect: {partitions: {topic: users, isr: 2, "
+        "leader_not: killed}}\n  - start_broker: killed\n",
+        actions=actions,
+        probe=PartitionProbe([(0, 1, 2)]),
+    )
+    runner.settings = runner.settings.with_overrides(kafka_brokers=3)
+    result = runner.run()
+    assert result.passed, result.failures
+    assert ("resolve", "leader-of users") in actions.calls
+    assert ("control", "kafka-2", "kill") in actions.calls and ("control", "kafka-2", "start") in actions.calls
+    assert runner.killed_brokers == [] and runner.to_restore == {}
+
+
+def test_partitions_condition_wants_a_leader_the_isr_and_another_leader_than_the_killed_one():
+    from polydemo.scenario.model import PartitionsCond
+
+    probe = PartitionProbe([(0, 2, 2), (1, 1, 3)])
+    assert PartitionsCond(topic="users", isr_min=2).evaluate(probe, {}).ok
+    assert not PartitionsCond(topic="users", isr=3).evaluate(probe, {}).ok
+    assert not PartitionsCond(topic="users", leader_not="killed").evaluate(probe, {"killed_broker": 2}).ok
+    assert not PartitionsCond(topic="users", isr_min=0).evaluate(PartitionProbe([(0, -1, 0)]), {}).ok
+
+
+class PartitionProbe(Probe):
+    def __init__(self, states):
+        super().__init__()
+        self.states = states
+
+    def partitions(self, topic):
+        return self.states

@@ -31,7 +31,7 @@ def write(d: Path, name: str, title: str) -> Path:
 
 def test_builtins_are_found_from_any_directory(elsewhere):
     names = loader.available()
-    assert len(names) == len(list((ROOT / "scenarios").glob("*.yaml"))) == 14
+    assert len(names) == len(list((ROOT / "scenarios").glob("*.yaml"))) == 16
     assert names["tour"] == ROOT / "scenarios" / "tour.yaml"
 
 
