@@ -25,7 +25,16 @@ from tests.docker.conftest import (
 )
 
 SERVICES = ("postgres", "timeseries", "redis", "mongo", "neo4j", "kafka", "connect")
-SCENARIOS = ("signup", "kill-consumer", "store-outage", "cdc-outage")
+SCENARIOS = (
+    "signup",
+    "kill-consumer",
+    "store-outage",
+    "cdc-outage",
+    "schema-change",
+    "new-read-model",
+    "outbox",
+    "rebalance",
+)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from polydemo.errors import PolydemoError
 from tests.integration.conftest import TEST_OFFSET, down_leaves_no_process_behind, wait_for
 
 CLUSTER_OFFSET = str(int(TEST_OFFSET) + 1000)
@@ -41,7 +42,10 @@ def cluster(request):
     problems: list[str] = []
     try:
         t0 = time.monotonic()
-        stack_lib.bring_up(runtime)
+        try:
+            stack_lib.bring_up(runtime)
+        except PolydemoError as exc:  # the server's own log tail, which pytest would not show
+            pytest.fail(f"cluster up failed: {exc}\n{exc.details or ''}\n{exc.hint or ''}")
         print(f"\n[cluster] up in {time.monotonic() - t0:.1f}s at {home}")
         yield runtime
         problems = down_leaves_no_process_behind(runtime)
