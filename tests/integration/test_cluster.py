@@ -194,3 +194,19 @@ def test_rolling_restart_of_all_three_brokers_under_load(cluster):
         writer.join(timeout=60)
     assert len(done) >= 20
     _exact(settings, before + len(done))
+
+
+CLUSTER_SCENARIOS = ("kill-broker", "min-insync")
+"""The built-in scenarios that need three brokers: run here, on the cluster (test_scenarios runs the others)."""
+
+
+@pytest.mark.parametrize("name", CLUSTER_SCENARIOS)
+def test_cluster_scenario_passes(cluster, name):
+    from polydemo.scenario import loader
+    from polydemo.scenario.runner import Runner
+
+    t0 = time.monotonic()
+    result = Runner(cluster.settings, cluster, loader.load(name), speed=100).run()
+    print(f"\n[cluster] scenario {name}: {time.monotonic() - t0:.1f}s at --speed 100")
+    assert result.passed, [(f.index + 1, f.kind, f.message, f.expected, f.seen) for f in result.failures]
+    assert all(s.healthy for s in cluster.status()), "the scenario left a broker (or another service) stopped"
