@@ -94,6 +94,10 @@ class Probe(Protocol):
 
     def progress(self, name: str) -> tuple[int, int]: ...
 
+    def waterfall(self, email: str, wait: float) -> dict | None:
+        """``polydemo trace``'s waterfall of the user's latest change (``Trace.to_dict()``), or None."""
+        ...
+
 
 CONDITIONS: dict[str, type[BaseModel]] = {}
 C = TypeVar("C", bound=type[BaseModel])
@@ -656,6 +660,9 @@ class Trace(StepModel):
                 f"{email} in {', '.join(self.stores)}",
                 text or "nowhere",
             )
+        # The same waterfall as `polydemo trace`, hop by hop from the projectors' own records (the
+        # presenter draws it in the scenario panel); the projectors write them every 0.5 s.
+        ctx.step_trace = ctx.probe.waterfall(email, min(5.0, max(1.0, deadline - ctx.clock())))
         return f"Postgres commit -> {text}"
 
 

@@ -85,6 +85,7 @@ class Probe:
     def __init__(self, metrics: dict | None = None, names: dict | None = None):
         self.metrics = metrics or {}
         self.names = names or {}  # (store, email) -> name, or a list of answers, one per poll
+        self.waterfalls: dict[str, dict] = {}  # email -> a recorded Trace.to_dict() for the trace step
 
     def metric(self, name, cond=None):
         return self.metrics[name]
@@ -101,6 +102,9 @@ class Probe:
 
     def projector_state(self, name):
         return "running", None
+
+    def waterfall(self, email, wait):
+        return self.waterfalls.get(email)
 
 
 class Recorder(Presenter):
