@@ -812,8 +812,10 @@ def _feed(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     return PanelSpec("feed", "Event feed", 4, max(1, len(snap.feed)), build, subtitle="newest first")
 
 
-def _scenario(scenario: dict, width: int, max_lines: int) -> tuple[Panel, int] | None:
-    """The scenario panel: steps ticked off, the current one marked, and its caption."""
+def _scenario(scenario: dict, width: int, max_lines: int, max_detail: int = 0) -> tuple[Panel, int] | None:
+    """The scenario panel: steps ticked off, the current one marked, and its caption; under them, up to
+    ``max_detail`` lines of the last step's ``detail`` (a ``trace`` step's waterfall, the statements a step
+    ran with --show-commands): ``{"title": str, "lines": [Text, ...]}``, each line cut to the width."""
     steps = [str(s) for s in scenario.get("steps") or []]
     current = scenario.get("current", scenario.get("step", 0))
     current = current if isinstance(current, int) else 0
@@ -832,6 +834,17 @@ def _scenario(scenario: dict, width: int, max_lines: int) -> tuple[Panel, int] |
         lines.append(_line((str(caption), "italic")))
     if not lines:
         return None
+    detail = scenario.get("detail") or {}
+    shown = list(detail.get("lines") or []) if max_detail >= 2 else []
+    if shown:
+        if len(shown) > max_detail:
+            more = len(shown) - (max_detail - 1)
+            shown = [*shown[: max_detail - 1], _line((f"… {more} more", DIM))]
+        for text in shown:
+            line = text.copy() if isinstance(text, Text) else _line((str(text), ""))
+            line.no_wrap, line.overflow = True, "ellipsis"
+            line.truncate(width - 4, overflow="ellipsis")
+            lines.append(line)
     title = scenario.get("name") or scenario.get("title") or "scenario"
     offset = scenario.get("offset", 0) if isinstance(scenario.get("offset", 0), int) else 0
     total = scenario.get("total") or len(steps)
@@ -840,6 +853,8 @@ def _scenario(scenario: dict, width: int, max_lines: int) -> tuple[Panel, int] |
         Group(*lines),
         title=f"[bold]scenario: {escape(str(title))}[/]{where}",
         title_align="left",
+        subtitle=f"[dim]{escape(str(detail.get('title') or ''))}[/]" if shown else None,
+        subtitle_align="right",
         height=len(lines) + 2,
         border_style="magenta",
         padding=(0, 1),
@@ -987,8 +1002,9 @@ def render(
     """
     snap = snapshot
     width, height = max(24, width), max(6, height)
+    detailed = bool(scenario and (scenario.get("detail") or {}).get("lines"))  # a step's detail wants the room
     header = _header(snap, width, compact=False)
-    if len(header) > (5 if height >= 28 else 4) or height < 24:
+    if len(header) > (5 if height >= 28 else 4) or height < 24 or detailed:
         header = _header(snap, width, compact=True)
     if height < 14:
         header = header[:1]
@@ -996,7 +1012,9 @@ def render(
     budget = height - len(header) - len(footer)
     scen = None
     if scenario and budget >= 12:
-        scen = _scenario(scenario, width, max_lines=3 if height >= 24 else 2)
+        # A step's detail takes what the panels can spare: they keep 12 lines (10 below 24 rows).
+        spare = budget - (5 if height >= 24 else 4) - (12 if height >= 24 else 10)
+        scen = _scenario(scenario, width, max_lines=3 if height >= 24 else 2, max_detail=min(10, spare))
         if scen:
             budget -= scen[1]
 

@@ -17,6 +17,7 @@ import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from polydemo.config import Settings
 from polydemo.pipeline.projector import RECENT, status_file
@@ -156,13 +157,17 @@ def collect(settings: Settings, entity: str, subject: str, key: str, wait: float
         time.sleep(0.2)
 
 
-def trace_user(settings: Settings, email_or_id: str, wait: float = 10.0) -> Trace:
-    """The latest change of a user (by email or id), looked up in Postgres first."""
+def trace_user(settings: Settings, email_or_id: str, wait: float = 10.0, users: Any = None) -> Trace:
+    """The latest change of a user (by email or id), looked up in Postgres first (through ``users``, a
+    ``Users`` gateway, when given: a scenario run passes its own)."""
     from polydemo.errors import PolydemoError
     from polydemo.stores.postgres import Users
 
-    with Users(settings) as users:
+    if users is not None:
         row = users.user(email_or_id)
+    else:
+        with Users(settings) as gateway:
+            row = gateway.user(email_or_id)
     if row is None:
         raise PolydemoError(f"no user {email_or_id!r} in Postgres", hint="sign them up first: polydemo signup EMAIL")
     return collect(settings, "user", row.email, row.id, wait)

@@ -97,6 +97,10 @@ class Probe(Protocol):
     def owners(self, name: str) -> tuple[dict[str, int], int]: ...
     def partitions(self, topic: str) -> list[tuple[int, int, int]]: ...
 
+    def waterfall(self, email: str, wait: float) -> dict | None:
+        """``polydemo trace``'s waterfall of the user's latest change (``Trace.to_dict()``), or None."""
+        ...
+
 
 CONDITIONS: dict[str, type[BaseModel]] = {}
 C = TypeVar("C", bound=type[BaseModel])
@@ -797,6 +801,9 @@ class Trace(StepModel):
                 f"{email} in {', '.join(self.stores)}",
                 text or "nowhere",
             )
+        # The same waterfall as `polydemo trace`, hop by hop from the projectors' own records (the
+        # presenter draws it in the scenario panel); the projectors write them every 0.5 s.
+        ctx.step_trace = ctx.probe.waterfall(email, min(5.0, max(1.0, deadline - ctx.clock())))
         return f"Postgres commit -> {text}"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.text import Text
 
 from polydemo.console import Environment, visible
@@ -40,6 +41,11 @@ class LinePresenter(Presenter):
             f"{_esc(r.message if step.kind != 'say' else '“' + r.message + '”')} "
             f"[dim]{r.seconds:.1f}s[/dim]"
         )
+        if r.trace is not None:  # a trace step: the waterfall, as `polydemo trace` draws it
+            from polydemo.pipeline.trace import Trace
+            from polydemo.views import trace_view
+
+            self.env.err.print(Padding(trace_view(Trace.from_dict(r.trace)), (0, 0, 0, 6)))
         for command in r.commands:  # --show-commands: the statements the step really ran
             self.env.err.print(Text(f"      {visible(command)}", style="dim"), soft_wrap=True, emoji=False)
         if not r.ok and (r.expected or r.seen):
@@ -58,9 +64,47 @@ def _esc(text: str) -> str:
     return safe(text)
 
 
-def scenario_panel_data(loaded, results: list[StepResult], current: int | None, caption: str | None) -> dict:
+KEEPS_DETAIL = ("say", "presenter_pause", "sleep")  # steps during which the last step's detail stays up
+DETAIL_WIDTH = 96  # the scenario panel's inside at 100 columns
+
+
+def step_detail(r: StepResult, show_commands: bool = True, width: int = DETAIL_WIDTH) -> dict | None:
+    """What the scenario panel shows under the steps after ``r``: a trace step's waterfall (the same table
+    as `polydemo trace`, as lines), or the statements the step ran (--show-commands)."""
+    if r.trace is not None:
+        from polydemo.pipeline.trace import Trace
+        from polydemo.views import trace_view
+
+        trace = Trace.from_dict(r.trace)
+        table = trace_view(trace, bar_width=24)
+        table.show_header = False  # the panel's subtitle says what it is
+        title, table.title = f"step {r.index + 1}: {table.title} · ms from the source write", None
+        return {"title": visible(str(title)), "lines": renderable_lines(table, width)}
+    if r.commands and show_commands:
+        lines = [Text(visible(c), style="dim") for c in r.commands]
+        return {"title": f"step {r.index + 1} ran", "lines": lines}
+    return None
+
+
+def renderable_lines(renderable: Any, width: int) -> list[Text]:
+    """A renderable as styled lines of ``width`` cells (no terminal)."""
+    console = Console(width=width, file=io.StringIO(), force_terminal=True, color_system="256", _environ={})
+    out = []
+    for segments in console.render_lines(renderable, console.options, pad=False):
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for seg in segments:
+            if not seg.control:
+                line.append(seg.text, seg.style)
+        line.rstrip()
+        out.append(line)
+    return out
+
+
+def scenario_panel_data(
+    loaded, results: list[StepResult], current: int | None, caption: str | None, detail: dict | None = None
+) -> dict:
     """The dashboard's scenario panel (polydemo.dashboard.render): a window of steps around the current one,
-    ticked off, and the caption (the narration, or what the current step does)."""
+    ticked off, the caption (the narration, or what the current step does) and the last step's detail."""
     steps = loaded.scenario.steps
     done = len(results) >= len(steps) and all(r.ok for r in results)
     failed = next((r for r in results if not r.ok), None)
@@ -86,6 +130,7 @@ def scenario_panel_data(loaded, results: list[StepResult], current: int | None, 
         "done": done,
         "total": len(steps),
         "offset": lo,
+        "detail": detail,
     }
 
 
@@ -107,6 +152,7 @@ class DashboardPresenter(Presenter):
         screen: bool = True,
         cast: Any = None,
         footer: Callable[[], str] | None = None,
+        show_commands: Callable[[], bool] | None = None,
     ):
         from polydemo.dashboard import render as render_mod
         from polydemo.dashboard import snapshot as snap_mod
@@ -128,9 +174,14 @@ class DashboardPresenter(Presenter):
         self.thread: threading.Thread | None = None
         self.last_snap: Any = None
         self.frames = 0
+        self.detail: dict | None = None  # the scenario panel's detail: the last trace's waterfall, or commands
+        self.show_commands = show_commands or (lambda: True)
 
     def _scenario(self, current: int | None):
-        return scenario_panel_data(self.loaded, self.results, current, self._caption)
+        detail = self.detail
+        if detail is not None and detail.get("commands") and not self.show_commands():
+            detail = None  # the commands key turned them off
+        return scenario_panel_data(self.loaded, self.results, current, self._caption, detail)
 
     def _footer(self) -> Text:
         return Text(visible(self.footer()) if self.footer else "", style="dim", overflow="ellipsis", no_wrap=True)
@@ -192,11 +243,17 @@ class DashboardPresenter(Presenter):
 
     def step_started(self, index: int, step, line: int) -> None:
         self.current = index
+        if step.kind not in KEEPS_DETAIL:
+            self.detail = None
         if not self.screen:
             self.lines.step_started(index, step, line)
 
     def step_done(self, r: StepResult) -> None:
         self.results.append(r)
+        detail = step_detail(r)
+        if detail is not None:
+            self.detail = {**detail, "commands": r.trace is None}
+            self.wake.set()
         if not self.screen:
             self.lines.step_done(r)
 

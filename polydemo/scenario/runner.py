@@ -49,6 +49,7 @@ class StepResult:
     expected: str | None = None
     seen: str | None = None
     commands: list[str] = field(default_factory=list)  # --show-commands: "store: statement", as they ran
+    trace: dict | None = None  # a `trace` step: the waterfall (polydemo.pipeline.trace.Trace.to_dict())
 
 
 @dataclass
@@ -182,6 +183,7 @@ class Runner:
         self.traces: dict[str, float] = {}
         self.killed_brokers: list[int] = []  # by kill_broker steps, not started again yet
         self.schemas: dict[str, list[str]] = {}  # the `schema` step's last look per topic (for its diff)
+        self.step_trace: dict | None = None  # what the running `trace` step drew (its StepResult.trace)
         self.clients = None
         if actions is None or probe is None:
             from polydemo.stores import Stores
@@ -237,8 +239,9 @@ class Runner:
         return res
 
     def _execute(self, i: int, step: StepModel, line: int) -> StepResult:
+        self.step_trace = None
         try:
-            return StepResult(i, step.kind, line, True, step.run(self), 0.0)
+            return StepResult(i, step.kind, line, True, step.run(self), 0.0, trace=self.step_trace)
         except SkipWait:
             return StepResult(i, step.kind, line, True, "skipped by the presenter", 0.0)
         except StepFailed as exc:
@@ -405,6 +408,15 @@ class StackProbe:
         counts = {instance_of(m.client_id) or m.client_id: len(m.partitions) for m in members if m.partitions}
         topics = ALL_PROJECTORS[name](self.settings).topics()
         return counts, sum(kafka.partition_counts(topics).values())
+
+    def waterfall(self, email: str, wait: float) -> dict | None:
+        from polydemo.pipeline import trace
+
+        try:
+            return trace.trace_user(self.settings, email, wait, users=self.clients.users).to_dict()
+        except PolydemoError as exc:  # the step already saw the user everywhere; the waterfall is extra
+            log.debug("no waterfall for %s: %s", email, exc.message)
+            return None
 
 
 class StackActions:

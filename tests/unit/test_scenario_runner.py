@@ -85,6 +85,7 @@ class Probe:
     def __init__(self, metrics: dict | None = None, names: dict | None = None):
         self.metrics = metrics or {}
         self.names = names or {}  # (store, email) -> name, or a list of answers, one per poll
+        self.waterfalls: dict[str, dict] = {}  # email -> a recorded Trace.to_dict() for the trace step
 
     def metric(self, name, cond=None):
         return self.metrics[name]
@@ -104,6 +105,9 @@ class Probe:
 
     def owners(self, name):
         return self.metrics.get("owners", ({"graph#1": 6, "graph#2": 6}, 12))
+
+    def waterfall(self, email, wait):
+        return self.waterfalls.get(email)
 
 
 class Recorder(Presenter):
