@@ -54,35 +54,8 @@ def test_header_then_one_output_event_per_frame_and_markers_in_time_order():
     times = [e[0] for e in events]
     assert times == sorted(times) and times[0] > 0
     first = events[0][2]
-    # The first frame clears the screen and draws each row at its place; no newline, so nothing scrolls.
-    assert first.startswith("\x1b[H\x1b[2J\x1b[1;1Hframe 0") and "\x1b[2;1Hsecond line" in first
-    assert "\x1b[3;1Hfooter" in first and "\n" not in first
-    # The next frames write only what changed: the digit of the first row, at its column.
-    assert [e[2] for e in events if e[1] == "o"][1:] == ["\x1b[1;7H1", "\x1b[1;7H2"]
-
-
-def test_a_frame_that_changes_nothing_writes_no_event_and_a_shorter_one_erases_the_rest():
-    out = io.StringIO()
-    cast = CastWriter(out, 20, 4, clock=Ticks())
-    console = offscreen_console(cast, no_color=True)
-    frame_into(console, Text("a\nb\nc"))
-    frame_into(console, Text("a\nb\nc"))
-    frame_into(console, Text("a\nB"))
-    cast.close()
-    frames = [e[2] for e in cast_mod.parse(out.getvalue())[1] if e[1] == "o"]
-    assert len(frames) == 2
-    assert frames[1] == "\x1b[2;1HB\x1b[3;1H\x1b[2K"
-
-
-def test_changed_cells_keep_their_style():
-    out = io.StringIO()
-    cast = CastWriter(out, 20, 2, clock=Ticks())
-    console = offscreen_console(cast)
-    frame_into(console, Text.assemble("lag ", ("3", "bold red")))
-    frame_into(console, Text.assemble("lag ", ("4", "bold red")))
-    cast.close()
-    frames = [e[2] for e in cast_mod.parse(out.getvalue())[1] if e[1] == "o"]
-    assert frames[1] == "\x1b[1;5H\x1b[1;31m4\x1b[0m"
+    assert first.startswith("\x1b[H\x1b[2J") and "frame 0\r\nsecond line" in first and first.endswith("footer")
+    assert "\n" not in first.replace("\r\n", "")  # every newline is a CR LF, as a terminal writes it
 
 
 def test_times_never_go_back_even_if_the_clock_does():
@@ -149,7 +122,7 @@ def test_dashboard_presenter_records_a_frame_and_a_marker_per_say_without_a_term
     last = events[-1]
     assert (
         last[1] == "o"
-        and "all 4 steps passed" in last[2]  # a diff: only the caption and the result line changed
+        and "60x11 all 4 steps passed" in last[2]
         and "drill: \x1b[1;32mpassed\x1b[0m, 4/4 steps" in last[2]
     )
     assert "4/4 steps" in stderr.getvalue() and "signup" in stderr.getvalue()  # the lines, on the terminal
