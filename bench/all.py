@@ -26,7 +26,6 @@ Prints /proc/loadavg at the start, between sections and at the end: the machine 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil
-from common import pct
+from common import offscreen, pct, time_frames
 
 T_START = time.monotonic()
 
@@ -166,17 +165,10 @@ def idle(settings, seconds: float) -> float:
 # ---------------------------------------------------------------- 3/7. dashboard
 
 
-def offscreen():
-    from rich.console import Console
-
-    return Console(file=io.StringIO(), width=100, height=30, force_terminal=True, color_system="truecolor")
-
-
 def dashboard(settings, label: str, frames: int, live_s: float) -> None:
     import resource
 
     from polydemo.dashboard.live import live_loop
-    from polydemo.dashboard.render import render
     from polydemo.dashboard.snapshot import Collector
 
     def cpu() -> float:
@@ -184,21 +176,7 @@ def dashboard(settings, label: str, frames: int, live_s: float) -> None:
         return u.ru_utime + u.ru_stime
 
     collector = Collector(settings, "local")
-    prev = collector.collect()
-    console = offscreen()
-    col, ren, tot = [], [], []
-    for _ in range(frames):
-        t0 = time.perf_counter()
-        snap = collector.collect(prev)
-        t1 = time.perf_counter()
-        console.file = io.StringIO()
-        console.print(render(snap, prev, width=100, height=30))
-        t2 = time.perf_counter()
-        col.append((t1 - t0) * 1000)
-        ren.append((t2 - t1) * 1000)
-        tot.append((t2 - t0) * 1000)
-        prev = snap
-        time.sleep(0.05)
+    prev, col, ren, tot = time_frames(collector, collector.collect(), frames)
     pg = prev.postgres
     counts = (
         f"users {pg.users if pg else '?'}, follows {pg.follows if pg else '?'}, "

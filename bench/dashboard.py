@@ -14,7 +14,6 @@ it only reads from it. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import resource
 import sys
@@ -24,18 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import pct  # noqa: E402
+from common import offscreen, pct, time_frames  # noqa: E402
 
 
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def offscreen(width: int = 100, height: int = 30):
-    from rich.console import Console
-
-    return Console(file=io.StringIO(), width=width, height=height, force_terminal=True, color_system="truecolor")
 
 
 def main() -> None:
@@ -50,7 +43,6 @@ def main() -> None:
 
     from polydemo.dashboard.live import live_loop
     from polydemo.config import Settings
-    from polydemo.dashboard.render import render
     from polydemo.dashboard.snapshot import Collector
     from polydemo.runtime import resolve_runtime_name
 
@@ -65,20 +57,7 @@ def main() -> None:
     prev = collector.collect()  # the first frame also opens every connection: reported, not counted
     first_ms = (time.perf_counter() - t0) * 1000
     down = [s.name for s in prev.services if not s.ok]
-    collect_ms, render_ms, total_ms = [], [], []
-    console = offscreen()
-    for _ in range(args.n):
-        t0 = time.perf_counter()
-        snap = collector.collect(prev)
-        t1 = time.perf_counter()
-        console.file = io.StringIO()
-        console.print(render(snap, prev, width=100, height=30))
-        t2 = time.perf_counter()
-        collect_ms.append((t1 - t0) * 1000)
-        render_ms.append((t2 - t1) * 1000)
-        total_ms.append((t2 - t0) * 1000)
-        prev = snap
-        time.sleep(0.05)
+    prev, collect_ms, render_ms, total_ms = time_frames(collector, prev, args.n)
     print(f"\nfirst frame (connects to every store): {first_ms:.0f} ms{f'; DOWN: {down}' if down else ''}")
     print(f"{args.n} frames, 100x30:")
     for name, values in (("collect", collect_ms), ("render", render_ms), ("collect+render", total_ms)):
