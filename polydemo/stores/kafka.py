@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from polydemo.config import Settings
@@ -156,10 +156,12 @@ class KafkaAdmin(Gateway[AdminClient]):
 
     def close(self) -> None:
         self._client = None  # an AdminClient has no close(); dropping it ends its threads
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            with contextlib.suppress(KafkaException, RuntimeError):
-                reader.close()
+        readers = [self._reader, *(self._offset_readers or {}).values()]
+        self._reader, self._offset_readers = None, None
+        for reader in readers:
+            if reader is not None:
+                with contextlib.suppress(KafkaException, RuntimeError):
+                    reader.close()
 
     # ------------------------------------------------------------ topics
     def topic_names(self, timeout: float = 5.0) -> set[str]:
@@ -313,15 +315,40 @@ class KafkaAdmin(Gateway[AdminClient]):
             for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()
         }
 
-    def committed(self, group: str, timeout: float = 3.0) -> dict[tuple[str, int], int]:
-        futs = self.client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
-        res = futs[group].result()
-        return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []}
+    _offset_readers: dict[str, Consumer] | None = None
+
+    def committed(
+        self, group: str, partitions: list[tuple[str, int]] | None = None, timeout: float = 3.0
+    ) -> dict[tuple[str, int], int]:
+        """The offsets ``group`` has committed, for ``partitions`` (default: every partition of every topic
+        that is not internal); those it never committed are left out.
+
+        Read through a consumer that carries the group's id and never subscribes (so it never joins the
+        group or moves its offsets), not ``AdminClient.list_consumer_group_offsets``: librdkafka's admin path
+        dereferences a NULL consumer group when the answer is NOT_COORDINATOR, which is what a broker says
+        while the group's coordinator moves (librdkafka issue 5040, open; it killed the test run in the
+        ``min-insync`` drill with a segmentation fault). A consumer's own group handle re-queries the
+        coordinator instead."""
+        if partitions is None:
+            md = self.client.list_topics(timeout=timeout)
+            partitions = [(t, p) for t, meta in md.topics.items() if not t.startswith("__") for p in meta.partitions]
+        if not partitions:
+            return {}
+        if self._offset_readers is None:
+            self._offset_readers = {}
+        reader = self._offset_readers.get(group)
+        if reader is None:
+            reader = self._offset_readers[group] = Consumer(
+                client_config(self.settings, **{"group.id": group, "enable.auto.commit": False})
+            )
+        got = reader.committed([TopicPartition(t, p) for t, p in partitions], timeout=timeout)
+        return {(tp.topic, tp.partition): tp.offset for tp in got if tp.error is None and tp.offset >= 0}
 
     def group_lag(self, group: str, group_topics: list[str], highs: dict | None = None) -> list[PartitionLag]:
         highs = highs if highs is not None else self.high_watermarks(group_topics)
-        done = self.committed(group)
-        return [PartitionLag(t, p, h, done.get((t, p))) for (t, p), h in sorted(highs.items()) if t in group_topics]
+        mine = sorted((t, p) for (t, p) in highs if t in group_topics)
+        done = self.committed(group, mine)
+        return [PartitionLag(t, p, highs[(t, p)], done.get((t, p))) for t, p in mine]
 
     # ------------------------------------------------------------ reading a topic
     def record_timestamps(

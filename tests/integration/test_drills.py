@@ -103,7 +103,7 @@ def test_kill9_connect_during_burst(stack, runtime):
 
 def committed_offset(settings, name: str) -> int:
     users_topic = topics(settings.topic_prefix)["users"]
-    return KafkaAdmin(settings).committed(group_id(settings, name)).get((users_topic, 0), -1)
+    return KafkaAdmin(settings).committed(group_id(settings, name), [(users_topic, 0)]).get((users_topic, 0), -1)
 
 
 def test_neo4j_outage_graph_projector_holds_then_converges(stack, runtime):
