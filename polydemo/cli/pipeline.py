@@ -110,8 +110,15 @@ def p_remove(ctx: typer.Context, name: str = OPTIONAL_ARG, json_out: bool = JSON
 
 
 def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_out: bool = JSON_OPT) -> None:
-    """Each projector: pid, state, processed count, last error and lag."""
-    from polydemo.dashboard.render import lag_age
+    """Each projector: pid, state, processed count, last error, lag (messages and seconds) and its trend.
+
+    The trend is the last minute of lag as time, as the projector itself saw it (how long the oldest
+    change of each batch had waited), one cell per 7.5 s, and its peak.
+
+    Example: polydemo projector status graph --json
+    """
+    from polydemo.dashboard.render import lag_age, sparkline
+    from polydemo.dashboard.snapshot import lag_trend
     from polydemo.pipeline import lag, workers
 
     st = with_json(ctx, json_out)
@@ -144,9 +151,11 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
         st.env.emit_json(rows)
         return
     table = Table(title="pipeline processes", title_style="bold")
-    for col in ("name", "pid", "state", "processed", "lag", "lag (s)", "last error"):
+    for col in ("name", "pid", "state", "processed", "lag", "lag (s)", "last minute", "last error"):
         table.add_column(col)
+    now = time.time()
     for r in rows:
+        trend = lag_trend([(t, v) for t, v in r["lag_history"]], now)
         table.add_row(
             r["name"] if r["instance"] == 1 else f"{r['name']}#{r['instance']}",
             str(r["pid"] or "-"),
@@ -154,6 +163,7 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
             str(r["processed"] if r["processed"] is not None else "-"),
             "-" if r["lag"] is None else str(r["lag"]),
             "-" if r["lag"] is None else lag_age(r["lag_seconds"]),
+            f"{sparkline([round(v * 100) for v in trend])} {lag_age(max(trend))}" if r["lag_history"] else "-",
             safe_text(r["last_error"] or ""),
         )
     st.env.out.print(table)

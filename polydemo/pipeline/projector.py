@@ -224,6 +224,26 @@ def dlq_producer_config(settings: Settings) -> dict:
 # ---------------------------------------------------------------- the loop
 
 RECENT = 256  # applied changes kept in the status file's ring, for ``polydemo trace``
+LAG_HISTORY_S = 60  # seconds of lag-as-time kept in the status file, one sample per second, for the trend
+
+
+def oldest_ms(msgs: Sequence[Message]) -> int | None:
+    """The oldest record timestamp (ms) of a batch: the change that waited longest (None when none has one)."""
+    stamps = [ts for _, ts in (m.timestamp() for m in msgs) if ts and ts > 0]
+    return min(stamps) if stamps else None
+
+
+def note_lag(history: list[list[float]], now: float, age_s: float, keep_s: float = LAG_HISTORY_S) -> None:
+    """Add one lag sample (seconds behind at ``now``) to ``history`` (``[[second, seconds behind], ...]``,
+    oldest first; pure): one entry per whole second, the highest of that second, none older than ``keep_s``."""
+    sec = float(int(now))
+    age = round(max(0.0, age_s), 3)
+    if history and history[-1][0] == sec:
+        history[-1][1] = max(history[-1][1], age)
+    else:
+        history.append([sec, age])
+    while history and history[0][0] <= now - keep_s:
+        history.pop(0)
 
 
 def applied_record(m: Message, ch: Change, consumed_at: float, applied_at: float) -> dict:
@@ -277,6 +297,11 @@ class Runner:
         self.last_error: str | None = None
         self.positions: dict[str, int] = {}
         self.recent: deque[dict] = deque(maxlen=RECENT)
+        # Lag as time, seen from inside the loop: when a batch is taken, how long its oldest change had
+        # waited (the record timestamp against the clock); 0 when a poll finds nothing waiting; while a write
+        # is retried, how long the held batch has waited. `projector status` draws the last minute of it.
+        self.lag_history: list[list[float]] = []
+        self._held_since_ms: int | None = None
         self._last_status = float("-inf")
 
     # -------------------------------------------------------------- status
@@ -298,6 +323,7 @@ class Runner:
                 "last_error": self.last_error,
                 "positions": dict(self.positions),
                 "recent": list(self.recent),
+                "lag_history": [list(x) for x in self.lag_history],
                 "updated_at": now,
             }
         )
@@ -327,10 +353,14 @@ class Runner:
         consumer = self.consumer
         first = consumer.poll(0.1)
         if first is None:
+            note_lag(self.lag_history, self.clock(), 0.0)
             self.write_status()
             return True
         batch = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
         consumed_at = self.clock()
+        self._held_since_ms = oldest_ms([m for m in batch if not m.error()])
+        if self._held_since_ms is not None:
+            note_lag(self.lag_history, consumed_at, consumed_at - self._held_since_ms / 1000)
         msgs = []
         for m in batch:
             err = m.error()
@@ -462,6 +492,9 @@ class Runner:
             exc = rs.outcome.exception() if rs.outcome is not None else None
             self.state = "retrying"
             self.last_error = f"{what}: {one_line(exc)}"
+            if self._held_since_ms is not None:  # the batch held back keeps ageing
+                now = self.clock()
+                note_lag(self.lag_history, now, now - self._held_since_ms / 1000)
             log.warning("retry #%d %s", rs.attempt_number, self.last_error)
             self.write_status(force=True)
             try:

@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from polydemo import procs
 from polydemo.config import Settings
@@ -163,6 +163,7 @@ class WorkerStatus:
     last_error: str | None
     group: str | None
     instance: int = 1
+    lag_history: list[list[float]] = field(default_factory=list)  # [[second, seconds behind], ...] (last minute)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -189,6 +190,7 @@ def status(settings: Settings, name: str, instance: int = 1) -> WorkerStatus:
         data.get("last_error"),
         group_id(settings, name) if name in (*PROJECTOR_NAMES, *OPTIONAL) else None,
         instance,
+        list(data.get("lag_history") or []),
     )
 
 

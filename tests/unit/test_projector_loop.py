@@ -376,3 +376,39 @@ def test_recent_ring_is_bounded_and_skips_a_failed_write_until_it_succeeds(setti
     assert len(recent) == RECENT and recent[-1]["offset"] == RECENT + 9 and recent[0]["offset"] == 10
     retrying = [w for w in status.writes if w["state"] == "retrying"]
     assert retrying and all(w["recent"] == [] for w in retrying)
+
+
+# ---------------------------------------------------------------- lag as time, for the trend
+
+
+def test_note_lag_keeps_one_sample_per_second_the_highest_and_only_the_last_minute():
+    from polydemo.pipeline.projector import note_lag
+
+    hist: list[list[float]] = []
+    note_lag(hist, 100.2, 0.5)
+    note_lag(hist, 100.9, 1.25)  # same second: the higher stays
+    note_lag(hist, 100.95, 0.1)
+    note_lag(hist, 101.0, -3)  # a clock a little behind a record timestamp is 0, not negative
+    assert hist == [[100.0, 1.25], [101.0, 0.0]]
+    note_lag(hist, 160.5, 2.0)  # 100 is more than 60 s old now; 101 is not
+    assert hist == [[101.0, 0.0], [160.0, 2.0]]
+
+
+def test_the_status_file_carries_how_long_each_batchs_oldest_change_waited(settings):
+    # Msg timestamps are 1000 + offset ms; the clock reads 3.0 s when the batch is taken: offsets 5 and 9
+    # waited 1.995 and 1.991 s, so the batch's lag is 1.995 s; the empty poll after it is 0.
+    runner, *_rest = make(settings, [[Msg(USERS, 9, user("a")), Msg(USERS, 5, user("b"), partition=1)]])
+    status = _rest[2]
+    runner.clock = lambda: 3.0
+    runner.run()
+    assert status.writes[-1]["lag_history"] == [[3.0, 1.995]]
+
+
+def test_a_batch_held_back_by_a_store_outage_keeps_ageing(settings):
+    times = iter([10.0, 10.0, 12.5, 15.0, 15.0, 15.0, 15.0, 15.0])
+    runner, *_rest = make(settings, [[Msg(USERS, 0, user("a"))]], fail=2)
+    status = _rest[2]
+    runner.clock = lambda: next(times, 15.0)
+    runner.run()
+    hist = dict((t, v) for t, v in status.writes[-1]["lag_history"])
+    assert hist[10.0] == pytest.approx(9.0) and hist[12.0] == pytest.approx(11.5) and hist[15.0] >= 14.0
