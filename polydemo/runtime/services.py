@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -426,14 +427,27 @@ FORMAT_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx128m"]
 
 
 def _shared_cluster_id(settings: Settings) -> str:
-    """One KRaft cluster id for every node of this home (made once; all three brokers format with it)."""
+    """One KRaft cluster id for every node of this home (made once; all three brokers format with it).
+
+    The three nodes are prepared in parallel, so the file is created exclusively: the first writer's id
+    is the one every node reads (two ids would make the quorum refuse the third node with
+    INCONSISTENT_CLUSTER_ID, as happened on a cold `up --kafka-brokers 3`)."""
     path = settings.home / "data" / "kafka-cluster-id"
-    if path.is_file():
-        return path.read_text().strip()
-    cid = _kafka_cluster_id()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(cid + "\n")
-    return cid
+    with _CLUSTER_ID_LOCK:
+        if not path.is_file():
+            tmp = path.with_name(f".kafka-cluster-id.{os.getpid()}")
+            tmp.write_text(_kafka_cluster_id() + "\n")
+            try:
+                os.link(tmp, path)  # atomic, and fails if another process made it first
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path.read_text().strip()
+
+
+_CLUSTER_ID_LOCK = threading.Lock()
 
 
 def _kafka_prepare_node(node_id: int) -> Callable[[Settings], None]:

@@ -68,3 +68,32 @@ def test_kafka_brokers_default_one_three_from_env_or_the_home_and_bad_values_ref
     monkeypatch.setenv("POLYDEMO_KAFKA_BROKERS", "2")
     with pytest.raises(PolydemoError, match="1 broker or a cluster of 3"):
         Settings.from_env(home=tmp_path)
+
+
+def test_three_nodes_prepared_at_once_share_one_complete_cluster_id(tmp_path, monkeypatch):
+    # A cold `up --kafka-brokers 3` prepares the three nodes in parallel: each must read the same, whole id
+    # (one node once formatted with an empty id, read while the first writer was still writing).
+    import threading
+
+    from polydemo.config import Settings
+    from polydemo.runtime import services
+
+    settings = Settings.from_env(home=tmp_path)
+    made = iter(["id-A", "id-B", "id-C", "id-D"])
+    lock = threading.Lock()
+
+    def slow_id() -> str:
+        with lock:
+            value = next(made)
+        threading.Event().wait(0.01)  # every thread finds no file yet before the first one has written
+        return value
+
+    monkeypatch.setattr(services, "_kafka_cluster_id", slow_id)
+    got: list[str] = []
+    threads = [threading.Thread(target=lambda: got.append(services._shared_cluster_id(settings))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 3 and len(set(got)) == 1 and got[0].startswith("id-")
+    assert services._shared_cluster_id(settings) == got[0]  # a later `up` reads the same id
