@@ -643,7 +643,9 @@ class Collector:
         now = time.time()
         partitions = lag.projector_partitions(self.settings, kafka, highs)
         seconds = lag.projector_lag_seconds(self.settings, kafka, partitions, now * 1000)
-        members = kafka.group_members([group_id(self.settings, p) for p in partitions], timeout=self.timeout)
+        from polydemo.pipeline import workers
+
+        members = {group_id(self.settings, p): workers.members(self.settings, p) for p in partitions}
         for projector, rows in partitions.items():
             owners = partition_owners(members.get(group_id(self.settings, projector), []))
             parts = [

@@ -157,6 +157,7 @@ class Consumer(Protocol):
     def poll(self, timeout: float) -> Message | None: ...
     def consume(self, num_messages: int, timeout: float) -> Sequence[Message]: ...
     def commit(self, *, asynchronous: bool) -> Any: ...
+    def assignment(self) -> Sequence[Any]: ...
     def close(self) -> None: ...
 
 
@@ -324,9 +325,20 @@ class Runner:
                 "positions": dict(self.positions),
                 "recent": list(self.recent),
                 "lag_history": [list(x) for x in self.lag_history],
+                "assignment": self._assignment(),
                 "updated_at": now,
             }
         )
+
+    def _assignment(self) -> list[list[str | int]]:
+        """The partitions this instance owns now, ``[[topic, partition], ...]``: who owns what is read from
+        here (the dashboard's partition table, the ``rebalance`` checks), not asked of the group coordinator
+        with the admin API, whose coordinator requests abort the asking process when that broker dies
+        (librdkafka: ``rd_kafka_enq_once_del_source_return`` assertion; reproduced in the broker drills)."""
+        try:
+            return sorted([tp.topic, tp.partition] for tp in self.consumer.assignment())
+        except (KafkaException, RuntimeError):  # closed, or not subscribed yet
+            return []
 
     # -------------------------------------------------------------- loop
     def run(self) -> None:

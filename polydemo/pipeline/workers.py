@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from polydemo import procs
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError
-from polydemo.pipeline.projector import group_id, instance_file, status_file
+from polydemo.pipeline.projector import client_id, group_id, instance_file, status_file
+from polydemo.stores.kafka import GroupMember
 
 PROJECTOR_NAMES = ("graph", "cache", "analytics")
 WORKERS = (*PROJECTOR_NAMES, "relay")
@@ -164,6 +165,7 @@ class WorkerStatus:
     group: str | None
     instance: int = 1
     lag_history: list[list[float]] = field(default_factory=list)  # [[second, seconds behind], ...] (last minute)
+    assignment: list[list] = field(default_factory=list)  # [[topic, partition], ...] it owns now (running only)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -191,7 +193,19 @@ def status(settings: Settings, name: str, instance: int = 1) -> WorkerStatus:
         group_id(settings, name) if name in (*PROJECTOR_NAMES, *OPTIONAL) else None,
         instance,
         list(data.get("lag_history") or []),
+        list(data.get("assignment") or []) if proc else [],
     )
+
+
+def members(settings: Settings, name: str) -> list[GroupMember]:
+    """The running instances of projector ``name`` and the partitions each owns now, as each one last wrote
+    in its status file (at most half a second old). Used instead of the admin API's DescribeGroups, which
+    aborts the asking process when the group coordinator's broker dies (the broker drills do exactly that)."""
+    return [
+        GroupMember(client_id(name, w.instance), "", tuple(sorted((str(t), int(p)) for t, p in w.assignment)))
+        for w in statuses(settings, name)
+        if w.running
+    ]
 
 
 def statuses(settings: Settings, name: str) -> list[WorkerStatus]:

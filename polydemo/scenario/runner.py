@@ -399,12 +399,12 @@ class StackProbe:
 
     def owners(self, name: str) -> tuple[dict[str, int], int]:
         """(instance -> partitions it owns now, partitions of the projector's topics)."""
-        from polydemo.pipeline.projector import group_id, instance_of
+        from polydemo.pipeline import workers
+        from polydemo.pipeline.projector import instance_of
         from polydemo.pipeline.projectors import ALL_PROJECTORS
 
         kafka = self.clients.kafka
-        group = group_id(self.settings, name)
-        members = kafka.group_members([group]).get(group, [])
+        members = workers.members(self.settings, name)
         counts = {instance_of(m.client_id) or m.client_id: len(m.partitions) for m in members if m.partitions}
         topics = ALL_PROJECTORS[name](self.settings).topics()
         return counts, sum(kafka.partition_counts(topics).values())

@@ -273,34 +273,6 @@ class KafkaAdmin(Gateway[AdminClient]):
         }
         return states, highs
 
-    def group_members(self, groups: list[str], timeout: float = 3.0) -> dict[str, list[GroupMember]]:
-        """Per consumer group, its members (client id, host) and the partitions each owns now, from one
-        DescribeGroups request. A group that is empty, rebalancing or unknown has no members."""
-        if not groups:
-            return {}
-        out: dict[str, list[GroupMember]] = {}
-        for group, fut in self.client.describe_consumer_groups(groups, request_timeout=timeout).items():
-            try:
-                desc = fut.result()
-            except KafkaException as exc:
-                log.debug("consumer group %s not described: %s", group, exc)
-                out[group] = []
-                continue
-            out[group] = [
-                GroupMember(
-                    m.client_id or "",
-                    m.host or "",
-                    tuple(
-                        sorted(
-                            (tp.topic, tp.partition)
-                            for tp in (m.assignment.topic_partitions if m.assignment is not None else [])
-                        )
-                    ),
-                )
-                for m in desc.members or []
-            ]
-        return out
-
     # ------------------------------------------------------------ offsets
     def high_watermarks(self, topic_names: list[str] | None = None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
         md = self.client.list_topics(timeout=timeout)

@@ -100,6 +100,9 @@ class FakeConsumer:
         assert asynchronous is False
         self.log.append(("commit",))
 
+    def assignment(self) -> list:
+        return []
+
     def close(self) -> None:
         self.closed = True
 
@@ -412,3 +415,38 @@ def test_a_batch_held_back_by_a_store_outage_keeps_ageing(settings):
     runner.run()
     hist = dict((t, v) for t, v in status.writes[-1]["lag_history"])
     assert hist[10.0] == pytest.approx(9.0) and hist[12.0] == pytest.approx(11.5) and hist[15.0] >= 14.0
+
+
+# ---------------------------------------------------------------- who owns which partition
+
+
+class Assigned(FakeConsumer):
+    def assignment(self) -> list:
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(FOLLOWS, 2), TopicPartition(USERS, 4), TopicPartition(USERS, 1)]
+
+
+def test_the_status_file_names_the_partitions_this_instance_owns(settings):
+    stop = threading.Event()
+    log: list = []
+    status = ListStatus()
+    consumer = Assigned([[Msg(USERS, 0, user("a"))]], stop, log)
+    Runner(Recorder(settings, log), consumer, FakeProducer(log), status, stop=stop, sleep=lambda _s: None).run()
+    assert status.writes[-1]["assignment"] == [[FOLLOWS, 2], [USERS, 1], [USERS, 4]]
+
+
+def test_members_are_the_running_instances_with_what_each_last_wrote(settings):
+    import os
+
+    from polydemo import procs
+    from polydemo.pipeline import workers
+    from polydemo.pipeline.projector import status_file
+
+    for instance, pid in ((1, os.getpid()), (2, 2**22 + 12345)):  # instance 2's process is gone
+        procs.write_pid(workers.pid_file(settings, "graph", instance), pid)
+        StatusFile(status_file(settings, "graph", instance)).write(
+            {"pid": pid, "state": "running", "assignment": [[USERS, instance], [USERS, instance + 2]]}
+        )
+    (only,) = workers.members(settings, "graph")
+    assert only.client_id == "polydemo-graph-1" and only.partitions == ((USERS, 1), (USERS, 3))
