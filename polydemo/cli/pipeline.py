@@ -152,7 +152,7 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
         return
     table = Table(title="pipeline processes", title_style="bold")
     for col in ("name", "pid", "state", "processed", "lag", "lag (s)", "last minute", "last error"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("name", "last minute"))
     now = time.time()
     for r in rows:
         trend = lag_trend([(t, v) for t, v in r["lag_history"]], now)

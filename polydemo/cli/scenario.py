@@ -201,9 +201,15 @@ def s_run(
         if step and sys.stdin.isatty():
             from polydemo.scenario.keys import Pacer, TtyKeys
 
-            pacer = Pacer(stack.enter_context(TtyKeys(sys.stdin)))
+            pacer = Pacer(stack.enter_context(TtyKeys(sys.stdin)), commands=show_commands)
         presenter = make_presenter(
-            st.env, runtime.name, st.settings, live, cast=cast, footer=pacer.footer if pacer else None
+            st.env,
+            runtime.name,
+            st.settings,
+            live,
+            cast=cast,
+            footer=pacer.footer if pacer else None,
+            show_commands=(lambda: pacer.commands) if pacer else None,
         )
         pacing: dict[str, Any] = {}
         if pacer is not None:
@@ -213,7 +219,9 @@ def s_run(
             pacing = {"wait_key": pacer.wait_key, "sleep": pacer.sleep, "clock": pacer.clock}
             if not hasattr(presenter, "refresh"):
                 st.env.info(f"[dim]{pacer.footer()}[/dim]")
-        stack.enter_context(showing_commands(st.settings, show_commands))
+        # With the presenter keys, the statements are collected all along, so `c` can show them at any step.
+        collect = show_commands or pacer is not None
+        stack.enter_context(showing_commands(st.settings, collect))
         result = Runner(
             st.settings,
             runtime,
@@ -221,7 +229,7 @@ def s_run(
             presenter=presenter,
             speed=speed,
             step_mode=step,
-            show_commands=show_commands,
+            show_commands=collect,
             **pacing,
         ).run()
     if cast is not None:
@@ -266,16 +274,21 @@ def showing_commands(settings, on: bool) -> Iterator[None]:
             flag.unlink(missing_ok=True)
 
 
-def make_presenter(env: Environment, runtime_name: str, settings, live: bool, cast=None, footer=None):
-    """The dashboard on a TTY; one line per step otherwise (with the frames drawn into ``cast``, if any)."""
+def make_presenter(
+    env: Environment, runtime_name: str, settings, live: bool, cast=None, footer=None, show_commands=None
+):
+    """The dashboard on a TTY; one line per step otherwise (with the frames drawn into ``cast``, if any).
+    ``show_commands``: whether the scenario panel shows the statements now (the presenter's `c` key)."""
     from polydemo.scenario.present import DashboardPresenter, LinePresenter
 
     if live or cast is not None:
         try:
-            return DashboardPresenter(env, settings, runtime_name, screen=live, cast=cast, footer=footer)
+            return DashboardPresenter(
+                env, settings, runtime_name, screen=live, cast=cast, footer=footer, show_commands=show_commands
+            )
         except ImportError:
             pass
-    return LinePresenter(env)
+    return LinePresenter(env, show_commands)
 
 
 def save_final_frame(settings, runtime_name: str, result, path: Path) -> None:

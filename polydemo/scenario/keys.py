@@ -1,5 +1,6 @@
 """Presenter keys in ``--step`` mode: Enter/space next, ``p`` pause/resume the pacing, ``s`` skip the current
-wait, ``q`` quit (what the scenario stopped is restarted, as with Ctrl-C).
+wait, ``c`` show/hide the statements each step ran (``--show-commands`` sets where it starts), ``q`` quit
+(what the scenario stopped is restarted, as with Ctrl-C).
 
 :class:`Pacer` gives the runner its ``sleep``, ``clock`` and ``wait_key`` (the pacing seam); it reads keys
 from a key reader: :class:`TtyKeys` on the terminal (cbreak mode, restored on exit), or any object with
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from polydemo.scenario.runner import SkipWait
 
-FOOTER = "⏎/space next · p pause · s skip the wait · q quit"
+FOOTER = "⏎/space next · p pause · s skip the wait · c commands · q quit"
 NEXT_KEYS = ("\n", "\r", " ")
 SLICE_S = 0.05  # how often a wait looks at the keys
 
@@ -70,8 +71,10 @@ class Pacer:
         keys: Keys,
         clock: Callable[[], float] = time.perf_counter,
         on_change: Callable[[], Any] | None = None,
+        commands: bool = False,
     ):
         self.keys, self.real_clock = keys, clock
+        self.commands = commands  # the scenario panel shows the statements each step ran (the `c` key)
         self.paused = False
         self.paused_total = 0.0
         self.paused_at: float | None = None
@@ -83,7 +86,7 @@ class Pacer:
         return now - self.paused_total - held
 
     def footer(self) -> str:
-        return ("⏸ paused (p resumes) · " if self.paused else "") + FOOTER
+        return ("⏸ paused (p resumes) · " if self.paused else "") + FOOTER + (" (shown)" if self.commands else "")
 
     def _key(self, key: str | None) -> str | None:
         """Act on the keys that mean the same everywhere (p, q); return the key."""
@@ -92,6 +95,9 @@ class Pacer:
             raise KeyboardInterrupt("q pressed")
         if key in ("p", "P"):
             self._set_paused(not self.paused)
+        if key in ("c", "C"):
+            self.commands = not self.commands
+            self.on_change()
         return key
 
     def _set_paused(self, paused: bool) -> None:

@@ -23,8 +23,9 @@ ICON = {"done": "✔", "failed": "✘", "running": "▶", "pending": "·"}
 
 
 class LinePresenter(Presenter):
-    def __init__(self, env: Environment):
+    def __init__(self, env: Environment, show_commands: Callable[[], bool] | None = None):
         self.env = env
+        self.show_commands = show_commands or (lambda: True)  # the presenter's `c` key, in --step mode
         self.total = 0
         self.loaded: Any = None  # the Loaded scenario, from begin()
 
@@ -46,7 +47,7 @@ class LinePresenter(Presenter):
             from polydemo.views import trace_view
 
             self.env.err.print(Padding(trace_view(Trace.from_dict(r.trace)), (0, 0, 0, 6)))
-        for command in r.commands:  # --show-commands: the statements the step really ran
+        for command in r.commands if self.show_commands() else ():  # --show-commands: what the step ran
             self.env.err.print(Text(f"      {visible(command)}", style="dim"), soft_wrap=True, emoji=False)
         if not r.ok and (r.expected or r.seen):
             self.env.err.print(f"      expected: {_esc(r.expected or '')}\n      seen:     {_esc(r.seen or '')}")
@@ -168,7 +169,7 @@ class DashboardPresenter(Presenter):
         self.wake = threading.Event()  # draw now (a caption, a key), not at the next tick
         self.markers: list[tuple[str, dict]] = []  # say captions (and the panel then) waiting for a frame and a marker
         self.lock = threading.Lock()
-        self.lines = LinePresenter(env)  # the terminal's lines when there is no screen; the result line
+        self.lines = LinePresenter(env, show_commands)  # the terminal's lines when there is no screen; the result line
         self.live: Any = None  # rich.live.Live, imported on use
         self.cast_console: Console | None = None
         self.thread: threading.Thread | None = None

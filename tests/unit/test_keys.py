@@ -129,3 +129,33 @@ def test_q_quits_the_run_and_restores_what_was_stopped():
         ("control", "neo4j", "start"),
     ]
     assert actions.calls[-1] == ("close",)
+
+
+def test_c_shows_and_hides_the_commands_and_the_footer_says_so():
+    p, _ = pacer(["c", None, "c", None, "c", "s"])
+    changes = []
+    p.on_change = lambda: changes.append(p.commands)
+    with pytest.raises(SkipWait):
+        p.sleep(10)
+    assert changes == [True, False, True] and p.commands
+    assert p.footer() == FOOTER + " (shown)"
+    assert Pacer(ScriptedKeys(FakeClock(), []), commands=True).commands  # --show-commands starts it on
+
+
+def test_the_step_lines_print_the_commands_only_while_the_key_says_so():
+    import io
+
+    from polydemo.console import Environment
+    from polydemo.scenario.present import LinePresenter
+    from polydemo.scenario.runner import StepResult
+
+    shown = {"on": False}
+    err = io.StringIO()
+    lines = LinePresenter(Environment(stderr=err, width=100), show_commands=lambda: shown["on"])
+    lines.begin(scenario("title: t\nsteps:\n  - sleep: 1\n  - sleep: 1\n"))
+    sql = "postgres: INSERT INTO users (name) VALUES ('Ann')"
+    lines.step_done(StepResult(0, "sleep", 2, True, "signed up Ann", 0.1, commands=[sql]))
+    assert "INSERT INTO" not in err.getvalue()
+    shown["on"] = True
+    lines.step_done(StepResult(1, "sleep", 3, True, "signed up Ann", 0.1, commands=[sql]))
+    assert err.getvalue().count("INSERT INTO users") == 1
