@@ -44,3 +44,26 @@ BEGIN
   CREATE INDEX events_type_time_idx ON events (event_type, time DESC);
 END
 $$;
+
+-- Events per minute and type: kept by the very statement that inserts (or deletes) events
+-- (polydemo/stores/timeseries.py), in the same transaction, so the dashboard's 15-minute sparklines read
+-- about 15 x 6 rows instead of counting every event of the window (with a 100,000 sign-up burst in the
+-- last two minutes that count cost ~110 ms a frame). Plain SQL: the same on TimescaleDB (where a
+-- continuous aggregate would do it, but one refreshed in the background lags) and on plain PostgreSQL.
+-- Made once, from what the events table already holds (an older home gets it on its next `up`).
+DO $$
+BEGIN
+  IF to_regclass('public.events_per_minute') IS NOT NULL THEN
+    RETURN;
+  END IF;
+  CREATE TABLE events_per_minute (
+    bucket TIMESTAMPTZ NOT NULL,
+    event_type TEXT NOT NULL,  -- '' for an event without a type
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, event_type)
+  );
+  INSERT INTO events_per_minute (bucket, event_type, n)
+  SELECT date_bin('1 minute', time, '2001-01-01 00:00:00+00'), coalesce(event_type, ''), count(*)
+  FROM events GROUP BY 1, 2;
+END
+$$;

@@ -424,6 +424,7 @@ def throughput(settings, steps: list[int], step_s: float) -> None:
 def build_scale(settings, users: int, events: int, posts: int) -> None:
     from polydemo import load, seed
     from polydemo.stores import mongo, postgres, timeseries
+    from polydemo.stores.timeseries import _ROLLUP, EPOCH
 
     pg = postgres.connect(settings)
     have = pg.execute("SELECT count(*) FROM users").fetchone()[0]
@@ -435,12 +436,15 @@ def build_scale(settings, users: int, events: int, posts: int) -> None:
     t1 = time.monotonic()
     if n_ev < events:
         ids = [r[0] for r in pg.execute("SELECT id FROM users LIMIT 5000").fetchall()]
+        # Straight into the events table and, in the same statement, its per-minute counts (as the analytics
+        # projector's inserts do: polydemo/stores/timeseries.py _ROLLUP).
         ts.execute(
-            "INSERT INTO events (time, user_id, event_type, properties, event_id) "
+            "WITH ins AS (INSERT INTO events (time, user_id, event_type, properties, event_id) "
             "SELECT now() - random() * interval '7 days', (%s::uuid[])[1 + (g %% %s)], "
             "(ARRAY['profile_updated','followed','unfollowed','liked','posted'])[1 + (g %% 5)], '{}'::jsonb, "
-            "'bench:' || %s || ':' || g FROM generate_series(1, %s) g",
-            (ids, len(ids), uuid.uuid4().hex[:6], events - n_ev),
+            "'bench:' || %s || ':' || g FROM generate_series(1, %s) g RETURNING time, event_type) "
+            + _ROLLUP.format(sign="+", rows="ins"),
+            (ids, len(ids), uuid.uuid4().hex[:6], events - n_ev, EPOCH),
         )
         ts.execute("ANALYZE events")
     t2 = time.monotonic()

@@ -31,7 +31,6 @@ SAMPLE = 5  # latest users, latest posts, most followed, cached profiles
 FEED_SIZE = 10  # event feed: messages kept per partition and shown in all
 WINDOW_MINUTES = 15  # time-series sparklines
 SLOW_MS = 150.0  # a Mongo read slower than this is refreshed in the background (the frame shows the last one)
-MINUTES_REUSE_S = 10.0  # the sparklines' older minutes are counted again this often (the last two every frame)
 TIMEOUT = 1.0  # seconds a frame waits for a store that answered in the previous frame
 FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
 GRACE = 0.02  # how long a frame waits for stores that were down (they are retried in the background)
@@ -535,7 +534,7 @@ class Collector:
         events = self.stores.events
         if "timeseries" not in self._labels:
             self._labels["timeseries"] = events.label()
-        total, minutes, per_type = events.per_minute(WINDOW_MINUTES, exact_below=EXACT_BELOW, reuse_s=MINUTES_REUSE_S)
+        total, minutes, per_type = events.per_minute(WINDOW_MINUTES, exact_below=EXACT_BELOW)
         return TimeseriesData(total, [m.isoformat() for m in minutes], per_type, events.total_estimated)
 
     def _c_mongo(self) -> MongoData:

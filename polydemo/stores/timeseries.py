@@ -9,7 +9,6 @@ the extension is not installed.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -21,6 +20,14 @@ from polydemo.stores.postgres import _one, estimate_sql
 
 SERVICE = "timeseries"
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
+# Adds (or takes away) the events of a data-modifying CTE to their minute's count, in (bucket, type) order so
+# two writers lock the same rows in the same order. {rows}: the CTE's name; the date_bin origin is the last %s.
+_ROLLUP = (
+    "INSERT INTO events_per_minute (bucket, event_type, n)"
+    " SELECT date_bin('1 minute', time, %s::timestamptz), coalesce(event_type, ''), {sign}count(*) FROM {rows}"
+    " GROUP BY 1, 2 ORDER BY 1, 2"
+    " ON CONFLICT (bucket, event_type) DO UPDATE SET n = events_per_minute.n + EXCLUDED.n"
+)
 
 
 def connect(settings: Settings, autocommit: bool = True, timeout: float | None = None) -> psycopg.Connection:
@@ -87,29 +94,45 @@ class Events(Gateway[psycopg.Connection]):
     # ------------------------------------------------------------ writes (the analytics projector)
     def insert(self, rows: Iterable[dict]) -> None:
         """Rows of (time, user_id, event_type, properties, event_id), upserted on (event_id, time): a replay
-        inserts nothing. Committed before returning (the projector commits its offsets after this)."""
+        inserts nothing. The rows actually inserted are added to ``events_per_minute`` by the same statement
+        (a replay adds nothing there either). Committed before returning (the projector commits its offsets
+        after this)."""
         rows = list(rows)
         if not rows:
             return
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO events (time, user_id, event_type, properties, event_id) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (event_id, time) DO NOTHING",
-                [(r["time"], r["user_id"], r["event_type"], json.dumps(r["properties"]), r["event_id"]) for r in rows],
-            )
+        self.conn.execute(
+            "WITH ins AS ("
+            " INSERT INTO events (time, user_id, event_type, properties, event_id)"
+            " SELECT * FROM unnest(%s::timestamptz[], %s::uuid[], %s::text[], %s::jsonb[], %s::text[])"
+            " ON CONFLICT (event_id, time) DO NOTHING RETURNING time, event_type) "
+            + _ROLLUP.format(sign="+", rows="ins"),
+            (
+                [r["time"] for r in rows],
+                [r["user_id"] for r in rows],
+                [r["event_type"] for r in rows],
+                [json.dumps(r["properties"]) for r in rows],
+                [r["event_id"] for r in rows],
+                EPOCH,
+            ),
+        )
         if not self._autocommit:
             self.conn.commit()
 
     def delete_history(self, user_ids: list[str], post_ids: list[str]) -> int:
-        """Remove the events of these users and posts (a scenario's earlier run)."""
+        """Remove the events of these users and posts (a scenario's earlier run), and their per-minute counts."""
         cur = self.conn.execute(
-            "DELETE FROM events WHERE user_id = ANY(%s::uuid[]) OR properties->>'post_id' = ANY(%s)",
-            (user_ids, post_ids),
+            "WITH gone AS (DELETE FROM events WHERE user_id = ANY(%s::uuid[]) OR properties->>'post_id' = ANY(%s)"
+            " RETURNING time, event_type), counted AS (" + _ROLLUP.format(sign="-", rows="gone") + " RETURNING 1) "
+            "SELECT count(*) FROM gone",
+            (user_ids, post_ids, EPOCH),
         )
-        return cur.rowcount
+        n = _one(cur)[0]
+        if not self._autocommit:
+            self.conn.commit()
+        return n
 
     def clear(self) -> None:
-        self.conn.execute("TRUNCATE events")
+        self.conn.execute("TRUNCATE events, events_per_minute")
 
     # ------------------------------------------------------------ reads
     def count(self, event_type: str | None = None, post_id: str | None = None) -> int:
@@ -139,20 +162,16 @@ class Events(Gateway[psycopg.Connection]):
         )
 
     total_estimated = False  # whether the last per_minute() total was an estimate
-    # per_minute's older buckets: (when counted, the "previous minute" then, the window's start then, rows)
-    _older: tuple[float, datetime, datetime, list] | None = None
 
     def per_minute(
-        self, minutes: int, exact_below: int | None = None, reuse_s: float = 0.0
+        self, minutes: int, exact_below: int | None = None
     ) -> tuple[int, list[datetime], dict[str, list[int]]]:
         """(all events, the last ``minutes`` bucket starts oldest first, event_type -> count per bucket).
 
         ``exact_below``: count all events exactly only while the planner estimates fewer than this many rows,
-        else return the estimate (:attr:`total_estimated` says which); None: always exact.
-        ``reuse_s``: the buckets before the last two are counted again only every ``reuse_s`` seconds (and when
-        the minute turns); in between, only the current and the previous minute are counted. After a load, the
-        window holds hundreds of thousands of rows: the dashboard passes 10 s, so a late event in an older
-        minute shows within 10 s. 0: count the whole window every time."""
+        else return the estimate (:attr:`total_estimated` says which); None: always exact. The buckets are
+        read from ``events_per_minute`` (kept by :meth:`insert` and :meth:`delete_history`), exact and a few
+        dozen rows however many events the window holds."""
         current, estimate = _one(
             self.conn.execute(
                 f"SELECT date_bin('1 minute', now(), %s::timestamptz), ({estimate_sql('events')})",
@@ -163,20 +182,10 @@ class Events(Gateway[psycopg.Connection]):
         exact = None if self.total_estimated else _one(self.conn.execute("SELECT count(*) FROM events"))[0]
         total = int(estimate) if exact is None else exact
         start = current - timedelta(minutes=minutes - 1)
-        recent = current - timedelta(minutes=1)
-        now = time.monotonic()
-        kept = self._older
-        reuse = kept is not None and kept[1] == recent and kept[2] <= start and now - kept[0] < reuse_s
-        query = (
-            "SELECT date_bin('1 minute', time, %s::timestamptz) AS bucket, event_type, count(*) FROM events "
-            "WHERE time >= %s AND time < %s GROUP BY 1, 2"
-        )
-        rows = self.conn.execute(query, (EPOCH, recent if reuse else start, current + timedelta(minutes=1))).fetchall()
-        if reuse:
-            assert kept is not None
-            rows = [r for r in kept[3] if r[0] >= start] + rows
-        elif reuse_s > 0:
-            self._older = (now, recent, start, [r for r in rows if r[0] < recent])
+        rows = self.conn.execute(
+            "SELECT bucket, event_type, n FROM events_per_minute WHERE bucket >= %s AND bucket <= %s AND n <> 0",
+            (start, current),
+        ).fetchall()
         buckets = [start + timedelta(minutes=i) for i in range(minutes)]
         index = {m: i for i, m in enumerate(buckets)}
         per_type: dict[str, list[int]] = {}
@@ -185,3 +194,17 @@ class Events(Gateway[psycopg.Connection]):
             if slot is not None:
                 per_type.setdefault(event_type or "?", [0] * minutes)[slot] += n
         return total, buckets, dict(sorted(per_type.items()))
+
+    def per_minute_counted(self, minutes: int) -> dict[str, list[int]]:
+        """The same buckets counted from the events themselves (what ``events_per_minute`` must equal)."""
+        current = _one(self.conn.execute("SELECT date_bin('1 minute', now(), %s::timestamptz)", (EPOCH,)))[0]
+        start = current - timedelta(minutes=minutes - 1)
+        rows = self.conn.execute(
+            "SELECT date_bin('1 minute', time, %s::timestamptz), event_type, count(*) FROM events"
+            " WHERE time >= %s AND time < %s GROUP BY 1, 2",
+            (EPOCH, start, current + timedelta(minutes=1)),
+        ).fetchall()
+        out: dict[str, list[int]] = {}
+        for bucket, event_type, n in rows:
+            out.setdefault(event_type or "?", [0] * minutes)[int((bucket - start).total_seconds() // 60)] += n
+        return dict(sorted(out.items()))

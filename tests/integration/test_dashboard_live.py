@@ -105,30 +105,33 @@ def test_screen_counts_are_exact_while_small_and_estimates_track_the_real_counts
         events.close()
 
 
-def test_per_minute_reuses_older_minutes_and_still_counts_the_current_one(stack):
-    """With ``reuse_s`` only the last two minutes are counted again each frame: a new event shows at once,
-    and the totals per type equal those of a full count."""
+def test_the_per_minute_counts_follow_inserts_replays_and_deletes_exactly(stack):
+    """The sparklines read ``events_per_minute``, kept by the statements that write events: after new events
+    (one 14 minutes ago, two now), a replay of the same batch (nothing added) and a delete, the buckets equal
+    a count of the events themselves."""
+    import datetime as dt
+
     from polydemo.stores.timeseries import Events
 
     events = Events(stack)
+    uid = str(uuid.uuid4())
+    now = dt.datetime.now(dt.timezone.utc)
+    batch = [
+        {"time": t, "user_id": uid, "event_type": "bench_probe", "properties": {}, "event_id": f"test:{uid}:{i}"}
+        for i, t in enumerate([now - dt.timedelta(minutes=14), now, now])
+    ]
     try:
-        _, _, first = events.per_minute(15, reuse_s=60)
-        uid = str(uuid.uuid4())
-        events.insert(
-            [
-                {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-                    "user_id": uid,
-                    "event_type": "bench_probe",
-                    "properties": {},
-                    "event_id": f"test:{uid}",
-                }
-            ]
-        )
-        _, _, reused = events.per_minute(15, reuse_s=60)
-        _, _, full = events.per_minute(15)
-        assert reused == full
-        assert sum(reused["bench_probe"]) == sum(first.get("bench_probe", [0])) + 1
+        _, _, before = events.per_minute(15)
+        events.insert(batch)
+        events.insert(batch)  # a replay: the events are there already, so nothing is counted twice
+        _, _, after = events.per_minute(15)
+        assert after == events.per_minute_counted(15)
+        assert sum(after["bench_probe"]) == sum(before.get("bench_probe", [0])) + 3
+        assert after["bench_probe"][-1] >= 2 and after["bench_probe"][0] + after["bench_probe"][1] >= 1
+        assert events.delete_history([uid], []) == 3
+        _, _, gone = events.per_minute(15)
+        assert gone == events.per_minute_counted(15)
+        assert gone.get("bench_probe", [0] * 15) == before.get("bench_probe", [0] * 15)
     finally:
-        events.conn.execute("DELETE FROM events WHERE event_type = 'bench_probe'")
+        events.delete_history([uid], [])
         events.close()
