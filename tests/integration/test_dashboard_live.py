@@ -115,7 +115,7 @@ def test_the_per_minute_counts_follow_inserts_replays_and_deletes_exactly(stack)
 
     events = Events(stack)
     uid = str(uuid.uuid4())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     batch = [
         {"time": t, "user_id": uid, "event_type": "bench_probe", "properties": {}, "event_id": f"test:{uid}:{i}"}
         for i, t in enumerate([now - dt.timedelta(minutes=14), now, now])
