@@ -45,7 +45,15 @@ def producer_config(settings: Settings, **extra) -> dict:
     in cluster mode) and idempotent, so a retry after a leader change never writes a message twice."""
     return client_config(
         settings,
-        **{"linger.ms": 0, "acks": "all", "enable.idempotence": True, "topic.metadata.refresh.interval.ms": 5000},
+        **{
+            "linger.ms": 0,
+            "acks": "all",
+            "enable.idempotence": True,
+            "topic.metadata.refresh.interval.ms": 5000,
+            # After a leader dies the producer asks for metadata again, backing off up to this long between
+            # asks until the new leader is there (librdkafka default 1 s; the failover bench pays it once).
+            "retry.backoff.max.ms": 250,
+        },
         **extra,
     )
 
