@@ -56,7 +56,8 @@ def cluster(request):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        shutil.rmtree(home, ignore_errors=True)
+        if os.environ.get("POLYDEMO_KEEP_TEST_HOME") != "1":  # as the suite's own stack: logs kept for a post-mortem
+            shutil.rmtree(home, ignore_errors=True)
     assert not problems, "`polydemo down` left the cluster running: " + "; ".join(problems)
 
 
