@@ -311,3 +311,53 @@ def test_the_header_lists_kafka_2_and_3():
     text = frame_text(snap)
     assert "✔ kafka-2" in text and "✘ kafka-3 down since" in text
     assert "1 of 9 services down" in text
+
+
+# ---------------------------------------------------------------- a failed Kafka frame gets a new admin client
+
+
+class _Gateway:
+    def __init__(self):
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class _Stores:
+    def __init__(self):
+        self.made: list[_Gateway] = []
+        self.dropped: list[str] = []
+
+    def drop(self, name):
+        self.dropped.append(name)
+
+    def forget(self, name):
+        assert name == "kafka"
+        self.made.append(_Gateway())
+        return self.made[-1]
+
+
+def test_a_failed_kafka_frame_renews_the_client_and_closes_the_old_one_later(monkeypatch):
+    from polydemo.dashboard import snapshot as snap_mod
+
+    now = [1000.0]
+    monkeypatch.setattr(snap_mod.time, "monotonic", lambda: now[0])
+    col = snap_mod.Collector(settings(3))
+    try:
+        col.stores = _Stores()  # type: ignore[assignment]
+        col._drop("kafka")
+        assert len(col.stores.made) == 1 and len(col._retired) == 1
+        now[0] += 1.0
+        col._drop("kafka")  # within KAFKA_RENEW_S: the new client is kept
+        assert len(col.stores.made) == 1
+        now[0] += snap_mod.KAFKA_RENEW_S
+        col._drop("kafka")
+        assert len(col.stores.made) == 2 and not any(g.closed for g in col.stores.made)
+        now[0] = 1000.0 + snap_mod.KAFKA_RETIRE_S
+        col._close_retired()  # the first is old enough to close, the second not yet
+        assert [g.closed for g in col.stores.made] == [True, False] and len(col._retired) == 1
+        col._drop("postgres")  # psycopg gateways are dropped as before (not retired)
+        assert col.stores.dropped == ["users"] and len(col.stores.made) == 2
+    finally:
+        col._pool.shutdown(wait=False)
