@@ -168,7 +168,7 @@ def test_the_dashboard_lists_every_broker(cluster):
         wait_for(lambda: _all_in_sync(settings, [settings.topic_prefix + ".public.users"]), timeout=90, what="ISR 3")
     finally:
         col.close()
-        if not next(s for s in cluster.status() if s.name == "kafka-3").healthy:
+        if not next(s for s in cluster.status(["kafka-3"]) if s.service == "kafka-3").healthy:
             cluster.start_service("kafka-3")  # the other tests need it
 
 
