@@ -37,8 +37,6 @@ GRACE = 0.02  # how long a frame waits for stores that were down (they are retri
 FEED_READ_S = 0.3  # at most this long reading the tail of the topics for the feed
 SCHEMA_READ_S = 0.2  # at most this long reading the CDC topics' new messages for their schema versions
 FIRST_SCHEMA_READ_S = 3.0  # the first frame reads their history (a large one over the next frames too)
-KAFKA_RENEW_S = 5.0  # a failed Kafka frame makes a new admin client at most this often (Collector._drop)
-KAFKA_RETIRE_S = 30.0  # and closes the old one this much later
 SLOT_PEEK_S = 2.0  # how often a frame measures the oldest unsent change in the replication slot
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
 
@@ -418,8 +416,6 @@ class Collector:
         self._schema_pos: dict[tuple[str, int], int] = {}  # (topic, partition) -> the next offset to read
         self._schema_ids: dict[str, str] = {}  # topic -> its id when read (reset recreates the topics)
         self._schema_highs: dict[tuple[str, int], int] = {}
-        self._kafka_renewed = 0.0
-        self._retired: list[tuple[Any, float]] = []  # Kafka gateways replaced after a failure, to close later
         self._connect_version: str | None = None
         self._warm = False
         self._last_error: dict[str, str | None] = {}
@@ -445,8 +441,6 @@ class Collector:
 
     def _collect(self, prev: Snapshot | None) -> Snapshot:
         t0 = time.perf_counter()
-        if self._retired:
-            self._close_retired()
         now = time.time()
         deadline = t0 + (self.timeout if self._warm else max(self.timeout, FIRST_TIMEOUT))
         self._warm = True
@@ -545,29 +539,9 @@ class Collector:
         return client
 
     def _drop(self, name: str) -> None:
-        """Forget a gateway that failed, when its client cannot heal itself (psycopg); the others reconnect.
-        Kafka's AdminClient heals itself except for one case: in cluster mode, once the broker that coordinated
-        a projector's consumer group is gone, its committed-offsets requests time out until the process ends
-        (measured: 40 s and more after the broker came back, then librdkafka aborted the process), while a new
-        client asks the new coordinator at once. So a failed Kafka frame gets a new client (at most every
-        KAFKA_RENEW_S), and the old one is closed KAFKA_RETIRE_S later, when none of its requests can still be
-        under way."""
+        """Forget a gateway that failed, when its client cannot heal itself (psycopg); the others reconnect."""
         if name in ("postgres", "timeseries"):
             self.stores.drop(GATEWAY_OF[name])
-        elif name == "kafka" and time.monotonic() - self._kafka_renewed >= KAFKA_RENEW_S:
-            self._kafka_renewed = time.monotonic()
-            old = self.stores.forget("kafka")
-            if old is not None:
-                self._retired.append((old, time.monotonic()))
-
-    def _close_retired(self, everything: bool = False) -> None:
-        keep = []
-        for gw, since in self._retired:
-            if everything or time.monotonic() - since >= KAFKA_RETIRE_S:
-                gw.close()
-            else:
-                keep.append((gw, since))
-        self._retired = keep
 
     def _consumer(self):
         from confluent_kafka import Consumer
@@ -929,7 +903,6 @@ class Collector:
                 client.close()
         if self._mongo_slow_gw is not None and not (self._mongo_refresh and not self._mongo_refresh.done()):
             self._mongo_slow_gw.close()
-        self._close_retired(everything=True)
         for task, gateway in GATEWAY_OF.items():
             if task not in stuck:  # a blocked collector still uses its client: its thread ends with the socket
                 self.stores.drop(gateway)

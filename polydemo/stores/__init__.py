@@ -181,13 +181,6 @@ class Stores:
         if gw is not None:
             _close(name, gw)
 
-    def forget(self, name: str) -> Any:
-        """Forget one gateway without closing it, and return it (None if none was made): the next use makes a new
-        one, and the caller closes the old one when it is safe to (a librdkafka client must not be destroyed
-        while a request it timed out may still be under way)."""
-        with self._lock:
-            return self._made.pop(name, None)
-
     def close(self) -> None:
         with self._lock:
             made, self._made = self._made, {}
