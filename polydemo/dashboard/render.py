@@ -25,7 +25,8 @@ from rich.segment import Segment
 from rich.text import Text
 
 from polydemo.console import visible
-from polydemo.dashboard.snapshot import GroupLag, KafkaData, Snapshot
+from polydemo.dashboard.snapshot import GroupLag, KafkaData, Snapshot, TopicSchema
+from polydemo.pipeline.schemas import Diff
 from polydemo.views import human_bytes, human_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -652,6 +653,28 @@ def partition_rows(k: KafkaData, prefix: str, level: int = 0) -> list[PartitionR
     return rows
 
 
+def schema_text(s: TopicSchema) -> str:
+    """One CDC topic's value schema version and what it changed: ``users v2 +bio`` (pure)."""
+    if not s.versions:
+        return f"{s.topic} -"
+    change = Diff(tuple(s.added), tuple(s.removed), tuple(s.changed)).text()
+    return f"{s.topic} v{s.version}" + (f" {change}" if change else "") + (" (reading)" if s.catching_up else "")
+
+
+def schema_lines(schemas: list[TopicSchema], width: int) -> list[Text]:
+    """The schema versions of the CDC topics, ``schema users v2 +bio · follows v1``: one line when it fits (the
+    word "schema" only then), else one per topic, cropped."""
+    if not schemas:
+        return []
+    items = [schema_text(s) for s in schemas]
+    joined = " · ".join(items)
+    if cell_len("schema " + joined) <= width:
+        return [_line(("schema ", DIM), joined)]
+    if cell_len(joined) <= width:
+        return [_line(joined)]
+    return [_line(i) for i in items]
+
+
 def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
     if _is_down(snap, "kafka"):
         return _down_spec(snap, "kafka", "Kafka · offsets & lag", 9)
@@ -680,8 +703,10 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
             total = sum(g.lag for g in k.groups)
             return [_line("lag ", (str(total), lag_style(total, None)), f" · {len(k.partitions)} partitions")]
         lines: list[Text] = []
-        # The groups (with their header) matter most; the partitions get the lines left.
+        # The groups (with their header) matter most, then the schema versions; the partitions get the rest.
         room = n - (len(group_rows) + 1)
+        schema = schema_lines(snap.schemas, w)[: max(0, room)]
+        room -= len(schema)
         if room == 1:
             lines.append(_line(("high ", DIM), " · ".join(f"{_short_topic(r.topic)} {r.high}" for r in coarse)))
         elif room >= 2:
@@ -714,6 +739,7 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
                 w,
                 header=True,
             )
+        lines += schema
         shown = group_rows[: n - 1 - len(lines)]
         header = ("projector", "committed", "lag ", "age", "last min")
         cols = [0, 1, 2, 3, 4]
@@ -732,7 +758,7 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
         "kafka",
         "Kafka · offsets & lag",
         9,
-        2 + len(fine) + len(k.groups),
+        2 + len(fine) + len(k.groups) + (1 if snap.schemas else 0),
         build,
         # Scaled (a group with several instances): the partition table is the story, so it keeps its rows.
         minimum=min(2 + len(fine) + len(k.groups), 16) if scaled else min(1 + len(k.groups), 4),

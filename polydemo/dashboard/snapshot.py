@@ -35,11 +35,14 @@ TIMEOUT = 1.0  # seconds a frame waits for a store that answered in the previous
 FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
 GRACE = 0.02  # how long a frame waits for stores that were down (they are retried in the background)
 FEED_READ_S = 0.3  # at most this long reading the tail of the topics for the feed
+SCHEMA_READ_S = 0.2  # at most this long reading the CDC topics' new messages for their schema versions
+FIRST_SCHEMA_READ_S = 3.0  # the first frame reads their history (a large one over the next frames too)
 SLOT_PEEK_S = 2.0  # how often a frame measures the oldest unsent change in the replication slot
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
 
-# Collector task -> the service whose health it decides. "feed" decides none.
-TASKS = ("postgres", "timeseries", "mongo", "neo4j", "kafka", "connect", "redis", "feed")
+# Collector task -> the service whose health it decides. "feed" and "schemas" decide none.
+TASKS = ("postgres", "timeseries", "mongo", "neo4j", "kafka", "connect", "redis", "feed", "schemas")
+CDC_TOPICS = ("users", "follows")  # the topics whose value schema versions the dashboard shows
 # Collector task -> the gateway (stores.Stores attribute) it asks.
 GATEWAY_OF = {
     "postgres": "users",
@@ -193,6 +196,7 @@ class GroupLag:
 class KafkaData:
     partitions: list[TopicHigh] = field(default_factory=list)
     groups: list[GroupLag] = field(default_factory=list)
+    brokers: list[int] = field(default_factory=list)  # the broker ids the cluster metadata lists
 
     def group(self, projector: str) -> GroupLag | None:
         return next((g for g in self.groups if g.projector == projector), None)
@@ -234,6 +238,29 @@ class FeedItem:
 
 
 @dataclass
+class SchemaField:
+    name: str
+    type: str | None = None  # the Connect type (embedded schema) or the JSON type seen; None: only nulls seen
+    optional: bool | None = None  # None: not known (the converter embeds no schema)
+
+
+@dataclass
+class TopicSchema:
+    """A CDC topic's value schema version (pipeline/schemas.py): ``version`` of ``versions`` (0: no change event
+    read yet), the current version's fields, and what it added, removed and changed against the one before."""
+
+    topic: str  # users, follows
+    version: int
+    versions: int
+    fields: list[SchemaField] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    messages: int = 0  # change events read that told a schema
+    catching_up: bool = False  # the topic's history is not all read yet
+
+
+@dataclass
 class Snapshot:
     taken_at: float  # epoch seconds
     runtime: str
@@ -247,6 +274,7 @@ class Snapshot:
     connect: ConnectData | None = None
     projectors: list[WorkerRow] = field(default_factory=list)
     feed: list[FeedItem] = field(default_factory=list)
+    schemas: list[TopicSchema] = field(default_factory=list)
     collect_ms: float = 0.0
     version: int = 1
 
@@ -298,6 +326,25 @@ def partition_owners(members: list) -> dict[tuple[str, int], str]:
     from polydemo.pipeline.projector import instance_of
 
     return {tp: instance_of(m.client_id) or m.client_id or "?" for m in members for tp in m.partitions}
+
+
+def broker_services(
+    settings: Settings, kafka: KafkaData | None, kafka_error: str | None, prev: Snapshot | None, now: float
+) -> list[ServiceHealth]:
+    """Cluster mode: brokers 2 and 3 (``kafka-2``, ``kafka-3``) as services of their own, healthy while the
+    cluster metadata of this frame lists them (``kafka`` stands for the cluster, as the gateway reaches it
+    through any broker). None outside cluster mode. Pure."""
+    out = []
+    for n in settings.broker_ids()[1:]:
+        name, label = settings.broker_service(n), f"broker {n} of {settings.kafka_brokers}"
+        if kafka is not None and n in kafka.brokers:
+            out.append(ServiceHealth(name, True, label))
+            continue
+        err = f"broker {n} not in the cluster metadata" if kafka is not None else (kafka_error or "Kafka not answering")
+        before = prev.service(name) if prev else None
+        since = before.down_since if before is not None and not before.ok and before.down_since else now
+        out.append(ServiceHealth(name, False, label, err, since))
+    return out
 
 
 # ---------------------------------------------------------------- collecting
@@ -365,6 +412,10 @@ class Collector:
         self._feed: dict[tuple[str, int], list[FeedItem]] = {}
         self._feed_highs: dict[tuple[str, int], int] = {}
         self._topics: list[str] | None = None
+        self._schema_logs: dict[str, Any] = {}  # topic -> pipeline.schemas.SchemaLog
+        self._schema_pos: dict[tuple[str, int], int] = {}  # (topic, partition) -> the next offset to read
+        self._schema_ids: dict[str, str] = {}  # topic -> its id when read (reset recreates the topics)
+        self._schema_highs: dict[tuple[str, int], int] = {}
         self._connect_version: str | None = None
         self._warm = False
         self._last_error: dict[str, str | None] = {}
@@ -446,8 +497,12 @@ class Collector:
                 setattr(snap, svc, data)
             else:
                 snap.services.append(self._down(svc, err, prev, now, ms))
+            if svc == "kafka":
+                snap.services += broker_services(self.settings, snap.kafka, err, prev, now)
         feed, _, _ = results["feed"]
         snap.feed = feed if feed is not None else (list(prev.feed) if prev else [])
+        schemas, _, _ = results["schemas"]
+        snap.schemas = schemas if schemas is not None else (list(prev.schemas) if prev else [])
         snap.collect_ms = round((time.perf_counter() - t0) * 1000, 2)
         return snap
 
@@ -464,6 +519,8 @@ class Collector:
                 data = self._c_redis(deps.get("postgres"), t if pg_suspect else deadline)
             elif name == "feed":
                 data = self._c_feed(deps.get("kafka"), t if kafka_suspect else deadline)
+            elif name == "schemas":
+                data = self._c_schemas(deps.get("kafka"), t if kafka_suspect else deadline)
             else:
                 data = getattr(self, f"_c_{name}")()
             return data, round((time.perf_counter() - t) * 1000, 2), None
@@ -632,12 +689,13 @@ class Collector:
         if "kafka" not in self._labels:
             self._labels["kafka"] = _default_label("kafka")
         # One metadata and one offsets request for every partition's leader, ISR and high watermark.
-        states, highs = kafka.partition_view(self._topic_names(), timeout=self.timeout)
+        states, highs, brokers = kafka.cluster_view(self._topic_names(), timeout=self.timeout)
         data = KafkaData(
             partitions=[
                 TopicHigh(s.topic, s.partition, highs.get((s.topic, s.partition), 0), s.leader, [*s.isr], [*s.replicas])
                 for s in states
-            ]
+            ],
+            brokers=sorted(brokers),
         )
         now = time.time()
         partitions = lag.projector_partitions(self.settings, kafka, highs)
@@ -747,6 +805,64 @@ class Collector:
         items = [i for tail in self._feed.values() for i in tail]
         items.sort(key=lambda i: (i.ts_ms, i.offset), reverse=True)
         return items[:n]
+
+    def _c_schemas(self, kafka_pending, wait_until: float) -> list[TopicSchema] | None:
+        """The CDC topics' value schema versions. Each frame reads only the messages that arrived since the last
+        one (the positions are kept; the first frame reads the history, for up to FIRST_SCHEMA_READ_S, and a
+        longer one over the next frames); a topic whose id changed (``reset``) or whose end went back is read
+        again from its start."""
+        from polydemo.pipeline.events import topics
+        from polydemo.pipeline.schemas import SchemaLog
+
+        if kafka_pending is None:
+            return None
+        kd, _, _ = kafka_pending[0].result(timeout=max(0.0, wait_until - time.perf_counter()))
+        if kd is None:
+            return None
+        names = topics(self.settings.topic_prefix)
+        cdc = {names[k]: k for k in CDC_TOPICS}
+        highs = {(p.topic, p.partition): p.high for p in kd.partitions if p.topic in cdc}
+        kafka = self.stores.kafka
+        if highs != self._schema_highs or not self._schema_ids:  # an idle stack costs no request
+            ids = kafka.topic_ids(list(cdc), timeout=self.timeout)
+            for t in cdc:
+                went_back = any(highs.get(tp, 0) < pos for tp, pos in self._schema_pos.items() if tp[0] == t)
+                gone = t not in ids or not any(tp[0] == t for tp in highs)
+                if went_back or gone or (t in self._schema_ids and ids.get(t) != self._schema_ids[t]):
+                    self._schema_logs.pop(t, None)
+                    self._schema_pos = {tp: pos for tp, pos in self._schema_pos.items() if tp[0] != t}
+                    self._schema_ids.pop(t, None)
+            self._schema_ids.update(ids)
+        first = not self._schema_pos
+        msgs, reached = kafka.read_ranges(
+            self._schema_pos, highs, budget=FIRST_SCHEMA_READ_S if first else SCHEMA_READ_S
+        )
+        for m in msgs:
+            _, ts = m.timestamp()
+            self._schema_logs.setdefault(m.topic(), SchemaLog()).see_message(
+                m.value(), (int(ts or 0), m.partition() or 0, m.offset() or 0)
+            )
+        self._schema_pos.update(reached)
+        self._schema_highs = highs
+        out = []
+        for t, short in cdc.items():
+            if not any(tp[0] == t for tp in highs):
+                continue  # no such topic (yet)
+            view = self._schema_logs.get(t, SchemaLog()).view()
+            out.append(
+                TopicSchema(
+                    short,
+                    view.version,
+                    view.versions,
+                    [SchemaField(f.name, f.type, f.optional) for f in view.fields],
+                    list(view.diff.added),
+                    list(view.diff.removed),
+                    list(view.diff.changed),
+                    view.messages,
+                    any(self._schema_pos.get(tp, 0) < h for tp, h in highs.items() if tp[0] == t),
+                )
+            )
+        return out
 
     def _feed_item(self, m) -> FeedItem:
         prefix = self.settings.topic_prefix + "."

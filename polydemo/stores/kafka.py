@@ -160,12 +160,13 @@ class KafkaAdmin(Gateway[AdminClient]):
     def _connect(self) -> AdminClient:
         return admin(self.settings)
 
-    _reader: Consumer | None = None
+    _reader: Consumer | None = None  # record_timestamps
+    _ranges: Consumer | None = None  # read_ranges
 
     def close(self) -> None:
         self._client = None  # an AdminClient has no close(); dropping it ends its threads
-        readers = [self._reader, *(self._offset_readers or {}).values()]
-        self._reader, self._offset_readers = None, None
+        readers = [self._reader, self._ranges, *(self._offset_readers or {}).values()]
+        self._reader, self._ranges, self._offset_readers = None, None, None
         for reader in readers:
             if reader is not None:
                 with contextlib.suppress(KafkaException, RuntimeError):
@@ -270,16 +271,24 @@ class KafkaAdmin(Gateway[AdminClient]):
     ) -> tuple[list[PartitionState], dict[tuple[str, int], int]]:
         """:meth:`partition_states` and the high watermarks of the same partitions, from one metadata and one
         offsets request (the dashboard's frame)."""
+        states, highs, _ = self.cluster_view(topics, timeout)
+        return states, highs
+
+    def cluster_view(
+        self, topics: list[str], timeout: float = 3.0
+    ) -> tuple[list[PartitionState], dict[tuple[str, int], int], set[int]]:
+        """:meth:`partition_view` and the ids of the brokers the same metadata lists (registered, not fenced)."""
         md = self.client.list_topics(timeout=timeout)
         states = _states(md, topics)
+        brokers = set(md.brokers)
         req = {TopicPartition(s.topic, s.partition): OffsetSpec.latest() for s in states}
         if not req:
-            return states, {}
+            return states, {}, brokers
         highs = {
             (tp.topic, tp.partition): fut.result().offset
             for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()
         }
-        return states, highs
+        return states, highs, brokers
 
     # ------------------------------------------------------------ offsets
     def high_watermarks(self, topic_names: list[str] | None = None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
@@ -369,6 +378,72 @@ class KafkaAdmin(Gateway[AdminClient]):
         finally:
             reader.unassign()
         return out
+
+    def topic_ids(self, topics: list[str], timeout: float = 3.0) -> dict[str, str]:
+        """Each topic's id (a topic deleted and created again, as ``reset`` does, has a new one); topics that do
+        not exist are left out. One DescribeTopics request."""
+        from confluent_kafka import TopicCollection
+
+        out: dict[str, str] = {}
+        if not topics:
+            return out
+        for name, fut in self.client.describe_topics(TopicCollection(topics), request_timeout=timeout).items():
+            try:
+                out[name] = str(fut.result().topic_id)
+            except KafkaException as exc:
+                log.debug("topic %s not described: %s", name, exc)
+        return out
+
+    def read_ranges(
+        self, starts: dict[tuple[str, int], int], ends: dict[tuple[str, int], int], budget: float = 0.2
+    ) -> tuple[list, dict[tuple[str, int], int]]:
+        """The messages of each (topic, partition) from its ``starts`` offset up to (not including) its ``ends``
+        offset, for at most ``budget`` seconds, and where each partition's reading got to (the next offset to
+        read; == ends when done). One assign-only consumer kept between calls (never a group member, never
+        commits), so a caller that remembers the positions reads only what is new (the dashboard's schema
+        versions). A partition whose low watermark is past its start is read from there."""
+        todo = {tp: (max(0, starts.get(tp, 0)), end) for tp, end in ends.items() if end > max(0, starts.get(tp, 0))}
+        reached = {tp: max(0, starts.get(tp, 0)) for tp in ends}
+        if not todo:
+            return [], reached
+        if self._ranges is None:
+            self._ranges = Consumer(
+                client_config(
+                    self.settings,
+                    **{
+                        "group.id": f"{self.settings.topic_prefix}-schema-reader",
+                        "enable.auto.commit": False,
+                        "enable.auto.offset.store": False,
+                        "enable.partition.eof": True,
+                        "auto.offset.reset": "earliest",
+                        "fetch.wait.max.ms": 10,
+                    },
+                )
+            )
+        reader = self._ranges
+        reader.assign([TopicPartition(t, p, first) for (t, p), (first, _) in todo.items()])
+        got: list = []
+        end_at = time.monotonic() + budget
+        try:
+            while todo and time.monotonic() < end_at:
+                for m in reader.consume(num_messages=500, timeout=max(0.0, min(0.05, end_at - time.monotonic()))):
+                    tp = (m.topic() or "", m.partition() or 0)
+                    err = m.error()
+                    if tp not in todo:
+                        continue
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:  # a control record at the end, or compacted
+                            reached[tp] = todo.pop(tp)[1]
+                        continue
+                    off = m.offset() or 0
+                    if off < todo[tp][1]:
+                        got.append(m)
+                        reached[tp] = off + 1
+                    if off >= todo[tp][1] - 1:
+                        reached[tp] = todo.pop(tp)[1]
+        finally:
+            reader.unassign()
+        return got, reached
 
     def _probe(self) -> Consumer:
         return Consumer(

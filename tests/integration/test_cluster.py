@@ -137,6 +137,42 @@ def test_status_lists_three_brokers_and_topics_are_replicated(cluster):
     assert kafka.live_brokers() == {1, 2, 3}
 
 
+def test_the_dashboard_lists_every_broker(cluster):
+    """kafka-2 and kafka-3 are in the dashboard's service list; a stopped one is shown down (once the cluster
+    metadata no longer lists it), the others stay up, and it comes back."""
+    from polydemo.dashboard.snapshot import Collector
+
+    settings = cluster.settings
+    col = Collector(settings)
+    seen: list = []
+
+    def brokers(want: dict[str, bool]):
+        snap = col.collect()
+        got = {s.name: s.ok for s in snap.services if s.name.startswith("kafka")}
+        seen[:] = [got, snap.kafka.brokers if snap.kafka else None, snap.service("kafka-3")]
+        return snap if got == want else None
+
+    up = dict.fromkeys(("kafka", "kafka-2", "kafka-3"), True)
+    try:
+        wait_for(lambda: brokers(up), timeout=30, what="3 brokers up on the dashboard")
+        assert cluster.stop_service("kafka-3") in ("stopped", "killed")
+        try:
+            snap, took = wait_for(
+                lambda: brokers({"kafka": True, "kafka-2": True, "kafka-3": False}), timeout=30, interval=0.3
+            )
+        except AssertionError:
+            raise AssertionError(f"kafka-3 not down on the dashboard: last {seen}") from None
+        print(f"\n[cluster] dashboard: kafka-3 down {took:.1f}s after its stop")
+        assert "not in the cluster metadata" in (snap.service("kafka-3").error or "")
+        assert cluster.start_service("kafka-3") == "started"
+        wait_for(lambda: brokers(up), timeout=60, interval=0.5, what="kafka-3 back on the dashboard")
+        wait_for(lambda: _all_in_sync(settings, [settings.topic_prefix + ".public.users"]), timeout=90, what="ISR 3")
+    finally:
+        col.close()
+        if not next(s for s in cluster.status(["kafka-3"]) if s.service == "kafka-3").healthy:
+            cluster.start_service("kafka-3")  # the other tests need it
+
+
 def test_sigkill_of_the_users_leader_during_a_2000_burst_loses_nothing(cluster):
     from polydemo import load as load_lib
     from polydemo.pipeline.events import topics
