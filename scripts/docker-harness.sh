@@ -323,7 +323,9 @@ print_env() {
 cleanup() {
   local rc=$?
   if [ -f "$PIDFILE" ] && engine_up; then
-    docker compose -f "$ROOT/docker-compose.yml" -f "$OVERRIDE" -p polydemo down -v --timeout 5 >/dev/null 2>&1 || true
+    # with the cluster file and profile too, so kafka-2/kafka-3 and the kafka_cluster_* volumes go as well
+    docker compose -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.cluster.yml" -f "$OVERRIDE" \
+      --profile cluster -p polydemo down -v --timeout 5 >/dev/null 2>&1 || true
   fi
   stop_engine
   exit $rc

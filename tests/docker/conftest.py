@@ -104,12 +104,13 @@ def project_volumes(client):
 
 
 def compose_down_volumes(home: Path) -> None:
-    """A clean slate: no container, network or volume of the project (first start is tested each run)."""
-    files = ["-f", str(ROOT / "docker-compose.yml")]
+    """A clean slate: no container, network or volume of the project (first start is tested each run).
+    With the cluster file and profile, so kafka-2/kafka-3 and the kafka_cluster_* volumes go too."""
+    files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "docker-compose.cluster.yml")]
     for extra in filter(None, os.environ.get("POLYDEMO_COMPOSE_OVERRIDE", "").split(os.pathsep)):
         files += ["-f", extra]
     subprocess.run(
-        ["docker", "compose", *files, "-p", PROJECT, "down", "-v", "--timeout", "5"],
+        ["docker", "compose", *files, "--profile", "cluster", "-p", PROJECT, "down", "-v", "--timeout", "5"],
         capture_output=True,
         text=True,
         timeout=300,
