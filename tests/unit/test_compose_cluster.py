@@ -38,7 +38,8 @@ def test_the_cluster_file_adds_two_brokers_and_changes_only_kafka_and_connect():
     assert "name" not in DOC  # the project name comes from docker-compose.yml
     # kafka and connect are changed, not redefined: the image and healthcheck stay docker-compose.yml's
     for name in ("kafka", "connect"):
-        assert set(CLUSTER[name]) <= {"environment", "volumes", "depends_on"}, name
+        assert set(CLUSTER[name]) <= {"environment", "volumes", "depends_on", "healthcheck"}, name
+    assert set(CLUSTER["kafka"]["healthcheck"]) == {"start_period"}
     assert [SETTINGS.broker_service(n) for n in SETTINGS.broker_ids()] == list(BROKERS.values())
 
 
@@ -46,7 +47,9 @@ def test_the_cluster_file_adds_two_brokers_and_changes_only_kafka_and_connect():
 def test_brokers_2_and_3_are_kafka_but_for_node_id_and_advertised_address(node):
     svc = CLUSTER[BROKERS[node]]
     kafka = BASE["kafka"]
-    assert svc["image"] == kafka["image"] and svc["healthcheck"] == kafka["healthcheck"]
+    assert svc["image"] == kafka["image"]
+    assert svc["healthcheck"] == {**kafka["healthcheck"], **CLUSTER["kafka"]["healthcheck"]}
+    assert svc["healthcheck"]["start_period"] == "60s"
     assert svc["mem_limit"] == kafka["mem_limit"]
     mine, first = merged_env(BROKERS[node]), merged_env("kafka")
     differ = {k for k in mine.keys() | first.keys() if mine.get(k) != first.get(k)}
