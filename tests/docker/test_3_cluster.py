@@ -40,14 +40,37 @@ def cluster(docker_client):
     compose_down_volumes(home)
     assert project_containers(docker_client) == [], "a previous run left containers behind"
     t0 = time.monotonic()
-    res = run_cli(home, "up", "--kafka-brokers", "3", timeout=900)
+    # Four JVMs (three brokers, Connect) and Neo4j start at once on 2 cores: a wait of up to 420 s (the
+    # default 180 s is for one broker), and --keep so that a failure can show the containers' own logs.
+    env = cli_env(home, POLYDEMO_START_TIMEOUT="420")
+    res = run_cli(home, "up", "--kafka-brokers", "3", "--keep", timeout=900, env=env)
     took = time.monotonic() - t0
-    assert res.returncode == 0, f"`polydemo up --kafka-brokers 3` failed (exit {res.returncode}):\n{res.stderr[-4000:]}"
+    if res.returncode != 0:
+        logs = _compose_logs(home, "kafka", "kafka-2", "kafka-3", "connect")
+        compose_down_volumes(home)
+        pytest.fail(
+            f"`polydemo up --kafka-brokers 3` failed (exit {res.returncode}) after {took:.0f}s:\n"
+            f"{res.stderr[-3000:]}\n--- container logs ---\n{logs}"
+        )
     timings_line("cluster up (3 brokers, empty volumes) to all healthy + pipeline", took)
     yield home
     run_cli(home, "down", timeout=300)
     compose_down_volumes(home)  # the cluster's volumes too: the next run starts from empty ones
     subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+def _compose_logs(home: Path, *services: str) -> str:
+    out = []
+    for svc in services:
+        res = subprocess.run(
+            ["docker", "logs", "--tail", "25", f"polydemo-{svc}-1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=cli_env(home),
+        )
+        out.append(f"== {svc}\n{(res.stdout + res.stderr)[-2500:]}")
+    return "\n".join(out)
 
 
 def test_status_lists_three_healthy_brokers_and_a_controller_leader(cluster, docker_client):
