@@ -137,7 +137,10 @@ def test_memory_of_the_cluster(cluster):
 
 def test_kill_broker_scenario_passes_on_docker(cluster, docker_client):
     t0 = time.monotonic()
-    res = run_cli(cluster, "scenario", "run", "kill-broker", "--speed", "100", timeout=900)
+    # PYTHONFAULTHANDLER: should the client process crash (it once died of SIGSEGV in librdkafka while a
+    # broker was down), its Python stack is printed.
+    env = cli_env(cluster, PYTHONFAULTHANDLER="1")
+    res = run_cli(cluster, "scenario", "run", "kill-broker", "--speed", "100", timeout=900, env=env)
     took = time.monotonic() - t0
     assert res.returncode == 0, f"kill-broker failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
     timings_line("scenario kill-broker (docker cluster, --speed 100)", took)
