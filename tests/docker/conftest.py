@@ -92,6 +92,15 @@ def run_cli(home: Path, *args: str, timeout: float = 600, env: dict | None = Non
 
 
 def project_containers(client, all_: bool = True):
+    """The project's containers. The SDK lists ids, then inspects each: a container removed in between (an
+    `up` cleaning up, seen once on a loaded machine) is a 404, so the listing is taken again."""
+    import docker
+
+    for _ in range(4):
+        try:
+            return client.containers.list(all=all_, filters={"label": f"com.docker.compose.project={PROJECT}"})
+        except docker.errors.NotFound:
+            time.sleep(0.5)
     return client.containers.list(all=all_, filters={"label": f"com.docker.compose.project={PROJECT}"})
 
 
