@@ -7,7 +7,6 @@ projector's lag *is* (which topics, which group) is the pipeline's business (``p
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
@@ -145,22 +144,6 @@ def _already_exists(exc: BaseException) -> bool:
     return getattr(err, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS or "TOPIC_ALREADY_EXISTS" in str(exc)
 
 
-# AdminClients dropped by KafkaAdmin.close() (after a read failed because a broker died under it) are kept
-# here instead of destroyed at once: requests of theirs may still be in flight, and when the last reference
-# to a client goes away inside librdkafka's own callback thread (a future completing, a GC run there), the
-# handle is destroyed from that thread, which kills the process (confluent-kafka-python issue/PR #2129; seen
-# here as a SIGSEGV of `scenario run kill-broker` on the docker cluster). The oldest is let go, on the
-# caller's thread, once more than RETIRED_MAX were dropped.
-RETIRED_MAX = 8
-_RETIRED: collections.deque[AdminClient] = collections.deque()
-
-
-def _retire(client: AdminClient) -> None:
-    _RETIRED.append(client)
-    while len(_RETIRED) > RETIRED_MAX:
-        _RETIRED.popleft()
-
-
 class KafkaAdmin(Gateway[AdminClient]):
     """The Kafka gateway (admin API + short-lived consumers for reading a topic)."""
 
@@ -172,10 +155,7 @@ class KafkaAdmin(Gateway[AdminClient]):
     _reader: Consumer | None = None
 
     def close(self) -> None:
-        # An AdminClient has no close(); dropping it ends its threads, but not here and now (see _RETIRED).
-        client, self._client = self._client, None
-        if client is not None:
-            _retire(client)
+        self._client = None  # an AdminClient has no close(); dropping it ends its threads
         reader, self._reader = self._reader, None
         if reader is not None:
             with contextlib.suppress(KafkaException, RuntimeError):

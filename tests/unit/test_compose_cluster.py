@@ -97,6 +97,8 @@ def test_replication_settings_are_the_local_clusters(name):
         assert env[key] == isr, key
     assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
     assert env["KAFKA_BROKER_SESSION_TIMEOUT_MS"] == "3000"  # as stack/kafka/server.properties
+    # the log cleaner's buffer fits the 256 MB heap next to everything else (128 MB default: OOM seen)
+    assert int(env["KAFKA_LOG_CLEANER_DEDUPE_BUFFER_SIZE"]) <= 64 * 2**20
 
 
 @pytest.mark.parametrize("node", [2, 3])
