@@ -24,6 +24,7 @@ SHIPPED: tuple[str, ...] = (
     "TimeScaleDB.sql",
     "posts.json",
     "docker-compose.yml",
+    "docker-compose.cluster.yml",
     "stack/connect/polydemo-users.json",
     "stack/kafka/server.properties",
     "stack/kafka/connect-distributed.properties",

@@ -11,7 +11,7 @@ from rich.text import Text
 from polydemo import procs
 from polydemo.config import SERVICES, Settings
 from polydemo.runtime import docker_engine_reachable
-from polydemo.runtime.services import SPECS, java_bin, java_major
+from polydemo.runtime.services import SPECS, java_bin, java_major, specs_for
 
 MIN_FREE_DISK = 2 * 1024**3
 
@@ -66,23 +66,7 @@ def run_checks(settings: Settings) -> list[Check]:
                 checks.append(Check(f"{name}: installed", False, p.what, p.fix))
         else:
             checks.append(Check(f"{name}: installed", True, SPECS[name].engine))
-    for name in SERVICES:
-        for port_name in (name, *SPECS[name].extra_ports):
-            port = settings.port(port_name)
-            if procs.alive(settings.pid_file(name)):
-                checks.append(Check(f"{port_name}: port {port}", True, "in use by polydemo's own server"))
-            elif procs.port_free(port, settings.host):
-                checks.append(Check(f"{port_name}: port {port}", True, "free"))
-            else:
-                owner = procs.port_owner(port)
-                checks.append(
-                    Check(
-                        f"{port_name}: port {port}",
-                        False,
-                        f"in use{(' by ' + owner) if owner else ''}",
-                        f"stop that process or set POLYDEMO_{port_name.upper()}_PORT",
-                    )
-                )
+    checks += port_checks(settings)
     target = settings.home if settings.home.exists() else settings.home.parent
     while not target.exists():
         target = target.parent
@@ -105,6 +89,32 @@ def run_checks(settings: Settings) -> list[Check]:
             else "not reachable: the local runtime is used (that is fine)",
         )
     )
+    return checks
+
+
+def port_checks(settings: Settings) -> list[Check]:
+    """Every port the stack needs: each service's, and its extra ones (Kafka's controller listener). In
+    cluster mode (``--kafka-brokers 3``) also brokers 2 and 3 and their controllers (9094-9097 + offset)."""
+    checks = []
+    for name, spec in specs_for(settings).items():
+        for port_name in (name, *spec.extra_ports):
+            port = settings.port(port_name)
+            label = f"{port_name}: port {port}"
+            if procs.alive(settings.pid_file(name)):
+                checks.append(Check(label, True, "in use by polydemo's own server"))
+            elif procs.port_free(port, settings.host):
+                checks.append(Check(label, True, "free"))
+            else:
+                owner = procs.port_owner(port)
+                env = f"POLYDEMO_{port_name.upper().replace('-', '_')}_PORT"
+                checks.append(
+                    Check(
+                        label,
+                        False,
+                        f"in use{(' by ' + owner) if owner else ''}",
+                        f"stop that process or set {env} (or POLYDEMO_PORT_OFFSET)",
+                    )
+                )
     return checks
 
 

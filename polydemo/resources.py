@@ -29,6 +29,7 @@ DATABASE_SQL = "database.sql"
 TIMESERIES_SQL = "TimeScaleDB.sql"
 POSTS_JSON = "posts.json"
 COMPOSE = "docker-compose.yml"
+COMPOSE_CLUSTER = "docker-compose.cluster.yml"
 CONNECTOR = "stack/connect/polydemo-users.json"
 KAFKA_SERVER = "stack/kafka/server.properties"
 CONNECT_WORKER = "stack/kafka/connect-distributed.properties"
@@ -44,6 +45,7 @@ FILES = (
     TIMESERIES_SQL,
     POSTS_JSON,
     COMPOSE,
+    COMPOSE_CLUSTER,
     CONNECTOR,
     KAFKA_SERVER,
     CONNECT_WORKER,

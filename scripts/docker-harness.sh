@@ -323,6 +323,10 @@ print_env() {
 cleanup() {
   local rc=$?
   if [ -f "$PIDFILE" ] && engine_up; then
+    # twice: with the cluster file and profile (kafka-2/kafka-3, the kafka_cluster_* volumes), then without
+    # it (with it, kafka uses kafka_cluster_1 and Compose would leave kafka_data behind)
+    docker compose -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.cluster.yml" -f "$OVERRIDE" \
+      --profile cluster -p polydemo down -v --timeout 5 >/dev/null 2>&1 || true
     docker compose -f "$ROOT/docker-compose.yml" -f "$OVERRIDE" -p polydemo down -v --timeout 5 >/dev/null 2>&1 || true
   fi
   stop_engine

@@ -75,13 +75,6 @@ def up(
         st._settings = _choose_brokers(st.settings, kafka_brokers)
     runtime = st.runtime()
     choice = st.runtime_choice()
-    if st.settings.cluster and runtime.name != "local":
-        from polydemo.errors import PolydemoError
-
-        raise PolydemoError(
-            "Kafka cluster mode (3 brokers) runs on the local runtime only for now",
-            hint="use --runtime local with --kafka-brokers 3, or --kafka-brokers 1 on docker",
-        )
     if kafka_brokers is not None:
         from polydemo.config import remember_kafka_brokers
 
@@ -142,15 +135,18 @@ def _choose_brokers(settings, brokers: int):
     return settings.with_overrides(kafka_brokers=brokers)
 
 
-def broker_rows(settings, statuses, local: bool) -> tuple[list[dict], int | None]:
+def broker_rows(settings, statuses, runtime) -> tuple[list[dict], int | None]:
     """Cluster mode: one row per broker (id, service, port, pid, up/down, controller leader) from the
-    status rows, and the controller quorum's leader (local runtime: the nodes' quorum-state files)."""
+    status rows, and the controller quorum's leader (the nodes' quorum-state files: on the local runtime
+    in the home, on docker read inside the running broker containers)."""
     leader: int | None = None
-    if local:
+    if runtime.name == "local":
         from polydemo.runtime.local import controller_leader
 
         found = controller_leader(settings)
-        leader = found[0] if found else None
+    else:
+        found = runtime.controller_leader() if hasattr(runtime, "controller_leader") else None
+    leader = found[0] if found else None
     by_name = {s.service: s for s in statuses}
     rows = []
     for n in settings.broker_ids():
@@ -219,7 +215,7 @@ def status(
 
     pg_up = any(s.service == "postgres" and s.healthy for s in statuses)
     slot = stack_lib.slot_status(st.settings) if pg_up else None
-    brokers, leader = broker_rows(st.settings, statuses, runtime.name == "local") if st.settings.cluster else ([], None)
+    brokers, leader = broker_rows(st.settings, statuses, runtime) if st.settings.cluster else ([], None)
     if st.env.json:
         st.env.emit_json(
             {

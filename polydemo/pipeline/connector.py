@@ -56,9 +56,26 @@ def states(doc: dict | None) -> tuple[str, list[str]]:
 
 
 def register(settings: Settings, timeout: float = 60.0, overrides: dict[str, str] | None = None) -> dict:
-    """PUT the config (create or update) and wait for the connector and its task to be RUNNING."""
+    """PUT the config (create or update) and wait for the connector and its task to be RUNNING.
+
+    A PUT that times out, or that a rebalance refuses (409), is sent again until ``timeout``: a worker that
+    is still joining its group (three brokers electing leaders for its just-made topics, on a busy machine)
+    answers its REST API late. The PUT is idempotent, so sending it twice is harmless."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
     with Connect(settings, timeout=15) as gw:
-        resp = gw.put_config(config(settings, overrides))
+        while True:
+            try:
+                resp = gw.put_config(config(settings, overrides))
+            except httpx.TimeoutException:
+                if time.monotonic() >= deadline:
+                    raise
+                continue
+            if resp.status_code == 409 and time.monotonic() < deadline:
+                time.sleep(1.0)
+                continue
+            break
         if resp.status_code not in (200, 201):
             raise PolydemoError(
                 f"Kafka Connect refused the connector config ({resp.status_code})",

@@ -47,6 +47,17 @@ from polydemo.stores import Health
 log = logging.getLogger(__name__)
 
 COMPOSE_FILE = resources.path(resources.COMPOSE)
+# Kafka cluster mode (`up --kafka-brokers 3`): applied after docker-compose.yml (its header says why an
+# override file and not a profile). Brokers 2 and 3 are the services kafka-2 and kafka-3.
+CLUSTER_FILE = resources.path(resources.COMPOSE_CLUSTER)
+CLUSTER_PROFILE = "cluster"
+CLUSTER_BROKERS: tuple[str, ...] = ("kafka-2", "kafka-3")
+# Every service name a container of the project can have (the parsers of Compose's output know them all).
+KNOWN_SERVICES: tuple[str, ...] = (*SERVICES, *CLUSTER_BROKERS)
+# Ports besides Settings.ports that the compose files interpolate (POLYDEMO_<NAME>_PORT).
+COMPOSE_EXTRA_PORTS = ("kafka_2", "kafka_3")
+# Where each broker container's KRaft quorum state is (KAFKA_LOG_DIRS=/var/lib/kafka/data).
+QUORUM_STATE = "/var/lib/kafka/data/__cluster_metadata-0/quorum-state"
 PROJECT = "polydemo"
 # `up --wait-timeout` arrived in Compose 2.17.0.
 MIN_COMPOSE = (2, 17, 0)
@@ -68,6 +79,8 @@ ENGINES = {
     "mongo": "MongoDB (replica set rs0)",
     "neo4j": "Neo4j Community",
     "kafka": "Apache Kafka (KRaft)",
+    "kafka-2": "Apache Kafka (KRaft, broker 2 of 3)",
+    "kafka-3": "Apache Kafka (KRaft, broker 3 of 3)",
     "connect": "Kafka Connect + Debezium",
 }
 
@@ -140,19 +153,24 @@ def compose_version(text: str) -> tuple[int, int, int] | None:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
+def _container_name_re(project: str) -> re.Pattern[str]:
+    """``<project>-<service>-<n>`` for every known service; ``polydemo-kafka-2-1`` is kafka-2, not kafka
+    (the lookahead refuses a replica number that is followed by another one)."""
+    names = "|".join(re.escape(n) for n in sorted(KNOWN_SERVICES, key=len, reverse=True))
+    return re.compile(rf"\b{re.escape(project)}[-_]({names})[-_]\d+\b(?![-_]\d)")
+
+
 def service_of_container(name: str, project: str = PROJECT) -> str | None:
-    """``polydemo-kafka-1`` (or ``polydemo_kafka_1``) -> ``kafka``."""
-    m = re.search(rf"\b{re.escape(project)}[-_]([a-z0-9_]+?)[-_]\d+\b", name)
-    if m and m.group(1) in SERVICES:
-        return m.group(1)
-    return None
+    """``polydemo-kafka-1`` (or ``polydemo_kafka_1``) -> ``kafka``; ``polydemo-kafka-2-1`` -> ``kafka-2``."""
+    m = _container_name_re(project).search(name)
+    return m.group(1) if m else None
 
 
 def _services_in(text: str, project: str = PROJECT) -> list[str]:
     found = []
-    for m in re.finditer(rf"\b{re.escape(project)}[-_]([a-z0-9_]+?)[-_]\d+\b", text):
+    for m in _container_name_re(project).finditer(text):
         name = m.group(1)
-        if name in SERVICES and name not in found:
+        if name not in found:
             found.append(name)
     return found
 
@@ -274,7 +292,7 @@ def up_error(
             service = found[0] if found else None
             port = ports.get(service) if service else port
         who = service or "a service"
-        env = f"POLYDEMO_{service.upper()}_PORT" if service else "POLYDEMO_<SERVICE>_PORT"
+        env = f"POLYDEMO_{service.upper().replace('-', '_')}_PORT" if service else "POLYDEMO_<SERVICE>_PORT"
         return PortInUseError(
             f"port {port} for {who} is already in use" if port else f"a port {who} needs is already in use",
             hint="stop what holds it (another polydemo on the local runtime? `polydemo --runtime local down`), "
@@ -347,6 +365,24 @@ def _host_probe(name: str, settings: Settings) -> Health:
     return health_of(name, settings)
 
 
+def _broker_probe(name: str, settings: Settings) -> Health:
+    """Cluster mode: one broker, through its own published port, as the local runtime probes it (it answers
+    and the cluster's metadata lists it)."""
+    from polydemo.stores import kafka
+
+    node = 1 if name == "kafka" else int(name.rsplit("-", 1)[1])
+    return kafka.broker_health(settings, node)
+
+
+def kafka_brokers_of(env: list[str]) -> int | None:
+    """How many voters a kafka container's quorum has, from its ``Config.Env`` (None when it does not say)."""
+    for item in env:
+        key, _, value = item.partition("=")
+        if key == "KAFKA_CONTROLLER_QUORUM_VOTERS":
+            return len([v for v in value.split(",") if v.strip()])
+    return None
+
+
 # ---------------------------------------------------------------- the runtime
 
 
@@ -367,6 +403,37 @@ class DockerRuntime(Runtime):
         self._client = None
         self._compose_ok = False
 
+    # ------------------------------------------------------------------ services
+    def all_services(self) -> list[str]:
+        """The services of this stack: the seven, plus kafka-2 and kafka-3 (after kafka) in cluster mode."""
+        out: list[str] = []
+        for name in SERVICES:
+            out.append(name)
+            if name == "kafka" and self.settings.cluster:
+                out += [self.settings.broker_service(n) for n in self.settings.broker_ids()[1:]]
+        return out
+
+    def select(self, services: Iterable[str] | None) -> list[str]:  # type: ignore[override]
+        """As Runtime.select, over :meth:`all_services` (so ``kafka-2`` can be named in cluster mode)."""
+        known = self.all_services()
+        if not services:
+            return known
+        unknown = [s for s in services if s not in known]
+        if unknown:
+            extra = (
+                " (kafka-2 and kafka-3 exist in cluster mode: `up --kafka-brokers 3`)"
+                if any(u in CLUSTER_BROKERS for u in unknown)
+                else ""
+            )
+            raise PolydemoError(f"unknown service {unknown[0]!r}{extra}", hint=f"services are: {', '.join(known)}")
+        return [s for s in known if s in services]
+
+    def depends_on(self, service: str) -> tuple[str, ...]:
+        """What Compose's depends_on says: Connect needs Kafka (every broker in cluster mode)."""
+        if service == "connect":
+            return tuple(n for n in self.all_services() if n.startswith("kafka"))
+        return DEPENDS_ON.get(service, ())
+
     # ------------------------------------------------------------------ for the pipeline
     @staticmethod
     def connector_overrides() -> dict[str, str]:
@@ -376,17 +443,28 @@ class DockerRuntime(Runtime):
     def compose_env(self) -> dict[str, str]:
         """The variables docker-compose.yml interpolates, from these Settings (ports, passwords)."""
         env = {f"POLYDEMO_{name.upper()}_PORT": str(port) for name, port in self.settings.ports.items()}
+        for name in COMPOSE_EXTRA_PORTS:  # brokers 2 and 3 (docker-compose.cluster.yml)
+            env[f"POLYDEMO_{name.upper()}_PORT"] = str(self.settings.extra_ports[name])
         env["POLYDEMO_PG_PASSWORD"] = self.settings.pg_password
         env["POLYDEMO_NEO4J_PASSWORD"] = self.settings.neo4j_password
         return env
 
     def compose_argv(self, *args: str) -> list[str]:
         files = [a for f in self.compose_files for a in ("-f", str(f))]
-        return ["docker", "compose", "--ansi", "never", *files, "-p", self.project, *args]
+        # The profile makes an override's kafka-2/kafka-3 entries (tests/docker/compose.standins.yml) count
+        # in cluster mode only; docker-compose.cluster.yml itself needs none.
+        profile = ["--profile", CLUSTER_PROFILE] if self.settings.cluster else []
+        return ["docker", "compose", "--ansi", "never", *files, *profile, "-p", self.project, *args]
+
+    @property
+    def cluster_file(self) -> Path:
+        return self.compose_file.parent / CLUSTER_FILE.name
 
     @property
     def compose_files(self) -> list[Path]:
-        return [self.compose_file, *self.overrides]
+        """docker-compose.yml, then docker-compose.cluster.yml in cluster mode, then the override files."""
+        cluster = [self.cluster_file] if self.settings.cluster else []
+        return [self.compose_file, *cluster, *self.overrides]
 
     # ------------------------------------------------------------------ preflight
     def preflight(self) -> None:
@@ -394,11 +472,12 @@ class DockerRuntime(Runtime):
         self._require_cli()
         self._engine()
         self._require_compose()
-        if not self.compose_file.is_file():
-            raise PolydemoError(
-                f"{self.compose_file} is missing",
-                hint="run polydemo from a full checkout of the project, " + LOCAL_HINT,
-            )
+        for main in [self.compose_file, *([self.cluster_file] if self.settings.cluster else [])]:
+            if not main.is_file():
+                raise PolydemoError(
+                    f"{main} is missing",
+                    hint="run polydemo from a full checkout of the project, " + LOCAL_HINT,
+                )
         for extra in self.overrides:
             if not extra.is_file():
                 raise PolydemoError(
@@ -555,7 +634,7 @@ class DockerRuntime(Runtime):
     def _with_deps(self, names: list[str]) -> list[str]:
         wanted = list(names)
         for name in names:
-            for dep in DEPENDS_ON.get(name, ()):
+            for dep in self.depends_on(name):
                 if dep not in wanted:
                     wanted.append(dep)
         return self.select(wanted)
@@ -571,6 +650,7 @@ class DockerRuntime(Runtime):
             progress(name, "checking", "docker")
         self.preflight()
         before = self.ps()
+        self._refuse_other_mode()
         already = [n for n in wanted if self._row_healthy(before.get(n))]
         to_start = [n for n in wanted if n not in already]
         for n in already:
@@ -604,7 +684,7 @@ class DockerRuntime(Runtime):
             if not res.ok:
                 err = up_error(
                     res.output,
-                    {n: self.settings.port(n) for n in SERVICES},
+                    {n: self.settings.port(n) for n in self.all_services()},
                     compose_images(*self.compose_files),
                     res.timed_out,
                     wait,
@@ -655,6 +735,35 @@ class DockerRuntime(Runtime):
             time.sleep(1.0)
             statuses = self.status(names)
         return statuses
+
+    def _is_broker(self, name: str) -> bool:
+        return self.settings.cluster and (name == "kafka" or name in CLUSTER_BROKERS)
+
+    def _refuse_other_mode(self) -> None:
+        """The compose project is one per engine: a cluster left running by another home (or one broker
+        while this home wants three) cannot be reused, and Compose would not notice (kafka is healthy).
+        Asks the engine, not ``compose ps``, which does not list a service its files do not enable."""
+        try:
+            containers = self._containers()
+        except Exception:  # noqa: BLE001 - the checks that follow (compose up) say what is wrong
+            return
+        alive = {n for n, c in containers.items() if c.status in ("running", "paused", "restarting")}
+        brokers = [n for n in CLUSTER_BROKERS if n in alive]
+        if brokers and not self.settings.cluster:
+            raise PolydemoError(
+                f"a Kafka cluster ({', '.join(['kafka', *brokers])}) of project {self.project} is running, "
+                "and this home runs one broker",
+                hint="stop it first: `POLYDEMO_KAFKA_BROKERS=3 polydemo --runtime docker down`, "
+                "or use `--kafka-brokers 3`",
+            )
+        if self.settings.cluster and "kafka" in alive and not brokers:
+            env = ((containers["kafka"].attrs or {}).get("Config") or {}).get("Env") or []
+            if kafka_brokers_of(list(env)) == 1:
+                raise PolydemoError(
+                    f"the kafka container of project {self.project} runs one broker, not a cluster of 3",
+                    hint="stop it first (`POLYDEMO_KAFKA_BROKERS=1 polydemo --runtime docker down`), then "
+                    "`polydemo --runtime docker up --kafka-brokers 3`",
+                )
 
     def _pull_missing(self, services: list[str], progress: ProgressFn) -> None:
         declared = compose_services(*self.compose_files)
@@ -763,12 +872,12 @@ class DockerRuntime(Runtime):
                 self._unpause_quietly(n)
             progress(n, "stopping", "")
         t = str(int(self.settings.stop_timeout))
-        if set(wanted) == set(SERVICES):
+        if set(wanted) == set(self.all_services()):
             # The whole project: containers and network go, the named volumes (the data) stay.
             res = self._compose("down", "--timeout", t, timeout=self.settings.stop_timeout * 4 + 60)
         elif alive:
             # Dependants first (Connect before Kafka), like the local runtime.
-            order = sorted(alive, key=lambda n: 0 if n in DEPENDS_ON else 1)
+            order = sorted(alive, key=lambda n: 0 if self.depends_on(n) else 1)
             res = self._compose("stop", "--timeout", t, *order, timeout=self.settings.stop_timeout * 4 + 60)
         else:
             res = ComposeResult(0, "")
@@ -789,7 +898,7 @@ class DockerRuntime(Runtime):
         found: dict = {}
         for c in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"}):
             svc = (c.labels or {}).get("com.docker.compose.service")
-            if svc in SERVICES and svc not in found:
+            if svc in KNOWN_SERVICES and svc not in found:
                 found[svc] = c
         return found
 
@@ -836,7 +945,7 @@ class DockerRuntime(Runtime):
         health = state.get("Health") or {}
         hstatus = health.get("Status")
         if hstatus == "healthy":
-            probe = _host_probe(name, self.settings)
+            probe = _broker_probe(name, self.settings) if self._is_broker(name) else _host_probe(name, self.settings)
             if probe.ok:
                 return ServiceStatus(name, engine, probe.version, port, None, "healthy", probe.detail, uptime, rss)
             return ServiceStatus(
@@ -872,6 +981,28 @@ class DockerRuntime(Runtime):
             return max(0, int(usage) - int(cache))
         except Exception:  # noqa: BLE001 - memory is a nice-to-have in the table
             return None
+
+    def controller_leader(self) -> tuple[int, int] | None:
+        """Cluster mode: (leader id, epoch) of the KRaft quorum, from the ``quorum-state`` file each running
+        broker container keeps (highest epoch wins, as the local runtime reads them); None if none says."""
+        best: tuple[int, int] | None = None
+        try:
+            containers = self._containers()
+        except Exception:  # noqa: BLE001 - the table says "unknown"
+            return None
+        for name in self.all_services():
+            c = containers.get(name)
+            if not name.startswith("kafka") or c is None or c.status != "running":
+                continue
+            try:
+                code, out = c.exec_run(["cat", QUORUM_STATE], demux=False)
+                doc = json.loads(out) if code == 0 else {}
+            except Exception:  # noqa: BLE001 - one broker that cannot say is skipped
+                continue
+            leader, epoch = doc.get("leaderId", -1), doc.get("leaderEpoch", -1)
+            if isinstance(leader, int) and leader >= 0 and (best is None or int(epoch) > best[1]):
+                best = (leader, int(epoch))
+        return best
 
     # ------------------------------------------------------------------ logs
     def log_path(self, service: str) -> Path | None:
@@ -943,7 +1074,7 @@ class DockerRuntime(Runtime):
             return "already running" if service in result.already_running else "started"
         if c.status in ("running", "paused", "restarting"):
             return "already running"
-        for dep in DEPENDS_ON.get(service, ()):
+        for dep in self.depends_on(service):
             self.start_service(dep)
         self._sdk("start", service, c.start)
         self._wait_healthy(service, c)

@@ -80,7 +80,7 @@ class LocalRuntime(Runtime):
         if clashes:
             svc, port, owner = clashes[0]
             who = f" by {owner}" if owner else ""
-            env = f"POLYDEMO_{svc.upper()}_PORT"
+            env = f"POLYDEMO_{svc.upper().replace('-', '_')}_PORT"
             raise PortInUseError(
                 f"port {port} for {svc} is already in use{who}",
                 hint=f"stop that process, or choose another port with {env}=<port> "

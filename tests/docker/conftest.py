@@ -92,6 +92,15 @@ def run_cli(home: Path, *args: str, timeout: float = 600, env: dict | None = Non
 
 
 def project_containers(client, all_: bool = True):
+    """The project's containers. The SDK lists ids, then inspects each: a container removed in between (an
+    `up` cleaning up, seen once on a loaded machine) is a 404, so the listing is taken again."""
+    import docker
+
+    for _ in range(4):
+        try:
+            return client.containers.list(all=all_, filters={"label": f"com.docker.compose.project={PROJECT}"})
+        except docker.errors.NotFound:
+            time.sleep(0.5)
     return client.containers.list(all=all_, filters={"label": f"com.docker.compose.project={PROJECT}"})
 
 
@@ -104,18 +113,25 @@ def project_volumes(client):
 
 
 def compose_down_volumes(home: Path) -> None:
-    """A clean slate: no container, network or volume of the project (first start is tested each run)."""
-    files = ["-f", str(ROOT / "docker-compose.yml")]
+    """A clean slate: no container, network or volume of the project (first start is tested each run).
+
+    Twice: with docker-compose.yml alone (its volumes, kafka_data included) and with the cluster file and
+    profile (kafka-2/kafka-3 and the kafka_cluster_* volumes). Once with both files is not enough: there
+    `kafka` uses kafka_cluster_1, and Compose leaves kafka_data (Connect's offsets!) behind."""
+    overrides = []
     for extra in filter(None, os.environ.get("POLYDEMO_COMPOSE_OVERRIDE", "").split(os.pathsep)):
-        files += ["-f", extra]
-    subprocess.run(
-        ["docker", "compose", *files, "-p", PROJECT, "down", "-v", "--timeout", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=cli_env(home),
-        cwd=str(ROOT),
-    )
+        overrides += ["-f", extra]
+    single = ["-f", str(ROOT / "docker-compose.yml"), *overrides]
+    cluster = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "docker-compose.cluster.yml"), *overrides]
+    for files in ([*cluster, "--profile", "cluster"], single):
+        subprocess.run(
+            ["docker", "compose", *files, "-p", PROJECT, "down", "-v", "--timeout", "5"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=cli_env(home),
+            cwd=str(ROOT),
+        )
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):

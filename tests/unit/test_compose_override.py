@@ -9,7 +9,16 @@ import yaml
 
 from polydemo.config import PROJECT_ROOT, SERVICES, Settings
 from polydemo.errors import PolydemoError
-from polydemo.runtime.docker import COMPOSE_FILE, DockerRuntime, compose_images, compose_services, overrides_from_env
+from polydemo.runtime.docker import (
+    CLUSTER_BROKERS,
+    CLUSTER_FILE,
+    CLUSTER_PROFILE,
+    COMPOSE_FILE,
+    DockerRuntime,
+    compose_images,
+    compose_services,
+    overrides_from_env,
+)
 
 STANDINS = PROJECT_ROOT / "tests" / "docker" / "compose.standins.yml"
 
@@ -50,7 +59,29 @@ def test_later_files_win_for_image_and_pull_policy(tmp_path):
 
 def test_the_standins_override_changes_only_image_and_pull_policy():
     doc = yaml.safe_load(STANDINS.read_text())
-    assert set(doc) == {"services"} and set(doc["services"]) == set(SERVICES)
+    assert set(doc) == {"services"} and set(doc["services"]) == {*SERVICES, *CLUSTER_BROKERS}
     for name, svc in doc["services"].items():
-        assert set(svc) == {"image", "pull_policy"}, name
+        if name in CLUSTER_BROKERS:
+            # only in cluster mode (docker-compose.cluster.yml defines them; DockerRuntime passes the profile)
+            assert set(svc) == {"image", "pull_policy", "profiles"} and svc["profiles"] == [CLUSTER_PROFILE], name
+            assert svc["image"] == doc["services"]["kafka"]["image"]
+        else:
+            assert set(svc) == {"image", "pull_policy"}, name
         assert svc["image"].startswith("localhost/polydemo-standin-") and svc["pull_policy"] == "never"
+
+
+def test_cluster_mode_applies_the_cluster_file_before_the_overrides_and_the_profile(tmp_path):
+    a = tmp_path / "a.yml"
+    rt = DockerRuntime(Settings.from_env().with_overrides(kafka_brokers=3), overrides=[a])
+    argv = rt.compose_argv("up")
+    given = [argv[i + 1] for i, x in enumerate(argv) if x == "-f"]
+    assert given == [str(COMPOSE_FILE), str(CLUSTER_FILE), str(a)]
+    assert argv[argv.index("--profile") + 1] == CLUSTER_PROFILE and argv.index("--profile") < argv.index("-p")
+    single = DockerRuntime(Settings.from_env(), overrides=[a]).compose_argv("up")
+    assert "--profile" not in single and str(CLUSTER_FILE) not in single
+
+
+def test_with_the_standins_the_cluster_brokers_get_the_standin_image_only_in_cluster_mode():
+    merged = compose_services(COMPOSE_FILE, CLUSTER_FILE, STANDINS)
+    assert merged["kafka-2"]["image"] == merged["kafka"]["image"] == compose_images(STANDINS)["kafka"]
+    assert merged["kafka-2"]["environment"]["KAFKA_NODE_ID"] == 2  # the rest from the cluster file

@@ -499,3 +499,121 @@ def test_engine_gone_is_seen_by_a_fresh_ping_even_when_compose_said_otherwise(mo
     with pytest.raises(PolydemoError) as exc:
         rt.up()
     assert "stopped answering" in exc.value.message
+
+
+# ---------------------------------------------------------------- Kafka cluster mode (--kafka-brokers 3)
+
+BROKERS = ["kafka", "kafka-2", "kafka-3"]
+
+
+def make_cluster_runtime(monkeypatch, tmp_path, compose, client=None):
+    monkeypatch.setenv("POLYDEMO_KAFKA_BROKERS", "3")
+    rt = make_runtime(monkeypatch, tmp_path, compose, client)
+    assert rt.settings.cluster
+    return rt
+
+
+def test_container_names_of_the_cluster_brokers():
+    assert docker_rt.service_of_container("polydemo-kafka-2-1") == "kafka-2"
+    assert docker_rt.service_of_container("polydemo_kafka-3_1") == "kafka-3"
+    assert docker_rt.service_of_container("polydemo-kafka-1") == "kafka"
+    text = " Container polydemo-kafka-1  Healthy\n Container polydemo-kafka-3-1  Error\n"
+    assert docker_rt._services_in(text) == ["kafka", "kafka-3"]
+    assert docker_rt._failed_services(text) == ["kafka-3"]
+
+
+def test_cluster_services_and_their_dependencies(monkeypatch, tmp_path):
+    rt = make_cluster_runtime(monkeypatch, tmp_path, FakeCompose())
+    assert rt.all_services() == ["postgres", "timeseries", "redis", "mongo", "neo4j", *BROKERS, "connect"]
+    assert rt.select(["kafka-3", "redis"]) == ["redis", "kafka-3"]
+    assert rt.depends_on("connect") == tuple(BROKERS)
+    with pytest.raises(PolydemoError, match="unknown service 'kafka-4'"):
+        rt.select(["kafka-4"])
+    single = make_runtime(monkeypatch, tmp_path, FakeCompose())
+    single.settings = single.settings.with_overrides(kafka_brokers=1)
+    with pytest.raises(PolydemoError, match=r"unknown service 'kafka-2' \(kafka-2 and kafka-3 exist in cluster mode"):
+        single.select(["kafka-2"])
+
+
+def test_cluster_up_starts_three_brokers_with_the_cluster_file(monkeypatch, tmp_path):
+    compose = FakeCompose()
+    rt = make_cluster_runtime(monkeypatch, tmp_path, compose)
+    monkeypatch.setattr(rt, "_reachable_statuses", lambda names, grace=20.0: [])
+    result = rt.up(["connect"])
+    up = next(c for c in compose.calls if "up" in c)
+    assert str(docker_rt.CLUSTER_FILE) in up and up[up.index("--profile") + 1] == "cluster"
+    assert up[up.index("up") + 5 :] == [*BROKERS, "connect"]
+    assert result.started == [*BROKERS, "connect"]
+    env = rt.compose_env()
+    assert env["POLYDEMO_KAFKA_2_PORT"] == "9094" and env["POLYDEMO_KAFKA_3_PORT"] == "9095"
+
+
+def test_cluster_down_takes_the_whole_project_and_one_broker_alone(monkeypatch, tmp_path):
+    ps = ComposeResult(0, "\n".join(f'{{"Service": "{b}", "State": "running", "Health": "healthy"}}' for b in BROKERS))
+    compose = FakeCompose({"ps": ps})
+    rt = make_cluster_runtime(monkeypatch, tmp_path, compose)
+    outcome = rt.down()
+    assert all(outcome[b] == "stopped" for b in BROKERS)
+    assert compose.subcommands()[-1][0] == "down"
+    rt.down(["kafka-2"])
+    assert compose.subcommands()[-1] == ["stop", "--timeout", "20", "kafka-2"]
+
+
+def test_broker_drills_and_status_in_cluster_mode(monkeypatch, tmp_path):
+    containers = [FakeContainer(b) for b in BROKERS]
+    rt = make_cluster_runtime(monkeypatch, tmp_path, FakeCompose(), FakeClient(containers))
+    probed = []
+
+    def broker_probe(name, settings):
+        probed.append(name)
+        return Health(True, f"{name} in the metadata")
+
+    monkeypatch.setattr(docker_rt, "_broker_probe", broker_probe)
+    monkeypatch.setattr(docker_rt, "_host_probe", lambda name, s: pytest.fail(f"{name}: not a broker probe"))
+    by = {s.service: s for s in rt.status(BROKERS)}
+    assert sorted(probed) == BROKERS and all(by[b].healthy for b in BROKERS)
+    assert by["kafka-2"].port == 9094 and "broker 2 of 3" in by["kafka-2"].engine
+    assert rt.kill_service("kafka-2") == "killed" and containers[1].calls == ["kill SIGKILL"]
+    assert rt.status(["kafka-2"])[0].state == "stopped"
+    assert rt.start_service("kafka-2") == "started" and containers[1].status == "running"
+
+
+def test_controller_leader_is_read_in_the_broker_containers(monkeypatch, tmp_path):
+    states = {"kafka": (1, 4), "kafka-2": (2, 6), "kafka-3": None}
+    containers = []
+    for name, state in states.items():
+        c = FakeContainer(name)
+
+        def exec_run(argv, demux=False, state=state):
+            assert argv == ["cat", docker_rt.QUORUM_STATE]
+            if state is None:
+                return 1, b"cat: no such file"
+            return 0, f'{{"leaderId": {state[0]}, "leaderEpoch": {state[1]}}}'.encode()
+
+        c.exec_run = exec_run
+        containers.append(c)
+    rt = make_cluster_runtime(monkeypatch, tmp_path, FakeCompose(), FakeClient(containers))
+    assert rt.controller_leader() == (2, 6)
+
+
+def test_up_refuses_to_mix_one_broker_and_a_cluster(monkeypatch, tmp_path):
+    cluster_running = [FakeContainer(b) for b in BROKERS]
+    single = make_runtime(monkeypatch, tmp_path, FakeCompose(), FakeClient(cluster_running))
+    with pytest.raises(PolydemoError, match=r"a Kafka cluster \(kafka, kafka-2, kafka-3\) .* is running"):
+        single.up()
+    one = FakeContainer("kafka")
+    one.attrs["Config"]["Env"] = ["KAFKA_NODE_ID=1", "KAFKA_CONTROLLER_QUORUM_VOTERS=1@localhost:9093"]
+    rt = make_cluster_runtime(monkeypatch, tmp_path, FakeCompose(), FakeClient([one]))
+    with pytest.raises(PolydemoError, match="runs one broker, not a cluster of 3"):
+        rt.up()
+    assert (
+        docker_rt.kafka_brokers_of(["KAFKA_CONTROLLER_QUORUM_VOTERS=1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"]) == 3
+    )
+    assert docker_rt.kafka_brokers_of(["PATH=/bin"]) is None
+
+
+def test_cli_up_with_three_brokers_is_no_longer_refused_on_docker(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", stub_docker(tmp_path))
+    res = CliRunner().invoke(app, ["--runtime", "docker", "up", "--kafka-brokers", "3", "--no-pipeline"])
+    assert "local runtime only" not in res.output
+    assert "engine is not running" in res.output  # it went on to the engine, which is absent here
