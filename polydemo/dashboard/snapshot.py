@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import contextlib
 import json
+import logging
 import threading
 import time
 import types
@@ -27,6 +29,8 @@ from typing import Any
 from polydemo.config import SERVICES, Settings
 from polydemo.stores.postgres import EXACT_BELOW
 
+log = logging.getLogger(__name__)
+
 SAMPLE = 5  # latest users, latest posts, most followed, cached profiles
 FEED_SIZE = 10  # event feed: messages kept per partition and shown in all
 WINDOW_MINUTES = 15  # time-series sparklines
@@ -35,7 +39,7 @@ TIMEOUT = 1.0  # seconds a frame waits for a store that answered in the previous
 FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
 GRACE = 0.02  # how long a frame waits for stores that were down (they are retried in the background)
 FEED_READ_S = 0.3  # at most this long reading the tail of the topics for the feed
-SCHEMA_READ_S = 0.2  # at most this long reading the CDC topics' new messages for their schema versions
+SCHEMA_READ_S = 0.5  # at most this long per background read of the CDC topics' new messages (schema versions)
 FIRST_SCHEMA_READ_S = 3.0  # the first frame reads their history (a large one over the next frames too)
 SLOT_PEEK_S = 2.0  # how often a frame measures the oldest unsent change in the replication slot
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
@@ -416,6 +420,9 @@ class Collector:
         self._schema_pos: dict[tuple[str, int], int] = {}  # (topic, partition) -> the next offset to read
         self._schema_ids: dict[str, str] = {}  # topic -> its id when read (reset recreates the topics)
         self._schema_highs: dict[tuple[str, int], int] = {}
+        self._schema_pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="polydemo-schemas")
+        self._schema_future: cf.Future | None = None
+        self._schema_view: list[TopicSchema] | None = None  # what the last finished read found
         self._connect_version: str | None = None
         self._warm = False
         self._last_error: dict[str, str | None] = {}
@@ -807,18 +814,35 @@ class Collector:
         return items[:n]
 
     def _c_schemas(self, kafka_pending, wait_until: float) -> list[TopicSchema] | None:
-        """The CDC topics' value schema versions. Each frame reads only the messages that arrived since the last
-        one (the positions are kept; the first frame reads the history, for up to FIRST_SCHEMA_READ_S, and a
-        longer one over the next frames); a topic whose id changed (``reset``) or whose end went back is read
-        again from its start."""
-        from polydemo.pipeline.events import topics
-        from polydemo.pipeline.schemas import SchemaLog
-
+        """The CDC topics' value schema versions, read off the frame's path: each frame starts the next read in
+        the background (when the last one is done) and shows what the last one found, so a long history (200,000
+        sign-ups after a few `load`s) costs the frames nothing. The very first frame (and a one-shot
+        ``snapshot``) waits for its read, for up to FIRST_SCHEMA_READ_S."""
         if kafka_pending is None:
             return None
         kd, _, _ = kafka_pending[0].result(timeout=max(0.0, wait_until - time.perf_counter()))
         if kd is None:
             return None
+        fut = self._schema_future
+        if fut is None or fut.done():
+            if fut is not None:
+                try:
+                    self._schema_view = fut.result()
+                except Exception as exc:  # noqa: BLE001 - shown as before; the next read tries again
+                    log.debug("schema read failed: %s", _short(exc))
+            fut = self._schema_future = self._schema_pool.submit(self._read_schemas, kd, self._schema_view is None)
+        if self._schema_view is None:
+            with contextlib.suppress(cf.TimeoutError):
+                self._schema_view = fut.result(timeout=FIRST_SCHEMA_READ_S + 1.0)
+        return self._schema_view
+
+    def _read_schemas(self, kd, first: bool) -> list[TopicSchema]:
+        """Read the messages that arrived since the last read (the positions are kept; the first read takes the
+        history for up to FIRST_SCHEMA_READ_S, a longer one continues in the next reads); a topic whose id
+        changed (``reset``) or whose end went back is read again from its start."""
+        from polydemo.pipeline.events import topics
+        from polydemo.pipeline.schemas import SchemaLog
+
         names = topics(self.settings.topic_prefix)
         cdc = {names[k]: k for k in CDC_TOPICS}
         highs = {(p.topic, p.partition): p.high for p in kd.partitions if p.topic in cdc}
@@ -833,9 +857,8 @@ class Collector:
                     self._schema_pos = {tp: pos for tp, pos in self._schema_pos.items() if tp[0] != t}
                     self._schema_ids.pop(t, None)
             self._schema_ids.update(ids)
-        first = not self._schema_pos
         msgs, reached = kafka.read_ranges(
-            self._schema_pos, highs, budget=FIRST_SCHEMA_READ_S if first else SCHEMA_READ_S
+            self._schema_pos, highs, budget=FIRST_SCHEMA_READ_S if first or not self._schema_pos else SCHEMA_READ_S
         )
         for m in msgs:
             _, ts = m.timestamp()
@@ -895,6 +918,10 @@ class Collector:
         """Close every client; returns the collectors still blocked (their threads end when their socket does)."""
         self.closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._schema_pool.shutdown(wait=False, cancel_futures=True)
+        if self._schema_future is not None:  # its read uses the Kafka gateway's consumer: let it end first
+            with contextlib.suppress(Exception):
+                self._schema_future.result(timeout=FIRST_SCHEMA_READ_S + 1.0)
         stuck = self.busy()
         with self._client_lock:
             clients, self._clients = self._clients, {}
