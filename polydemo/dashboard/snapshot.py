@@ -40,7 +40,8 @@ FIRST_TIMEOUT = 5.0  # the first frame also opens every connection
 GRACE = 0.02  # how long a frame waits for stores that were down (they are retried in the background)
 FEED_READ_S = 0.3  # at most this long reading the tail of the topics for the feed
 SCHEMA_READ_S = 0.5  # at most this long per background read of the CDC topics' new messages (schema versions)
-FIRST_SCHEMA_READ_S = 3.0  # the first frame reads their history (a large one over the next frames too)
+FIRST_SCHEMA_READ_S = 3.0  # the first read takes their history (a large one over the next reads too)
+FIRST_SCHEMA_WAIT_S = 1.0  # how long the first frame (a one-shot `snapshot`) waits for that read; then "(reading)"
 SLOT_PEEK_S = 2.0  # how often a frame measures the oldest unsent change in the replication slot
 EPOCH = "2001-01-01 00:00:00+00"  # date_bin origin (any whole minute)
 
@@ -423,6 +424,7 @@ class Collector:
         self._schema_pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="polydemo-schemas")
         self._schema_future: cf.Future | None = None
         self._schema_view: list[TopicSchema] | None = None  # what the last finished read found
+        self._schema_waited = False
         self._connect_version: str | None = None
         self._warm = False
         self._last_error: dict[str, str | None] = {}
@@ -817,7 +819,7 @@ class Collector:
         """The CDC topics' value schema versions, read off the frame's path: each frame starts the next read in
         the background (when the last one is done) and shows what the last one found, so a long history (200,000
         sign-ups after a few `load`s) costs the frames nothing. The very first frame (and a one-shot
-        ``snapshot``) waits for its read, for up to FIRST_SCHEMA_READ_S."""
+        ``snapshot``) waits for its read, for up to FIRST_SCHEMA_WAIT_S."""
         if kafka_pending is None:
             return None
         kd, _, _ = kafka_pending[0].result(timeout=max(0.0, wait_until - time.perf_counter()))
@@ -831,9 +833,10 @@ class Collector:
                 except Exception as exc:  # noqa: BLE001 - shown as before; the next read tries again
                     log.debug("schema read failed: %s", _short(exc))
             fut = self._schema_future = self._schema_pool.submit(self._read_schemas, kd, self._schema_view is None)
-        if self._schema_view is None:
+        if not self._schema_waited:  # once: later frames never wait for a read
+            self._schema_waited = True
             with contextlib.suppress(cf.TimeoutError):
-                self._schema_view = fut.result(timeout=FIRST_SCHEMA_READ_S + 1.0)
+                self._schema_view = fut.result(timeout=FIRST_SCHEMA_WAIT_S)
         return self._schema_view
 
     def _read_schemas(self, kd, first: bool) -> list[TopicSchema]:
