@@ -307,10 +307,9 @@ class KafkaAdmin(Gateway[AdminClient]):
     _offset_readers: dict[str, Consumer] | None = None
 
     def committed(
-        self, group: str, partitions: list[tuple[str, int]] | None = None, timeout: float = 3.0
+        self, group: str, partitions: list[tuple[str, int]], timeout: float = 3.0
     ) -> dict[tuple[str, int], int]:
-        """The offsets ``group`` has committed, for ``partitions`` (default: every partition of every topic
-        that is not internal); those it never committed are left out.
+        """The offsets ``group`` has committed, for ``partitions``; those it never committed are left out.
 
         Read through a consumer that carries the group's id and never subscribes (so it never joins the
         group or moves its offsets), not ``AdminClient.list_consumer_group_offsets``: librdkafka's admin path
@@ -318,9 +317,6 @@ class KafkaAdmin(Gateway[AdminClient]):
         while the group's coordinator moves (librdkafka issue 5040, open; it killed the test run in the
         ``min-insync`` drill with a segmentation fault). A consumer's own group handle re-queries the
         coordinator instead."""
-        if partitions is None:
-            md = self.client.list_topics(timeout=timeout)
-            partitions = [(t, p) for t, meta in md.topics.items() if not t.startswith("__") for p in meta.partitions]
         if not partitions:
             return {}
         if self._offset_readers is None:
@@ -340,6 +336,21 @@ class KafkaAdmin(Gateway[AdminClient]):
         return [PartitionLag(t, p, highs[(t, p)], done.get((t, p))) for t, p in mine]
 
     # ------------------------------------------------------------ reading a topic
+    def _assign_only_config(self, role: str, **extra) -> dict:
+        """A consumer the gateway keeps for reading partitions it assigns itself: it never joins its group
+        (``<prefix>-<role>``), never commits, and asks for more at most every 10 ms."""
+        return client_config(
+            self.settings,
+            **{
+                "group.id": f"{self.settings.topic_prefix}-{role}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 10,
+                **extra,
+            },
+        )
+
     def record_timestamps(
         self, positions: dict[tuple[str, int], int], timeout: float = 0.3
     ) -> dict[tuple[str, int], int | None]:
@@ -350,18 +361,7 @@ class KafkaAdmin(Gateway[AdminClient]):
         if not positions:
             return out
         if self._reader is None:
-            self._reader = Consumer(
-                client_config(
-                    self.settings,
-                    **{
-                        "group.id": f"{self.settings.topic_prefix}-lag-reader",
-                        "enable.auto.commit": False,
-                        "enable.auto.offset.store": False,
-                        "auto.offset.reset": "earliest",
-                        "fetch.wait.max.ms": 10,
-                    },
-                )
-            )
+            self._reader = Consumer(self._assign_only_config("lag-reader"))
         reader = self._reader
         reader.assign([TopicPartition(t, p, max(0, off)) for (t, p), off in positions.items()])
         want = set(positions)
@@ -407,19 +407,7 @@ class KafkaAdmin(Gateway[AdminClient]):
         if not todo:
             return [], reached
         if self._ranges is None:
-            self._ranges = Consumer(
-                client_config(
-                    self.settings,
-                    **{
-                        "group.id": f"{self.settings.topic_prefix}-schema-reader",
-                        "enable.auto.commit": False,
-                        "enable.auto.offset.store": False,
-                        "enable.partition.eof": True,
-                        "auto.offset.reset": "earliest",
-                        "fetch.wait.max.ms": 10,
-                    },
-                )
-            )
+            self._ranges = Consumer(self._assign_only_config("schema-reader", **{"enable.partition.eof": True}))
         reader = self._ranges
         reader.assign([TopicPartition(t, p, first) for (t, p), (first, _) in todo.items()])
         got: list = []
