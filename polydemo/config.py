@@ -145,6 +145,8 @@ class Settings:
     start_timeout: float = 90.0
     kafka_brokers: int = 1
     stop_timeout: float = 20.0
+    # Class-data-sharing archives for the JVMs (runtime/cds.py); POLYDEMO_CLASS_ARCHIVES=0 turns them off.
+    class_archives: bool = True
 
     # ---- derived paths -------------------------------------------------
     @property
@@ -154,6 +156,11 @@ class Settings:
     @property
     def run_dir(self) -> Path:
         return self.home / "run"
+
+    @property
+    def archive_dir(self) -> Path:
+        """The JVMs' class-data-sharing archives (runtime/cds.py): in the cache, shared by every home."""
+        return self.cache / "cds"
 
     def data_dir(self, service: str) -> Path:
         return self.home / "data" / service
@@ -256,4 +263,5 @@ class Settings:
             pg_password=_env("pg_password") or "polydemo-local",
             neo4j_password=_env("neo4j_password") or "polydemo-local",
             start_timeout=float(_env("start_timeout") or "90"),
+            class_archives=(_env("class_archives") or "1").strip().lower() not in ("0", "off", "no", "false"),
         )

@@ -25,6 +25,7 @@ import psutil
 from polydemo import procs
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
+from polydemo.runtime import cds
 from polydemo.runtime.base import ProgressFn, Runtime, ServiceStatus, UpResult, _ignore
 from polydemo.runtime.services import Problem, ServiceSpec, specs_for
 from polydemo.stores import Health, health_of
@@ -130,7 +131,7 @@ class LocalRuntime(Runtime):
                 raise self._start_error(name, f"{name} failed to prepare: {exc}") from exc
             pid_file = self.settings.pid_file(name)
             record = procs.spawn(
-                spec.argv(self.settings),
+                self._argv(name, spec),
                 self.settings.log_file(name),
                 pid_file,
                 env=spec.env(self.settings),
@@ -172,6 +173,27 @@ class LocalRuntime(Runtime):
         return UpResult(
             started=started, already_running=already, statuses=self.status(wanted), seconds=time.monotonic() - t0
         )
+
+    def _argv(self, name: str, spec: ServiceSpec) -> list[str]:
+        """The service's command line; a JVM's maps its class archive, or writes one at a clean exit."""
+        argv = spec.argv(self.settings)
+        if not (spec.class_archive and self.settings.class_archives):
+            return argv
+        record_file = self._archive_record(name)
+        cds.settle(record_file, clean=False)  # a JVM of this service that ended without our stop
+        self.settings.archive_dir.mkdir(parents=True, exist_ok=True)
+        plan = cds.plan(self.settings.archive_dir, argv)
+        cds.record(record_file, plan)
+        return cds.with_flags(argv, plan.flags)
+
+    def _archive_record(self, name: str) -> Path:
+        return self.settings.run_dir / f"{name}.cds"
+
+    def _stopped(self, name: str, outcome: str) -> str:
+        """After a stop: a JVM that exited by itself wrote its class archive, one that was killed did not."""
+        if self.specs[name].class_archive:
+            cds.settle(self._archive_record(name), clean=outcome == "stopped")
+        return outcome
 
     def _start_error(self, name: str, message: str) -> ServiceStartError:
         spec = self.specs[name]
@@ -221,7 +243,7 @@ class LocalRuntime(Runtime):
                     ] = n
                 for fut in cf.as_completed(futs):
                     n = futs[fut]
-                    outcomes[n] = fut.result()
+                    outcomes[n] = self._stopped(n, fut.result())
                     progress(n, outcomes[n], "")
         return outcomes
 
@@ -282,7 +304,10 @@ class LocalRuntime(Runtime):
     def stop_service(self, service: str) -> str:
         self.select([service])
         self._resume_if_paused(service)
-        return procs.stop(self.settings.pid_file(service), self.specs[service].stop_signal, self.settings.stop_timeout)
+        return self._stopped(
+            service,
+            procs.stop(self.settings.pid_file(service), self.specs[service].stop_signal, self.settings.stop_timeout),
+        )
 
     def kill_service(self, service: str) -> str:
         self.select([service])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from polydemo import resources
 from polydemo.config import Settings
+from polydemo.runtime import cds
 from polydemo.stores import Health, cache, connect, graph, kafka, mongo
 
 # The pins of stack/*/pom.xml (tests/unit/test_pins.py fails if they drift apart).
@@ -55,6 +56,8 @@ class ServiceSpec:
     extra_ports: tuple[str, ...] = ()
     start_timeout: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    # A JVM that starts faster with a class-data-sharing archive (runtime/cds.py).
+    class_archive: bool = False
 
 
 # ---------------------------------------------------------------- common checks
@@ -458,24 +461,27 @@ def _kafka_prepare_node(node_id: int) -> Callable[[Settings], None]:
         if (log_dir / "meta.properties").exists():
             return
         cluster_id = _shared_cluster_id(settings) if settings.cluster else _kafka_cluster_id()
-        result = subprocess.run(
-            [
-                java_bin(),
-                *FORMAT_JVM,
-                "-cp",
-                _classpath(kafka_libs(settings)),
-                *_log4j(settings, "kafka"),
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(props),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        argv = [
+            java_bin(),
+            *FORMAT_JVM,
+            "-cp",
+            _classpath(kafka_libs(settings)),
+            *_log4j(settings, "kafka"),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(props),
+        ]
+        archive = None
+        if settings.class_archives:
+            settings.archive_dir.mkdir(parents=True, exist_ok=True)
+            archive = cds.plan(settings.archive_dir, argv)
+            argv = cds.with_flags(argv, archive.flags)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if archive is not None:
+            cds.settle_plan(archive, clean=result.returncode == 0)
         with open(settings.log_file(service), "a") as log:
             log.write(result.stdout + result.stderr)
         if result.returncode != 0:
@@ -619,6 +625,7 @@ SPECS: dict[str, ServiceSpec] = {
     ),
     "neo4j": ServiceSpec(
         name="neo4j",
+        class_archive=True,
         engine="Neo4j Community (embedded, Bolt)",
         role="social graph (read model)",
         requirements=_neo4j_requirements,
@@ -629,6 +636,7 @@ SPECS: dict[str, ServiceSpec] = {
     ),
     "kafka": ServiceSpec(
         name="kafka",
+        class_archive=True,
         engine=f"Apache Kafka {KAFKA_VERSION} (KRaft)",
         role="event log",
         requirements=_kafka_requirements,
@@ -640,6 +648,7 @@ SPECS: dict[str, ServiceSpec] = {
     ),
     "connect": ServiceSpec(
         name="connect",
+        class_archive=True,
         engine=f"Kafka Connect {KAFKA_VERSION} + Debezium {DEBEZIUM_VERSION.removesuffix('.Final')}",
         role="CDC (Postgres -> Kafka)",
         requirements=_connect_requirements,
