@@ -53,6 +53,31 @@ def failover_once(settings, rt) -> float:
     # read the leader again just before the kill: a broker restarted by the previous round takes its
     # preferred partitions back (leader.imbalance.check.interval.seconds=10), possibly during those 2 s
     leader = admin.partition_states([TOPIC])[0].leader
+    from polydemo.runtime.local import controller_leader
+
+    quorum = controller_leader(settings)
+    was_controller = quorum is not None and quorum[0] == leader
+    changes: list[tuple[float, int, int]] = []  # (when, leader, ISR size) as the metadata showed them
+
+    def watch_metadata():
+        from polydemo.stores import kafka as kafka_store
+
+        watcher = kafka_store.KafkaAdmin(settings)
+        last = None
+        while not stop.is_set():
+            try:
+                st = watcher.partition_states([TOPIC])[0]
+                now = (st.leader, len(st.isr))
+                if now != last:
+                    changes.append((time.monotonic(), *now))
+                    last = now
+            except Exception:  # noqa: BLE001 - a metadata read that fails during the election: try again
+                pass
+            time.sleep(0.05)
+
+    w = threading.Thread(target=watch_metadata, daemon=True)
+    w.start()
+    time.sleep(0.3)
     killed_at = time.monotonic()
     rt.kill_service(settings.broker_service(leader))
     deadline = killed_at + 60
@@ -73,12 +98,18 @@ def failover_once(settings, rt) -> float:
 
     tp = TopicPartition(TOPIC, 0)
     try:
-        admin.client.elect_leaders(ElectionType.PREFERRED, [tp], request_timeout=10).result()
+        # no request_timeout: confluent-kafka 2.16.1's C binding rejects it ("more argument specifiers than
+        # keyword list entries"), so the future's own timeout bounds the wait
+        admin.client.elect_leaders(ElectionType.PREFERRED, [tp]).result(timeout=15)
     except Exception as exc:  # noqa: BLE001 - "election not needed" when it already leads
         print(f"  (preferred election: {exc})")
     if not after:
         return float("nan")
-    return after[min(1, len(after) - 1)] - killed_at
+    took = after[min(1, len(after) - 1)] - killed_at
+    role = "the partition leader and the active controller" if was_controller else "the partition leader only"
+    seen = ", ".join(f"+{t - killed_at:.2f}s leader {ld} ISR {n}" for t, ld, n in changes if t >= killed_at)
+    print(f"  round: killed broker {leader}, {role}: {took:.2f} s (metadata: {seen or 'no change seen'})")
+    return took
 
 
 def main() -> None:
