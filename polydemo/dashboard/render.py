@@ -420,6 +420,8 @@ def _mongo(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
     likes_before = {p.id: p.likes for p in old.latest} if old else None
 
     def build(n: int, w: int) -> list[Text]:
+        if mg.posts is None:
+            return [_line(("counting the posts…", DIM)), _line(("(a slow first read; shown when it ends)", DIM))][:n]
         head = _line(
             (f"{mg.posts} posts", "bold"),
             (delta(mg.posts, old.posts if old else None), NEW),

@@ -118,7 +118,7 @@ class PostRow:
 
 @dataclass
 class MongoData:
-    posts: int
+    posts: int | None  # None: the first count is still being read in the background (a slow server at scale)
     latest: list[PostRow] = field(default_factory=list)
     as_of: float | None = None  # epoch s of the read shown, when it is an earlier one (a slow server at scale)
 
@@ -425,6 +425,7 @@ class Collector:
         self._schema_future: cf.Future | None = None
         self._schema_view: list[TopicSchema] | None = None  # what the last finished read found
         self._schema_waited = False
+        self._closing = threading.Event()  # set by close(): a schema read in progress ends at its next batch
         self._connect_version: str | None = None
         self._warm = False
         self._last_error: dict[str, str | None] = {}
@@ -622,8 +623,8 @@ class Collector:
                 raise refresh.exception()  # type: ignore[misc]
             self._mongo_refresh = self._pool.submit(self._read_mongo, self._slow_posts())
         kept = self._mongo_kept or kept
-        if kept[0] is None:
-            raise TimeoutError("Mongo is slow to count the posts: reading them in the background")
+        if kept[0] is None:  # slow, not down: the panel says it is counting (it once showed Mongo as down)
+            return MongoData(None)
         return MongoData(kept[0].posts, kept[0].latest, as_of=kept[2])
 
     def _slow_posts(self):
@@ -860,14 +861,20 @@ class Collector:
                     self._schema_pos = {tp: pos for tp, pos in self._schema_pos.items() if tp[0] != t}
                     self._schema_ids.pop(t, None)
             self._schema_ids.update(ids)
-        msgs, reached = kafka.read_ranges(
-            self._schema_pos, highs, budget=FIRST_SCHEMA_READ_S if first or not self._schema_pos else SCHEMA_READ_S
-        )
-        for m in msgs:
+
+        def see(m) -> None:
             _, ts = m.timestamp()
             self._schema_logs.setdefault(m.topic(), SchemaLog()).see_message(
                 m.value(), (int(ts or 0), m.partition() or 0, m.offset() or 0)
             )
+
+        reached = kafka.read_ranges(
+            self._schema_pos,
+            highs,
+            see,
+            budget=FIRST_SCHEMA_READ_S if first or not self._schema_pos else SCHEMA_READ_S,
+            stop=self._closing,
+        )
         self._schema_pos.update(reached)
         self._schema_highs = highs
         out = []
@@ -920,6 +927,7 @@ class Collector:
     def close(self) -> list[str]:
         """Close every client; returns the collectors still blocked (their threads end when their socket does)."""
         self.closed = True
+        self._closing.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._schema_pool.shutdown(wait=False, cancel_futures=True)
         if self._schema_future is not None:  # its read uses the Kafka gateway's consumer: let it end first

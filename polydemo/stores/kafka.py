@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
@@ -347,6 +350,10 @@ class KafkaAdmin(Gateway[AdminClient]):
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 10,
+                # librdkafka pre-fetches up to 64 MB per consumer by default: a dashboard reading a large
+                # history held it all (a one-shot `snapshot` at 100,000 sign-ups: 333 MB RSS)
+                "queued.max.messages.kbytes": 4096,
+                "fetch.max.bytes": 4 * 1024 * 1024,
                 **extra,
             },
         )
@@ -395,25 +402,31 @@ class KafkaAdmin(Gateway[AdminClient]):
         return out
 
     def read_ranges(
-        self, starts: dict[tuple[str, int], int], ends: dict[tuple[str, int], int], budget: float = 0.2
-    ) -> tuple[list, dict[tuple[str, int], int]]:
-        """The messages of each (topic, partition) from its ``starts`` offset up to (not including) its ``ends``
-        offset, for at most ``budget`` seconds, and where each partition's reading got to (the next offset to
-        read; == ends when done). One assign-only consumer kept between calls (never a group member, never
-        commits), so a caller that remembers the positions reads only what is new (the dashboard's schema
-        versions). A partition whose low watermark is past its start is read from there."""
+        self,
+        starts: dict[tuple[str, int], int],
+        ends: dict[tuple[str, int], int],
+        on_message: Callable[[Any], None],
+        budget: float = 0.2,
+        stop: threading.Event | None = None,
+    ) -> dict[tuple[str, int], int]:
+        """Pass ``on_message`` the messages of each (topic, partition) from its ``starts`` offset up to (not
+        including) its ``ends`` offset, for at most ``budget`` seconds or until ``stop`` is set; returns where
+        each partition's reading got to (the next offset to read; == ends when done). Messages are handed over
+        as they come, never held (a first read at 100,000 sign-ups held ~250 MB). One assign-only consumer kept
+        between calls (never a group member, never commits), so a caller that remembers the positions reads
+        only what is new (the dashboard's schema versions). A partition whose low watermark is past its start
+        is read from there."""
         todo = {tp: (max(0, starts.get(tp, 0)), end) for tp, end in ends.items() if end > max(0, starts.get(tp, 0))}
         reached = {tp: max(0, starts.get(tp, 0)) for tp in ends}
         if not todo:
-            return [], reached
+            return reached
         if self._ranges is None:
             self._ranges = Consumer(self._assign_only_config("schema-reader", **{"enable.partition.eof": True}))
         reader = self._ranges
         reader.assign([TopicPartition(t, p, first) for (t, p), (first, _) in todo.items()])
-        got: list = []
         end_at = time.monotonic() + budget
         try:
-            while todo and time.monotonic() < end_at:
+            while todo and time.monotonic() < end_at and not (stop is not None and stop.is_set()):
                 for m in reader.consume(num_messages=500, timeout=max(0.0, min(0.05, end_at - time.monotonic()))):
                     tp = (m.topic() or "", m.partition() or 0)
                     err = m.error()
@@ -425,13 +438,13 @@ class KafkaAdmin(Gateway[AdminClient]):
                         continue
                     off = m.offset() or 0
                     if off < todo[tp][1]:
-                        got.append(m)
+                        on_message(m)
                         reached[tp] = off + 1
                     if off >= todo[tp][1] - 1:
                         reached[tp] = todo.pop(tp)[1]
         finally:
             reader.unassign()
-        return got, reached
+        return reached
 
     def _probe(self) -> Consumer:
         return Consumer(

@@ -19,7 +19,12 @@ DOC = yaml.safe_load(CLUSTER_FILE.read_text())
 CLUSTER = DOC["services"]
 INTERP = re.compile(r"\$\{(\w+):-([^}]*)\}")
 BROKERS = {1: "kafka", 2: "kafka-2", 3: "kafka-3"}
-SETTINGS = Settings.from_env(home="/tmp/polydemo-test-home").with_overrides(kafka_brokers=3)
+
+
+def cluster_settings() -> Settings:
+    """Made in the test, not at import: at collection the developer's POLYDEMO_* variables are still set
+    (a POLYDEMO_PORT_OFFSET in the shell failed three of these tests)."""
+    return Settings.from_env(home="/tmp/polydemo-test-home").with_overrides(kafka_brokers=3)
 
 
 def resolve(value) -> str:
@@ -40,7 +45,7 @@ def test_the_cluster_file_adds_two_brokers_and_changes_only_kafka_and_connect():
     for name in ("kafka", "connect"):
         assert set(CLUSTER[name]) <= {"environment", "volumes", "depends_on", "healthcheck"}, name
     assert set(CLUSTER["kafka"]["healthcheck"]) == {"start_period"}
-    assert [SETTINGS.broker_service(n) for n in SETTINGS.broker_ids()] == list(BROKERS.values())
+    assert [cluster_settings().broker_service(n) for n in cluster_settings().broker_ids()] == list(BROKERS.values())
 
 
 @pytest.mark.parametrize("node", [2, 3])
@@ -80,7 +85,7 @@ def test_every_node_is_a_voter_of_one_three_node_quorum_with_one_cluster_id():
 @pytest.mark.parametrize("name", list(BROKERS.values()))
 def test_replication_settings_are_the_local_clusters(name):
     env = merged_env(name)
-    rf, isr = str(SETTINGS.replication_factor), str(SETTINGS.min_insync)
+    rf, isr = str(cluster_settings().replication_factor), str(cluster_settings().min_insync)
     assert (rf, isr) == ("3", "2")
     for key in (
         "KAFKA_DEFAULT_REPLICATION_FACTOR",
@@ -109,7 +114,7 @@ def test_broker_ports_are_loopback_settings_defaults_and_advertised(node, monkey
     assert m, spec
     var = f"POLYDEMO_KAFKA_{node}_PORT"
     assert m.group(2) == var and int(m.group(3)) == DEFAULT_EXTRA_PORTS[f"kafka_{node}"]
-    assert SETTINGS.broker_port(node) == DEFAULT_EXTRA_PORTS[f"kafka_{node}"]
+    assert cluster_settings().broker_port(node) == DEFAULT_EXTRA_PORTS[f"kafka_{node}"]
     advertised = CLUSTER[name]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     assert f"HOST://127.0.0.1:{m.group(1)}" in advertised and f"PLAINTEXT://{name}:19092" in advertised
     monkeypatch.setenv("POLYDEMO_PORT_OFFSET", "26000")
@@ -141,7 +146,7 @@ def test_docker_runtime_supplies_every_variable_the_cluster_file_uses():
     text = CLUSTER_FILE.read_text()
     used = dict(INTERP.findall(text))
     assert set(used) == {"POLYDEMO_KAFKA_2_PORT", "POLYDEMO_KAFKA_3_PORT"}
-    supplied = DockerRuntime(SETTINGS, overrides=[]).compose_env()
+    supplied = DockerRuntime(cluster_settings(), overrides=[]).compose_env()
     assert {k: supplied[k] for k in used} == used
     assert supplied["POLYDEMO_KAFKA_PORT"] == str(DEFAULT_PORTS["kafka"])
 

@@ -314,3 +314,18 @@ def test_exact_counts_have_no_mark():
 
 def frame_of(snap: Snapshot) -> str:
     return text_of(render(snap, None, width=100, height=30), 100, 30)
+
+
+def test_a_slow_first_mongo_count_reads_as_counting_not_down():
+    """At 50,000 posts SecantusDB's first count takes seconds; the panel said "down" until it ended."""
+    from polydemo.dashboard.snapshot import MongoData
+
+    snap = load("snapshot_live")
+    snap.mongo = MongoData(None)
+    text = frame_of(snap)
+    assert "counting the posts…" in text
+    assert snap.ok("mongo")
+    mongo_panel = [line for line in text.splitlines() if "Mongo" in line]
+    assert mongo_panel and not any("down" in line.lower() for line in mongo_panel), mongo_panel
+    again = Snapshot.from_json(json.dumps(snap.to_dict()))
+    assert again.mongo is not None and again.mongo.posts is None
