@@ -194,9 +194,11 @@ def down(
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:
+        from polydemo.runtime.docker import DockerRuntime
+
         where = (
-            "the Docker volumes of project polydemo (`docker compose -p polydemo down -v` deletes them)"
-            if runtime.name == "docker"
+            f"the Docker volumes of project {runtime.project} (`{runtime.delete_volumes_command()}` deletes them)"
+            if isinstance(runtime, DockerRuntime)
             else st.settings.home / "data"
         )
         st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {where}")

@@ -456,6 +456,15 @@ class DockerRuntime(Runtime):
         profile = ["--profile", CLUSTER_PROFILE] if self.settings.cluster else []
         return ["docker", "compose", "--ansi", "never", *files, *profile, "-p", self.project, *args]
 
+    def delete_volumes_command(self) -> str:
+        """The command that deletes this stack's volumes (with the cluster file in cluster mode: without it
+        ``down -v`` leaves kafka-2's and kafka-3's)."""
+        import shlex
+
+        files = [a for f in self.compose_files for a in ("-f", str(f))]
+        profile = ["--profile", CLUSTER_PROFILE] if self.settings.cluster else []
+        return shlex.join(["docker", "compose", *files, *profile, "-p", self.project, "down", "-v"])
+
     @property
     def cluster_file(self) -> Path:
         return self.compose_file.parent / CLUSTER_FILE.name

@@ -617,3 +617,18 @@ def test_cli_up_with_three_brokers_is_no_longer_refused_on_docker(monkeypatch, t
     res = CliRunner().invoke(app, ["--runtime", "docker", "up", "--kafka-brokers", "3", "--no-pipeline"])
     assert "local runtime only" not in res.output
     assert "engine is not running" in res.output  # it went on to the engine, which is absent here
+
+
+def test_the_delete_volumes_hint_names_the_cluster_file_in_cluster_mode(tmp_path):
+    """`down` says how to delete the volumes; in cluster mode `down -v` without the cluster file left kafka-2's
+    and kafka-3's behind."""
+    from polydemo.config import Settings
+    from polydemo.runtime.docker import DockerRuntime
+
+    single = Settings.from_env(home=tmp_path)
+    one = DockerRuntime(single, overrides=[]).delete_volumes_command()
+    assert one.startswith("docker compose -f ") and one.endswith(" -p polydemo down -v")
+    assert "docker-compose.cluster.yml" not in one
+    three = DockerRuntime(single.with_overrides(kafka_brokers=3), overrides=[]).delete_volumes_command()
+    assert "docker-compose.yml -f " in three and "docker-compose.cluster.yml" in three
+    assert three.endswith(" -p polydemo down -v")
