@@ -200,10 +200,18 @@ def dashboard(settings, label: str, frames: int, live_s: float) -> None:
         subprocess.run([str(Path(sys.executable).with_name("polydemo")), "snapshot", "--json"], capture_output=True)
         runs.append((time.perf_counter() - t0) * 1000)
     print(f"  `polydemo snapshot --json` from a new process: {', '.join(f'{x:.0f}' for x in runs)} ms")
+    # A collector's first seconds include reading the CDC topics' history for the schema versions (200,000
+    # sign-ups: ~1-3 s of CPU, once): measured apart from the steady state the target is about.
+    c0, w0 = cpu(), time.monotonic()
+    live_loop(collector, offscreen(), 4.0, seconds=10)
+    first = 100 * (cpu() - c0) / (time.monotonic() - w0)
     c0, w0 = cpu(), time.monotonic()
     live_loop(collector, offscreen(), 4.0, seconds=live_s)
     share = 100 * (cpu() - c0) / (time.monotonic() - w0)
-    print(f"  live loop at 4 Hz for {live_s:.0f} s: {share:.1f} % of one core  (target <= 15 %)")
+    print(
+        f"  live loop at 4 Hz: first 10 s (schema history read) {first:.1f} %, then {live_s:.0f} s: {share:.1f} % "
+        "of one core  (target <= 15 %)"
+    )
     collector.close()
 
 

@@ -73,7 +73,21 @@ def value_fields(raw: bytes | str | None) -> tuple[FieldSpec, ...] | None:
     row = env.get("after")
     if not isinstance(row, dict):
         return None
-    return tuple(FieldSpec(str(k), None if v is None else JSON_TYPES.get(type(v), "?")) for k, v in row.items())
+    # One tuple per distinct (name, JSON type) list, shared by every row like it: a dashboard reading 200,000
+    # sign-ups' history spent most of its time making these (and SchemaLog.see skips a repeat by identity).
+    sig = tuple((k, type(v)) for k, v in row.items())
+    fields = _FIELDS.get(sig)
+    if fields is None:
+        if len(_FIELDS) >= _FIELDS_MAX:
+            _FIELDS.clear()
+        fields = _FIELDS[sig] = tuple(
+            FieldSpec(str(k), None if v is None else JSON_TYPES.get(type(v), "?")) for k, v in row.items()
+        )
+    return fields
+
+
+_FIELDS: dict[tuple, tuple[FieldSpec, ...]] = {}
+_FIELDS_MAX = 4096
 
 
 def _embedded(schema: dict) -> tuple[FieldSpec, ...] | None:
@@ -179,15 +193,26 @@ class SchemaLog:
     versions: list[_Version] = field(default_factory=list)
     newest: tuple[Position, int] | None = None  # the newest message's position and its version (index)
     messages: int = 0
+    # The last fields seen (by identity) and their version: the same tuple again matches the same version and
+    # merging it again changes nothing, so the common case (row after row alike) skips both.
+    _last: tuple[tuple[FieldSpec, ...], int] | None = field(default=None, repr=False, compare=False)
 
     def see(self, fields: tuple[FieldSpec, ...] | None, at: Position) -> None:
         if fields is None:
             return
         self.messages += 1
+        if self._last is not None and self._last[0] is fields:
+            v = self.versions[self._last[1]]
+            v.first = min(v.first, at)
+            v.messages += 1
+            if self.newest is None or at > self.newest[0]:
+                self.newest = (at, self._last[1])
+            return
         idx = next((i for i, v in enumerate(self.versions) if same_schema(v.fields, fields)), None)
         if idx is None:
             self.versions.append(_Version(fields, at))
             idx = len(self.versions) - 1
+        self._last = (fields, idx)
         v = self.versions[idx]
         v.fields = merge(v.fields, fields)
         v.first = min(v.first, at)
