@@ -15,10 +15,11 @@ The life of an archive:
    and mapping a short archive could crash the next JVM: it is deleted, never used.
 3. Every later start with the same key maps the archive.
 
-The key is a hash of what the archive depends on: the java binary, the JVM options, the main class and
-every jar on the class path (name, size, mtime). A new jar, JDK or flag makes a new key, so an archive is
-never used against classes it was not made from (and the JVM itself checks again, falling back to no
-archive with a warning). Archives live in the cache (``$POLYDEMO_CACHE/cds``), shared by every home;
+The key is a hash of what the archive depends on: the java binary, the JVM options (not the ``-D`` system
+properties), the main class and every jar on the class path (name, size, mtime). A new jar, JDK or flag makes
+a new key, so an archive is never used against classes it was not made from (and the JVM itself checks
+again, falling back to no archive with a warning). Archives live in the cache (``$POLYDEMO_CACHE/cds``),
+shared by every home and checkout;
 ``POLYDEMO_CLASS_ARCHIVES=0`` turns them off (the bench prints both).
 """
 
@@ -88,8 +89,18 @@ def _java_fingerprint(java: str) -> str:
 def archive_key(argv: list[str]) -> tuple[str, str]:
     """(name, key) for a JVM command line: name from the main class, key a hash of what the archive holds."""
     options, classpath, main = split_jvm(argv)
+    # System properties (-D) are left out: the JVM does not check them against an archive, and one names the
+    # checkout's log4j file, so two checkouts of polydemo would otherwise replace each other's archives.
+    jvm_options = [o for o in options if not o.startswith("-D")]
     h = hashlib.sha256()
-    for part in (_java_fingerprint(argv[0]), *options, "--cp--", *classpath, *_jar_fingerprint(classpath), main or ""):
+    for part in (
+        _java_fingerprint(argv[0]),
+        *jvm_options,
+        "--cp--",
+        *classpath,
+        *_jar_fingerprint(classpath),
+        main or "",
+    ):
         h.update(part.encode())
         h.update(b"\0")
     name = (main or "java").rsplit(".", 1)[-1].lower()

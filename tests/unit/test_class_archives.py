@@ -125,3 +125,16 @@ def test_settings_turn_archives_off(monkeypatch, tmp_path):
     monkeypatch.setenv("POLYDEMO_CACHE", str(tmp_path / "c"))
     assert Settings.from_env().archive_dir == (tmp_path / "c" / "cds").resolve()
     assert os.path.basename(Settings.from_env().archive_dir) == "cds"
+
+
+def test_system_properties_do_not_change_the_key_so_two_checkouts_share_archives(tmp_path):
+    """Kafka's argv names the checkout's log4j file (-Dlog4j2.configurationFile=...): a second checkout made a
+    second key, and each one's first clean stop deleted the other's archive."""
+    lib = _jars(tmp_path, "kafka.jar")
+    one = cds.archive_key(
+        _argv(lib, "kafka.Kafka", "-Dlog4j2.configurationFile=/work/main/stack/kafka/log4j2.properties")
+    )
+    two = cds.archive_key(
+        _argv(lib, "kafka.Kafka", "-Dlog4j2.configurationFile=/tmp/fresh/stack/kafka/log4j2.properties")
+    )
+    assert one == two
