@@ -26,13 +26,13 @@ from common import bench_env, cleanup, pct  # noqa: E402
 TOPIC = "polydemo.bench.failover"
 
 
-def failover_once(settings, rt) -> float:
+def failover_once(settings, rt, topic: str = TOPIC) -> float:
     from confluent_kafka import Producer
 
     from polydemo.stores import kafka
 
     admin = kafka.KafkaAdmin(settings)
-    leader = admin.partition_states([TOPIC])[0].leader
+    leader = admin.partition_states([topic])[0].leader
     acked: list[float] = []
     stop = threading.Event()
     producer = Producer(kafka.producer_config(settings))
@@ -43,7 +43,7 @@ def failover_once(settings, rt) -> float:
 
     def run():
         while not stop.is_set():
-            producer.produce(TOPIC, key=b"k", value=b"v", on_delivery=on_ack)
+            producer.produce(topic, key=b"k", value=b"v", on_delivery=on_ack)
             producer.poll(0.02)
         producer.flush(30)
 
@@ -52,7 +52,7 @@ def failover_once(settings, rt) -> float:
     time.sleep(2)
     # read the leader again just before the kill: a broker restarted by the previous round takes its
     # preferred partitions back (leader.imbalance.check.interval.seconds=10), possibly during those 2 s
-    leader = admin.partition_states([TOPIC])[0].leader
+    leader = admin.partition_states([topic])[0].leader
     from polydemo.runtime.local import controller_leader
 
     quorum = controller_leader(settings)
@@ -66,7 +66,7 @@ def failover_once(settings, rt) -> float:
         last = None
         while not stop.is_set():
             try:
-                st = watcher.partition_states([TOPIC])[0]
+                st = watcher.partition_states([topic])[0]
                 now = (st.leader, len(st.isr))
                 if now != last:
                     changes.append((time.monotonic(), *now))
@@ -90,13 +90,13 @@ def failover_once(settings, rt) -> float:
     stop.set()
     t.join()
     rt.start_service(settings.broker_service(leader))
-    while len(admin.partition_states([TOPIC])[0].isr) < 3:
+    while len(admin.partition_states([topic])[0].isr) < 3:
         time.sleep(0.5)
     # Give the partition back to its preferred leader now, so the broker's own imbalance check (every 10 s)
     # cannot move it between the next round's read of the leader and its kill (that round printed 0.01 s).
     from confluent_kafka import ElectionType, TopicPartition
 
-    tp = TopicPartition(TOPIC, 0)
+    tp = TopicPartition(topic, 0)
     try:
         # no request_timeout: confluent-kafka 2.16.1's C binding rejects it ("more argument specifiers than
         # keyword list entries"), so the future's own timeout bounds the wait
@@ -112,9 +112,45 @@ def failover_once(settings, rt) -> float:
     return took
 
 
+def controller_led_topic(settings, i: int) -> str:
+    """A new topic whose one partition is led by the broker that leads the controller quorum (its preferred
+    replica, first in an explicit assignment), so a kill of that leader is a controller failover too."""
+    from confluent_kafka.admin import NewTopic
+
+    from polydemo.runtime.local import controller_leader
+    from polydemo.stores import kafka
+
+    admin = kafka.KafkaAdmin(settings)
+    quorum = controller_leader(settings)
+    assert quorum is not None, "no controller leader in the quorum-state files"
+    ctl = quorum[0]
+    name = f"{TOPIC}-controller-{i}-{int(time.time())}"
+    order = [ctl, *[b for b in settings.broker_ids() if b != ctl]]
+    fut = admin.client.create_topics(
+        [NewTopic(name, num_partitions=1, replica_assignment=[order], config={"min.insync.replicas": "2"})]
+    )
+    fut[name].result(timeout=15)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            st = admin.partition_states([name])[0]
+            if st.leader == ctl and len(st.isr) == 3:
+                return name
+        except Exception:  # noqa: BLE001 - not in the metadata yet
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name}: broker {ctl} did not lead it with 3 in sync")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--failovers", type=int, default=3)
+    parser.add_argument(
+        "--controller-rounds",
+        type=int,
+        default=2,
+        help="rounds that kill a partition leader which is also the active controller (default 2)",
+    )
     args = parser.parse_args()
     os.environ["POLYDEMO_KAFKA_BROKERS"] = "3"
     home, owned = bench_env()
@@ -150,6 +186,13 @@ def main() -> None:
             + ", ".join(f"{x:.2f}s" for x in times)
             + f" (median {pct(times, 50):.2f}s)"
         )
+        both = [failover_once(settings, rt, controller_led_topic(settings, i)) for i in range(args.controller_rounds)]
+        if both:
+            print(
+                "failover when the leader is also the active controller: "
+                + ", ".join(f"{x:.2f}s" for x in both)
+                + f" (median {pct(both, 50):.2f}s)"
+            )
         with open("/proc/loadavg") as f:
             print(f"load after: {f.read().strip()}")
     finally:
