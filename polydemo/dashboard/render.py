@@ -279,6 +279,9 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
     slot = slot_warning(pg.slot)
     if slot:
         out.insert(0, slot)
+    full = redis_memory_warning(snap)
+    if full:
+        out.insert(0, full)
     if synced:
         out.append(
             (
@@ -305,12 +308,33 @@ def _staleness_by_lag(snap: Snapshot, pg, lags: dict) -> list[tuple[str, str]]:
     slot = slot_warning(pg.slot)
     if slot:
         out.insert(0, slot)
+    full = redis_memory_warning(snap)
+    if full:
+        out.insert(0, full)
     if synced:
         out.append((f"✔ {' and '.join(synced)} caught up with Postgres (lag 0; ≈{pg.users} users)", OK))
     return out
 
 
 SLOT_AGE_WARN_S = 5.0  # an unsent change older than this is worth a line
+REDIS_FULL_WARN = 0.9  # share of maxmemory from which the footer warns (noeviction: at 100 % writes are refused)
+
+
+def redis_memory_warning(snap: Snapshot) -> tuple[str, str] | None:
+    """A footer line when Redis nears its maxmemory: with ``noeviction`` a full Redis refuses the cache
+    projector's writes, the cache stops following Postgres, and only the lag would say so."""
+    r = snap.redis if snap.ok("redis") else None
+    if r is None or not r.maxmemory or r.used_memory is None:
+        return None
+    share = r.used_memory / r.maxmemory
+    if share < REDIS_FULL_WARN:
+        return None
+    state = "refuses the cache's writes" if share >= 0.99 else "will refuse the cache's writes when full"
+    return (
+        f"⚠ Redis is {min(share, 1.0):.0%} full ({human_bytes(r.used_memory)} of {human_bytes(r.maxmemory)}): "
+        f"it {state} · `polydemo reset`",
+        BAD if share >= 0.99 else WARN,
+    )
 
 
 def slot_warning(slot) -> tuple[str, str] | None:

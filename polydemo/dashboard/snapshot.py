@@ -163,6 +163,8 @@ class RedisData:
     misses: int
     sample: list[CachedProfile] = field(default_factory=list)
     sample_source: str = "latest users"  # the latest Postgres users looked up, or "scan" as a fallback
+    used_memory: int | None = None  # bytes (INFO memory); None in snapshots recorded before it was read
+    maxmemory: int | None = None  # bytes; 0: no limit
 
 
 @dataclass
@@ -662,7 +664,7 @@ class Collector:
         gw = self.stores.cache
         if "redis" not in self._labels:
             self._labels["redis"] = gw.label()
-        keys, all_hits, all_misses = gw.keyspace()
+        keys, all_hits, all_misses, used_memory, maxmemory = gw.keyspace()
         profiles = gw.profile_count()
         # The entries of the latest Postgres users (so a new sign-up shows "not in Redis yet", then its row).
         ids, source = None, "latest users"
@@ -682,7 +684,7 @@ class Collector:
         for p in sample:
             self._own_reads[0 if p.ttl is not None else 1] += 2
         self._own_reads[0] += 1  # the SCARD of the index
-        return RedisData(profiles, True, keys, hits, misses, sample, source)
+        return RedisData(profiles, True, keys, hits, misses, sample, source, used_memory, maxmemory)
 
     def _topic_names(self) -> list[str]:
         if self._topics is None:

@@ -426,16 +426,25 @@ class Cache(Gateway[Any]):
         """Up to ``n`` ids with a profile (any ``n``, for a sample when Postgres cannot say which are newest)."""
         return list(self.client.srandmember(PROFILES_INDEX, n) or [])
 
-    def keyspace(self) -> tuple[int, int, int]:
-        """(keys in the database, keyspace hits, keyspace misses) from INFO."""
+    def keyspace(self) -> tuple[int, int, int, int, int]:
+        """(keys in the database, keyspace hits, keyspace misses, used memory, maxmemory; 0: no limit) from
+        INFO. The memory matters because the server runs with ``noeviction``: at its maxmemory it refuses the
+        cache projector's writes (a stack that took ~380,000 sign-ups fills the 256 MB)."""
         r = self.client
         pipe = r.pipeline(transaction=False)
         pipe.info("keyspace")
         pipe.info("stats")
-        keyspace, stats = pipe.execute()
+        pipe.info("memory")
+        keyspace, stats, memory = pipe.execute()
         db = f"db{r.connection_pool.connection_kwargs.get('db', 0)}"
         keys = int((keyspace.get(db) or {}).get("keys", 0))
-        return keys, int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
+        return (
+            keys,
+            int(stats.get("keyspace_hits", 0)),
+            int(stats.get("keyspace_misses", 0)),
+            int(memory.get("used_memory", 0)),
+            int(memory.get("maxmemory", 0)),
+        )
 
     def expiring_keys(self, limit: int = 10) -> list[str]:
         """The projection's keys that carry an expiry (it should have none); other keys are not ours."""

@@ -135,3 +135,19 @@ def test_the_per_minute_counts_follow_inserts_replays_and_deletes_exactly(stack)
     finally:
         events.delete_history([uid], [])
         events.close()
+
+
+def test_the_redis_panel_knows_how_full_redis_is(stack):
+    """INFO memory of the real server: the 256 MB maxmemory the runtime starts it with, and what it uses."""
+    from polydemo.dashboard.render import redis_memory_warning
+    from polydemo.dashboard.snapshot import Collector
+
+    collector = Collector(stack, "local")
+    try:
+        snap = collector.collect()
+    finally:
+        collector.close()
+    assert snap.redis is not None, snap.service("redis")
+    assert snap.redis.maxmemory == 256 * 2**20
+    assert snap.redis.used_memory is not None and 0 < snap.redis.used_memory < snap.redis.maxmemory
+    assert redis_memory_warning(snap) is None  # a seeded stack is far from full

@@ -329,3 +329,27 @@ def test_a_slow_first_mongo_count_reads_as_counting_not_down():
     assert mongo_panel and not any("down" in line.lower() for line in mongo_panel), mongo_panel
     again = Snapshot.from_json(json.dumps(snap.to_dict()))
     assert again.mongo is not None and again.mongo.posts is None
+
+
+def test_a_redis_near_its_maxmemory_is_named_in_the_footer_with_the_fix():
+    """Redis runs with noeviction: at its maxmemory (256 MB, ~380,000 sign-ups) it refuses the cache projector's
+    writes and only the lag said so."""
+    from polydemo.dashboard.render import redis_memory_warning
+
+    snap = load("snapshot_live")
+    assert snap.redis is not None
+    assert redis_memory_warning(snap) is None  # recorded before the memory was read: nothing to say
+    snap.redis.maxmemory = 256 * 2**20
+    snap.redis.used_memory = 100 * 2**20
+    assert redis_memory_warning(snap) is None
+    snap.redis.used_memory = int(0.93 * 256 * 2**20)
+    msg, _ = redis_memory_warning(snap) or ("", "")
+    assert "Redis is 93% full" in msg and "polydemo reset" in msg and "will refuse" in msg
+    snap.redis.used_memory = 256 * 2**20
+    msg, _ = redis_memory_warning(snap) or ("", "")
+    assert "Redis is 100% full" in msg and "refuses the cache's writes" in msg
+    assert len(msg) <= 100
+    assert msg in frame_of(snap).replace("\n", " ") or "Redis is 100% full" in frame_of(snap)
+    assert any("100% full" in m for m, _ in staleness(snap))
+    snap.redis.maxmemory = 0  # no limit: never full
+    assert redis_memory_warning(snap) is None
