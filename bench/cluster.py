@@ -37,12 +37,18 @@ def failover_once(settings, rt, topic: str = TOPIC) -> float:
     stop = threading.Event()
     producer = Producer(kafka.producer_config(settings))
 
-    def on_ack(err, _msg):
-        if err is None:
-            acked.append(time.monotonic())
+    killed = [float("inf")]  # when the kill was sent; set below
 
     def run():
         while not stop.is_set():
+            sent = time.monotonic()
+
+            # Only a write produced after the kill counts: one in flight before it may be acknowledged by
+            # the dead leader's followers (a round once printed 0.00 s that way).
+            def on_ack(err, _msg, sent=sent):
+                if err is None and sent > killed[0]:
+                    acked.append(time.monotonic())
+
             producer.produce(topic, key=b"k", value=b"v", on_delivery=on_ack)
             producer.poll(0.02)
         producer.flush(30)
@@ -78,13 +84,11 @@ def failover_once(settings, rt, topic: str = TOPIC) -> float:
     w = threading.Thread(target=watch_metadata, daemon=True)
     w.start()
     time.sleep(0.3)
-    killed_at = time.monotonic()
+    killed_at = killed[0] = time.monotonic()
     rt.kill_service(settings.broker_service(leader))
     deadline = killed_at + 60
     while time.monotonic() < deadline and not any(a > killed_at + 0.001 for a in acked):
         time.sleep(0.01)
-    # An ack that arrives right after the kill may be for a write the dead leader had already replicated;
-    # the figure counts from the first ack after the one in flight: the first written after the kill.
     after = [a for a in acked if a > killed_at]
     time.sleep(1)
     stop.set()
@@ -105,7 +109,7 @@ def failover_once(settings, rt, topic: str = TOPIC) -> float:
         print(f"  (preferred election: {exc})")
     if not after:
         return float("nan")
-    took = after[min(1, len(after) - 1)] - killed_at
+    took = after[0] - killed_at
     role = "the partition leader and the active controller" if was_controller else "the partition leader only"
     seen = ", ".join(f"+{t - killed_at:.2f}s leader {ld} ISR {n}" for t, ld, n in changes if t >= killed_at)
     print(f"  round: killed broker {leader}, {role}: {took:.2f} s (metadata: {seen or 'no change seen'})")
