@@ -276,12 +276,7 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
             out.append((f"⚠ Neo4j is {' and '.join(parts)} Postgres{f' (graph lag {lag})' if lag else ''}", WARN))
         else:
             synced.append("Neo4j")
-    slot = slot_warning(pg.slot)
-    if slot:
-        out.insert(0, slot)
-    full = redis_memory_warning(snap)
-    if full:
-        out.insert(0, full)
+    out[:0] = _alerts(snap, pg)
     if synced:
         out.append(
             (
@@ -305,15 +300,15 @@ def _staleness_by_lag(snap: Snapshot, pg, lags: dict) -> list[tuple[str, str]]:
             out.append((f"⚠ {store} is {lag} change{'s' if lag != 1 else ''} behind Postgres ({projector} lag)", WARN))
         elif lag == 0:
             synced.append(store)
-    slot = slot_warning(pg.slot)
-    if slot:
-        out.insert(0, slot)
-    full = redis_memory_warning(snap)
-    if full:
-        out.insert(0, full)
+    out[:0] = _alerts(snap, pg)
     if synced:
         out.append((f"✔ {' and '.join(synced)} caught up with Postgres (lag 0; ≈{pg.users} users)", OK))
     return out
+
+
+def _alerts(snap: Snapshot, pg) -> list[tuple[str, str]]:
+    """The footer's first lines, whatever the counts say: Redis near its maxmemory, then the slot."""
+    return [line for line in (redis_memory_warning(snap), slot_warning(pg.slot)) if line]
 
 
 SLOT_AGE_WARN_S = 5.0  # an unsent change older than this is worth a line

@@ -116,6 +116,13 @@ def plan(archive_dir: Path, argv: list[str], token: str | None = None) -> Plan:
     return Plan(flags=[f"-XX:ArchiveClassesAtExit={pending}", QUIET_DUMP], final=final, pending=pending)
 
 
+def apply(archive_dir: Path, argv: list[str]) -> tuple[list[str], Plan]:
+    """``argv`` with its archive's flags, and the plan to :func:`settle_plan` (or :func:`record`) after."""
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    p = plan(archive_dir, argv)
+    return with_flags(argv, p.flags), p
+
+
 def with_flags(argv: list[str], flags: list[str]) -> list[str]:
     """The command line with ``flags`` right after the java binary (before any other option)."""
     return [argv[0], *flags, *argv[1:]]

@@ -181,10 +181,9 @@ class LocalRuntime(Runtime):
             return argv
         record_file = self._archive_record(name)
         cds.settle(record_file, clean=False)  # a JVM of this service that ended without our stop
-        self.settings.archive_dir.mkdir(parents=True, exist_ok=True)
-        plan = cds.plan(self.settings.archive_dir, argv)
+        argv, plan = cds.apply(self.settings.archive_dir, argv)
         cds.record(record_file, plan)
-        return cds.with_flags(argv, plan.flags)
+        return argv
 
     def _archive_record(self, name: str) -> Path:
         return self.settings.run_dir / f"{name}.cds"

@@ -476,9 +476,7 @@ def _kafka_prepare_node(node_id: int) -> Callable[[Settings], None]:
         ]
         archive = None
         if settings.class_archives:
-            settings.archive_dir.mkdir(parents=True, exist_ok=True)
-            archive = cds.plan(settings.archive_dir, argv)
-            argv = cds.with_flags(argv, archive.flags)
+            argv, archive = cds.apply(settings.archive_dir, argv)
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if archive is not None:
             cds.settle_plan(archive, clean=result.returncode == 0)
