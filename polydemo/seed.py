@@ -11,6 +11,7 @@ Running it twice changes nothing (ON CONFLICT DO NOTHING, upserts by fixed ids).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from polydemo import resources
 from polydemo.config import Settings
 from polydemo.domain.users import hash_password
 from polydemo.stores import Stores, using
+
+log = logging.getLogger(__name__)
 
 USERS_FILE = resources.USERS_JSON
 
@@ -74,11 +77,19 @@ def clear_all(settings: Settings, stores: Stores | None = None) -> None:
 def wait_converged(settings: Settings, timeout: float = 60.0, stores: Stores | None = None) -> bool:
     """Wait until every projector's lag is 0 (True) or the timeout passes (False)."""
     from polydemo.pipeline import lag
+    from polydemo.stores import kafka
 
     with using(settings, stores) as st:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(v == 0 for v in lag.projector_lag(settings, st.kafka).values()):
-                return True
+            try:
+                if all(v == 0 for v in lag.projector_lag(settings, st.kafka).values()):
+                    return True
+            except kafka.KafkaException as exc:
+                if not kafka.transient(exc):
+                    raise
+                # a broker failover under the admin client: a new one, bootstrapped from the brokers that are up
+                log.debug("lag not readable yet: %s", exc)
+                st.kafka.close()
             time.sleep(0.2)
     return False

@@ -215,6 +215,11 @@ class Runner:
         except KeyboardInterrupt:
             result.interrupted = True
             result.passed = False
+        except BaseException:
+            # the preparation (or the presenter) failed before a step could: the run did not pass, and the
+            # summary line printed on the way out must not say it did
+            result.passed = False
+            raise
         finally:
             result.not_restored = self.restore()
             self.actions.close()

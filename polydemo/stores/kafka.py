@@ -154,6 +154,70 @@ def _states(md, names: list[str]) -> list[PartitionState]:
     return out
 
 
+# What a partition's leader answers for a moment after leadership moved (a broker died, came back, or took
+# its preferred partitions back): the client or the broker has not seen the new epoch yet. Asked again a
+# moment later, the same request succeeds; librdkafka's admin ``list_offsets`` does not ask again itself.
+LEADER_MOVING = frozenset(
+    {
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REPLICA_NOT_AVAILABLE,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+    }
+)
+
+
+# A request that went to a broker as it died: it times out, or its connection fails under it.
+LOST_REQUEST = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
+
+
+def transient(exc: BaseException) -> bool:
+    """A Kafka error that asking again soon will clear (a leader moving, a request lost with its broker)."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    if not isinstance(err, KafkaError):
+        return False
+    return err.code() in LEADER_MOVING or err.code() in LOST_REQUEST or err.retriable()
+
+
+def latest_offsets(
+    list_offsets: Callable[[dict, float], dict],
+    partitions: list[TopicPartition],
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Any] = time.sleep,
+    backoff: float = 0.1,
+) -> dict[tuple[str, int], int]:
+    """Each partition's high watermark through ``list_offsets`` (``AdminClient.list_offsets`` as
+    ``(request, timeout) -> {TopicPartition: future}``). A partition whose answer is :func:`transient` is asked
+    again, alone, every ``backoff`` s until ``timeout`` has passed; then its last error is raised, as any other
+    error at once."""
+    deadline = clock() + timeout
+    todo = list(partitions)
+    out: dict[tuple[str, int], int] = {}
+    while True:
+        req = {tp: OffsetSpec.latest() for tp in todo}
+        failed: list[TopicPartition] = []
+        last: BaseException | None = None
+        for tp, fut in list_offsets(req, max(0.5, deadline - clock())).items():
+            try:
+                out[(tp.topic, tp.partition)] = fut.result().offset
+            except KafkaException as exc:
+                if not transient(exc):
+                    raise
+                failed.append(tp)
+                last = exc
+        if not failed:
+            return out
+        if clock() + backoff > deadline:
+            assert last is not None
+            raise last
+        log.debug("high watermarks of %d partitions asked again: %s", len(failed), last)
+        sleep(backoff)
+        todo = failed
+
+
 def _already_exists(exc: BaseException) -> bool:
     err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
     return getattr(err, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS or "TOPIC_ALREADY_EXISTS" in str(exc)
@@ -179,9 +243,25 @@ class KafkaAdmin(Gateway[AdminClient]):
                 with contextlib.suppress(KafkaException, RuntimeError):
                     reader.close()
 
+    METADATA_TRY_S = 1.0
+
+    def _metadata(self, timeout: float):
+        """The cluster's metadata, asked again every second (at most ``timeout`` in all): a request that went
+        to a broker as it was SIGKILLed waits out its whole timeout (3 s here in ``kill-broker``), while the
+        same question asked anew goes to a broker that is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self.client.list_topics(timeout=max(0.1, min(self.METADATA_TRY_S, left)))
+            except KafkaException as exc:
+                if not transient(exc) or time.monotonic() + 0.05 >= deadline:
+                    raise
+                log.debug("metadata asked again: %s", exc)
+
     # ------------------------------------------------------------ topics
     def topic_names(self, timeout: float = 5.0) -> set[str]:
-        return set(self.client.list_topics(timeout=timeout).topics)
+        return set(self._metadata(timeout).topics)
 
     def ensure_topics(
         self,
@@ -242,7 +322,7 @@ class KafkaAdmin(Gateway[AdminClient]):
 
     def live_brokers(self, timeout: float = 3.0) -> set[int]:
         """The ids of the brokers the cluster metadata lists (registered and not fenced)."""
-        return set(self.client.list_topics(timeout=timeout).brokers)
+        return set(self._metadata(timeout).brokers)
 
     def topic_config(self, topic: str, timeout: float = 5.0) -> dict[str, str]:
         """A topic's effective configuration (``cleanup.policy`` and the rest)."""
@@ -265,13 +345,13 @@ class KafkaAdmin(Gateway[AdminClient]):
 
     def partition_counts(self, names: list[str], timeout: float = 5.0) -> dict[str, int]:
         """How many partitions each of these topics has now (topics that do not exist are left out)."""
-        md = self.client.list_topics(timeout=timeout)
+        md = self._metadata(timeout)
         return {t: len(md.topics[t].partitions) for t in names if t in md.topics and md.topics[t].error is None}
 
     def partition_states(self, topics: list[str], timeout: float = 5.0) -> list[PartitionState]:
         """Leader, replicas and in-sync replicas of every partition of ``topics`` (those that exist; one
         metadata request), in order."""
-        return _states(self.client.list_topics(timeout=timeout), topics)
+        return _states(self._metadata(timeout), topics)
 
     def partition_view(
         self, topics: list[str], timeout: float = 3.0
@@ -285,31 +365,26 @@ class KafkaAdmin(Gateway[AdminClient]):
         self, topics: list[str], timeout: float = 3.0
     ) -> tuple[list[PartitionState], dict[tuple[str, int], int], set[int]]:
         """:meth:`partition_view` and the ids of the brokers the same metadata lists (registered, not fenced)."""
-        md = self.client.list_topics(timeout=timeout)
+        md = self._metadata(timeout)
         states = _states(md, topics)
         brokers = set(md.brokers)
-        req = {TopicPartition(s.topic, s.partition): OffsetSpec.latest() for s in states}
+        req = [TopicPartition(s.topic, s.partition) for s in states]
         if not req:
             return states, {}, brokers
-        highs = {
-            (tp.topic, tp.partition): fut.result().offset
-            for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()
-        }
-        return states, highs, brokers
+        return states, self._latest(req, timeout), brokers
 
     # ------------------------------------------------------------ offsets
     def high_watermarks(self, topic_names: list[str] | None = None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
-        md = self.client.list_topics(timeout=timeout)
+        md = self._metadata(timeout)
         names = topic_names or [t for t in md.topics if not t.startswith("__")]
-        req = {
-            TopicPartition(t, p): OffsetSpec.latest() for t in names if t in md.topics for p in md.topics[t].partitions
-        }
+        req = [TopicPartition(t, p) for t in names if t in md.topics for p in md.topics[t].partitions]
         if not req:
             return {}
-        return {
-            (tp.topic, tp.partition): fut.result().offset
-            for tp, fut in self.client.list_offsets(req, request_timeout=timeout).items()
-        }
+        return self._latest(req, timeout)
+
+    def _latest(self, partitions: list[TopicPartition], timeout: float) -> dict[tuple[str, int], int]:
+        client = self.client
+        return latest_offsets(lambda req, t: client.list_offsets(req, request_timeout=t), partitions, timeout)
 
     _offset_readers: dict[str, Consumer] | None = None
 

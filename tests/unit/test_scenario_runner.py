@@ -489,3 +489,14 @@ class PartitionProbe(Probe):
 
     def partitions(self, topic):
         return self.states
+
+
+def test_a_preparation_that_raises_is_not_reported_as_passed():
+    # seen on a cluster: `prepare` asked Kafka for lag while a leader moved, and the summary line printed on
+    # the way out said "passed, 0/21 steps" above the error
+    runner, _, _, presenter = make(
+        "title: t\nsteps:\n  - say: hi\n", actions=Actions(fail={"prepare": RuntimeError("leader moving")})
+    )
+    with pytest.raises(RuntimeError, match="leader moving"):
+        runner.run()
+    assert presenter.events[-1] == ("end", False)

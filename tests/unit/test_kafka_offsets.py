@@ -1,0 +1,93 @@
+"""High watermarks through a leader move, without a broker: ``latest_offsets`` is given ``list_offsets``.
+
+The stand-in answers like ``AdminClient.list_offsets`` (a future per partition); the real failover is
+exercised by tests/integration/test_cluster.py and the cluster scenarios.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from types import SimpleNamespace
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from polydemo.stores.kafka import latest_offsets, transient
+
+
+def done(value=None, error: int | None = None) -> Future:
+    f: Future = Future()
+    if error is None:
+        f.set_result(SimpleNamespace(offset=value))
+    else:
+        f.set_exception(KafkaException(KafkaError(error)))
+    return f
+
+
+class Script:
+    """``list_offsets`` answering from a script: for each call, partition -> offset or error code."""
+
+    def __init__(self, *answers: dict[int, int | tuple[str, int]]):
+        self.answers = list(answers)
+        self.asked: list[list[int]] = []
+
+    def __call__(self, req: dict, timeout: float) -> dict:
+        answer = self.answers.pop(0)
+        self.asked.append(sorted(tp.partition for tp in req))
+        out = {}
+        for tp in req:
+            a = answer[tp.partition]
+            out[tp] = done(error=a[1]) if isinstance(a, tuple) else done(a)
+        return out
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+
+
+PARTS = [TopicPartition("users", p) for p in range(3)]
+
+
+def test_a_partition_whose_leader_moved_is_asked_again_alone():
+    # what a broker answered after it took its preferred partitions back: "Leader epoch is newer than broker epoch"
+    script = Script({0: 10, 1: ("err", KafkaError.UNKNOWN_LEADER_EPOCH), 2: 30}, {1: 20})
+    clock = Clock()
+    got = latest_offsets(script, PARTS, timeout=3.0, clock=clock, sleep=clock.sleep)
+    assert got == {("users", 0): 10, ("users", 1): 20, ("users", 2): 30}
+    assert script.asked == [[0, 1, 2], [1]]
+
+
+def test_a_leader_that_keeps_moving_fails_once_the_timeout_is_spent():
+    script = Script(*[{p: ("err", KafkaError.NOT_LEADER_FOR_PARTITION) for p in range(3)}] * 40)
+    clock = Clock()
+    with pytest.raises(KafkaException) as info:
+        latest_offsets(script, PARTS, timeout=1.0, clock=clock, sleep=clock.sleep, backoff=0.1)
+    assert info.value.args[0].code() == KafkaError.NOT_LEADER_FOR_PARTITION
+    assert 9 <= len(script.asked) <= 11 and clock.now <= 1.0
+
+
+def test_an_error_that_asking_again_cannot_clear_is_raised_at_once():
+    script = Script({0: 1, 1: ("err", KafkaError.TOPIC_AUTHORIZATION_FAILED), 2: 3})
+    clock = Clock()
+    with pytest.raises(KafkaException):
+        latest_offsets(script, PARTS, timeout=3.0, clock=clock, sleep=clock.sleep)
+    assert len(script.asked) == 1 and clock.now == 0.0
+
+
+def test_transient_knows_the_leader_errors_and_nothing_else():
+    assert transient(KafkaException(KafkaError(KafkaError.UNKNOWN_LEADER_EPOCH)))
+    assert transient(KafkaException(KafkaError(KafkaError.FENCED_LEADER_EPOCH)))
+    assert not transient(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
+    assert not transient(RuntimeError("no"))
+
+
+def test_a_request_lost_with_its_broker_is_transient():
+    assert transient(KafkaException(KafkaError(KafkaError._TIMED_OUT)))
+    assert transient(KafkaException(KafkaError(KafkaError._TRANSPORT)))
