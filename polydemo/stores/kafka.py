@@ -165,6 +165,10 @@ LEADER_MOVING = frozenset(
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.REPLICA_NOT_AVAILABLE,
         KafkaError.OFFSET_NOT_AVAILABLE,
+        # the same for a consumer group's coordinator (committed offsets), which moves with its broker
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
     }
 )
 
@@ -408,7 +412,17 @@ class KafkaAdmin(Gateway[AdminClient]):
             reader = self._offset_readers[group] = Consumer(
                 client_config(self.settings, **{"group.id": group, "enable.auto.commit": False})
             )
-        got = reader.committed([TopicPartition(t, p) for t, p in partitions], timeout=timeout)
+        asked = [TopicPartition(t, p) for t, p in partitions]
+        deadline = time.monotonic() + timeout
+        while True:  # the consumer finds the moved coordinator by itself; it is asked again meanwhile
+            try:
+                got = reader.committed(asked, timeout=max(0.1, deadline - time.monotonic()))
+                break
+            except KafkaException as exc:
+                if not transient(exc) or time.monotonic() + 0.1 >= deadline:
+                    raise
+                log.debug("committed offsets asked again: %s", exc)
+                time.sleep(0.1)
         return {(tp.topic, tp.partition): tp.offset for tp in got if tp.error is None and tp.offset >= 0}
 
     def group_lag(self, group: str, group_topics: list[str], highs: dict | None = None) -> list[PartitionLag]:

@@ -84,6 +84,8 @@ def test_an_error_that_asking_again_cannot_clear_is_raised_at_once():
 def test_transient_knows_the_leader_errors_and_nothing_else():
     assert transient(KafkaException(KafkaError(KafkaError.UNKNOWN_LEADER_EPOCH)))
     assert transient(KafkaException(KafkaError(KafkaError.FENCED_LEADER_EPOCH)))
+    # what the group's coordinator answers as it moves (seen in min-insync's preparation after a restart)
+    assert transient(KafkaException(KafkaError(KafkaError.NOT_COORDINATOR)))
     assert not transient(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
     assert not transient(RuntimeError("no"))
 
