@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
@@ -24,6 +24,7 @@ from polydemo.config import Settings
 from polydemo.stores import Gateway, Health
 
 SERVICE = "kafka"
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # librdkafka logs every failed connection attempt; while a broker is (deliberately) down in a
@@ -177,12 +178,40 @@ LEADER_MOVING = frozenset(
 LOST_REQUEST = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
 
 
+def _error_of(exc: BaseException) -> KafkaError | None:
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return err if isinstance(err, KafkaError) else None
+
+
 def transient(exc: BaseException) -> bool:
     """A Kafka error that asking again soon will clear (a leader moving, a request lost with its broker)."""
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    if not isinstance(err, KafkaError):
+    err = _error_of(exc)
+    if err is None:
         return False
     return err.code() in LEADER_MOVING or err.code() in LOST_REQUEST or err.retriable()
+
+
+def ask_again(
+    ask: Callable[[float], T],
+    timeout: float,
+    per_try: float | None = None,
+    backoff: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> T:
+    """``ask(seconds)``, asked again while it raises a :func:`transient` error, ``backoff`` s apart, each try
+    given what is left of ``timeout`` (at most ``per_try``); the last error once ``timeout`` is spent."""
+    deadline = clock() + timeout
+    while True:
+        left = deadline - clock()
+        try:
+            return ask(max(0.1, min(per_try or left, left)))
+        except KafkaException as exc:
+            if not transient(exc) or clock() + max(backoff, 0.05) >= deadline:
+                raise
+            log.debug("asked Kafka again: %s", exc)
+            if backoff:
+                sleep(backoff)
 
 
 def latest_offsets(
@@ -223,8 +252,8 @@ def latest_offsets(
 
 
 def _already_exists(exc: BaseException) -> bool:
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return getattr(err, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS or "TOPIC_ALREADY_EXISTS" in str(exc)
+    err = _error_of(exc)
+    return (err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS) or "TOPIC_ALREADY_EXISTS" in str(exc)
 
 
 class KafkaAdmin(Gateway[AdminClient]):
@@ -253,15 +282,8 @@ class KafkaAdmin(Gateway[AdminClient]):
         """The cluster's metadata, asked again every second (at most ``timeout`` in all): a request that went
         to a broker as it was SIGKILLed waits out its whole timeout (3 s here in ``kill-broker``), while the
         same question asked anew goes to a broker that is up."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                return self.client.list_topics(timeout=max(0.1, min(self.METADATA_TRY_S, left)))
-            except KafkaException as exc:
-                if not transient(exc) or time.monotonic() + 0.05 >= deadline:
-                    raise
-                log.debug("metadata asked again: %s", exc)
+        client = self.client
+        return ask_again(lambda t: client.list_topics(timeout=t), timeout, per_try=self.METADATA_TRY_S)
 
     # ------------------------------------------------------------ topics
     def topic_names(self, timeout: float = 5.0) -> set[str]:
@@ -413,16 +435,8 @@ class KafkaAdmin(Gateway[AdminClient]):
                 client_config(self.settings, **{"group.id": group, "enable.auto.commit": False})
             )
         asked = [TopicPartition(t, p) for t, p in partitions]
-        deadline = time.monotonic() + timeout
-        while True:  # the consumer finds the moved coordinator by itself; it is asked again meanwhile
-            try:
-                got = reader.committed(asked, timeout=max(0.1, deadline - time.monotonic()))
-                break
-            except KafkaException as exc:
-                if not transient(exc) or time.monotonic() + 0.1 >= deadline:
-                    raise
-                log.debug("committed offsets asked again: %s", exc)
-                time.sleep(0.1)
+        # the consumer finds a moved coordinator by itself; it is asked again meanwhile
+        got = ask_again(lambda t: reader.committed(asked, timeout=t), timeout, backoff=0.1)
         return {(tp.topic, tp.partition): tp.offset for tp in got if tp.error is None and tp.offset >= 0}
 
     def group_lag(self, group: str, group_topics: list[str], highs: dict | None = None) -> list[PartitionLag]:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from polydemo.stores.kafka import latest_offsets, transient
+from polydemo.stores.kafka import ask_again, latest_offsets, transient
 
 
 def done(value=None, error: int | None = None) -> Future:
@@ -93,3 +93,32 @@ def test_transient_knows_the_leader_errors_and_nothing_else():
 def test_a_request_lost_with_its_broker_is_transient():
     assert transient(KafkaException(KafkaError(KafkaError._TIMED_OUT)))
     assert transient(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+
+
+def test_ask_again_gives_each_try_at_most_per_try_and_returns_the_first_answer():
+    # the metadata of a broker SIGKILLed under the request: a 1 s try times out, a later one is answered
+    clock = Clock()
+    tries: list[float] = []
+
+    def ask(seconds: float) -> str:
+        tries.append(seconds)
+        clock.now += seconds
+        if len(tries) < 3:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+        return "metadata"
+
+    assert ask_again(ask, timeout=5.0, per_try=1.0, clock=clock, sleep=clock.sleep) == "metadata"
+    assert tries == [1.0, 1.0, 1.0]
+
+
+def test_ask_again_raises_the_last_error_once_the_timeout_is_spent():
+    clock = Clock()
+    tries: list[float] = []
+
+    def ask(seconds: float) -> str:
+        tries.append(seconds)
+        raise KafkaException(KafkaError(KafkaError.NOT_COORDINATOR))
+
+    with pytest.raises(KafkaException):
+        ask_again(ask, timeout=1.0, backoff=0.1, clock=clock, sleep=clock.sleep)
+    assert 9 <= len(tries) <= 11 and clock.now <= 1.0  # 0.1 s apart, float sums give or take one
