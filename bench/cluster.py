@@ -170,11 +170,18 @@ def main() -> None:
         with open("/proc/loadavg") as f:
             print(f"load before: {f.read().strip()}")
         t0 = time.monotonic()
-        cold = stack.bring_up(rt)
+        healthy: list[tuple[float, str]] = []  # when each server / pipeline step was ready, from the start
+
+        def progress(name: str, state: str, _detail: str) -> None:
+            if state == "healthy":
+                healthy.append((time.monotonic() - t0, name))
+
+        cold = stack.bring_up(rt, progress=progress)
         print(
             f"cold up (3 brokers, servers + schemas + connector + projectors): {time.monotonic() - t0:.1f}s "
             f"(servers {cold.servers.seconds:.1f}s)"
         )
+        print("  ready at: " + ", ".join(f"{name} {at:.1f}s" for at, name in healthy))
         time.sleep(5)
         rss = {s.service: s.rss_bytes or 0 for s in rt.status()}
         for n in workers.WORKERS:

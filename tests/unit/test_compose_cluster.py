@@ -11,6 +11,7 @@ import re
 import pytest
 import yaml
 
+from polydemo import resources
 from polydemo.config import DEFAULT_EXTRA_PORTS, DEFAULT_PORTS, Settings
 from polydemo.runtime.docker import CLUSTER_FILE, COMPOSE_FILE, DockerRuntime
 
@@ -82,6 +83,24 @@ def test_every_node_is_a_voter_of_one_three_node_quorum_with_one_cluster_id():
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", cid)
 
 
+FAILOVER = {
+    k: v
+    for k, v in (
+        line.split("=", 1)
+        for line in resources.path(resources.KAFKA_SERVER).read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    )
+    if k.startswith(("broker.session", "broker.heartbeat", "replica.lag", "controller.quorum.", "leader.imbalance"))
+    and k != "controller.quorum.voters"
+}
+
+
+def test_the_failover_timings_are_read_from_the_local_clusters_file():
+    assert FAILOVER["broker.session.timeout.ms"] == "3000"
+    assert FAILOVER["controller.quorum.fetch.timeout.ms"] == "1000"
+    assert len(FAILOVER) == 7, sorted(FAILOVER)
+
+
 @pytest.mark.parametrize("name", list(BROKERS.values()))
 def test_replication_settings_are_the_local_clusters(name):
     env = merged_env(name)
@@ -101,7 +120,8 @@ def test_replication_settings_are_the_local_clusters(name):
     ):
         assert env[key] == isr, key
     assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
-    assert env["KAFKA_BROKER_SESSION_TIMEOUT_MS"] == "3000"  # as stack/kafka/server.properties
+    for key, value in FAILOVER.items():  # the local cluster's failover timings, one for one
+        assert env.get("KAFKA_" + key.upper().replace(".", "_")) == value, key
     # the log cleaner's buffer fits the 256 MB heap next to everything else (128 MB default: OOM seen)
     assert int(env["KAFKA_LOG_CLEANER_DEDUPE_BUFFER_SIZE"]) <= 64 * 2**20
 
