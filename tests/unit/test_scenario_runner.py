@@ -500,3 +500,38 @@ def test_a_preparation_that_raises_is_not_reported_as_passed():
     with pytest.raises(RuntimeError, match="leader moving"):
         runner.run()
     assert presenter.events[-1] == ("end", False)
+
+
+class StalledProbe(Probe):
+    """Lag 0 everywhere, yet 12 sign-ups short in the read models; the connector as given."""
+
+    def __init__(self, connector):
+        super().__init__({"users": 60, "graph_users": 48, "cache_profiles": 48, "follows": 0, "graph_follows": 0})
+        self.connector = connector
+
+    def connector_states(self):
+        if isinstance(self.connector, Exception):
+            raise self.connector
+        return self.connector
+
+
+def test_converged_at_lag_0_with_stores_apart_names_the_connector_state():
+    out = model.Converged(True).evaluate(StalledProbe(("RUNNING", ["FAILED"])), {})
+    assert not out.ok
+    assert "'graph_users': 48" in out.seen and out.seen.endswith("; connector RUNNING (tasks FAILED)")
+
+    out = model.Converged(True).evaluate(StalledProbe(PolydemoError("cannot reach Kafka Connect")), {})
+    assert out.seen.endswith("; connector not readable: cannot reach Kafka Connect")
+
+
+def test_converged_reads_no_connector_state_when_it_holds_or_when_there_is_lag_to_explain_it():
+    ok = Probe({"users": 5, "graph_users": 5, "cache_profiles": 5, "follows": 1, "graph_follows": 1})
+    out = model.Converged(True).evaluate(ok, {})
+    assert out.ok and "connector" not in out.seen
+
+    class Lagging(StalledProbe):
+        def lags(self):
+            return {"graph": 12, "cache": 12, "analytics": 0}
+
+    out = model.Converged(True).evaluate(Lagging(AssertionError("not asked")), {})
+    assert not out.ok and "connector" not in out.seen
