@@ -33,7 +33,13 @@ def register(app: typer.Typer) -> None:
         command(proj, name)(fn)
     app.add_typer(proj, name="projector")
     conn = typer.Typer(help="The Debezium CDC connector in Kafka Connect.", no_args_is_help=True)
-    commands = (("status", c_status), ("register", c_register), ("pause", c_pause), ("resume", c_resume))
+    commands = (
+        ("status", c_status),
+        ("register", c_register),
+        ("pause", c_pause),
+        ("resume", c_resume),
+        ("restart", c_restart),
+    )
     for name, fn in commands:
         command(conn, name)(fn)
     app.add_typer(conn, name="connector")
@@ -207,3 +213,23 @@ def c_resume(ctx: typer.Context) -> None:
     st = with_json(ctx, False)
     connector.resume(st.settings)
     st.env.out.print(f"connector {st.settings.connector_name}: resumed")
+
+
+def c_restart(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
+    """Restart the connector and its task where they FAILED, and wait for RUNNING (Connect does not retry a
+    failed task by itself). A cause still there fails it again, and the error shows the task's trace.
+
+    Example: polydemo connector restart
+    """
+    from polydemo.pipeline import connector
+
+    st = with_json(ctx, json_out)
+    doc, restarted = connector.restart(st.settings)
+    state, tasks = connector.states(doc)
+    if st.env.json:
+        st.env.emit_json(
+            {"connector": st.settings.connector_name, "restarted": restarted, "state": state, "tasks": tasks}
+        )
+    else:
+        done = f"restarted {', '.join(restarted)}" if restarted else "nothing had failed"
+        st.env.out.print(f"connector {st.settings.connector_name}: {done}; {state}, tasks {', '.join(tasks) or 'none'}")

@@ -1,4 +1,4 @@
-"""The Debezium connector: register (idempotent), wait until RUNNING, inspect, pause, delete.
+"""The Debezium connector: register (idempotent), wait until RUNNING, inspect, pause, restart, delete.
 
 Its configuration is the file ``stack/connect/polydemo-users.json``; the placeholders in it
 are filled from Settings, and the password never leaves this process except to Connect.
@@ -85,10 +85,10 @@ def register(settings: Settings, timeout: float = 60.0, overrides: dict[str, str
     return wait_running(settings, timeout)
 
 
-def wait_running(settings: Settings, timeout: float = 60.0) -> dict:
+def wait_running(settings: Settings, timeout: float = 60.0, http: httpx.Client | None = None) -> dict:
     deadline = time.monotonic() + timeout
     doc = None
-    with Connect(settings, timeout=3) as gw:
+    with Connect(settings, http, timeout=3) as gw:
         while time.monotonic() < deadline:
             try:
                 doc = gw.status()
@@ -104,7 +104,7 @@ def wait_running(settings: Settings, timeout: float = 60.0) -> dict:
                 )
                 raise PolydemoError(
                     "the Debezium connector FAILED",
-                    hint="see `polydemo logs connect`",
+                    hint="see `polydemo logs connect`; once the cause is fixed: polydemo connector restart",
                     details=_redact(trace, settings)[:1200],
                 )
             time.sleep(0.25)
@@ -113,6 +113,42 @@ def wait_running(settings: Settings, timeout: float = 60.0) -> dict:
         f"the Debezium connector is not RUNNING after {timeout:.0f}s (connector {conn_state}, tasks {tasks or 'none'})",
         hint="see `polydemo logs connect`",
     )
+
+
+def restart(settings: Settings, timeout: float = 60.0, http: httpx.Client | None = None) -> tuple[dict, list[str]]:
+    """Restart what FAILED (the connector, its task) and wait for RUNNING; returns the status document and what
+    was restarted (``"connector"``, ``"task 0"``; empty when all was running). It fails again with the task's
+    trace when the cause is still there."""
+    with Connect(settings, http, timeout=15) as gw:
+        before = gw.status()
+        if before is None:
+            raise PolydemoError(
+                f"the connector {settings.connector_name} is not registered",
+                hint="register it: polydemo connector register",
+            )
+        failed = ["connector"] if states(before)[0] == "FAILED" else []
+        failed += [
+            f"task {t.get('id', i)}" for i, t in enumerate(before.get("tasks", [])) if t.get("state") == "FAILED"
+        ]
+        resp = gw.restart()
+        if resp.status_code not in (200, 202, 204):
+            raise PolydemoError(
+                f"Kafka Connect refused to restart the connector ({resp.status_code})",
+                hint="see `polydemo logs connect`",
+                details=_redact(resp.text, settings)[:800],
+            )
+        # the restart is asynchronous: give the status a moment to leave FAILED before judging it (a task that
+        # fails again is FAILED after that, and wait_running says why)
+        settle = time.monotonic() + RESTART_SETTLE_S
+        while failed and time.monotonic() < settle:
+            doc = gw.status()
+            if doc is not None and "FAILED" not in (states(doc)[0], *states(doc)[1]):
+                break
+            time.sleep(0.2)
+    return wait_running(settings, timeout, http=http), failed
+
+
+RESTART_SETTLE_S = 5.0
 
 
 def wait_state(settings: Settings, state: str, timeout: float = 30.0) -> None:

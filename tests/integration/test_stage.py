@@ -283,3 +283,20 @@ def test_a_slot_past_its_cap_is_invalidated_shown_in_red_and_reset_recovers(stac
     assert after.exists and not after.invalidated and after.wal_status == "reserved"
     assert connector.states(connector.status(stack))[0] == "RUNNING"
     wait_for(lambda: _converged(stack).ok, timeout=90, interval=0.5, what="converged after the reset")
+
+
+def test_connector_restart_on_a_running_connector_restarts_nothing_and_it_keeps_streaming(stack):
+    """Real Connect takes KIP-745's restart (only what FAILED, tasks included): with nothing failed it restarts
+    nothing, and a sign-up made after it still reaches the read models."""
+    result = runner.invoke(app, ["connector", "restart", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["restarted"], data["state"], data["tasks"]) == ([], "RUNNING", ["RUNNING"])
+    email = f"restart-{uuid.uuid4().hex[:8]}@example.com"
+    signed = runner.invoke(app, ["signup", email, "--name", "After Restart"], env=PASSWORD)
+    assert signed.exit_code == 0, signed.output
+    with cache.Cache(stack) as redis:
+        wait_for(lambda: redis.user_id(email), timeout=30, what="the sign-up in Redis after the restart")
+    line = runner.invoke(app, ["connector", "restart"], env={"COLUMNS": "200"})
+    assert "nothing had failed; RUNNING, tasks RUNNING" in line.output, line.output
+    assert runner.invoke(app, ["delete-user", email]).exit_code == 0
