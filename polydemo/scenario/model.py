@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, T
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model, field_validator, model_validator
 
 from polydemo.config import SERVICES
-from polydemo.errors import PolydemoError
 
 if TYPE_CHECKING:
     from polydemo.scenario.runner import Runner
@@ -394,7 +393,7 @@ class Converged(RootModel[bool]):
             try:
                 state, tasks = probe.connector_states()
                 seen += f"; connector {state}" + (f" (tasks {', '.join(tasks)})" if tasks else "")
-            except PolydemoError as exc:
+            except Exception as exc:  # noqa: BLE001 - a diagnostic only: Connect down (httpx) must not end the wait
                 seen += f"; connector not readable: {exc}"
         return Outcome(
             ok == self.root,

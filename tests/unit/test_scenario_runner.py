@@ -523,6 +523,11 @@ def test_converged_at_lag_0_with_stores_apart_names_the_connector_state():
     out = model.Converged(True).evaluate(StalledProbe(PolydemoError("cannot reach Kafka Connect")), {})
     assert out.seen.endswith("; connector not readable: cannot reach Kafka Connect")
 
+    import httpx  # Connect down mid-drill: the wait goes on, the text says so
+
+    out = model.Converged(True).evaluate(StalledProbe(httpx.ConnectError("connection refused")), {})
+    assert not out.ok and out.seen.endswith("; connector not readable: connection refused")
+
 
 def test_converged_reads_no_connector_state_when_it_holds_or_when_there_is_lag_to_explain_it():
     ok = Probe({"users": 5, "graph_users": 5, "cache_profiles": 5, "follows": 1, "graph_follows": 1})
