@@ -85,8 +85,13 @@ def register(settings: Settings, timeout: float = 60.0, overrides: dict[str, str
     return wait_running(settings, timeout)
 
 
-def wait_running(settings: Settings, timeout: float = 60.0, http: httpx.Client | None = None) -> dict:
+def wait_running(
+    settings: Settings, timeout: float = 60.0, http: httpx.Client | None = None, grace: float = 0.0
+) -> dict:
+    """Wait for the connector and its tasks to be RUNNING; FAILED raises with the task's trace, once ``grace``
+    seconds have passed (a restart just asked for is asynchronous: the status may still read FAILED)."""
     deadline = time.monotonic() + timeout
+    judge = time.monotonic() + grace
     doc = None
     with Connect(settings, http, timeout=3) as gw:
         while time.monotonic() < deadline:
@@ -97,7 +102,7 @@ def wait_running(settings: Settings, timeout: float = 60.0, http: httpx.Client |
             conn_state, tasks = states(doc)
             if doc is not None and conn_state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
                 return doc
-            if doc is not None and ("FAILED" in tasks or conn_state == "FAILED"):
+            if doc is not None and ("FAILED" in tasks or conn_state == "FAILED") and time.monotonic() >= judge:
                 trace = next(
                     (t.get("trace", "") for t in doc.get("tasks", []) if t.get("state") == "FAILED"),
                     doc.get("connector", {}).get("trace", ""),
@@ -113,6 +118,10 @@ def wait_running(settings: Settings, timeout: float = 60.0, http: httpx.Client |
         f"the Debezium connector is not RUNNING after {timeout:.0f}s (connector {conn_state}, tasks {tasks or 'none'})",
         hint="see `polydemo logs connect`",
     )
+
+
+RESTART_SETTLE_S = 5.0
+"""How long a just-restarted connector may still read FAILED before that counts."""
 
 
 def restart(settings: Settings, timeout: float = 60.0, http: httpx.Client | None = None) -> tuple[dict, list[str]]:
@@ -137,18 +146,7 @@ def restart(settings: Settings, timeout: float = 60.0, http: httpx.Client | None
                 hint="see `polydemo logs connect`",
                 details=_redact(resp.text, settings)[:800],
             )
-        # the restart is asynchronous: give the status a moment to leave FAILED before judging it (a task that
-        # fails again is FAILED after that, and wait_running says why)
-        settle = time.monotonic() + RESTART_SETTLE_S
-        while failed and time.monotonic() < settle:
-            doc = gw.status()
-            if doc is not None and "FAILED" not in (states(doc)[0], *states(doc)[1]):
-                break
-            time.sleep(0.2)
-    return wait_running(settings, timeout, http=http), failed
-
-
-RESTART_SETTLE_S = 5.0
+    return wait_running(settings, timeout, http=http, grace=RESTART_SETTLE_S if failed else 0.0), failed
 
 
 def wait_state(settings: Settings, state: str, timeout: float = 30.0) -> None:
