@@ -2,7 +2,7 @@
 
 Four components, each checked first and installed only when missing or out of date:
 
-* **system packages** (apt): PostgreSQL 15 + pg_partman + wal2json, Redis, a JDK 17, Maven. Only what is
+* **system packages** (apt): PostgreSQL 15, Redis, a JDK 17, Maven (no PostgreSQL extension). Only what is
   missing is installed; without apt-get the error names what to install instead.
 * **Kafka jars**: Kafka 4.3.1 + Connect + the Debezium 3.7.0 plugin, from Maven Central (stack/kafka/pom.xml).
 * **Neo4j jars**: Neo4j Community 5.26.30 embedded and the Bolt launcher, compiled here (stack/neo4j).
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polydemo import resources
+from polydemo import download, resources
 from polydemo.config import Settings
 from polydemo.errors import ExitStatus, PolydemoError
 
@@ -76,13 +76,8 @@ class Host:
         return os.geteuid() == 0
 
     def download(self, url: str, dest: Path) -> None:
-        import httpx
-
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with httpx.stream("GET", url, follow_redirects=True, timeout=120) as r, open(dest, "wb") as fh:
-            r.raise_for_status()
-            for chunk in r.iter_bytes():
-                fh.write(chunk)
+        """HTTPS against the system's trust store (plus SSL_CERT_FILE / REQUESTS_CA_BUNDLE): polydemo/download.py."""
+        download.download(url, dest)
 
     def run(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> int:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -147,20 +142,27 @@ class Component:
 
 
 # Debian package -> a file it installs that the stack needs (works without dpkg, and checks the real thing).
+# No PostgreSQL extension is needed: Debezium decodes with pgoutput (built into PostgreSQL 10+), and the
+# events table's daily partitions are made by polydemo itself (TimeScaleDB.sql: polydemo_events_premake), so
+# wal2json and pg_partman, required until 2026-12-03, are not packages a laptop must find any more.
 PG_MAJOR = "15"
 APT_PACKAGES: dict[str, Callable[[Host], bool]] = {
     f"postgresql-{PG_MAJOR}": lambda h: h.exists(Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin/postgres")),
-    f"postgresql-{PG_MAJOR}-partman": lambda h: h.exists(
-        Path(f"/usr/share/postgresql/{PG_MAJOR}/extension/pg_partman.control")
-    ),
-    f"postgresql-{PG_MAJOR}-wal2json": lambda h: h.exists(Path(f"/usr/lib/postgresql/{PG_MAJOR}/lib/wal2json.so")),
     "redis-server": lambda h: h.which("redis-server") is not None,
     "openjdk-17-jdk-headless": lambda h: h.which("javac") is not None,
     "maven": lambda h: h.which("mvn") is not None,
 }
+# What to install where there is no apt-get (docs/install.md says the same, per platform).
+OTHER_PLATFORMS = {
+    "fedora": "sudo dnf install -y postgresql-server redis java-17-openjdk-devel maven "
+    "(then POLYDEMO_PG_BINDIR=/usr/bin)",
+    "macos": "brew install postgresql@15 redis openjdk@17 maven (then POLYDEMO_PG_BINDIR=$(brew --prefix "
+    "postgresql@15)/bin); the Mongo-wire server has Linux x86_64 wheels only, so on a Mac use `--runtime docker`",
+}
 NOT_DEBIAN_HINT = (
-    "install them with your package manager: PostgreSQL 15 with pg_partman and wal2json, Redis 7, "
-    "a JDK 17 (javac) and Maven 3; or use `--runtime docker`"
+    "install PostgreSQL 15, Redis 7, a JDK 17 (javac) and Maven 3 with your package manager: "
+    + "; ".join(f"{k}: {v}" for k, v in OTHER_PLATFORMS.items())
+    + "; or use `--runtime docker`"
 )
 
 
@@ -264,17 +266,12 @@ def file_sha256(path: Path) -> str:
 
 
 def _debezium_plugin(s: Setup, plugins: Path) -> None:
-    import tarfile
-
     archive = s.settings.cache / "downloads" / DEBEZIUM_PLUGIN_URL.rsplit("/", 1)[1]
     if not (archive.is_file() and file_sha256(archive) == DEBEZIUM_PLUGIN_SHA256):
         try:
             s.host.download(DEBEZIUM_PLUGIN_URL, archive)
-        except Exception as exc:  # noqa: BLE001 - any transport error is one message
-            raise SetupError(
-                f"Kafka jars: cannot download the Debezium plugin: {exc}",
-                hint=f"check that Maven Central is reachable: {DEBEZIUM_PLUGIN_URL}",
-            ) from None
+        except download.DownloadError as exc:
+            raise SetupError(f"Kafka jars: the Debezium plugin: {exc.message}", hint=exc.hint) from None
     got = file_sha256(archive)
     if got != DEBEZIUM_PLUGIN_SHA256:
         archive.unlink(missing_ok=True)
@@ -283,9 +280,11 @@ def _debezium_plugin(s: Setup, plugins: Path) -> None:
             hint="the download was altered or truncated: run `polydemo setup` again; if it persists, "
             "do not use it and check your network path to Maven Central",
         )
-    plugins.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(plugins, filter="data")
+    try:
+        download.safe_extract(archive, plugins)
+    except download.UnsafeArchiveError as exc:
+        archive.unlink(missing_ok=True)
+        raise SetupError(f"Kafka jars: {exc.message}", hint=exc.hint) from None
 
 
 def kafka_inputs() -> list[Path]:
@@ -475,6 +474,17 @@ COMPONENTS: tuple[Component, ...] = (
 NAMES = tuple(c.name for c in COMPONENTS)
 
 
+def unexpected(c: Component, exc: BaseException, log: Path) -> SetupError:
+    """An error no step foresaw (a bug, a full disk, a Python too old for a call) as one SetupError that names
+    the component and its log; ``polydemo --traceback setup`` shows where it came from."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return SetupError(
+        f"{c.title}: {type(exc).__name__}: {first}" if first else f"{c.title}: {type(exc).__name__}",
+        hint=f"its log is {log}; `polydemo --traceback setup {c.name}` shows the full traceback "
+        "(please include it in a bug report)",
+    )
+
+
 def default_python() -> str:
     """The interpreter for the SecantusDB venv: POLYDEMO_SETUP_PYTHON, else the one running polydemo."""
     return os.environ.get("POLYDEMO_SETUP_PYTHON") or getattr(sys, "_base_executable", None) or sys.executable
@@ -526,6 +536,10 @@ class Setup:
             except SetupError as exc:
                 progress(c.name, "failed", exc.message)
                 raise
+            except Exception as exc:
+                err = unexpected(c, exc, log_file(self.settings, c.name))
+                progress(c.name, "failed", err.message)
+                raise err from exc
             finally:
                 stop.set()
                 ticker.join()

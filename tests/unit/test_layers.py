@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [  # highest first
     {"domain"},
     {"runtime"},
     {"stores"},
-    {"config", "console", "errors", "procs", "resources", "_shipped"},
+    {"config", "console", "errors", "procs", "resources", "_shipped", "download"},
 ]
 RANK = {name: len(LAYERS) - i for i, group in enumerate(LAYERS) for name in group}
 
