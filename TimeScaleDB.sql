@@ -1,12 +1,44 @@
 -- polydemo: analytics events (the time-series store, "TimeSvc").
--- TimescaleDB when the extension is available (the docker image), else native range partitioning
--- managed by pg_partman when installed, else a DEFAULT partition. `polydemo status` says which.
+-- TimescaleDB when the extension is available (the docker image), else native range partitioning by day,
+-- managed by polydemo itself (polydemo_events_premake below: no extension needed, the same on every platform;
+-- a home made before 2026-12-03 may have pg_partman managing it, and keeps it). `polydemo status` says which.
 -- Idempotent: safe to run on every `up`/`seed`.
+
+-- Daily partitions of `events` from `behind` days ago to `ahead` days from now, each made only when missing.
+-- A day whose rows already sit in the DEFAULT partition is left there (attaching would fail on them).
+-- Returns how many partitions it made. polydemo calls it with (0, 7) on every `up` (stores/timeseries.py).
+CREATE OR REPLACE FUNCTION polydemo_events_premake(behind int, ahead int) RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  d date;
+  made int := 0;
+  part text;
+  busy boolean;
+  has_default boolean := to_regclass('public.events_default') IS NOT NULL;
+BEGIN
+  IF to_regclass('public.events') IS NULL
+     OR NOT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'public.events'::regclass) THEN
+    RETURN 0;  -- a hypertable, or no table yet
+  END IF;
+  FOR d IN SELECT generate_series(current_date - behind, current_date + ahead, interval '1 day')::date LOOP
+    part := 'events_p' || to_char(d, 'YYYYMMDD');
+    CONTINUE WHEN to_regclass('public.' || part) IS NOT NULL;
+    IF has_default THEN  -- dynamic: events_default need not exist when this function is planned
+      EXECUTE 'SELECT EXISTS (SELECT 1 FROM events_default WHERE time >= $1 AND time < $2)'
+        INTO busy USING d::timestamptz, (d + 1)::timestamptz;
+      CONTINUE WHEN busy;
+    END IF;
+    EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
+                   part, d::timestamptz, (d + 1)::timestamptz);
+    made := made + 1;
+  END LOOP;
+  RETURN made;
+END
+$fn$;
 
 DO $$
 DECLARE
   has_timescale boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb');
-  has_partman boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_partman');
 BEGIN
   IF to_regclass('public.events') IS NOT NULL THEN
     RETURN;
@@ -27,13 +59,8 @@ BEGIN
     CREATE EXTENSION IF NOT EXISTS timescaledb;
     PERFORM create_hypertable('events', 'time', chunk_time_interval => interval '1 day');
   ELSE
-    IF has_partman THEN
-      CREATE SCHEMA IF NOT EXISTS partman;
-      CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
-      -- pg_partman 4.x signature: daily partitions, 7 made ahead and 30 behind.
-      PERFORM partman.create_parent('public.events', 'time', 'native', 'daily',
-                                    p_premake := 7, p_start_partition := (now() - interval '30 days')::text);
-    END IF;
+    -- Daily partitions, 30 days behind and 7 ahead (the layout pg_partman made here before).
+    PERFORM polydemo_events_premake(30, 7);
     -- Anything outside the premade range still lands somewhere.
     CREATE TABLE IF NOT EXISTS events_default PARTITION OF events DEFAULT;
   END IF;

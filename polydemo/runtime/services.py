@@ -142,7 +142,7 @@ def server_user() -> str | None:
 
 
 def _pg_requirements(settings: Settings) -> list[Problem]:
-    fix = f"apt-get install -y postgresql-{PG_MAJOR} postgresql-{PG_MAJOR}-partman ({SETUP_HINT})"
+    fix = f"apt-get install -y postgresql-{PG_MAJOR} ({SETUP_HINT})"
     problems = _which(str(pg_bindir() / "postgres"), fix) + _which(str(pg_bindir() / "initdb"), fix)
     if os.geteuid() == 0 and server_user() is None:
         problems.append(Problem("running as root but there is no `postgres` user to run the server as", fix))

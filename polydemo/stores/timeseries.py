@@ -86,10 +86,27 @@ class Events(Gateway[psycopg.Connection]):
 
     # ------------------------------------------------------------ schema
     def apply_schema(self, sql: str) -> None:
-        """Run ``TimeScaleDB.sql`` (idempotent), then pg_partman's maintenance where it manages the table."""
+        """Run ``TimeScaleDB.sql`` (idempotent), then make the coming days' partitions: polydemo's own
+        ``polydemo_events_premake`` (no extension), or pg_partman's maintenance in a home it manages (made
+        before polydemo managed its partitions itself)."""
         self.conn.execute(sql)
         if self.conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone():
             self.conn.execute("SELECT partman.run_maintenance('public.events')")
+        else:
+            self.conn.execute("SELECT polydemo_events_premake(0, 7)")
+
+    def partitions(self) -> tuple[int, int]:
+        """(partitions besides DEFAULT, rows in DEFAULT) of a partitioned ``events``; (0, 0) on a hypertable."""
+        if _one(self.conn.execute("SELECT to_regclass('public.events_default')"))[0] is None:
+            return (0, 0)
+        row = _one(
+            self.conn.execute(
+                "SELECT (SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                "        WHERE i.inhparent = 'public.events'::regclass AND c.relname <> 'events_default'),"
+                " (SELECT count(*) FROM ONLY events_default)"
+            )
+        )
+        return int(row[0]), int(row[1])
 
     # ------------------------------------------------------------ writes (the analytics projector)
     def insert(self, rows: Iterable[dict]) -> None:

@@ -50,6 +50,27 @@ def test_timeseries_write_read(stack):
         assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'events'").fetchone()[0] == "p"
 
 
+def test_events_are_partitioned_by_day_without_any_extension(stack):
+    """Issue 24: no pg_partman (nor wal2json) is needed. polydemo makes the daily partitions itself, 30 days
+    behind and 7 ahead, a row of today lands in today's partition (not DEFAULT), and `up`'s maintenance run is
+    idempotent and makes nothing new the same day."""
+    with timeseries.connect(stack) as conn:
+        exts = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+        assert "pg_partman" not in exts and "timescaledb" not in exts, exts
+        gateway = timeseries.Events(stack, conn)
+        parts, _ = gateway.partitions()
+        assert parts >= 38, parts
+        assert conn.execute("SELECT polydemo_events_premake(0, 7)").fetchone()[0] == 0
+        assert gateway.partitions()[0] == parts
+        eid = f"test:{uuid.uuid4()}"
+        conn.execute(
+            "INSERT INTO events (time, event_type, properties, event_id) VALUES (now(), 'probe', '{}', %s)", (eid,)
+        )
+        where = conn.execute("SELECT tableoid::regclass::text FROM events WHERE event_id = %s", (eid,)).fetchone()[0]
+        assert where == "events_p" + conn.execute("SELECT to_char(now(), 'YYYYMMDD')").fetchone()[0], where
+        conn.execute("DELETE FROM events WHERE event_id = %s", (eid,))
+
+
 def test_redis_write_read(stack):
     r = cache.connect(stack)
     r.set("scratch", "hello", ex=60)
