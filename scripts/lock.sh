@@ -8,8 +8,15 @@
 # tests/unit/test_lock.py fails when the lock and pyproject.toml disagree.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TOOLS="${POLYDEMO_LOCK_TOOLS:-$HOME/.cache/polydemo/tools/pip-tools-7.6.2}"
-PY="${PYTHON:-python3}"
+# Compiled on the OLDEST supported Python (Debian 12's /usr/bin/python3, 3.11.2, where there is one): a
+# dependency needed only there (redis-py's async-timeout, for python_full_version < 3.11.3) must be in the lock,
+# and an extra one installs harmlessly on a newer Python. scripts/check-pythons.sh installs the lock on each.
+if [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  PY=/usr/bin/python3
+else
+  PY="${PYTHON:-python3}"
+fi
+TOOLS="${POLYDEMO_LOCK_TOOLS:-$HOME/.cache/polydemo/tools/pip-tools-7.6.2-py$("$PY" -c 'import platform; print(platform.python_version())')}"
 [ -x "$TOOLS/bin/pip-compile" ] || { "$PY" -m venv "$TOOLS" && "$TOOLS/bin/pip" install -q pip-tools==7.6.2; }
 COMPILE=("$TOOLS/bin/pip-compile" -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links
          --no-emit-index-url --no-annotate --no-header)
