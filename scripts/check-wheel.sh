@@ -4,7 +4,9 @@
 #   polydemo --version · scenario list (all the built-ins) · scenario validate (each) · doctor --json
 # and check that the packaged data equals the repository's files, byte for byte.
 #   --stack   then also: polydemo setup && up && seed && scenario run tour --speed 100 && down, on its own
-#             ports (POLYDEMO_PORT_OFFSET, default 25000: clear of the suite's 20000/21000) and its own home
+#             ports (POLYDEMO_PORT_OFFSET, default 25000: clear of the suite's 20000/21000) and its own home;
+#             then, as root, the same again as a freshly made non-root user on /usr/bin/python3 with pipx and
+#             no certificate variables (scripts/check-laptop.sh, ports +26000; WHEEL_CHECK_LAPTOP=0 skips it)
 # Used by `make wheel-check` and .ci/run. Needs python3 with venv; the dependencies come from PyPI.
 set -euo pipefail
 
@@ -106,3 +108,11 @@ t2=$(now)
 "$PD" status --json >/dev/null 2>&1 || true
 "$PD" down || fail "polydemo down"
 say "stack from the wheel: setup $(secs "$t0" "$t1")s, up + seed + tour $(secs "$t1" "$t2")s; ok"
+
+# ---------------------------------------------------------------- again, as a laptop's user would
+# A new non-root user, /usr/bin/python3 and pipx, no certificate variables (scripts/check-laptop.sh).
+if [ "$(id -u)" = 0 ] && [ "${WHEEL_CHECK_LAPTOP:-1}" = 1 ]; then
+  bash "$ROOT/scripts/check-laptop.sh" "$WHEEL" || fail "the laptop path (scripts/check-laptop.sh)"
+else
+  say "the laptop path (a new non-root user, scripts/check-laptop.sh) needs root to make that user: skipped"
+fi
