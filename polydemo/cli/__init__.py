@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from polydemo import __version__
-from polydemo.cli import data, pipeline, scenario, setup, stack, watch
+from polydemo.cli import data, examples, pipeline, scenario, setup, stack, watch
 from polydemo.cli.context import AppState
 from polydemo.errors import ExitStatus
 
@@ -65,6 +65,7 @@ pipeline.register(app)
 watch.register(app)
 scenario.register(app)
 setup.register(app)
+examples.apply(app)  # an Example: under every command's help (polydemo/cli/examples.py)
 
 
 def main() -> None:
