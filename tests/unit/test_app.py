@@ -251,7 +251,7 @@ def test_bad_combinations_are_refused_and_nothing_is_written(world):
     with pytest.raises(PolydemoError, match="only applies to --dual-write or --outbox") as exc:
         world.demo.post("ken@example.org", "x", mode=PostMode.RELAY, crash_between=True)
     assert exc.value.exit_code == ExitStatus.ERROR  # as the CLI exited before the app layer
-    with pytest.raises(PolydemoError, match="no user nobody@example.org"):
+    with pytest.raises(PolydemoError, match=r"no user nobody@example\.org"):
         world.demo.post("nobody@example.org", "x", mode=PostMode.OUTBOX)
     with pytest.raises(PolydemoError):
         world.demo.post("ken@example.org", "", mode=PostMode.DUAL_WRITE)  # an empty title
