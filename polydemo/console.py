@@ -6,11 +6,13 @@ Tests build an Environment over StringIO instead of patching globals.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -47,6 +49,37 @@ def safe(value: object) -> str:
 def safe_text(value: object, style: str = "") -> Text:
     """User data as a Rich Text (never parsed as markup), control characters shown."""
     return Text(visible(value), style=style)
+
+
+FRAME_SUFFIXES = (".svg", ".html", ".htm")
+
+
+def save_frame(renderable: Any, path: Path, width: int, height: int, title: str) -> None:
+    """One frame into ``path`` (.svg, else HTML), drawn on a fresh recording console of ``width`` x ``height``
+    with polydemo's theme (recording a Live display keeps every frame or none). ``polydemo watch/snapshot
+    --record`` and ``scenario run --record`` both save their frames here."""
+    from polydemo.errors import PolydemoError
+
+    console = Console(
+        record=True,
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        theme=THEME,
+        force_terminal=True,
+        color_system="truecolor",
+    )
+    console.print(renderable, crop=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".svg":
+            console.save_svg(str(path), title=title)
+        else:
+            console.save_html(str(path))
+    except OSError as exc:
+        raise PolydemoError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="check the directory exists and is writable"
+        ) from exc
 
 
 @dataclass

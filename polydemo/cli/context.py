@@ -1,4 +1,5 @@
-"""What every command receives: the Environment (consoles, --json) and the Settings, built once."""
+"""What every command receives: the Environment (consoles, --json), the Settings and the application
+object (``polydemo.app.Demo``), each built once per command."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from polydemo.config import Settings
 from polydemo.console import Environment
 from polydemo.errors import ExitStatus, PolydemoError
+
+if TYPE_CHECKING:
+    from polydemo.app import Demo
 
 
 @dataclass
@@ -22,6 +27,7 @@ class AppState:
     traceback: bool = False  # --traceback: re-raise errors with their traceback
     _settings: Settings | None = None
     _choice: object | None = None
+    _demo: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -41,6 +47,18 @@ class AppState:
         from polydemo.runtime import get_runtime
 
         return get_runtime(self.settings, self.runtime_choice())
+
+
+def demo(ctx: typer.Context) -> Demo:
+    """The application object for this command (compose v1's ``project_from_options``): made once from the
+    Settings, the runtime (chosen on first use) and one Stores bundle, closed when the command ends."""
+    st = state(ctx)
+    if st._demo is None:
+        from polydemo.app import Demo
+
+        st._demo = Demo(st.settings, make_runtime=st.runtime, runtime_name=lambda: st.runtime_choice().name)
+        ctx.find_root().call_on_close(st._demo.close)
+    return st._demo
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -1,4 +1,8 @@
-"""Data commands for live demos: seed, signup, profile, follow, unfollow, post, like, read."""
+"""Data commands for live demos: seed, signup, profile, follow, unfollow, post, like, read, trace.
+
+Each parses its options, calls one method of the application object (``polydemo.app.Demo``) and prints
+its result; the rules (which flags go together, which stores exist) are the app's, shared with the
+scenario runner and the web gateway."""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import os
 
 import typer
 
-from polydemo.cli.context import command, with_json
+from polydemo.app import Edge, PostMode
+from polydemo.cli.context import command, demo, with_json
 from polydemo.console import safe
 from polydemo.errors import ExitStatus, PolydemoError
 
@@ -45,21 +50,19 @@ def seed(
     Postgres and Mongo are written directly (systems of record); Neo4j, Redis and the time-series
     store are filled through the CDC pipeline, as every later write is.
     """
-    from polydemo import seed as seed_lib
-
     st = with_json(ctx, json_out)
-    result = seed_lib.seed(st.settings, reset=reset)
-    converged = seed_lib.wait_converged(st.settings, timeout=60) if wait else None
+    done = demo(ctx).seed(reset=reset, wait=wait)
     if st.env.json:
-        st.env.emit_json({**result.__dict__, "converged": converged})
+        st.env.emit_json(done.as_dict())
         return
+    result = done.result
     st.env.info(
         f"seeded: {result.users_added} users, {result.follows_added} follows, {result.posts_added} posts added"
         f"{' (after reset)' if reset else ''}"
     )
-    if converged is False:
+    if done.converged is False:
         st.env.info("[warn]the projectors have not caught up yet[/warn]: see `polydemo status`")
-    elif converged:
+    elif done.converged:
         st.env.info("[ok]projections caught up[/ok] (graph, cache, analytics lag 0)")
 
 
@@ -76,15 +79,12 @@ def signup(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Sign a user up in Postgres (argon2id-hashed password). CDC carries it to every read model."""
-    from polydemo.domain import users
-
     st = with_json(ctx, json_out)
     if password is None:
         if not os.isatty(0):
             raise PolydemoError("no password given", hint="pass --password or set POLYDEMO_SIGNUP_PASSWORD")
         password = getpass.getpass("password: ")
-    user = users.signup(st.settings, email, name, password)
-    _print_user(st, user.as_dict(), "signed up")
+    _print_user(st, demo(ctx).signup(email, name, password).as_dict(), "signed up")
 
 
 def update_profile(
@@ -95,10 +95,8 @@ def update_profile(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Change a user's display name and/or bio."""
-    from polydemo.domain import users
-
     st = with_json(ctx, json_out)
-    data = users.update_profile(st.settings, user, name, bio=bio).as_dict()
+    data = demo(ctx).update_profile(user, name, bio).as_dict()
     _print_user(st, {**data, **({"bio": bio} if bio is not None else {})}, "updated")
 
 
@@ -106,10 +104,8 @@ def delete_user(
     ctx: typer.Context, user: str = typer.Argument(..., help="Email or id."), json_out: bool = JSON_OPT
 ) -> None:
     """Delete a user (and their follows)."""
-    from polydemo.domain import users
-
     st = with_json(ctx, json_out)
-    _print_user(st, users.delete_user(st.settings, user).as_dict(), "deleted")
+    _print_user(st, demo(ctx).delete_user(user).as_dict(), "deleted")
 
 
 def follow(
@@ -119,11 +115,7 @@ def follow(
     json_out: bool = JSON_OPT,
 ) -> None:
     """FOLLOWER follows FOLLOWEE (a row in Postgres `follows`; an edge in Neo4j soon after)."""
-    from polydemo.domain import users
-
-    st = with_json(ctx, json_out)
-    a, b, created = users.follow(st.settings, follower, followee)
-    _print_edge(st, a, b, created, "follows", "already followed")
+    _print_edge(with_json(ctx, json_out), demo(ctx).follow(follower, followee), "follows", "already followed")
 
 
 def unfollow(
@@ -133,11 +125,7 @@ def unfollow(
     json_out: bool = JSON_OPT,
 ) -> None:
     """FOLLOWER stops following FOLLOWEE."""
-    from polydemo.domain import users
-
-    st = with_json(ctx, json_out)
-    a, b, removed = users.unfollow(st.settings, follower, followee)
-    _print_edge(st, a, b, removed, "unfollowed", "was not following")
+    _print_edge(with_json(ctx, json_out), demo(ctx).unfollow(follower, followee), "unfollowed", "was not following")
 
 
 def post(
@@ -163,53 +151,29 @@ def post(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Create a post in Mongo. By default its event reaches Kafka through the change-stream relay."""
-    from polydemo.domain import posts, users
-
     st = with_json(ctx, json_out)
-    if dual_write and outbox_mode:
-        raise PolydemoError("--dual-write and --outbox are two different paths", hint="choose one")
-    if crash_between and not (dual_write or outbox_mode):
-        raise PolydemoError(
-            "--crash-between-writes only applies to --dual-write or --outbox", hint="add --dual-write or --outbox"
-        )
-    author_user = users.require_user(st.settings, author)
-    if outbox_mode:
-        from polydemo.pipeline import outbox
-
-        if crash_between:
-            code = outbox.create_post_crashing(st.settings, author_user.id, title, body, tags, post_id=post_id)
-            if code != outbox.CRASH_EXIT:
-                raise PolydemoError(f"the outbox writer exited {code}, not killed by the injected SIGKILL")
+    mode = PostMode.from_flags(dual_write, outbox_mode)
+    done = demo(ctx).post(author, title, body, tags, mode, crash_between=crash_between, post_id=post_id)
+    if done.crashed:  # the injected crash: the writer's exit status, as when the writer was this process
+        if mode is PostMode.OUTBOX:
             st.env.info(
                 "the outbox writer was SIGKILLed before COMMIT (injected): nothing committed, nothing published"
             )
-            raise typer.Exit(int(ExitStatus.INJECTED_CRASH))
-        doc = outbox.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id)
-        doc = {"_id": doc["id"], **doc, "created_at": doc["created_at"].isoformat(), "via": "outbox"}
-    elif dual_write:
-        from polydemo.pipeline import dualwrite
-
-        doc = dualwrite.create_post(
-            st.settings, author_user.id, title, body, tags, post_id=post_id, crash_between=crash_between
-        )
-    else:
-        doc = posts.create_post(st.settings, author_user.id, title, body, tags, post_id=post_id)
+        raise typer.Exit(int(ExitStatus.INJECTED_CRASH))
     if st.env.json:
-        st.env.emit_json({k: v for k, v in doc.items()})
+        st.env.emit_json(done.as_dict())
     else:
-        st.env.out.print(f"post [bold]{safe(doc['_id'])}[/bold] by {safe(author_user.email)}: {safe(doc['title'])}")
+        st.env.out.print(f"post [bold]{safe(done.post_id)}[/bold] by {safe(done.author.email)}: {safe(done.title)}")
 
 
 def like(ctx: typer.Context, post_id: str = typer.Argument(...), json_out: bool = JSON_OPT) -> None:
     """Like a post ($inc of meta.likes in Mongo)."""
-    from polydemo.domain import posts
-
     st = with_json(ctx, json_out)
-    doc = posts.like_post(st.settings, post_id)
+    done = demo(ctx).like(post_id)
     if st.env.json:
-        st.env.emit_json(doc)
+        st.env.emit_json(done.doc)
     else:
-        st.env.out.print(f"post {safe(doc['_id'])} now has {doc['meta']['likes']} likes")
+        st.env.out.print(f"post {safe(done.post_id)} now has {done.likes} likes")
 
 
 def read_user(
@@ -219,18 +183,14 @@ def read_user(
     json_out: bool = JSON_OPT,
 ) -> None:
     """What each store holds for a user right now, and how far behind the source it is."""
-    from polydemo import reads, views
+    from polydemo import views
 
     st = with_json(ctx, json_out)
-    stores = reads.STORES if source == "all" else [source]
-    for s in stores:
-        if s not in reads.STORES:
-            raise PolydemoError(f"unknown store {s!r}", hint=f"use one of: {', '.join(reads.STORES)}, all")
-    results = reads.read_user(st.settings, user, stores)
+    reads = demo(ctx).read_user(user, source)
     if st.env.json:
-        st.env.emit_json([r.as_dict() for r in results])
+        st.env.emit_json(reads.as_dict())
     else:
-        st.env.out.print(views.reads_table(results))
+        st.env.out.print(views.reads_table(reads.results))
 
 
 def trace(
@@ -242,18 +202,9 @@ def trace(
 ) -> None:
     """One write, hop by hop: source commit → Kafka → each projector's consume → visible in each store (ms)."""
     from polydemo import views
-    from polydemo.pipeline import trace as trace_lib
 
     st = with_json(ctx, json_out)
-    if (user is None) == (post is None):
-        err = PolydemoError("trace needs a user email or --post POST_ID (one of them)", hint="polydemo trace EMAIL")
-        err.exit_code = ExitStatus.USAGE
-        raise err
-    result = (
-        trace_lib.trace_post(st.settings, post, wait)
-        if post is not None
-        else trace_lib.trace_user(st.settings, user or "", wait)
-    )
+    result = demo(ctx).trace(user, post, wait)
     if st.env.json:
         st.env.emit_json(result.to_dict())
     else:
@@ -271,8 +222,8 @@ def _print_user(st, data: dict, verb: str) -> None:
             st.env.out.print(f"bio: {safe(data['bio'])}")
 
 
-def _print_edge(st, a, b, changed: bool, verb: str, noop: str) -> None:
+def _print_edge(st, edge: Edge, verb: str, noop: str) -> None:
     if st.env.json:
-        st.env.emit_json({"follower": a.email, "followee": b.email, "changed": changed})
+        st.env.emit_json(edge.as_dict())
     else:
-        st.env.out.print(f"{safe(a.email)} {verb if changed else noop} {safe(b.email)}")
+        st.env.out.print(f"{safe(edge.follower.email)} {verb if edge.changed else noop} {safe(edge.followee.email)}")

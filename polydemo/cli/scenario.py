@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from polydemo.cli.context import command, state, with_json
+from polydemo.cli.context import command, demo, state, with_json
 from polydemo.console import Environment, safe, safe_text, visible
 from polydemo.errors import ExitStatus, PolydemoError
 
@@ -178,67 +178,69 @@ def s_run(
 ) -> None:
     """Play a scenario against the running stack: narrate, act, check. Exit status 1 if an expectation fails."""
     from polydemo.scenario import loader
-    from polydemo.scenario.runner import Runner
 
     st = with_json(ctx, json_out)
-    kind = record.suffix.lower() if record is not None else None
-    if record is not None and kind not in (".svg", ".html", ".cast"):
+    if record is not None and record.suffix.lower() not in (".svg", ".html", ".cast"):
         raise PolydemoError(
             f"cannot record to {record}", hint="use a .cast file (the whole run) or .svg/.html (the final frame)"
         )
     loaded = loader.load(name, dirs or (), warn=_warn(st))
-    runtime = st.runtime()
+    app = demo(ctx)
+    runtime_name = app.runtime.name
     live = dashboard and st.env.out.is_terminal and not json_out
     with contextlib.ExitStack() as stack:
-        cast = None
-        if record is not None and kind == ".cast":
-            from polydemo.dashboard.cast import CastWriter
-
-            out = stack.enter_context(record.open("w", encoding="utf-8"))
-            cast = CastWriter(out, CAST_WIDTH, CAST_HEIGHT, title=f"polydemo: {visible(loaded.scenario.title)}")
-            stack.callback(cast.close)
-        pacer = None
-        if step and sys.stdin.isatty():
-            from polydemo.scenario.keys import Pacer, TtyKeys
-
-            pacer = Pacer(stack.enter_context(TtyKeys(sys.stdin)), commands=show_commands)
-        presenter = make_presenter(
-            st.env,
-            runtime.name,
-            st.settings,
-            live,
-            cast=cast,
-            footer=pacer.footer if pacer else None,
-            show_commands=(lambda: pacer.commands) if pacer else None,
-        )
-        pacing: dict[str, Any] = {}
-        if pacer is not None:
-            pacer.on_change = getattr(presenter, "refresh", None) or (
-                lambda: st.env.info(f"[dim]{pacer.footer()}[/dim]")
-            )
-            pacing = {"wait_key": pacer.wait_key, "sleep": pacer.sleep, "clock": pacer.clock}
-            if not hasattr(presenter, "refresh"):
-                st.env.info(f"[dim]{pacer.footer()}[/dim]")
+        cast = _open_cast(stack, record, loaded) if record is not None and record.suffix.lower() == ".cast" else None
+        presenter, pacing = _presentation(stack, st, runtime_name, live, cast, step, show_commands)
         # With the presenter keys, the statements are collected all along, so `c` can show them at any step.
-        collect = show_commands or pacer is not None
+        collect = show_commands or bool(pacing)
         stack.enter_context(showing_commands(st.settings, collect))
-        result = Runner(
-            st.settings,
-            runtime,
-            loaded,
-            presenter=presenter,
-            speed=speed,
-            step_mode=step,
-            show_commands=collect,
-            **pacing,
-        ).run()
+        result = app.run_scenario(loaded, presenter, speed=speed, step_mode=step, show_commands=collect, **pacing)
     if cast is not None:
         st.env.info(f"run recorded to {safe(record)} ({cast.events} events, {cast.markers} markers)")
     elif record is not None:
-        save_final_frame(st.settings, runtime.name, result, record)
+        save_final_frame(st.settings, runtime_name, result, record)
         st.env.info(f"final frame saved to {safe(record)}")
     if st.env.json:
         st.env.emit_json(result.as_dict())
+    _exit_on_failure(st, loaded, result)
+
+
+def _open_cast(stack: contextlib.ExitStack, record: Path, loaded):
+    """The asciicast writer for ``--record FILE.cast`` (closed with the run)."""
+    from polydemo.dashboard.cast import CastWriter
+
+    out = stack.enter_context(record.open("w", encoding="utf-8"))
+    cast = CastWriter(out, CAST_WIDTH, CAST_HEIGHT, title=f"polydemo: {visible(loaded.scenario.title)}")
+    stack.callback(cast.close)
+    return cast
+
+
+def _presentation(stack: contextlib.ExitStack, st, runtime_name: str, live: bool, cast, step: bool, show_commands):
+    """The presenter, and with --step on a TTY the presenter keys' pacing (wait_key, sleep, clock) for the runner."""
+    pacer = None
+    if step and sys.stdin.isatty():
+        from polydemo.scenario.keys import Pacer, TtyKeys
+
+        pacer = Pacer(stack.enter_context(TtyKeys(sys.stdin)), commands=show_commands)
+    presenter = make_presenter(
+        st.env,
+        runtime_name,
+        st.settings,
+        live,
+        cast=cast,
+        footer=pacer.footer if pacer else None,
+        show_commands=(lambda: pacer.commands) if pacer else None,
+    )
+    if pacer is None:
+        return presenter, {}
+    pacer.on_change = getattr(presenter, "refresh", None) or (lambda: st.env.info(f"[dim]{pacer.footer()}[/dim]"))
+    if not hasattr(presenter, "refresh"):
+        st.env.info(f"[dim]{pacer.footer()}[/dim]")
+    return presenter, {"wait_key": pacer.wait_key, "sleep": pacer.sleep, "clock": pacer.clock}
+
+
+def _exit_on_failure(st, loaded, result) -> None:
+    """An interrupted or failed run: what happened (the failed step, expected and seen) and its exit status."""
     if result.interrupted:
         st.env.error("interrupted; what the scenario had stopped was restarted")
         raise typer.Exit(ExitStatus.INTERRUPTED)
@@ -301,12 +303,10 @@ def reset(
     ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 ) -> None:
     """Return every store, topic and consumer group to the seeded state (drops and recreates the CDC slot)."""
-    from polydemo import reset as reset_lib
-
     st = state(ctx)
     if not yes and st.env.err.is_terminal:
         typer.confirm("reset every store, topic and consumer group to the seeded sample?", abort=True)
-    result = reset_lib.reset(st.settings, say=lambda m: st.env.info(f"[dim]reset:[/dim] {m}"))
+    result = demo(ctx).reset(say=lambda m: st.env.info(f"[dim]reset:[/dim] {m}"))
     st.env.info(
         f"[ok]reset done[/ok]: {result.users_added} users, {result.follows_added} follows, "
         f"{result.posts_added} posts seeded; projections caught up"
@@ -322,41 +322,9 @@ def rehearse(
     dirs: list[Path] | None = DIRS_OPT,
 ) -> None:
     """The hotel-room check: doctor, reset, each scenario at --speed 100, reset again; exit status 1 on a failure."""
-    from polydemo import doctor as doctor_lib
-    from polydemo import rehearse as rehearse_lib
-    from polydemo import reset as reset_lib
-    from polydemo.scenario import loader
-    from polydemo.scenario.runner import Runner
-
     st = with_json(ctx, json_out)
-    scenarios = rehearse_lib.plan(names or [], [p.stem for p in loader.builtin_dir().glob("*.yaml")])
-    for name in scenarios:  # a bad name or file is a usage error before anything is reset
-        loader.load(name, dirs or (), warn=_warn(st))
-
-    def doctor() -> rehearse_lib.Outcome:
-        bad = [c for c in doctor_lib.run_checks(st.settings) if not c.ok]
-        if bad:
-            return rehearse_lib.Outcome(False, f"{len(bad)} problem(s); first: {bad[0].name}: {bad[0].detail}")
-        return rehearse_lib.Outcome(True, "everything polydemo needs is in place")
-
-    def reset() -> rehearse_lib.Outcome:
-        r = reset_lib.reset(st.settings, say=lambda m: log_step(f"reset: {m}"))
-        return rehearse_lib.Outcome(
-            True, f"{r.users_added} users, {r.follows_added} follows, {r.posts_added} posts; converged"
-        )
-
-    def run(name: str) -> rehearse_lib.Outcome:
-        loaded = loader.load(name, dirs or (), warn=_warn(st))
-        result = Runner(st.settings, st.runtime(), loaded, speed=100).run()
-        if result.passed:
-            return rehearse_lib.Outcome(True, f"{len(result.steps)} steps")
-        f = result.failures[-1] if result.failures else None
-        why = "interrupted" if result.interrupted else "failed"
-        if f is not None:
-            why = f"{loaded.path.name}:{f.line}: step {f.index + 1} ({f.kind}): {f.message}"
-        if result.not_restored:
-            why += f" (not restored: {'; '.join(result.not_restored)})"
-        return rehearse_lib.Outcome(False, why)
+    app = demo(ctx)
+    scenarios = app.rehearsal_plan(names or [], dirs or (), warn=_warn(st))
 
     def log_step(message: str) -> None:
         st.env.info(f"[dim]{safe(message)}[/dim]")
@@ -366,7 +334,7 @@ def rehearse(
         st.env.info(f"{mark} {safe(row.name):<14} {row.seconds:6.1f}s  {safe(row.detail)}")
 
     st.env.info(f"rehearsing: doctor, reset, {', '.join(safe(n) for n in scenarios)}, reset")
-    result = rehearse_lib.rehearse(scenarios, doctor, reset, run, on_row=on_row)
+    result = app.rehearse(scenarios, dirs or (), warn=_warn(st), say=log_step, on_row=on_row)
     if st.env.json:
         st.env.emit_json(result.as_dict())
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import sys
@@ -12,11 +11,12 @@ from pathlib import Path
 
 import typer
 
-from polydemo.cli.context import command, state, with_json
+from polydemo.cli.context import command, demo, state, with_json
+from polydemo.console import FRAME_SUFFIXES
 from polydemo.errors import ExitStatus, PolydemoError
 
 RECORD_HELP = "Save the final frame to FILE.svg or FILE.html (100 columns wide)."
-RECORD_SUFFIXES = (".svg", ".html", ".htm")
+RECORD_SUFFIXES = FRAME_SUFFIXES
 PLAIN_SIZE = (100, 30)  # frame size when stdout is not a terminal (COLUMNS/LINES override)
 
 
@@ -42,7 +42,7 @@ def watch(
     _check_record(record)
     out = st.env.out
     size = _plain_size(st)
-    collector = _collector(st)
+    collector = demo(ctx).collector()
     period = 1.0 / refresh
     history: deque = deque()
     last = None
@@ -84,11 +84,8 @@ def snapshot(
 
     st = with_json(ctx, json_out)
     _check_record(record)
-    collector = _collector(st)
-    try:
-        snap = collector.collect()
-    finally:
-        stuck = collector.close()
+    frame = demo(ctx).snapshot()
+    snap, stuck = frame.snapshot, frame.stuck
     if st.env.json:
         st.env.emit_json(snap.to_dict())
     else:
@@ -100,12 +97,6 @@ def snapshot(
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _collector(st):
-    from polydemo.dashboard.snapshot import Collector
-
-    return Collector(st.settings, st.runtime_choice().name)
 
 
 def _plain_size(st) -> tuple[int, int]:
@@ -126,33 +117,12 @@ def _check_record(path: Path | None) -> None:
 
 
 def _record(st, path: Path, snap, base) -> None:
-    """Print the frame into a fresh recording console (recording a Live display keeps every frame or none)."""
-    from rich.console import Console
-
-    from polydemo.console import THEME
+    """The frame into a fresh recording console (console.save_frame), at the plain frame's size."""
+    from polydemo.console import save_frame
     from polydemo.dashboard.render import render
 
     width, height = PLAIN_SIZE
-    console = Console(
-        record=True,
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        theme=THEME,
-        force_terminal=True,
-        color_system="truecolor",
-    )
-    console.print(render(snap, base, width=width, height=height), crop=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".svg":
-            console.save_svg(str(path), title="polydemo watch")
-        else:
-            console.save_html(str(path))
-    except OSError as exc:
-        raise PolydemoError(
-            f"cannot write {path}: {exc.strerror or exc}", hint="check the directory exists and is writable"
-        ) from exc
+    save_frame(render(snap, base, width=width, height=height), path, width, height, title="polydemo watch")
     st.env.info(f"saved the frame to {path}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Producer
 
@@ -19,6 +20,7 @@ from polydemo.config import Settings
 from polydemo.domain import posts
 from polydemo.errors import ExitStatus, PolydemoError
 from polydemo.stores import kafka
+from polydemo.stores.mongo import Posts
 
 CRASH_EXIT = int(ExitStatus.INJECTED_CRASH)  # how the injected crash ends the writer (EX_SOFTWARE)
 
@@ -35,12 +37,17 @@ def create_post(
     tags: list[str] | None = None,
     post_id: str | None = None,
     crash_between: bool = False,
+    posts_gateway: Posts | None = None,
+    publisher: Callable[[Settings, dict], None] | None = None,
 ) -> dict:
-    """Write the post to Mongo, then publish its event; with ``crash_between``, die in between."""
-    doc = posts.create_post(settings, author_id, title, body, tags, post_id=post_id)
+    """Write the post to Mongo, then publish its event; with ``crash_between``, die in between.
+
+    ``posts_gateway`` reuses a caller's Mongo connection; ``publisher`` (default :func:`publish`) is the
+    second write, passed in by unit tests of the callers."""
+    doc = posts.create_post(settings, author_id, title, body, tags, post_id=post_id, posts=posts_gateway)
     if crash_between:
         os._exit(CRASH_EXIT)  # the fault the dual-write scenario injects: no flush, no clean-up
-    publish(settings, doc)
+    (publisher or publish)(settings, doc)
     return doc
 
 

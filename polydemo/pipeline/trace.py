@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -147,17 +148,25 @@ def read_recent(settings: Settings, name: str) -> list[dict] | None:
     return [r for ring in rings for r in ring]
 
 
-def collect(settings: Settings, entity: str, subject: str, key: str, wait: float = 10.0) -> Trace:
-    """Read the projectors' rings until every hop is known or ``wait`` seconds passed."""
+Recents = Callable[[Settings, str], list[dict] | None]  # how a projector's ring is read (read_recent)
+
+
+def collect(
+    settings: Settings, entity: str, subject: str, key: str, wait: float = 10.0, recent: Recents = read_recent
+) -> Trace:
+    """Read the projectors' rings (``recent``, default: their status files) until every hop is known or
+    ``wait`` seconds passed."""
     deadline = time.monotonic() + wait
     while True:
-        trace = build(entity, subject, key, {n: read_recent(settings, n) for n in CONSUMERS[entity]})
+        trace = build(entity, subject, key, {n: recent(settings, n) for n in CONSUMERS[entity]})
         if trace.complete or time.monotonic() >= deadline:
             return trace
         time.sleep(0.2)
 
 
-def trace_user(settings: Settings, email_or_id: str, wait: float = 10.0, users: Any = None) -> Trace:
+def trace_user(
+    settings: Settings, email_or_id: str, wait: float = 10.0, users: Any = None, recent: Recents = read_recent
+) -> Trace:
     """The latest change of a user (by email or id), looked up in Postgres first (through ``users``, a
     ``Users`` gateway, when given: a scenario run passes its own)."""
     from polydemo.errors import PolydemoError
@@ -170,9 +179,9 @@ def trace_user(settings: Settings, email_or_id: str, wait: float = 10.0, users: 
             row = gateway.user(email_or_id)
     if row is None:
         raise PolydemoError(f"no user {email_or_id!r} in Postgres", hint="sign them up first: polydemo signup EMAIL")
-    return collect(settings, "user", row.email, row.id, wait)
+    return collect(settings, "user", row.email, row.id, wait, recent)
 
 
-def trace_post(settings: Settings, post_id: str, wait: float = 10.0) -> Trace:
+def trace_post(settings: Settings, post_id: str, wait: float = 10.0, recent: Recents = read_recent) -> Trace:
     """The latest change of a post, through the relay (only the analytics projector consumes posts)."""
-    return collect(settings, "post", post_id, post_id, wait)
+    return collect(settings, "post", post_id, post_id, wait, recent)

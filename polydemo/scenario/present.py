@@ -314,7 +314,8 @@ def result_line(result: RunResult, total: int) -> str:
 
 
 def record_frame(settings, runtime_name: str, result: RunResult, path: Path) -> None:
-    """The final frame into a fresh recording console (recording a Live display keeps every frame or none)."""
+    """The final frame into a fresh recording console (``console.save_frame``, as `watch --record` saves its)."""
+    from polydemo.console import save_frame
     from polydemo.dashboard import render as render_mod
     from polydemo.dashboard import snapshot as snap_mod
     from polydemo.scenario import loader
@@ -322,9 +323,5 @@ def record_frame(settings, runtime_name: str, result: RunResult, path: Path) -> 
     loaded = loader.load(result.name) if result.name in loader.available() else None
     snap = snap_mod.collect(settings, runtime_name)
     scen = scenario_panel_data(loaded, result.steps, None, None) if loaded else None
-    console = Console(record=True, width=100, height=40, file=io.StringIO(), force_terminal=True)
-    console.print(render_mod.render(snap, scenario=scen, width=100, height=40))
-    if path.suffix.lower() == ".svg":
-        console.save_svg(str(path), title=f"polydemo: {result.title}")
-    else:
-        console.save_html(str(path))
+    frame = render_mod.render(snap, scenario=scen, width=100, height=40)  # 40 rows: the scenario panel too
+    save_frame(frame, path, 100, 40, title=f"polydemo: {result.title}")

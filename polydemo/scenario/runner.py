@@ -9,6 +9,10 @@ What a step does is its own ``run`` (``scenario/model.py``, one registry of step
 gives it the collaborators: ``actions`` (the writes and controls, :class:`StackActions`), ``probe``
 (the reads a condition needs, :class:`StackProbe`), the presenter, and a clock and a sleep.
 tests/unit/test_scenario_runner.py passes stand-ins for all of them.
+
+On the real stack the runner is given the application object (``app``, :class:`polydemo.app.Demo`,
+which sits above this layer: it is passed in, never imported): a sign-up, a post, a read or a trace in
+a scenario is the very use case the CLI runs (:class:`UseCases`), over the app's Stores bundle.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from polydemo.config import Settings
-from polydemo.errors import ExitStatus, PolydemoError
+from polydemo.errors import PolydemoError
 from polydemo.scenario.loader import Loaded
 from polydemo.scenario.model import (
     PROJECTORS,
@@ -148,6 +152,39 @@ class Actions(Protocol):
     def close(self) -> None: ...
 
 
+class UseCases(Protocol):
+    """The application object's use cases the steps call (:class:`polydemo.app.Demo`; passed in)."""
+
+    stores: Any
+
+    def signup(self, email: str, name: str, password: str) -> Any: ...
+
+    def follow(self, follower: str, followee: str) -> Any: ...
+
+    def unfollow(self, follower: str, followee: str) -> Any: ...
+
+    def update_profile(self, user: str, name: str | None = None, bio: str | None = None) -> Any: ...
+
+    def post(
+        self,
+        author: str,
+        title: str,
+        body: str = "",
+        tags: list[str] | None = None,
+        mode: Any = ...,
+        crash_between: bool = False,
+        post_id: str | None = None,
+    ) -> Any: ...
+
+    def like(self, post_id: str) -> Any: ...
+
+    def read_user(self, user: str, stores: Any = "all") -> Any: ...
+
+    def load(self, signups: int, prefix: str, batch: int = 100, rate: float | None = None, on_batch=None) -> Any: ...
+
+    def trace(self, user: str | None = None, post: str | None = None, wait: float = 10.0) -> Any: ...
+
+
 class Runner:
     def __init__(
         self,
@@ -164,6 +201,7 @@ class Runner:
         sleep: Callable[[float], Any] = time.sleep,
         show_commands: bool = False,
         projected: Callable[[list[str], float], list[str]] | None = None,
+        app: UseCases | None = None,
     ):
         if speed <= 0:
             raise PolydemoError("--speed must be above 0", hint="1 is real time; 100 skips the pacing")
@@ -184,13 +222,15 @@ class Runner:
         self.killed_brokers: list[int] = []  # by kill_broker steps, not started again yet
         self.schemas: dict[str, list[str]] = {}  # the `schema` step's last look per topic (for its diff)
         self.step_trace: dict | None = None  # what the running `trace` step drew (its StepResult.trace)
-        self.clients = None
+        self.app = app
+        self.clients = app.stores if app is not None else None  # the app's bundle: one connection per store
         if actions is None or probe is None:
-            from polydemo.stores import Stores
-
-            self.clients = Stores(settings)  # one connection per store for the whole run
-        self.actions: Actions = actions if actions is not None else StackActions(settings, runtime, self.clients)
-        self.probe = probe if probe is not None else StackProbe(settings, self.clients)
+            if app is None:
+                raise TypeError("the runner needs the application object (app=polydemo.app.Demo) or actions and probe")
+            actions = actions if actions is not None else StackActions(settings, runtime, app)
+            probe = probe if probe is not None else StackProbe(settings, app.stores, app)
+        self.actions: Actions = actions
+        self.probe = probe
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunResult:
@@ -222,9 +262,7 @@ class Runner:
             raise
         finally:
             result.not_restored = self.restore()
-            self.actions.close()
-            if self.clients is not None:
-                self.clients.close()
+            self.actions.close()  # the clients are the app's: its owner closes them (Demo.run_scenario)
             result.seconds = time.monotonic() - t0
             self.presenter.end(result)
         return result
@@ -337,8 +375,8 @@ SERVICE_OF = {"graph": "neo4j", "cache": "redis"}
 class StackProbe:
     """The reads a condition needs, from the real stores (``scenario/checks.py``) and the pipeline."""
 
-    def __init__(self, settings: Settings, clients: Any):
-        self.settings, self.clients = settings, clients
+    def __init__(self, settings: Settings, clients: Any, app: UseCases | None = None):
+        self.settings, self.clients, self.app = settings, clients, app
         self.started_ms = int(time.time() * 1000)  # dlq_events counts what this run dead-lettered
 
     def metric(self, name: str, cond: CountCond | None = None) -> int:
@@ -415,20 +453,22 @@ class StackProbe:
         return counts, sum(kafka.partition_counts(topics).values())
 
     def waterfall(self, email: str, wait: float) -> dict | None:
-        from polydemo.pipeline import trace
-
+        if self.app is None:
+            return None
         try:
-            return trace.trace_user(self.settings, email, wait, users=self.clients.users).to_dict()
+            return self.app.trace(user=email, wait=wait).to_dict()
         except PolydemoError as exc:  # the step already saw the user everywhere; the waterfall is extra
             log.debug("no waterfall for %s: %s", email, exc.message)
             return None
 
 
 class StackActions:
-    """What steps do, on the real stack: the domain (sign-ups, follows, posts), the pipeline and the runtime."""
+    """What steps do, on the real stack: the app's use cases (sign-ups, follows, posts, reads, load), and the
+    drills of the pipeline and the runtime."""
 
-    def __init__(self, settings: Settings, runtime: Any, clients: Any):
-        self.settings, self.runtime, self.clients = settings, runtime, clients
+    def __init__(self, settings: Settings, runtime: Any, app: UseCases):
+        self.settings, self.runtime, self.app = settings, runtime, app
+        self.clients = app.stores
 
     def close(self) -> None:
         return None  # the runner closes the shared clients
@@ -471,85 +511,45 @@ class StackActions:
             time.sleep(0.3)
         checks.warm(stores)
 
-    # ------------------------------------------------------------------ steps
+    # ------------------------------------------------------------------ steps: the app's use cases
     def signup(self, email: str, name: str, password: str) -> Any:
-        from polydemo.domain import users
-
-        return users.signup(self.settings, email, name, password, self.clients.users)
+        return self.app.signup(email, name, password)
 
     def follow(self, follower: str, followee: str) -> tuple[Any, Any, bool]:
-        from polydemo.domain import users
-
-        return users.follow(self.settings, follower, followee, self.clients.users)
+        edge = self.app.follow(follower, followee)
+        return edge.follower, edge.followee, edge.changed
 
     def unfollow(self, follower: str, followee: str) -> tuple[Any, Any, bool]:
-        from polydemo.domain import users
-
-        return users.unfollow(self.settings, follower, followee, self.clients.users)
+        edge = self.app.unfollow(follower, followee)
+        return edge.follower, edge.followee, edge.changed
 
     def like(self, post_id: str) -> dict:
-        from polydemo.domain import posts
-
-        return posts.like_post(self.settings, post_id, posts=self.clients.posts)
+        return self.app.like(post_id).doc
 
     def read(self, user: str, stores: list[str]) -> list:
-        from polydemo import reads
-
-        return reads.read_user(self.settings, user, stores, self.clients)
+        return self.app.read_user(user, stores).results
 
     def load(self, signups: int, prefix: str, batch: int, rate: float) -> list:
-        from polydemo import load as load_lib
-
-        return load_lib.signup_burst(self.settings, signups, prefix, batch=batch, rate=rate)
+        return self.app.load(signups, prefix, batch=batch, rate=rate).ids
 
     def post(self, step: Post) -> str:
-        from polydemo.domain import posts, users
-        from polydemo.pipeline import dualwrite
-
-        author = users.require_user(self.settings, step.author, self.clients.users)
-        if step.mode == "dual-write" and step.crash_between:
-            # The injected crash kills the process that writes, so it runs in a child process of its own.
-            code = dualwrite.create_post_crashing(
-                self.settings, author.id, step.title, step.body, step.tags, post_id=step.id
-            )
-            if code != ExitStatus.INJECTED_CRASH:
-                raise PolydemoError(
-                    f"the dual-write writer exited {code}, not with the injected crash "
-                    f"({ExitStatus.INJECTED_CRASH.value})",
-                    hint="its error is on stderr above",
-                )
-            return f"{step.id} written to Mongo; the writer crashed before publishing (injected)"
-        if step.mode == "outbox":
-            from polydemo.pipeline import outbox
-
-            if step.crash_between:
-                code = outbox.create_post_crashing(
-                    self.settings, author.id, step.title, step.body, step.tags, post_id=step.id
-                )
-                if code != outbox.CRASH_EXIT:
-                    raise PolydemoError(
-                        f"the outbox writer exited {code}, not killed by the injected SIGKILL ({outbox.CRASH_EXIT})",
-                        hint="its error is on stderr above",
-                    )
-                return f"{step.id}: the writer was SIGKILLed after its INSERTs, before COMMIT (injected)"
-            row = outbox.create_post(
-                self.settings, author.id, step.title, step.body, step.tags, post_id=step.id, users=self.clients.users
-            )
-            return f"{row['id']} and its outbox entry committed in one Postgres transaction; Debezium publishes it"
-        if step.mode == "dual-write":
-            doc = dualwrite.create_post(self.settings, author.id, step.title, step.body, step.tags, post_id=step.id)
-            return f"{doc['_id']} written to Mongo and published by the writer (dual write)"
-        doc = posts.create_post(
-            self.settings, author.id, step.title, step.body, step.tags, post_id=step.id, posts=self.clients.posts
+        done = self.app.post(
+            step.author, step.title, step.body, step.tags, step.mode, crash_between=step.crash_between, post_id=step.id
         )
-        return f"{doc['_id']} written to Mongo; the relay publishes it"
+        if done.crashed and step.mode == "dual-write":
+            return f"{step.id} written to Mongo; the writer crashed before publishing (injected)"
+        if done.crashed:
+            return f"{step.id}: the writer was SIGKILLed after its INSERTs, before COMMIT (injected)"
+        if step.mode == "outbox":
+            return f"{done.post_id} and its outbox entry committed in one Postgres transaction; Debezium publishes it"
+        if step.mode == "dual-write":
+            return f"{done.post_id} written to Mongo and published by the writer (dual write)"
+        return f"{done.post_id} written to Mongo; the relay publishes it"
 
     # ------------------------------------------------------------------ the schema-change story
     def add_column(self, step: AddColumn, load_prefix: str) -> str:
         """The ALTER TABLE, halfway through ``step.during_load`` sign-ups when asked (they keep committing)."""
         import threading
-
-        from polydemo import load as load_lib
 
         users = self.clients.users
         if not step.during_load:
@@ -562,14 +562,13 @@ class StackActions:
         def burst() -> None:
             try:
                 done.extend(
-                    load_lib.signup_burst(
-                        self.settings,
+                    self.app.load(
                         step.during_load,
                         load_prefix,
                         batch=max(1, min(20, int(step.rate / 10) or 1)),
                         rate=step.rate,
                         on_batch=lambda n: half.set() if n >= step.during_load // 2 else None,
-                    )
+                    ).ids
                 )
             except BaseException as exc:  # noqa: BLE001 - re-raised in the step's thread below
                 errors.append(exc)
@@ -599,9 +598,7 @@ class StackActions:
         return f"{n} row(s) of {table}: {target} = {source} (each an update event)"
 
     def update_profile(self, user: str, name: str | None, bio: str | None) -> str:
-        from polydemo.domain import users
-
-        u = users.update_profile(self.settings, user, name, self.clients.users, bio=bio)
+        u = self.app.update_profile(user, name, bio)
         cols = [c for c in ("bio", "about") if c in self.clients.users.columns("users")]
         return f"{u.email}: " + ", ".join(
             x

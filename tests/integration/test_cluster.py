@@ -240,11 +240,11 @@ CLUSTER_SCENARIOS = ("kill-broker", "min-insync")
 
 @pytest.mark.parametrize("name", CLUSTER_SCENARIOS)
 def test_cluster_scenario_passes(cluster, name):
+    from polydemo.app import Demo
     from polydemo.scenario import loader
-    from polydemo.scenario.runner import Runner
 
     t0 = time.monotonic()
-    result = Runner(cluster.settings, cluster, loader.load(name), speed=100).run()
+    result = Demo(cluster.settings, cluster).run_scenario(loader.load(name), speed=100)
     print(f"\n[cluster] scenario {name}: {time.monotonic() - t0:.1f}s at --speed 100")
     assert result.passed, [(f.index + 1, f.kind, f.message, f.expected, f.seen) for f in result.failures]
     assert all(s.healthy for s in cluster.status()), "the scenario left a broker (or another service) stopped"

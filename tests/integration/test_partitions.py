@@ -9,12 +9,12 @@ import threading
 import time
 import uuid
 
+from polydemo.app import Demo
 from polydemo.domain import posts, users
 from polydemo.pipeline import workers
 from polydemo.pipeline.events import topics
 from polydemo.pipeline.topics import all_topics, topic_partitions
 from polydemo.scenario import loader
-from polydemo.scenario.runner import Runner
 from polydemo.stores import postgres
 from polydemo.stores.kafka import KafkaAdmin, key_text
 
@@ -80,7 +80,7 @@ def test_keyed_topics_have_six_partitions_and_each_key_stays_on_one(stack):
 
 def test_scale_one_three_one_under_load_ends_with_the_last_name_everywhere(stack, runtime):
     t0 = time.monotonic()
-    result = Runner(stack, runtime, loader.load("rebalance"), speed=100).run()
+    result = Demo(stack, runtime).run_scenario(loader.load("rebalance"), speed=100)
     took = time.monotonic() - t0
     assert result.passed, [(f.index + 1, f.kind, f.message, f.expected, f.seen) for f in result.failures]
     print(f"\n[rebalance] scenario passed in {took:.1f}s at --speed 100")

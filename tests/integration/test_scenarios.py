@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from polydemo.app import Demo
 from polydemo.cli import app
 from polydemo.scenario import loader
-from polydemo.scenario.runner import Runner
 
 from .conftest import wait_for
 from .test_cluster import CLUSTER_SCENARIOS
@@ -27,7 +27,7 @@ def test_builtin_scenario_passes(stack, runtime, name):
     if name in CLUSTER_SCENARIOS:
         pytest.skip(f"{name} needs three Kafka brokers: test_cluster.py runs it on its own cluster stack")
     t0 = time.monotonic()
-    result = Runner(stack, runtime, loader.load(name), speed=100).run()
+    result = Demo(stack, runtime).run_scenario(loader.load(name), speed=100)
     WALL[name] = time.monotonic() - t0
     print(f"\n[scenario] {name}: {WALL[name]:.1f}s at --speed 100")
     assert result.passed, [(f.index + 1, f.kind, f.message, f.expected, f.seen) for f in result.failures]
@@ -57,7 +57,7 @@ def test_reset_then_tour_twice_gives_the_same_counts(stack, runtime):
     assert seeded["users"] == seeded["nodes"] == seeded["cached"] == 36
     finals = []
     for _ in range(2):
-        r = Runner(stack, runtime, loader.load("tour"), speed=100).run()
+        r = Demo(stack, runtime).run_scenario(loader.load("tour"), speed=100)
         assert r.passed, [(f.index + 1, f.message, f.expected, f.seen) for f in r.failures]
         finals.append(counts(stack))
     assert finals[0] == finals[1]

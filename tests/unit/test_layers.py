@@ -1,7 +1,10 @@
 """The import layers: a module may import its own layer and the layers below it, never one above.
 
-    cli > scenario > dashboard > (stack, seed, reset, reads, load, doctor, rehearse) > pipeline > domain > runtime
-        > stores > (config, console, errors, procs)
+    (cli, web) > app > scenario > dashboard > (stack, seed, reset, reads, load, doctor, rehearse) > pipeline
+        > domain > runtime > stores > (config, console, errors, procs)
+
+The faces (``cli/``, the coming ``web/``) may import the application layer (``app``: every use case once);
+it imports every layer below; nothing below imports it (the scenario runner is handed the app object).
 
 Every import counts, also those inside functions (imported on use) and under TYPE_CHECKING: the
 source is parsed with ``ast``, nothing is imported. ``views`` (Rich tables for the CLI) sits with the
@@ -19,7 +22,8 @@ import polydemo
 ROOT = Path(polydemo.__file__).parent
 
 LAYERS: list[set[str]] = [  # highest first
-    {"cli"},
+    {"cli", "web"},  # the faces
+    {"app"},  # the use cases, once
     {"scenario"},
     {"dashboard", "views"},
     {"stack", "seed", "reset", "reads", "load", "doctor", "provision", "rehearse"},
@@ -108,6 +112,18 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
         "polydemo.seed",
     } <= got
     assert violations(pkg) == {("polydemo.stores.probe", "polydemo.cli"), ("polydemo.stores.probe", "polydemo.seed")}
+
+
+def test_the_faces_sit_above_the_app_and_the_app_above_the_rest():
+    assert RANK["cli"] == RANK["web"] > RANK["app"] > max(RANK[m] for m in RANK if m not in ("cli", "web", "app"))
+
+
+def test_a_lower_layer_importing_the_app_is_caught(tmp_path):
+    pkg = tmp_path / "polydemo"
+    (pkg / "scenario").mkdir(parents=True)
+    (pkg / "scenario" / "probe.py").write_text("from polydemo.app import Demo\n")
+    (pkg / "app.py").write_text("from polydemo.scenario import runner\nfrom polydemo.cli import context\n")
+    assert violations(pkg) == {("polydemo.scenario.probe", "polydemo.app"), ("polydemo.app", "polydemo.cli")}
 
 
 def test_every_module_has_a_layer():
