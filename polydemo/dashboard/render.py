@@ -25,7 +25,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from polydemo.console import visible
-from polydemo.dashboard.snapshot import GroupLag, KafkaData, Snapshot, TopicSchema
+from polydemo.dashboard.model import GroupLag, KafkaData, Snapshot, TopicSchema
 from polydemo.pipeline.schemas import Diff
 from polydemo.views import human_bytes, human_duration
 
