@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from polydemo.dashboard.collector import Collector
+from polydemo.dashboard.model import Snapshot
 from polydemo.dashboard.render import render
-from polydemo.dashboard.snapshot import Collector, Snapshot
 
 CHANGES_OVER_S = 3.0  # new rows stay marked, and lag arrows compare, over this many seconds
 

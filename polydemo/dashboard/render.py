@@ -25,7 +25,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from polydemo.console import visible
-from polydemo.dashboard.snapshot import GroupLag, KafkaData, Snapshot, TopicSchema
+from polydemo.dashboard.model import GroupLag, KafkaData, Snapshot, TopicSchema
 from polydemo.pipeline.schemas import Diff
 from polydemo.views import human_bytes, human_duration
 
@@ -612,11 +612,12 @@ def _add(a: int | None, b: int | None) -> int | None:
 
 
 def focus_group(k: KafkaData) -> GroupLag | None:
-    """The projector whose owners the partition table shows: the one with the most instances (the one being
-    scaled), else the first."""
+    """The projector whose owners, committed offsets and lag the partition table shows: the one with the most
+    instances (the one being scaled), among those the one that lags most (a stopped projector's backlog shows in
+    the table, not the lag 0 of another group), else the first."""
     if not k.groups:
         return None
-    return max(k.groups, key=lambda g: g.instances)  # max keeps the first of equals
+    return max(k.groups, key=lambda g: (g.instances, g.lag))  # max keeps the first of equals
 
 
 def partition_rows(k: KafkaData, prefix: str, level: int = 0) -> list[PartitionRow]:
@@ -704,7 +705,8 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
     focus = focus_group(k)
     levels = [partition_rows(k, prefix, level) for level in (0, 1, 2)]
     fine, coarse = levels[0], levels[2]
-    in_sync = all(len(p.isr) >= len(p.replicas) for p in k.partitions)
+    in_sync = all(len(p.isr) >= len(p.replicas) for p in k.partitions)  # every replica: the ISR column may go
+    caught_up = all(g.lag == 0 and all(p.lag == 0 for p in g.partitions) for g in k.groups)
     scaled = any(g.instances > 1 for g in k.groups)
     group_rows = []
     for g in k.groups:
@@ -783,7 +785,15 @@ def _kafka(snap: Snapshot, prev: Snapshot | None, prefix: str) -> PanelSpec:
         build,
         # Scaled (a group with several instances): the partition table is the story, so it keeps its rows.
         minimum=min(2 + len(fine) + len(k.groups), 16) if scaled else min(1 + len(k.groups), 4),
-        subtitle=(f"{'all in sync · ' if in_sync else ''}own: {focus.projector}") if focus else None,
+        # "all in sync": every replica and every group (then the table's lag column is all 0 anyway); else the
+        # subtitle names the group whose lag and owners the table shows ("isr ok": why the isr column may be gone).
+        subtitle=(
+            (f"all in sync · own: {focus.projector}" if caught_up else f"isr ok · lag, own: {focus.projector}")
+            if in_sync
+            else f"lag, own: {focus.projector}"
+        )
+        if focus
+        else None,
     )
 
 

@@ -156,11 +156,11 @@ class DashboardPresenter(Presenter):
         show_commands: Callable[[], bool] | None = None,
     ):
         from polydemo.dashboard import render as render_mod
-        from polydemo.dashboard import snapshot as snap_mod
 
         self.env, self.settings, self.runtime_name, self.hz = env, settings, runtime_name, hz
         self.screen, self.cast, self.footer = screen, cast, footer
-        self.collect, self.render = snap_mod.collect, render_mod.render
+        self.collector: Any = None  # the presenter's own dashboard.Collector: made on the first frame, closed at end()
+        self.collect, self.render = self._collect, render_mod.render
         self.results: list[StepResult] = []
         self.current: int | None = None
         self._caption: str | None = None
@@ -177,6 +177,13 @@ class DashboardPresenter(Presenter):
         self.frames = 0
         self.detail: dict | None = None  # the scenario panel's detail: the last trace's waterfall, or commands
         self.show_commands = show_commands or (lambda: True)
+
+    def _collect(self, settings, runtime_name: str, prev=None):
+        from polydemo.dashboard.collector import Collector
+
+        if self.collector is None:
+            self.collector = Collector(settings, runtime_name)
+        return self.collector.collect(prev)
 
     def _scenario(self, current: int | None):
         detail = self.detail
@@ -284,6 +291,8 @@ class DashboardPresenter(Presenter):
             final = self.collect(self.settings, self.runtime_name, prev=self.last_snap)
         except Exception as exc:  # noqa: BLE001 - the result line still comes
             log.debug("final frame not collected: %s: %s", type(exc).__name__, exc)
+        if self.collector is not None:
+            self.collector.close()
         scen = self._scenario(None)
         line = result_line(result, self.lines.total)
         if self.cast_console is not None and final is not None:
@@ -317,11 +326,12 @@ def record_frame(settings, runtime_name: str, result: RunResult, path: Path) -> 
     """The final frame into a fresh recording console (``console.save_frame``, as `watch --record` saves its)."""
     from polydemo.console import save_frame
     from polydemo.dashboard import render as render_mod
-    from polydemo.dashboard import snapshot as snap_mod
+    from polydemo.dashboard.collector import Collector
     from polydemo.scenario import loader
 
     loaded = loader.load(result.name) if result.name in loader.available() else None
-    snap = snap_mod.collect(settings, runtime_name)
+    with Collector(settings, runtime_name) as collector:
+        snap = collector.collect()
     scen = scenario_panel_data(loaded, result.steps, None, None) if loaded else None
     frame = render_mod.render(snap, scenario=scen, width=100, height=40)  # 40 rows: the scenario panel too
     save_frame(frame, path, 100, 40, title=f"polydemo: {result.title}")

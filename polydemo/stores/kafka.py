@@ -266,11 +266,12 @@ class KafkaAdmin(Gateway[AdminClient]):
 
     _reader: Consumer | None = None  # record_timestamps
     _ranges: Consumer | None = None  # read_ranges
+    _tails: Consumer | None = None  # read_tails
 
     def close(self) -> None:
         self._client = None  # an AdminClient has no close(); dropping it ends its threads
-        readers = [self._reader, self._ranges, *(self._offset_readers or {}).values()]
-        self._reader, self._ranges, self._offset_readers = None, None, None
+        readers = [self._reader, self._ranges, self._tails, *(self._offset_readers or {}).values()]
+        self._reader, self._ranges, self._tails, self._offset_readers = None, None, None, None
         for reader in readers:
             if reader is not None:
                 with contextlib.suppress(KafkaException, RuntimeError):
@@ -552,6 +553,40 @@ class KafkaAdmin(Gateway[AdminClient]):
         finally:
             reader.unassign()
         return reached
+
+    def read_tails(
+        self, ends: dict[tuple[str, int], int], n: int, budget: float = 0.3
+    ) -> tuple[dict[tuple[str, int], list], set[tuple[str, int]]]:
+        """The tail of each (topic, partition): its messages from ``n`` before its ``ends`` offset (the high
+        watermark the caller saw; later ones come too), read for at most ``budget`` seconds. Returns the
+        messages per partition, oldest first, and the partitions not read to their end in time. One assign-only
+        consumer kept between calls (group ``<prefix>-dashboard``: never a member, never commits): the
+        dashboard's event feed, a few messages per partition whose end moved."""
+        got: dict[tuple[str, int], list] = {tp: [] for tp in ends}
+        if not ends:
+            return got, set()
+        if self._tails is None:
+            self._tails = Consumer(self._assign_only_config("dashboard", **{"enable.partition.eof": True}))
+        reader = self._tails
+        reader.assign([TopicPartition(t, p, max(0, high - n)) for (t, p), high in ends.items()])
+        remaining = dict(ends)
+        end_at = time.perf_counter() + budget
+        try:
+            while remaining and time.perf_counter() < end_at:
+                for m in reader.consume(num_messages=200, timeout=min(0.05, max(0.0, end_at - time.perf_counter()))):
+                    tp = (m.topic() or "", m.partition() or 0)
+                    err = m.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            remaining.pop(tp, None)
+                        continue
+                    if tp in got:
+                        got[tp].append(m)
+                    if tp in remaining and (m.offset() or 0) >= remaining[tp] - 1:
+                        remaining.pop(tp)
+        finally:
+            reader.unassign()
+        return got, set(remaining)
 
     def _probe(self) -> Consumer:
         return Consumer(

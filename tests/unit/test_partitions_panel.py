@@ -117,3 +117,53 @@ def test_a_replica_out_of_sync_and_a_partition_without_leader_are_shown():
     text = text_of(render(snap), 100, 30)
     line = next(line for line in text.splitlines() if "users 5" in line)
     assert " - " in line and "2/3" in line
+
+
+def lagging(cache_lag: int, graph_instances: int = 1) -> Snapshot:
+    """The live fixture with the cache projector stopped and ``cache_lag`` sign-ups waiting on public.users."""
+    snap = Snapshot.from_dict(json.loads((FIXTURES / "snapshot_live.json").read_text()))
+    assert snap.kafka is not None
+    for g in snap.kafka.groups:
+        if g.projector == "graph":
+            g.instances = graph_instances
+        if g.projector == "cache":
+            for p in g.partitions:
+                if p.topic == PREFIX + "public.users":
+                    p.committed, p.lag = p.high - cache_lag, cache_lag
+            g.committed, g.lag = sum(p.committed or 0 for p in g.partitions), cache_lag
+    return snap
+
+
+def kafka_panel(text: str) -> str:
+    start = next(i for i, line in enumerate(text.splitlines()) if "Kafka · offsets & lag" in line)
+    return "\n".join(text.splitlines()[start:])
+
+
+def test_a_lagging_projector_is_never_all_in_sync_and_the_table_shows_its_lag():
+    """Seen on stage: the cache projector stopped, 31 sign-ups waiting, the panel said "all in sync" and the
+    partition table's lag column showed the graph group's lag (0) above the row "cache 31"."""
+    snap = lagging(31)
+    assert snap.kafka is not None
+    assert focus_group(snap.kafka).projector == "cache"  # type: ignore[union-attr]
+    users = next(r for r in partition_rows(snap.kafka, PREFIX) if r.label == "users 0")
+    assert (users.lag, users.committed) == (31, 9)
+    text = text_of(render(snap), 100, 30)
+    assert "all in sync" not in text
+    panel = kafka_panel(text)
+    assert "isr ok · lag, own: cache" in panel  # the subtitle names the group whose lag the table shows
+    line = next(line for line in panel.splitlines() if "users 0" in line)
+    assert line.rstrip(" │").endswith("31"), line
+
+
+def test_a_scaled_group_keeps_the_table_and_the_subtitle_names_it_while_another_lags():
+    snap = lagging(31, graph_instances=2)
+    assert snap.kafka is not None
+    assert focus_group(snap.kafka).projector == "graph"  # type: ignore[union-attr]
+    text = text_of(render(snap), 100, 30)
+    assert "all in sync" not in text
+    assert "isr ok · lag, own: graph" in text  # the lag column is graph's, and says so
+
+
+def test_all_in_sync_when_every_group_has_caught_up():
+    text = text_of(render(lagging(0)), 100, 30)
+    assert "all in sync · own: graph" in text
