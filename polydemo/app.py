@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 class PostMode(StrEnum):
-    """How a post's event reaches Kafka (README, "Three stories")."""
+    """How a post's event reaches Kafka (docs/scenarios.md, "Three stories")."""
 
     RELAY = "relay"  # write Mongo; the change-stream relay publishes it (a scenario file calls it "cdc")
     DUAL_WRITE = "dual-write"  # write Mongo, then publish from the same process: the hazard

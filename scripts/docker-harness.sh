@@ -17,7 +17,7 @@
 #     part of the official image's contract that docker-compose.yml relies on (see the header of
 #     each stand-in's entrypoint: tests/docker/images/*/{entrypoint.sh,docker-entrypoint.sh},
 #     kafka/run); the rest of those images is only read from their sources, never run. The Mongo stand-in runs SecantusDB (the same Mongo-wire server as the
-#     local runtime), not MongoDB; the timeseries stand-in is PostgreSQL 15 + pg_partman, not
+#     local runtime), not MongoDB; the timeseries stand-in is PostgreSQL 15 (native partitions), not
 #     TimescaleDB (as the local runtime).
 #
 # Everything lands in $POLYDEMO_CACHE/docker (default ~/.cache/polydemo/docker): the Go caches and

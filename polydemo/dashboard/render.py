@@ -340,7 +340,7 @@ def slot_warning(slot) -> tuple[str, str] | None:
         return (f"⚠ replication slot {slot.name} does not exist: Debezium makes it when the connector starts", WARN)
     cap = f" of the {human_bytes(slot.cap_bytes)} cap" if slot.cap_bytes else ""
     if slot.invalidated:
-        # Fits 100 columns with the fix in it: the changes the slot held are gone (README, "Stage-proof").
+        # Fits 100 columns with the fix in it: the changes the slot held are gone (docs/talk-mode.md, "Stage-proof").
         over = f" (WAL over the {human_bytes(slot.cap_bytes)} cap)" if slot.cap_bytes else ""
         return (f"✘ CDC stopped: the slot was invalidated{over} · run `polydemo reset`", BAD)
     age = slot.oldest_unsent_age_s

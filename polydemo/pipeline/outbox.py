@@ -1,4 +1,4 @@
-"""The transactional outbox: the third way to publish a post's event (README, "Three stories": outbox).
+"""The transactional outbox: the third way to publish a post's event (docs/scenarios.md, "Three stories": outbox).
 
 The post is a row in Postgres (``user_posts``, the business write) and its event a row in ``outbox``,
 written in **one transaction** through the :class:`~polydemo.stores.postgres.Users` gateway. Debezium

@@ -1,6 +1,6 @@
 """Schema versions of a CDC topic, read from the change events themselves (pure; tests/unit/test_schemas.py).
 
-There is no schema registry here (README, "Three stories"), so the version of a topic's value schema is
+There is no schema registry here (docs/scenarios.md, "Three stories"), so the version of a topic's value schema is
 derived from the messages: each distinct schema of the Debezium ``after`` struct gets an ordinal, in the
 order the schemas first appear on the topic (v1, v2, ...), and the topic's *current* version is the one
 of its newest change event. A version's diff is taken against the version before it (v2 against v1).

@@ -3,7 +3,7 @@
 A JVM spends most of its start-up on 2 cores loading, parsing and verifying classes: Neo4j ~20,000 of them.
 Java 17 can write the classes a run loaded to a file at exit (``-XX:ArchiveClassesAtExit``, a *dynamic*
 archive) and map that file at the next start (``-XX:SharedArchiveFile``); measured alone here, Neo4j
-5.1 s -> 2.9 s to healthy, Kafka 2.5 -> 1.75 s, Connect 2.6 -> 1.4 s (README, "Figures").
+5.1 s -> 2.9 s to healthy, Kafka 2.5 -> 1.75 s, Connect 2.6 -> 1.4 s (docs/performance-history.md).
 
 The life of an archive:
 

@@ -220,7 +220,7 @@ def _pg_argv(service: str) -> Callable[[Settings], list[str]]:
             "wal_level": "logical",
             "max_replication_slots": 8,
             "max_wal_senders": 8,
-            # Debezium latency: the WAL writer flushes every 10 ms instead of 200 ms (see README, "CDC tuning").
+            # Debezium latency: the WAL writer flushes every 10 ms instead of 200 ms (docs/pipeline.md, "CDC tuning").
             "wal_writer_delay": "10ms",
             # A stopped connector must not fill the disk: the slot keeps at most this much WAL, then
             # Postgres invalidates it (wal_status "lost") and `polydemo reset` recreates it.

@@ -238,4 +238,4 @@ def _hint(err: Any) -> str:
         return "remove it, or check its spelling against the step's fields"
     if kind.endswith("_parsing") or kind.endswith("_type"):
         return f"expected {kind.split('_')[0]}"
-    return "see the README's Scenarios section for the step reference; `polydemo scenario show tour` shows an example"
+    return "see docs/scenarios.md (The format) for the step reference; `polydemo scenario show tour` shows an example"

@@ -59,8 +59,6 @@ class FakeHost(provision.Host):
             self.have |= {"redis-server", "javac", "mvn"}
             self.files |= {
                 Path("/usr/lib/postgresql/15/bin/postgres"),
-                Path("/usr/share/postgresql/15/extension/pg_partman.control"),
-                Path("/usr/lib/postgresql/15/lib/wal2json.so"),
             }
         return 0
 
@@ -89,11 +87,7 @@ def plugin_sha(monkeypatch):
     monkeypatch.setattr(provision, "DEBEZIUM_PLUGIN_SHA256", hashlib.sha256(PLUGIN).hexdigest())
 
 
-PG_FILES = {
-    Path("/usr/lib/postgresql/15/bin/postgres"),
-    Path("/usr/share/postgresql/15/extension/pg_partman.control"),
-    Path("/usr/lib/postgresql/15/lib/wal2json.so"),
-}
+PG_FILES = {Path("/usr/lib/postgresql/15/bin/postgres")}  # no extension is looked for (issue 24)
 
 
 def job(tmp_path, host) -> provision.Setup:
