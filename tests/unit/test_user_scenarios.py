@@ -102,11 +102,15 @@ def test_shell_completion_offers_scenario_names(elsewhere):
     import subprocess
     import sys
 
+    import polydemo
+
     env = {
         "_POLYDEMO_COMPLETE": "complete_bash",
         "COMP_WORDS": "polydemo scenario run to",
         "COMP_CWORD": "3",
         "PATH": "/usr/bin:/bin",
+        # The package this suite imports, installed or not (scripts/check-pythons.sh runs from the checkout).
+        "PYTHONPATH": str(Path(polydemo.__file__).resolve().parents[1]),
     }
     out = subprocess.run(
         [sys.executable, "-c", "from polydemo.cli import main; import sys; sys.argv[0]='polydemo'; main()"],
