@@ -108,19 +108,9 @@ def command(app: typer.Typer, name: str) -> Callable:
     return decorate
 
 
-# A store's client library, by the module its exceptions come from.
-_CLIENT_MODULES = {
-    "psycopg": "PostgreSQL",
-    "pymongo": "the Mongo-wire server",
-    "neo4j": "Neo4j",
-    "redis": "Redis",
-    "confluent_kafka": "Kafka",
-    "cimpl": "Kafka",
-    "httpx": "Kafka Connect",
-}
-
-
 def store_of(exc: BaseException) -> str | None:
     """Which store an unexpected client error came from (None: a bug, shown as such)."""
-    module = type(exc).__module__.split(".")[0]
-    return _CLIENT_MODULES.get(module)
+    from polydemo.stores import BY_CLIENT
+
+    store = BY_CLIENT.get(type(exc).__module__.split(".")[0])
+    return None if store is None else store.label

@@ -12,6 +12,8 @@ kafka          :class:`KafkaAdmin`     topics, consumer groups, watermarks, comm
 connect        :class:`Connect`        Kafka Connect's REST API for the Debezium connector
 =============  ======================  ==================================================
 
+:data:`REGISTRY` is the one list of them (service, gateway, label, client library); the ports, the
+health probes, the :class:`Stores` bundle and the CLI's "cannot reach …" message all read it.
 Each module also has ``connect(settings)`` (a client of the store's official library) and
 ``health(settings)``, which speaks the store's own protocol and never raises. A :class:`Stores`
 bundle is built once from Settings and handed to the projectors' callers, the dashboard collector,
@@ -53,21 +55,37 @@ class Health:
         return cls(False, text.strip().splitlines()[0][:200] if text.strip() else "down")
 
 
-# Service name -> the store module that probes it (imported on use: each pulls in a client library).
-_MODULES = {
-    "postgres": "postgres",
-    "timeseries": "timeseries",
-    "redis": "cache",
-    "mongo": "mongo",
-    "neo4j": "graph",
-    "kafka": "kafka",
-    "connect": "connect",
-}
+@dataclass(frozen=True)
+class Store:
+    """One store, as everything above ``stores/`` names it: the one registry, :data:`REGISTRY`."""
+
+    service: str  # the runtime's name for its server (ports, status, health, logs)
+    attr: str  # the gateway's attribute on :class:`Stores`
+    module: str  # polydemo.stores.<module>: the gateway, ``connect`` and ``health``
+    gateway: str  # the gateway's class in that module
+    label: str  # what an error or a table calls it
+    client: str  # the top-level module of its client library (where its exceptions come from)
+
+
+REGISTRY: tuple[Store, ...] = (
+    Store("postgres", "users", "postgres", "Users", "PostgreSQL", "psycopg"),
+    Store("timeseries", "events", "timeseries", "Events", "TimescaleDB (the events table)", "psycopg"),
+    Store("mongo", "posts", "mongo", "Posts", "the Mongo-wire server", "pymongo"),
+    Store("neo4j", "graph", "graph", "Graph", "Neo4j", "neo4j"),
+    Store("redis", "cache", "cache", "Cache", "Redis", "redis"),
+    Store("kafka", "kafka", "kafka", "KafkaAdmin", "Kafka", "confluent_kafka"),
+    Store("connect", "connect", "connect", "Connect", "Kafka Connect", "httpx"),
+)
+BY_SERVICE = {s.service: s for s in REGISTRY}
+BY_ATTR = {s.attr: s for s in REGISTRY}
+# A client exception's top-level module -> the store it came from. psycopg serves two stores; its errors
+# are named for the system of record. librdkafka's errors come from ``cimpl``.
+BY_CLIENT = {**{s.client: s for s in reversed(REGISTRY)}, "cimpl": BY_SERVICE["kafka"]}
 
 
 def health_of(service: str, settings) -> Health:
     """The store's own-protocol health check for one service (both runtimes use this)."""
-    return importlib.import_module(f"polydemo.stores.{_MODULES[service]}").health(settings)
+    return importlib.import_module(f"polydemo.stores.{BY_SERVICE[service].module}").health(settings)
 
 
 C = TypeVar("C")
@@ -126,18 +144,6 @@ def borrowed(cls: type[G], settings: Settings, gateway: G | None = None) -> Iter
         yield own
 
 
-# Gateway attribute -> (module, class, the service it talks to).
-_GATEWAYS = {
-    "users": ("postgres", "Users", "postgres"),
-    "events": ("timeseries", "Events", "timeseries"),
-    "posts": ("mongo", "Posts", "mongo"),
-    "graph": ("graph", "Graph", "neo4j"),
-    "cache": ("cache", "Cache", "redis"),
-    "kafka": ("kafka", "KafkaAdmin", "kafka"),
-    "connect": ("connect", "Connect", "connect"),
-}
-
-
 class Stores:
     """Every gateway, each made on first use and kept (one connection per store) until :meth:`close`.
 
@@ -145,31 +151,53 @@ class Stores:
     paused server (the dashboard). Thread-safe to build; each gateway is used by one thread at a time.
     """
 
-    users: Users
-    events: Events
-    posts: Posts
-    graph: Graph
-    cache: Cache
-    kafka: KafkaAdmin
-    connect: Connect
-
     def __init__(self, settings: Settings, timeout: float | None = None):
         self.settings = settings
         self.timeout = timeout
         self._made: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def __getattr__(self, name: str) -> Any:
-        if name not in _GATEWAYS:
-            raise AttributeError(name)
+    def gateway(self, attr: str) -> Any:
+        """The gateway named ``attr`` (a :data:`REGISTRY` entry's ``attr``), made on first use."""
+        store = BY_ATTR.get(attr)
+        if store is None:
+            raise KeyError(f"no store gateway called {attr!r}: one of {', '.join(BY_ATTR)}")
         with self._lock:
-            gw = self._made.get(name)
+            gw = self._made.get(attr)
             if gw is None:
-                module, cls, _ = _GATEWAYS[name]
-                klass = getattr(importlib.import_module(f"polydemo.stores.{module}"), cls)
+                klass = getattr(importlib.import_module(f"polydemo.stores.{store.module}"), store.gateway)
                 kwargs = {} if self.timeout is None else {"timeout": self.timeout}
-                gw = self._made[name] = klass(self.settings, **kwargs)
+                gw = self._made[attr] = klass(self.settings, **kwargs)
             return gw
+
+    # Typed access; each imports its client library only when first used.
+    @property
+    def users(self) -> Users:
+        return self.gateway("users")
+
+    @property
+    def events(self) -> Events:
+        return self.gateway("events")
+
+    @property
+    def posts(self) -> Posts:
+        return self.gateway("posts")
+
+    @property
+    def graph(self) -> Graph:
+        return self.gateway("graph")
+
+    @property
+    def cache(self) -> Cache:
+        return self.gateway("cache")
+
+    @property
+    def kafka(self) -> KafkaAdmin:
+        return self.gateway("kafka")
+
+    @property
+    def connect(self) -> Connect:
+        return self.gateway("connect")
 
     def made(self, name: str) -> bool:
         return name in self._made
