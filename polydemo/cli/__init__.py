@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from polydemo import __version__
 from polydemo.cli import data, examples, pipeline, scenario, setup, stack, watch
 from polydemo.cli.context import AppState
+from polydemo.console import Environment
 from polydemo.errors import ExitStatus
 
 app = typer.Typer(
@@ -68,5 +70,16 @@ setup.register(app)
 examples.apply(app)  # an Example: under every command's help (polydemo/cli/examples.py)
 
 
-def main() -> None:
-    app()
+def main(args: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run one command and return its exit status (httpie's ``main(args, env)``).
+
+    ``args`` default to ``sys.argv[1:]``; ``env`` (the consoles, width, --json) to the real terminal. Tests
+    pass both, and read what the command printed from ``env.stdout``/``env.stderr``.
+    """
+    state = AppState(env=env) if env is not None else AppState()
+    try:
+        app(args=list(args) if args is not None else None, obj=state, prog_name="polydemo")
+    except SystemExit as exc:  # click's standalone mode ends every command with one
+        code = exc.code
+        return code if isinstance(code, int) else (ExitStatus.OK if code is None else ExitStatus.ERROR)
+    return ExitStatus.OK
