@@ -139,13 +139,7 @@ def broker_rows(settings, statuses, runtime) -> tuple[list[dict], int | None]:
     """Cluster mode: one row per broker (id, service, port, pid, up/down, controller leader) from the
     status rows, and the controller quorum's leader (the nodes' quorum-state files: on the local runtime
     in the home, on docker read inside the running broker containers)."""
-    leader: int | None = None
-    if runtime.name == "local":
-        from polydemo.runtime.local import controller_leader
-
-        found = controller_leader(settings)
-    else:
-        found = runtime.controller_leader() if hasattr(runtime, "controller_leader") else None
+    found = runtime.controller_leader()
     leader = found[0] if found else None
     by_name = {s.service: s for s in statuses}
     rows = []
@@ -194,14 +188,7 @@ def down(
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:
-        from polydemo.runtime.docker import DockerRuntime
-
-        where = (
-            f"the Docker volumes of project {runtime.project} (`{runtime.delete_volumes_command()}` deletes them)"
-            if isinstance(runtime, DockerRuntime)
-            else st.settings.home / "data"
-        )
-        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {where}")
+        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {runtime.data_location()}")
 
 
 def status(
@@ -250,11 +237,12 @@ def logs(
     """Print a service's log."""
     st = state(ctx)
     runtime = st.runtime()
-    if hasattr(runtime, "logs_argv"):  # docker: compose streams the container's log
+    argv = runtime.logs_argv(service, follow, lines)
+    if argv is not None:  # docker: compose streams the container's log
         import subprocess
 
         with contextlib.suppress(KeyboardInterrupt):
-            subprocess.run(runtime.logs_argv(service, follow, lines), check=False)
+            subprocess.run(argv, check=False)
         return
     path = runtime.log_path(service)
     if path is None or not path.exists():

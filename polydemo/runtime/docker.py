@@ -41,7 +41,7 @@ import yaml
 from polydemo import resources
 from polydemo.config import SERVICES, Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
-from polydemo.runtime.base import ProgressFn, Runtime, ServiceStatus, UpResult, _ignore
+from polydemo.runtime.base import CLUSTER_BROKERS, ProgressFn, Runtime, ServiceStatus, UpResult, _ignore
 from polydemo.stores import Health
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ COMPOSE_FILE = resources.path(resources.COMPOSE)
 # override file and not a profile). Brokers 2 and 3 are the services kafka-2 and kafka-3.
 CLUSTER_FILE = resources.path(resources.COMPOSE_CLUSTER)
 CLUSTER_PROFILE = "cluster"
-CLUSTER_BROKERS: tuple[str, ...] = ("kafka-2", "kafka-3")
 # Every service name a container of the project can have (the parsers of Compose's output know them all).
 KNOWN_SERVICES: tuple[str, ...] = (*SERVICES, *CLUSTER_BROKERS)
 # Ports besides Settings.ports that the compose files interpolate (POLYDEMO_<NAME>_PORT).
@@ -404,30 +403,6 @@ class DockerRuntime(Runtime):
         self._compose_ok = False
 
     # ------------------------------------------------------------------ services
-    def all_services(self) -> list[str]:
-        """The services of this stack: the seven, plus kafka-2 and kafka-3 (after kafka) in cluster mode."""
-        out: list[str] = []
-        for name in SERVICES:
-            out.append(name)
-            if name == "kafka" and self.settings.cluster:
-                out += [self.settings.broker_service(n) for n in self.settings.broker_ids()[1:]]
-        return out
-
-    def select(self, services: Iterable[str] | None) -> list[str]:  # type: ignore[override]
-        """As Runtime.select, over :meth:`all_services` (so ``kafka-2`` can be named in cluster mode)."""
-        known = self.all_services()
-        if not services:
-            return known
-        unknown = [s for s in services if s not in known]
-        if unknown:
-            extra = (
-                " (kafka-2 and kafka-3 exist in cluster mode: `up --kafka-brokers 3`)"
-                if any(u in CLUSTER_BROKERS for u in unknown)
-                else ""
-            )
-            raise PolydemoError(f"unknown service {unknown[0]!r}{extra}", hint=f"services are: {', '.join(known)}")
-        return [s for s in known if s in services]
-
     def depends_on(self, service: str) -> tuple[str, ...]:
         """What Compose's depends_on says: Connect needs Kafka (every broker in cluster mode)."""
         if service == "connect":
@@ -455,6 +430,9 @@ class DockerRuntime(Runtime):
         # in cluster mode only; docker-compose.cluster.yml itself needs none.
         profile = ["--profile", CLUSTER_PROFILE] if self.settings.cluster else []
         return ["docker", "compose", "--ansi", "never", *files, *profile, "-p", self.project, *args]
+
+    def data_location(self) -> str:
+        return f"the Docker volumes of project {self.project} (`{self.delete_volumes_command()}` deletes them)"
 
     def delete_volumes_command(self) -> str:
         """The command that deletes this stack's volumes (with the cluster file in cluster mode: without it
