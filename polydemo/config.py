@@ -236,6 +236,24 @@ class Settings:
     def with_overrides(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def with_kafka_brokers(self, brokers: int) -> Settings:
+        """These Settings for ``up --kafka-brokers N``. Refused (a PolydemoError) when N is not 1 or 3, or
+        when this home's Kafka data was made for another broker count (its topics and quorum cannot be
+        converted)."""
+        if brokers not in KAFKA_BROKER_CHOICES:
+            raise PolydemoError(
+                f"--kafka-brokers {brokers}: Kafka runs 1 broker or a cluster of 3",
+                hint="use --kafka-brokers 1 (the default) or --kafka-brokers 3",
+            )
+        formatted = (self.data_dir("kafka") / "log" / "meta.properties").exists()
+        if formatted and brokers != self.kafka_brokers:
+            raise PolydemoError(
+                f"this home's Kafka was made with {self.kafka_brokers} broker(s), not {brokers}",
+                hint=f"use another home (--home / POLYDEMO_HOME) for {brokers}, or `polydemo down` and remove "
+                f"{self.home / 'data'} to start over",
+            )
+        return self.with_overrides(kafka_brokers=brokers)
+
     @classmethod
     def from_env(cls, home: Path | str | None = None, runtime: str | None = None) -> Settings:
         offset = _env_int("port_offset", 0)

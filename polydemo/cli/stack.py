@@ -72,7 +72,7 @@ def up(
     """
     st = with_json(ctx, json_out)
     if kafka_brokers is not None:
-        st._settings = _choose_brokers(st.settings, kafka_brokers)
+        st.use_kafka_brokers(kafka_brokers)
     runtime = st.runtime()
     choice = st.runtime_choice()
     if kafka_brokers is not None:
@@ -112,27 +112,6 @@ def up(
     )
     for note in full.notes:
         st.env.info(f"[warn]note:[/warn] {safe_text(note)}")
-
-
-def _choose_brokers(settings, brokers: int):
-    """Settings for ``up --kafka-brokers N``: refused (nothing changed) when N is not 1 or 3, or when this
-    home's Kafka data was made for another broker count (its topics and quorum cannot be converted)."""
-    from polydemo.config import KAFKA_BROKER_CHOICES
-    from polydemo.errors import PolydemoError
-
-    if brokers not in KAFKA_BROKER_CHOICES:
-        raise PolydemoError(
-            f"--kafka-brokers {brokers}: Kafka runs 1 broker or a cluster of 3",
-            hint="use --kafka-brokers 1 (the default) or --kafka-brokers 3",
-        )
-    formatted = (settings.data_dir("kafka") / "log" / "meta.properties").exists()
-    if formatted and brokers != settings.kafka_brokers:
-        raise PolydemoError(
-            f"this home's Kafka was made with {settings.kafka_brokers} broker(s), not {brokers}",
-            hint=f"use another home (--home / POLYDEMO_HOME) for {brokers}, or `polydemo down` and remove "
-            f"{settings.home / 'data'} to start over",
-        )
-    return settings.with_overrides(kafka_brokers=brokers)
 
 
 def broker_rows(settings, statuses, runtime) -> tuple[list[dict], int | None]:

@@ -79,9 +79,9 @@ def test_select_is_stack_order_and_refuses_unknown_names(settings):
     rt = Bare(settings)
     assert rt.select(None) == list(SERVICES) == rt.all_services()
     assert rt.select(["connect", "redis"]) == ["redis", "connect"]
-    with pytest.raises(PolydemoError, match="unknown service 'kafka-2' \\(kafka-2 and kafka-3 exist in cluster mode"):
+    with pytest.raises(PolydemoError, match=r"unknown service 'kafka-2' \(kafka-2 and kafka-3 exist in cluster mode"):
         rt.select(["kafka-2"])
-    with pytest.raises(PolydemoError, match="unknown service 'mysql'$") as exc:
+    with pytest.raises(PolydemoError, match=r"unknown service 'mysql'$") as exc:
         rt.select(["redis", "mysql"])
     assert exc.value.hint == f"services are: {', '.join(SERVICES)}"
 
