@@ -116,6 +116,16 @@ def _kafka_brokers(home: Path) -> int:
     return value
 
 
+def _env_path(name: str) -> Path | None:
+    raw = _env(name)
+    return Path(raw) if raw else None
+
+
+def compose_override_paths(raw: str) -> tuple[Path, ...]:
+    """POLYDEMO_COMPOSE_OVERRIDE's files: os.pathsep-separated, each made absolute (empty parts skipped)."""
+    return tuple(Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip())
+
+
 def remember_kafka_brokers(home: Path, brokers: int) -> None:
     """Record the broker count a stack was brought up with, so later commands (status, down) see it."""
     home.mkdir(parents=True, exist_ok=True)
@@ -147,6 +157,15 @@ class Settings:
     stop_timeout: float = 20.0
     # Class-data-sharing archives for the JVMs (runtime/cds.py); POLYDEMO_CLASS_ARCHIVES=0 turns them off.
     class_archives: bool = True
+    # ---- where the runtimes find their servers and compose files (read from the environment by from_env
+    # only; runtime/services.py and runtime/docker read them here). None: the default place.
+    java: str | None = None  # POLYDEMO_JAVA: a java binary (else $JAVA_HOME/bin/java, else `java` on the PATH)
+    pg_bindir: Path | None = None  # POLYDEMO_PG_BINDIR: postgres and initdb (else /usr/lib/postgresql/15/bin)
+    redis_server: str = "redis-server"  # POLYDEMO_REDIS_SERVER: the redis-server binary (name or path)
+    mongo_server: Path | None = None  # POLYDEMO_MONGO_SERVER: the Mongo-wire server (else the one setup installs)
+    # POLYDEMO_COMPOSE_OVERRIDE: compose files applied after docker-compose.yml (os.pathsep-separated). Unset
+    # for users (the official images); the docker harness names tests/docker/compose.standins.yml.
+    compose_overrides: tuple[Path, ...] = ()
 
     # ---- derived paths -------------------------------------------------
     @property
@@ -282,4 +301,9 @@ class Settings:
             neo4j_password=_env("neo4j_password") or "polydemo-local",
             start_timeout=float(_env("start_timeout") or "90"),
             class_archives=(_env("class_archives") or "1").strip().lower() not in ("0", "off", "no", "false"),
+            java=_env("java") or None,
+            pg_bindir=_env_path("pg_bindir"),
+            redis_server=_env("redis_server") or "redis-server",
+            mongo_server=_env_path("mongo_server"),
+            compose_overrides=compose_override_paths(_env("compose_override") or ""),
         )

@@ -119,15 +119,6 @@ def compose_images(*paths: Path) -> dict[str, str]:
     return {name: svc["image"] for name, svc in compose_services(*paths).items() if "image" in svc}
 
 
-def overrides_from_env(environ: dict[str, str] | None = None) -> list[Path]:
-    """Compose files to apply after docker-compose.yml: POLYDEMO_COMPOSE_OVERRIDE (os.pathsep-separated).
-
-    Unset for real users, who get the official images. The docker harness sets it to
-    tests/docker/compose.standins.yml (locally built stand-in images)."""
-    raw = (environ if environ is not None else os.environ).get("POLYDEMO_COMPOSE_OVERRIDE", "")
-    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
-
-
 def parse_ps_json(text: str) -> list[dict]:
     """``docker compose ps --format json``: a JSON array before Compose 2.21, one object per line since."""
     text = text.strip()
@@ -397,7 +388,8 @@ class DockerRuntime(Runtime):
     ):
         super().__init__(settings)
         self.compose_file = Path(compose_file)
-        self.overrides = [Path(p) for p in overrides] if overrides is not None else overrides_from_env()
+        # POLYDEMO_COMPOSE_OVERRIDE, through Settings (the docker harness names its stand-in images there).
+        self.overrides = [Path(p) for p in (overrides if overrides is not None else settings.compose_overrides)]
         self.project = project
         self._client = None
         self._compose_ok = False
