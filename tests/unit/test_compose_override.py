@@ -41,9 +41,9 @@ def test_override_files_are_passed_after_the_main_file_in_order(tmp_path, monkey
 
 def test_a_missing_override_file_is_one_clear_error(tmp_path):
     rt = DockerRuntime(Settings.from_env(), overrides=[tmp_path / "nope.yml"])
-    rt._require_cli = lambda: None
-    rt._engine = lambda: None
-    rt._require_compose = lambda: None
+    rt.compose.require_cli = lambda: None
+    rt.engine.client = lambda: None
+    rt.compose.require_version = lambda: None
     with pytest.raises(PolydemoError, match=r"POLYDEMO_COMPOSE_OVERRIDE names .*nope\.yml, which does not exist"):
         rt.preflight()
 

@@ -153,3 +153,26 @@ def test_logs_runs_the_runtimes_command_or_reads_its_file(monkeypatch, settings)
     use(monkeypatch, Bare(settings))
     res = CliRunner().invoke(app, ["--home", str(settings.home), "logs", "redis"])
     assert res.exit_code != 0 and "no log for redis yet" in res.output
+
+
+def test_the_cli_and_the_stack_reach_the_runtimes_only_through_the_interface():
+    """cli/ and stack.py import the Runtime base and factory (polydemo.runtime, .base, .choice), never a
+    runtime's own module: what differs between runtimes is a method of the base."""
+    import ast
+    from pathlib import Path
+
+    import polydemo
+
+    root = Path(polydemo.__file__).parent
+    own = ("polydemo.runtime.docker", "polydemo.runtime.local", "polydemo.runtime.services", "polydemo.runtime.cds")
+    found = []
+    for path in [*sorted((root / "cli").glob("*.py")), root / "stack.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            found += [f"{path.name}: {n}" for n in names if n.startswith(own)]
+    assert found == []
