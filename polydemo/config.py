@@ -116,6 +116,16 @@ def _kafka_brokers(home: Path) -> int:
     return value
 
 
+def _env_path(name: str) -> Path | None:
+    raw = _env(name)
+    return Path(raw) if raw else None
+
+
+def compose_override_paths(raw: str) -> tuple[Path, ...]:
+    """POLYDEMO_COMPOSE_OVERRIDE's files: os.pathsep-separated, each made absolute (empty parts skipped)."""
+    return tuple(Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip())
+
+
 def remember_kafka_brokers(home: Path, brokers: int) -> None:
     """Record the broker count a stack was brought up with, so later commands (status, down) see it."""
     home.mkdir(parents=True, exist_ok=True)
@@ -147,6 +157,15 @@ class Settings:
     stop_timeout: float = 20.0
     # Class-data-sharing archives for the JVMs (runtime/cds.py); POLYDEMO_CLASS_ARCHIVES=0 turns them off.
     class_archives: bool = True
+    # ---- where the runtimes find their servers and compose files (read from the environment by from_env
+    # only; runtime/services.py and runtime/docker read them here). None: the default place.
+    java: str | None = None  # POLYDEMO_JAVA: a java binary (else $JAVA_HOME/bin/java, else `java` on the PATH)
+    pg_bindir: Path | None = None  # POLYDEMO_PG_BINDIR: postgres and initdb (else /usr/lib/postgresql/15/bin)
+    redis_server: str = "redis-server"  # POLYDEMO_REDIS_SERVER: the redis-server binary (name or path)
+    mongo_server: Path | None = None  # POLYDEMO_MONGO_SERVER: the Mongo-wire server (else the one setup installs)
+    # POLYDEMO_COMPOSE_OVERRIDE: compose files applied after docker-compose.yml (os.pathsep-separated). Unset
+    # for users (the official images); the docker harness names tests/docker/compose.standins.yml.
+    compose_overrides: tuple[Path, ...] = ()
 
     # ---- derived paths -------------------------------------------------
     @property
@@ -236,6 +255,24 @@ class Settings:
     def with_overrides(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def with_kafka_brokers(self, brokers: int) -> Settings:
+        """These Settings for ``up --kafka-brokers N``. Refused (a PolydemoError) when N is not 1 or 3, or
+        when this home's Kafka data was made for another broker count (its topics and quorum cannot be
+        converted)."""
+        if brokers not in KAFKA_BROKER_CHOICES:
+            raise PolydemoError(
+                f"--kafka-brokers {brokers}: Kafka runs 1 broker or a cluster of 3",
+                hint="use --kafka-brokers 1 (the default) or --kafka-brokers 3",
+            )
+        formatted = (self.data_dir("kafka") / "log" / "meta.properties").exists()
+        if formatted and brokers != self.kafka_brokers:
+            raise PolydemoError(
+                f"this home's Kafka was made with {self.kafka_brokers} broker(s), not {brokers}",
+                hint=f"use another home (--home / POLYDEMO_HOME) for {brokers}, or `polydemo down` and remove "
+                f"{self.home / 'data'} to start over",
+            )
+        return self.with_overrides(kafka_brokers=brokers)
+
     @classmethod
     def from_env(cls, home: Path | str | None = None, runtime: str | None = None) -> Settings:
         offset = _env_int("port_offset", 0)
@@ -264,4 +301,9 @@ class Settings:
             neo4j_password=_env("neo4j_password") or "polydemo-local",
             start_timeout=float(_env("start_timeout") or "90"),
             class_archives=(_env("class_archives") or "1").strip().lower() not in ("0", "off", "no", "false"),
+            java=_env("java") or None,
+            pg_bindir=_env_path("pg_bindir"),
+            redis_server=_env("redis_server") or "redis-server",
+            mongo_server=_env_path("mongo_server"),
+            compose_overrides=compose_override_paths(_env("compose_override") or ""),
         )

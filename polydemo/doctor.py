@@ -50,12 +50,13 @@ def resource_checks() -> list[Check]:
 def run_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = resource_checks()
     checks.append(Check("home", True, f"{settings.home} (cache {settings.cache})"))
-    major = java_major()
+    java = java_bin(settings)
+    major = java_major(java)
     checks.append(
         Check(
             "java",
             major is not None and major >= 17,
-            f"{java_bin()} (Java {major})" if major else "not found",
+            f"{java} (Java {major})" if major else "not found",
             "" if major and major >= 17 else "apt-get install -y openjdk-17-jre-headless, or set POLYDEMO_JAVA",
         )
     )

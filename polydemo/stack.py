@@ -56,8 +56,7 @@ def bring_up(
         kafka.ensure_topics(wanted, partitions=topic_partitions(settings), configs=topic_configs(settings))
         result.notes.extend(partition_notes(settings, kafka.partition_counts(wanted)))
         progress("cdc", "starting", "registering the Debezium connector")
-        overrides = runtime.connector_overrides() if hasattr(runtime, "connector_overrides") else None
-        doc = connector.register(settings, overrides=overrides)
+        doc = connector.register(settings, overrides=runtime.connector_overrides())
         result.connector_state = connector.states(doc)[0]
         progress("cdc", "healthy", f"connector {settings.connector_name} RUNNING")
         progress("projectors", "starting", "graph, cache, analytics, relay")

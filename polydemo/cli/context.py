@@ -35,6 +35,11 @@ class AppState:
             self._settings = Settings.from_env(home=self.home, runtime=self.runtime_name)
         return self._settings
 
+    def use_kafka_brokers(self, brokers: int) -> None:
+        """``up --kafka-brokers N``: this command's Settings run N brokers (Settings.with_kafka_brokers says
+        when that is refused). Call it before the runtime is made."""
+        self._settings = self.settings.with_kafka_brokers(brokers)
+
     def runtime_choice(self):
         """Which runtime, and why (runtime/choice.py); decided once per command."""
         if self._choice is None:

@@ -72,7 +72,7 @@ def up(
     """
     st = with_json(ctx, json_out)
     if kafka_brokers is not None:
-        st._settings = _choose_brokers(st.settings, kafka_brokers)
+        st.use_kafka_brokers(kafka_brokers)
     runtime = st.runtime()
     choice = st.runtime_choice()
     if kafka_brokers is not None:
@@ -114,38 +114,11 @@ def up(
         st.env.info(f"[warn]note:[/warn] {safe_text(note)}")
 
 
-def _choose_brokers(settings, brokers: int):
-    """Settings for ``up --kafka-brokers N``: refused (nothing changed) when N is not 1 or 3, or when this
-    home's Kafka data was made for another broker count (its topics and quorum cannot be converted)."""
-    from polydemo.config import KAFKA_BROKER_CHOICES
-    from polydemo.errors import PolydemoError
-
-    if brokers not in KAFKA_BROKER_CHOICES:
-        raise PolydemoError(
-            f"--kafka-brokers {brokers}: Kafka runs 1 broker or a cluster of 3",
-            hint="use --kafka-brokers 1 (the default) or --kafka-brokers 3",
-        )
-    formatted = (settings.data_dir("kafka") / "log" / "meta.properties").exists()
-    if formatted and brokers != settings.kafka_brokers:
-        raise PolydemoError(
-            f"this home's Kafka was made with {settings.kafka_brokers} broker(s), not {brokers}",
-            hint=f"use another home (--home / POLYDEMO_HOME) for {brokers}, or `polydemo down` and remove "
-            f"{settings.home / 'data'} to start over",
-        )
-    return settings.with_overrides(kafka_brokers=brokers)
-
-
 def broker_rows(settings, statuses, runtime) -> tuple[list[dict], int | None]:
     """Cluster mode: one row per broker (id, service, port, pid, up/down, controller leader) from the
     status rows, and the controller quorum's leader (the nodes' quorum-state files: on the local runtime
     in the home, on docker read inside the running broker containers)."""
-    leader: int | None = None
-    if runtime.name == "local":
-        from polydemo.runtime.local import controller_leader
-
-        found = controller_leader(settings)
-    else:
-        found = runtime.controller_leader() if hasattr(runtime, "controller_leader") else None
+    found = runtime.controller_leader()
     leader = found[0] if found else None
     by_name = {s.service: s for s in statuses}
     rows = []
@@ -194,14 +167,7 @@ def down(
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:
-        from polydemo.runtime.docker import DockerRuntime
-
-        where = (
-            f"the Docker volumes of project {runtime.project} (`{runtime.delete_volumes_command()}` deletes them)"
-            if isinstance(runtime, DockerRuntime)
-            else st.settings.home / "data"
-        )
-        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {where}")
+        st.env.info(f"stopped in {time.monotonic() - t0:.1f}s; data kept in {runtime.data_location()}")
 
 
 def status(
@@ -250,11 +216,12 @@ def logs(
     """Print a service's log."""
     st = state(ctx)
     runtime = st.runtime()
-    if hasattr(runtime, "logs_argv"):  # docker: compose streams the container's log
+    argv = runtime.logs_argv(service, follow, lines)
+    if argv is not None:  # docker: compose streams the container's log
         import subprocess
 
         with contextlib.suppress(KeyboardInterrupt):
-            subprocess.run(runtime.logs_argv(service, follow, lines), check=False)
+            subprocess.run(argv, check=False)
         return
     path = runtime.log_path(service)
     if path is None or not path.exists():

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from polydemo.config import SERVICES, Settings
 
+# The brokers cluster mode adds (``up --kafka-brokers 3``): services of their own, after ``kafka``.
+CLUSTER_BROKERS: tuple[str, ...] = ("kafka-2", "kafka-3")
+
 # (service, state, detail). States: "checking", "starting", "waiting", "healthy",
 # "running" (already up), "failed", "stopping", "stopped", "killed", "not running".
 ProgressFn = Callable[[str, str, str], None]
@@ -58,16 +61,52 @@ class Runtime(ABC):
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    @staticmethod
-    def select(services: Iterable[str] | None) -> list[str]:
+    # ---- which services: one signature for both runtimes (they differ only in all_services)
+    def all_services(self) -> list[str]:
+        """The services of this stack: the seven, plus ``kafka-2`` and ``kafka-3`` (after ``kafka``) in
+        cluster mode."""
+        out: list[str] = []
+        for name in SERVICES:
+            out.append(name)
+            if name == "kafka" and self.settings.cluster:
+                out += [self.settings.broker_service(n) for n in self.settings.broker_ids()[1:]]
+        return out
+
+    def select(self, services: Iterable[str] | None = None) -> list[str]:
+        """The named services in stack order (all of them when none is named); an unknown name is refused."""
+        known = self.all_services()
         if not services:
-            return list(SERVICES)
-        unknown = [s for s in services if s not in SERVICES]
+            return known
+        asked = list(services)
+        unknown = [s for s in asked if s not in known]
         if unknown:
             from polydemo.errors import PolydemoError
 
-            raise PolydemoError(f"unknown service {unknown[0]!r}", hint=f"services are: {', '.join(SERVICES)}")
-        return [s for s in SERVICES if s in services]
+            extra = (
+                " (kafka-2 and kafka-3 exist in cluster mode: `up --kafka-brokers 3`)"
+                if any(u in CLUSTER_BROKERS for u in unknown)
+                else ""
+            )
+            raise PolydemoError(f"unknown service {unknown[0]!r}{extra}", hint=f"services are: {', '.join(known)}")
+        return [s for s in known if s in asked]
+
+    # ---- optional abilities: a default here, overridden by the runtime that has them
+    def controller_leader(self) -> tuple[int, int] | None:
+        """Cluster mode: (leader id, epoch) of the KRaft controller quorum; None when it cannot be told."""
+        return None
+
+    def connector_overrides(self) -> dict[str, str]:
+        """Keys to replace in the Debezium connector's config (none: Connect reaches Postgres as the host does)."""
+        return {}
+
+    def data_location(self) -> str:
+        """Where the stack's data is kept, in words (``down`` says it is kept there)."""
+        return str(self.settings.home / "data")
+
+    def logs_argv(self, service: str, follow: bool = False, lines: int = 40) -> list[str] | None:
+        """A command that prints (and with ``follow`` streams) a service's log, when the runtime has one;
+        None: read :meth:`log_path` instead."""
+        return None
 
     @abstractmethod
     def up(

@@ -40,15 +40,13 @@ class LocalRuntime(Runtime):
         super().__init__(settings)
         self.specs = specs or specs_for(settings)
 
-    def select(self, services: Iterable[str] | None) -> list[str]:  # type: ignore[override]
-        """As Runtime.select, plus the extra brokers of cluster mode: all services include ``kafka-2`` and
-        ``kafka-3``, and each can be named on its own (``kafka`` is broker 1; Connect depends on all three)."""
-        brokers = [n for n in self.specs if n.startswith("kafka-")]
-        asked = list(services or [])
-        others = [s for s in asked if s not in brokers]
-        base = Runtime.select(others) if others or not asked else []
-        out = {*base, *(brokers if not asked else [s for s in asked if s in brokers])}
-        return [n for n in self.specs if n in out]
+    def all_services(self) -> list[str]:
+        """The specs' services: the seven, plus ``kafka-2`` and ``kafka-3`` in cluster mode (``kafka`` is
+        broker 1; Connect depends on all three)."""
+        return list(self.specs)
+
+    def controller_leader(self) -> tuple[int, int] | None:
+        return controller_leader(self.settings)
 
     # ------------------------------------------------------------------ checks
     def problems(self, services: Iterable[str] | None = None) -> dict[str, list[Problem]]:

@@ -67,19 +67,19 @@ def _which(binary: str, fix: str) -> list[Problem]:
     return [] if shutil.which(binary) or Path(binary).is_file() else [Problem(f"`{binary}` not found", fix)]
 
 
-def java_bin() -> str:
-    explicit = os.environ.get("POLYDEMO_JAVA")
-    if explicit:
-        return explicit
+def java_bin(settings: Settings) -> str:
+    """Settings.java (POLYDEMO_JAVA), else $JAVA_HOME/bin/java, else `java` on the PATH."""
+    if settings.java:
+        return settings.java
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").is_file():
         return str(Path(home) / "bin" / "java")
     return shutil.which("java") or "java"
 
 
-def java_major(java: str | None = None) -> int | None:
+def java_major(java: str) -> int | None:
     try:
-        out = subprocess.run([java or java_bin(), "-version"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
     m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
@@ -89,8 +89,8 @@ def java_major(java: str | None = None) -> int | None:
     return int(m.group(2)) if major == 1 and m.group(2) else major
 
 
-def _java_problems(min_major: int = 17) -> list[Problem]:
-    major = java_major()
+def _java_problems(settings: Settings, min_major: int = 17) -> list[Problem]:
+    major = java_major(java_bin(settings))
     if major is None:
         return [
             Problem(
@@ -123,10 +123,10 @@ def _classpath(*dirs: Path) -> str:
 PG_MAJOR = "15"
 
 
-def pg_bindir() -> Path:
-    explicit = os.environ.get("POLYDEMO_PG_BINDIR")
-    if explicit:
-        return Path(explicit)
+def pg_bindir(settings: Settings) -> Path:
+    """Settings.pg_bindir (POLYDEMO_PG_BINDIR), else Debian's place for PostgreSQL 15."""
+    if settings.pg_bindir is not None:
+        return settings.pg_bindir
     return Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 
 
@@ -143,7 +143,7 @@ def server_user() -> str | None:
 
 def _pg_requirements(settings: Settings) -> list[Problem]:
     fix = f"apt-get install -y postgresql-{PG_MAJOR} ({SETUP_HINT})"
-    problems = _which(str(pg_bindir() / "postgres"), fix) + _which(str(pg_bindir() / "initdb"), fix)
+    problems = _which(str(pg_bindir(settings) / "postgres"), fix) + _which(str(pg_bindir(settings) / "initdb"), fix)
     if os.geteuid() == 0 and server_user() is None:
         problems.append(Problem("running as root but there is no `postgres` user to run the server as", fix))
     return problems
@@ -176,7 +176,7 @@ def _pg_prepare(service: str) -> Callable[[Settings], None]:
         try:
             result = subprocess.run(
                 [
-                    str(pg_bindir() / "initdb"),
+                    str(pg_bindir(settings) / "initdb"),
                     "-D",
                     str(data),
                     "-U",
@@ -232,7 +232,7 @@ def _pg_argv(service: str) -> Callable[[Settings], list[str]]:
             "logging_collector": "off",
             "log_min_messages": "warning",
         }
-        out = [str(pg_bindir() / "postgres"), "-D", str(data)]
+        out = [str(pg_bindir(settings) / "postgres"), "-D", str(data)]
         for key, value in conf.items():
             out += ["-c", f"{key}={value}"]
         return out
@@ -266,7 +266,7 @@ def _redis_argv(settings: Settings) -> list[str]:
     data = settings.data_dir("redis")
     data.mkdir(parents=True, exist_ok=True)
     return [
-        os.environ.get("POLYDEMO_REDIS_SERVER", "redis-server"),
+        settings.redis_server,
         "--bind",
         settings.host,
         "--port",
@@ -294,9 +294,9 @@ def _redis_argv(settings: Settings) -> list[str]:
 
 
 def mongo_server_bin(settings: Settings) -> Path:
-    explicit = os.environ.get("POLYDEMO_MONGO_SERVER")
-    if explicit:
-        return Path(explicit)
+    """Settings.mongo_server (POLYDEMO_MONGO_SERVER), else the SecantusDB venv that setup installs."""
+    if settings.mongo_server is not None:
+        return settings.mongo_server
     return settings.cache / "secantusdb" / "venv" / "bin" / "secantusd-py"
 
 
@@ -338,7 +338,7 @@ def neo4j_lib(settings: Settings) -> Path:
 
 
 def _neo4j_requirements(settings: Settings) -> list[Problem]:
-    problems = _java_problems(17) + _jars(neo4j_lib(settings), "Neo4j jars")
+    problems = _java_problems(settings, 17) + _jars(neo4j_lib(settings), "Neo4j jars")
     launcher = neo4j_lib(settings) / "polydemo-neo4j.jar"
     if not launcher.is_file():
         problems.append(Problem(f"Neo4j launcher missing: {launcher}", SETUP_HINT))
@@ -369,7 +369,7 @@ def _neo4j_argv(settings: Settings) -> list[str]:
     data = settings.data_dir("neo4j")
     data.mkdir(parents=True, exist_ok=True)
     return [
-        java_bin(),
+        java_bin(settings),
         *NEO4J_JVM,
         "-cp",
         _classpath(neo4j_lib(settings)),
@@ -405,7 +405,7 @@ def _render(template: Path, target: Path, **values) -> Path:
 
 
 def _kafka_requirements(settings: Settings) -> list[Problem]:
-    return _java_problems(17) + _jars(kafka_libs(settings), "Kafka jars", "kafka_2.13-*.jar")
+    return _java_problems(settings, 17) + _jars(kafka_libs(settings), "Kafka jars", "kafka_2.13-*.jar")
 
 
 def _kafka_props(settings: Settings, node_id: int = 1) -> Path:
@@ -462,7 +462,7 @@ def _kafka_prepare_node(node_id: int) -> Callable[[Settings], None]:
             return
         cluster_id = _shared_cluster_id(settings) if settings.cluster else _kafka_cluster_id()
         argv = [
-            java_bin(),
+            java_bin(settings),
             *FORMAT_JVM,
             "-cp",
             _classpath(kafka_libs(settings)),
@@ -525,7 +525,7 @@ def _kafka_argv_node(node_id: int) -> Callable[[Settings], list[str]]:
     def argv(settings: Settings) -> list[str]:
         props = settings.data_dir(settings.broker_service(node_id)) / "server.properties"
         return [
-            java_bin(),
+            java_bin(settings),
             *KAFKA_JVM,
             *_log4j(settings, "kafka"),
             "-cp",
@@ -541,7 +541,7 @@ _kafka_argv = _kafka_argv_node(1)
 
 
 def _connect_requirements(settings: Settings) -> list[Problem]:
-    problems = _java_problems(17) + _jars(kafka_libs(settings), "Kafka Connect jars", "connect-runtime-*.jar")
+    problems = _java_problems(settings, 17) + _jars(kafka_libs(settings), "Kafka Connect jars", "connect-runtime-*.jar")
     plugin = kafka_plugins(settings) / "debezium-connector-postgres"
     problems += _jars(plugin, "Debezium PostgreSQL connector plugin", "debezium-connector-postgres-*.jar")
     return problems
@@ -563,7 +563,7 @@ def _connect_prepare(settings: Settings) -> None:
 def _connect_argv(settings: Settings) -> list[str]:
     props = settings.data_dir("connect") / "connect-distributed.properties"
     return [
-        java_bin(),
+        java_bin(settings),
         *KAFKA_JVM,
         *_log4j(settings, "connect"),
         "-cp",
@@ -606,9 +606,7 @@ SPECS: dict[str, ServiceSpec] = {
         name="redis",
         engine="Redis",
         role="profile cache, follower counts",
-        requirements=lambda s: _which(
-            os.environ.get("POLYDEMO_REDIS_SERVER", "redis-server"), f"apt-get install -y redis-server ({SETUP_HINT})"
-        ),
+        requirements=lambda s: _which(s.redis_server, f"apt-get install -y redis-server ({SETUP_HINT})"),
         argv=_redis_argv,
         probe=cache.health,
     ),

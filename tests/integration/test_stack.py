@@ -16,8 +16,12 @@ from polydemo.config import SERVICES, Settings
 from polydemo.errors import PortInUseError
 from polydemo.runtime.local import LocalRuntime
 from polydemo.stores import cache, connect, graph, kafka, mongo, postgres, timeseries
+from tests.integration.conftest import TEST_OFFSET
 
 runner = CliRunner()
+# A second, short-lived stack for the failure tests: 1000 ports above the suite's own (21000 by default), so
+# two suites side by side (POLYDEMO_TEST_PORT_OFFSET) do not meet there either.
+SPARE_OFFSET = str(int(TEST_OFFSET) + 1000)
 
 
 def test_status_json_lists_all_seven_healthy(stack):
@@ -127,7 +131,7 @@ def test_up_twice_is_idempotent(stack, runtime):
 def test_taken_port_is_one_clear_error_before_anything_starts(stack, monkeypatch):
     home = tempfile.mkdtemp(prefix="polydemo-clash-")
     monkeypatch.setenv("POLYDEMO_HOME", home)
-    monkeypatch.setenv("POLYDEMO_PORT_OFFSET", "21000")
+    monkeypatch.setenv("POLYDEMO_PORT_OFFSET", SPARE_OFFSET)
     settings = Settings.from_env()
     sock = socket.socket()
     sock.bind(("127.0.0.1", settings.ports["redis"]))
@@ -170,7 +174,7 @@ def test_a_failing_service_is_named_with_its_log_and_the_rest_is_stopped(stack, 
     broken.write_text("#!/bin/sh\necho 'FATAL: cannot open the dump file (simulated)'\nexit 1\n")
     broken.chmod(0o755)
     monkeypatch.setenv("POLYDEMO_HOME", home)
-    monkeypatch.setenv("POLYDEMO_PORT_OFFSET", "21000")
+    monkeypatch.setenv("POLYDEMO_PORT_OFFSET", SPARE_OFFSET)
     monkeypatch.setenv("POLYDEMO_REDIS_SERVER", str(broken))
     result = runner.invoke(app, ["up", "postgres", "redis", "--no-pipeline"], env={"COLUMNS": "300"})
     assert result.exit_code == 3, result.output

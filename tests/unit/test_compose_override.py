@@ -17,33 +17,33 @@ from polydemo.runtime.docker import (
     DockerRuntime,
     compose_images,
     compose_services,
-    overrides_from_env,
 )
 
 STANDINS = PROJECT_ROOT / "tests" / "docker" / "compose.standins.yml"
 
 
 def test_no_override_unless_told():
-    assert overrides_from_env({}) == []
-    rt = DockerRuntime(Settings.from_env(), overrides=[])
+    assert Settings.from_env().compose_overrides == ()
+    rt = DockerRuntime(Settings.from_env())
     argv = rt.compose_argv("ps")
     assert argv.count("-f") == 1 and argv[argv.index("-f") + 1] == str(COMPOSE_FILE)
 
 
-def test_override_files_are_passed_after_the_main_file_in_order(tmp_path):
+def test_override_files_are_passed_after_the_main_file_in_order(tmp_path, monkeypatch):
     a, b = tmp_path / "a.yml", tmp_path / "b.yml"
-    files = overrides_from_env({"POLYDEMO_COMPOSE_OVERRIDE": f"{a}{os.pathsep}{b}"})
-    assert files == [a.resolve(), b.resolve()]
-    argv = DockerRuntime(Settings.from_env(), overrides=files).compose_argv("up")
+    monkeypatch.setenv("POLYDEMO_COMPOSE_OVERRIDE", f"{a}{os.pathsep}{os.pathsep}{b}")
+    settings = Settings.from_env()
+    assert settings.compose_overrides == (a.resolve(), b.resolve())
+    argv = DockerRuntime(settings).compose_argv("up")
     given = [argv[i + 1] for i, x in enumerate(argv) if x == "-f"]
     assert given == [str(COMPOSE_FILE), str(a.resolve()), str(b.resolve())]
 
 
 def test_a_missing_override_file_is_one_clear_error(tmp_path):
     rt = DockerRuntime(Settings.from_env(), overrides=[tmp_path / "nope.yml"])
-    rt._require_cli = lambda: None
-    rt._engine = lambda: None
-    rt._require_compose = lambda: None
+    rt.compose.require_cli = lambda: None
+    rt.engine.client = lambda: None
+    rt.compose.require_version = lambda: None
     with pytest.raises(PolydemoError, match=r"POLYDEMO_COMPOSE_OVERRIDE names .*nope\.yml, which does not exist"):
         rt.preflight()
 

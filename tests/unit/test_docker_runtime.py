@@ -14,6 +14,7 @@ from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
 from polydemo.runtime import docker as docker_rt
 from polydemo.runtime import get_runtime, resolve_runtime_name
 from polydemo.runtime.docker import ComposeResult, DockerRuntime
+from polydemo.runtime.docker import runtime as docker_runtime
 from polydemo.stores import Health
 
 
@@ -123,7 +124,7 @@ class FakeClient:
 def test_compose_plugin_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", stub_docker(tmp_path, compose=None))
     rt = DockerRuntime(Settings.from_env(runtime="docker"))
-    rt._client = FakeClient()  # an engine that answers
+    rt.engine._client = FakeClient()  # an engine that answers
     with pytest.raises(PolydemoError) as exc:
         rt.preflight()
     assert "Compose v2 is not installed" in exc.value.message
@@ -133,7 +134,7 @@ def test_compose_plugin_missing(monkeypatch, tmp_path):
 def test_compose_too_old_for_wait_timeout(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", stub_docker(tmp_path, compose="2.12.2"))
     rt = DockerRuntime(Settings.from_env(runtime="docker"))
-    rt._client = FakeClient()
+    rt.engine._client = FakeClient()
     with pytest.raises(PolydemoError, match=r"Compose 2\.12\.2 is too old"):
         rt.preflight()
 
@@ -141,7 +142,7 @@ def test_compose_too_old_for_wait_timeout(monkeypatch, tmp_path):
 def test_preflight_passes_with_engine_and_compose(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", stub_docker(tmp_path, compose="v2.40.3-desktop.1"))
     rt = DockerRuntime(Settings.from_env(runtime="docker"))
-    rt._client = FakeClient()
+    rt.engine._client = FakeClient()
     rt.preflight()
 
 
@@ -254,7 +255,7 @@ def test_port_clash_names_the_service_and_the_variable():
 
 
 class FakeCompose:
-    """Stands in for DockerRuntime._run: records every command, answers by compose sub-command."""
+    """Stands in for ComposeProject.run (rt.compose.run): records every command, answers by sub-command."""
 
     def __init__(self, answers=None):
         self.calls: list[list[str]] = []
@@ -279,10 +280,10 @@ class FakeCompose:
 def make_runtime(monkeypatch, tmp_path, compose, client=None):
     monkeypatch.setenv("PATH", stub_docker(tmp_path))
     rt = DockerRuntime(Settings.from_env(runtime="docker"))
-    rt._client = client or FakeClient()
-    rt._fresh_client = lambda: rt._client  # the engine-still-there check asks the same fake engine
-    rt._compose_ok = True
-    monkeypatch.setattr(rt, "_run", compose)
+    rt.engine._client = client or FakeClient()
+    rt.engine.fresh_client = lambda: rt.engine._client  # the engine-still-there check asks the same fake engine
+    rt.compose._version_ok = True
+    monkeypatch.setattr(rt.compose, "run", compose)
     return rt
 
 
@@ -431,7 +432,7 @@ def test_status_from_containers(monkeypatch, tmp_path):
         "postgres": Health(True, "SELECT 1 ok", "PostgreSQL 15.18"),
         "connect": Health(False, "ConnectError: refused"),
     }
-    monkeypatch.setattr(docker_rt, "_host_probe", lambda name, s: probes[name])
+    monkeypatch.setattr(docker_runtime, "_host_probe", lambda name, s: probes[name])
     by = {s.service: s for s in rt.status()}
     assert by["postgres"].healthy and by["postgres"].version == "PostgreSQL 15.18"
     assert by["postgres"].rss_bytes == 200 * 2**20 and by["postgres"].uptime_s > 0
@@ -495,7 +496,7 @@ def test_engine_gone_during_up_is_one_clear_error(monkeypatch, tmp_path):
 def test_engine_gone_is_seen_by_a_fresh_ping_even_when_compose_said_otherwise(monkeypatch, tmp_path):
     compose = FakeCompose({"up": UNHEALTHY})
     rt = make_runtime(monkeypatch, tmp_path, compose)
-    rt._fresh_client = lambda: GoneClient()
+    rt.engine.fresh_client = lambda: GoneClient()
     with pytest.raises(PolydemoError) as exc:
         rt.up()
     assert "stopped answering" in exc.value.message
@@ -568,8 +569,8 @@ def test_broker_drills_and_status_in_cluster_mode(monkeypatch, tmp_path):
         probed.append(name)
         return Health(True, f"{name} in the metadata")
 
-    monkeypatch.setattr(docker_rt, "_broker_probe", broker_probe)
-    monkeypatch.setattr(docker_rt, "_host_probe", lambda name, s: pytest.fail(f"{name}: not a broker probe"))
+    monkeypatch.setattr(docker_runtime, "_broker_probe", broker_probe)
+    monkeypatch.setattr(docker_runtime, "_host_probe", lambda name, s: pytest.fail(f"{name}: not a broker probe"))
     by = {s.service: s for s in rt.status(BROKERS)}
     assert sorted(probed) == BROKERS and all(by[b].healthy for b in BROKERS)
     assert by["kafka-2"].port == 9094 and "broker 2 of 3" in by["kafka-2"].engine
