@@ -1,5 +1,8 @@
 """The one error type users see: a message that says what is wrong and a hint that says how to fix it.
 
+The gateways (``polydemo/stores``) raise these in place of their client libraries' errors where a caller
+above them acts on the error (``AlreadyExists``), so no layer above ``stores/`` catches a client's exception.
+
 ``ExitStatus`` names every status the CLI exits with (the only numbers ``polydemo`` returns).
 """
 
@@ -41,3 +44,9 @@ class PortInUseError(PolydemoError):
 
 class ServiceStartError(PolydemoError):
     exit_code = ExitStatus.SERVICE_START
+
+
+class AlreadyExists(PolydemoError):
+    """A write a store refused because a unique key is taken (an email already registered). A gateway raises it
+    in place of its client library's error (``psycopg.errors.UniqueViolation``), so the layers above never
+    import that library; nothing was written."""

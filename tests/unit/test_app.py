@@ -12,12 +12,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
 
 from polydemo.app import Consistency, Demo, PostMode
 from polydemo.config import Settings
-from polydemo.errors import ExitStatus, PolydemoError
+from polydemo.errors import AlreadyExists, ExitStatus, PolydemoError
 from polydemo.pipeline import dualwrite, outbox
 from polydemo.pipeline.projector import group_id
 from polydemo.scenario.model import Post
@@ -44,7 +43,7 @@ class FakeUsers:
 
     def insert_user(self, email: str, name: str, hashed_password: str, user_id: str | None = None) -> UserRow:
         if any(r.email == email for r in self.rows.values()):
-            raise psycopg.errors.UniqueViolation("duplicate key value violates unique constraint")
+            raise AlreadyExists("a user with this email exists already")  # what the real gateway raises
         row = UserRow(user_id or str(uuid.uuid4()), email, name)
         self.rows[row.id], self.hashes[row.id] = row, hashed_password
         return row
