@@ -1,7 +1,8 @@
 """The one error type users see: a message that says what is wrong and a hint that says how to fix it.
 
 The gateways (``polydemo/stores``) raise these in place of their client libraries' errors where a caller
-above them acts on the error (``AlreadyExists``), so no layer above ``stores/`` catches a client's exception.
+above them acts on the error (``AlreadyExists``, ``StoreTimeout``), so no layer above ``stores/`` catches a
+client library's exception.
 
 ``ExitStatus`` names every status the CLI exits with (the only numbers ``polydemo`` returns).
 """
@@ -50,3 +51,11 @@ class AlreadyExists(PolydemoError):
     """A write a store refused because a unique key is taken (an email already registered). A gateway raises it
     in place of its client library's error (``psycopg.errors.UniqueViolation``), so the layers above never
     import that library; nothing was written."""
+
+
+class StoreTimeout(PolydemoError):
+    """A store took longer than the client's timeout to answer a read: it is up, but slow (the Mongo-wire server
+    counting 50,000 posts on busy cores). A gateway raises it in place of its client's timeout error
+    (``pymongo.errors.NetworkTimeout``, ``ExecutionTimeout``); the dashboard then reads in the background."""
+
+    exit_code = ExitStatus.STORE_UNREACHABLE

@@ -85,16 +85,10 @@ class Collector:
         sources: list[Source] | None = None,
         projectors: Source | None = None,
     ):
-        # The client libraries are imported here, once, not in the source threads (imports take a lock).
-        import confluent_kafka  # noqa: F401
-        import httpx  # noqa: F401
-        import neo4j  # noqa: F401
-        import psycopg  # noqa: F401
-        import pymongo  # noqa: F401
-        import redis  # noqa: F401
-
         from polydemo.dashboard.sources.projectors import ProjectorsSource
-        from polydemo.stores import Stores
+        from polydemo.stores import Stores, import_clients
+
+        import_clients()  # here, once, not in the source threads (imports take a lock)
 
         self.settings = settings
         self.runtime_name = runtime_name

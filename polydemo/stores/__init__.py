@@ -65,6 +65,13 @@ _MODULES = {
 }
 
 
+def import_clients() -> None:
+    """Import every store module, and so its client library, now: a caller about to read the stores from many
+    threads at once (the dashboard's sources) calls this first, because an import takes a lock."""
+    for module in dict.fromkeys(_MODULES.values()):
+        importlib.import_module(f"polydemo.stores.{module}")
+
+
 def health_of(service: str, settings) -> Health:
     """The store's own-protocol health check for one service (both runtimes use this)."""
     return importlib.import_module(f"polydemo.stores.{_MODULES[service]}").health(settings)
