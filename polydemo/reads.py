@@ -6,10 +6,9 @@ import contextlib
 import time
 from dataclasses import asdict, dataclass
 
-from confluent_kafka import KafkaException
-
 from polydemo.config import Settings
 from polydemo.domain import users
+from polydemo.errors import StoreUnreachable
 from polydemo.pipeline.lag import projector_lag
 from polydemo.stores import Stores, using
 
@@ -44,7 +43,7 @@ def _read_user(st: Stores, who: str, stores: list[str]) -> list[ReadResult]:
     source_ms = (time.perf_counter() - t0) * 1000
     source_followers = st.users.follower_count(source.id) if source else None
     lags: dict[str, int] = {}
-    with contextlib.suppress(KafkaException):  # Kafka down: the lag is unknown, the reads still answer
+    with contextlib.suppress(StoreUnreachable):  # Kafka down: the lag is unknown, the reads still answer
         lags = projector_lag(st.settings, st.kafka)
     out = []
     for store in stores:
