@@ -115,7 +115,8 @@ class Collector:
     def collect(self, prev: Snapshot | None = None) -> Snapshot:
         try:
             return self._collect(prev)
-        except Exception as exc:  # noqa: BLE001 - a frame is always drawn
+        except Exception as exc:  # broad: a frame is always drawn (every service shown down, with the error)
+            log.debug("frame not collected", exc_info=True)
             now = time.time()
             return Snapshot(now, self.runtime_name, [self._down(s, short(exc), prev, now, None) for s in SERVICES])
 

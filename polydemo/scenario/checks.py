@@ -50,7 +50,7 @@ def user_name(settings: Settings, store: str, email: str, stores: Stores | None 
     with using(settings, stores) as st:
         try:
             return _user_name(st, store, email.lower())
-        except Exception:
+        except Exception:  # broad, and re-raised: whatever the store raised, its gateway is made anew
             for name in ("users", "events", "cache", "graph"):
                 st.drop(name)  # a store that went away: reconnect on the next poll
             raise

@@ -291,7 +291,7 @@ class Runner:
             return StepResult(i, step.kind, line, False, exc.message, 0.0, exc.expected, exc.seen)
         except PolydemoError as exc:
             return StepResult(i, step.kind, line, False, exc.message, 0.0)
-        except Exception as exc:
+        except Exception as exc:  # broad: any other error fails this step (the run restores and ends)
             log.debug("step %d (%s) raised", i + 1, step.kind, exc_info=True)
             return StepResult(i, step.kind, line, False, f"{type(exc).__name__}: {exc}"[:300], 0.0)
 
@@ -405,7 +405,7 @@ class StackProbe:
         makes a new one, bootstrapped from the brokers that are up, instead of waiting on a dead leader."""
         try:
             yield
-        except Exception:
+        except Exception:  # broad, and re-raised: whatever the read raised, the admin client is made anew
             self.clients.kafka.close()
             raise
 
@@ -615,7 +615,7 @@ class StackActions:
         for raw in reversed(self.clients.kafka.tail(topics(self.settings.topic_prefix)[topic], 20)):
             try:
                 env = json.loads(raw) if raw else None
-            except ValueError:
+            except ValueError:  # not JSON (the story's injected malformed event): not Debezium's, look further back
                 continue
             if isinstance(env, dict) and (env.get("source") or {}).get("connector") == "postgresql":
                 return row_fields(env)
