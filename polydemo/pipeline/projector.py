@@ -12,7 +12,7 @@
   with its source key, topic/partition/offset, the Kafka record timestamp, and when the projector
   consumed and applied it (``polydemo trace`` reads it; written with the status, never fsynced).
 
-The loop (:class:`Runner`) is given everything it talks to: the Kafka consumer, the DLQ producer,
+The loop (:class:`ProjectorLoop`) is given everything it talks to: the Kafka consumer, the DLQ producer,
 the projector (the store writer), a status sink, the stop event and the retry sleep. Production
 code (``pipeline/worker.py``) passes the real confluent-kafka clients; tests/unit/test_projector_loop.py
 passes small in-memory stand-ins for those client objects.
@@ -266,7 +266,7 @@ def applied_record(m: Message, ch: Change, consumed_at: float, applied_at: float
     }
 
 
-class Runner:
+class ProjectorLoop:
     STATUS_EVERY_S = 0.5
 
     def __init__(

@@ -34,7 +34,7 @@ def run_projector(settings: Settings, name: str, stop: threading.Event, instance
     from confluent_kafka import Consumer, Producer
 
     from polydemo.pipeline.projector import (
-        Runner,
+        ProjectorLoop,
         StatusFile,
         client_id,
         consumer_config,
@@ -48,12 +48,12 @@ def run_projector(settings: Settings, name: str, stop: threading.Event, instance
     dlq = Producer(dlq_producer_config(settings))
     status = StatusFile(status_file(settings, name, instance))
     # confluent-kafka's classes match the loop's Consumer/Producer protocols; their C signatures are untyped.
-    Runner(projector, consumer, dlq, status, stop=stop, instance=instance).run()  # type: ignore[arg-type]
+    ProjectorLoop(projector, consumer, dlq, status, stop=stop, instance=instance).run()  # type: ignore[arg-type]
 
 
 def main(argv: list[str]) -> int:
     from polydemo.errors import ExitStatus
-    from polydemo.pipeline.projectors import ALL_PROJECTORS as PROJECTORS
+    from polydemo.pipeline.projectors import ALL_PROJECTORS
 
     usage = "usage: python -m polydemo.pipeline.worker graph|cache|analytics|wtf|relay [INSTANCE]"
     if len(argv) not in (1, 2) or (len(argv) == 2 and (not argv[1].isdigit() or int(argv[1]) < 1)):
@@ -61,8 +61,8 @@ def main(argv: list[str]) -> int:
         return ExitStatus.USAGE
     name = argv[0]
     instance = int(argv[1]) if len(argv) == 2 else 1
-    if name != "relay" and name not in PROJECTORS:
-        print(f"unknown projector {name!r}; expected one of {', '.join(PROJECTORS)}, relay", file=sys.stderr)
+    if name != "relay" and name not in ALL_PROJECTORS:
+        print(f"unknown projector {name!r}; expected one of {', '.join(ALL_PROJECTORS)}, relay", file=sys.stderr)
         return ExitStatus.USAGE
     setup_logging()
     settings = Settings.from_env()

@@ -28,8 +28,8 @@ from polydemo.config import Settings
 from polydemo.errors import PolydemoError
 from polydemo.scenario.loader import Loaded
 from polydemo.scenario.model import (
-    PROJECTORS,
     READ_MODELS,
+    WORKER_TARGETS,
     AddColumn,
     CountCond,
     Load,
@@ -185,7 +185,7 @@ class UseCases(Protocol):
     def trace(self, user: str | None = None, post: str | None = None, wait: float = 10.0) -> Any: ...
 
 
-class Runner:
+class ScenarioRunner:
     def __init__(
         self,
         settings: Settings,
@@ -662,12 +662,12 @@ class StackActions:
             if action == "add":
                 return f"projector {target}: {workers.add(self.settings, target)} (new consumer group, from offset 0)"
             return f"projector {target}: {workers.remove(self.settings, target, self.clients)}"
-        if target in PROJECTORS and action.startswith("scale:"):
+        if target in WORKER_TARGETS and action.startswith("scale:"):
             count = int(action.removeprefix("scale:"))
             changed = workers.scale(self.settings, target, count)
             done = ", ".join(f"#{i} {what}" for i, what in sorted(changed.items())) or "unchanged"
             return f"projector {target}: {count} instance{'s' if count > 1 else ''} ({done}); the group rebalances"
-        if target in PROJECTORS:
+        if target in WORKER_TARGETS:
             if action == "stop":
                 return f"projector {target}: {workers.stop(self.settings, target)}"
             if action == "kill":

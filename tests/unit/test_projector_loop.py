@@ -1,4 +1,4 @@
-"""The projector loop (pipeline/projector.py Runner) driven through its seams, in milliseconds.
+"""The projector loop (pipeline/projector.py ProjectorLoop) driven through its seams, in milliseconds.
 
 The stand-ins are for the confluent-kafka *client objects* only (poll/consume/commit/close,
 produce/flush, messages): the loop's own logic is what runs. The store writer is a recorder that
@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import Change, topics
-from polydemo.pipeline.projector import Projector, Runner, StatusFile, dlq_topic
+from polydemo.pipeline.projector import Projector, ProjectorLoop, StatusFile, dlq_topic
 
 USERS = topics("polydemo")["users"]
 FOLLOWS = topics("polydemo")["follows"]
@@ -196,7 +196,7 @@ def make(settings, batches, fail=0, unacked=None, sleep=None, batch_size=1000):
     status = ListStatus()
     proj = Recorder(settings, log, fail)
     sleeps: list[float] = []
-    runner = Runner(proj, consumer, dlq, status, stop=stop, batch_size=batch_size, sleep=sleep or sleeps.append)
+    runner = ProjectorLoop(proj, consumer, dlq, status, stop=stop, batch_size=batch_size, sleep=sleep or sleeps.append)
     return runner, consumer, dlq, status, proj, log, sleeps
 
 
@@ -432,7 +432,7 @@ def test_the_status_file_names_the_partitions_this_instance_owns(settings):
     log: list = []
     status = ListStatus()
     consumer = Assigned([[Msg(USERS, 0, user("a"))]], stop, log)
-    Runner(Recorder(settings, log), consumer, FakeProducer(log), status, stop=stop, sleep=lambda _s: None).run()
+    ProjectorLoop(Recorder(settings, log), consumer, FakeProducer(log), status, stop=stop, sleep=lambda _s: None).run()
     assert status.writes[-1]["assignment"] == [[FOLLOWS, 2], [USERS, 1], [USERS, 4]]
 
 
