@@ -266,7 +266,7 @@ def _exit_on_failure(st, loaded, result) -> None:
 @contextlib.contextmanager
 def showing_commands(settings, on: bool) -> Iterator[None]:
     """While on, the projectors save what they run (``run/show-commands``); removed after, if we made it."""
-    from polydemo.pipeline.projector import show_commands_file
+    from polydemo.pipeline.loop import show_commands_file
 
     flag = show_commands_file(settings)
     made = on and not flag.exists()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
-from polydemo.pipeline.projector import group_id
+from polydemo.pipeline.loop import group_id
 from polydemo.pipeline.projectors import ALL_PROJECTORS, CORE_PROJECTORS
 from polydemo.stores.kafka import KafkaAdmin, PartitionLag
 

@@ -4,7 +4,7 @@ wtf ("who to follow", Redis), added while the demo runs. Each write is idempoten
 from __future__ import annotations
 
 from polydemo.pipeline.events import Change, analytics_events
-from polydemo.pipeline.projector import Projector
+from polydemo.pipeline.loop import Projector
 from polydemo.stores import cache, graph, timeseries
 
 

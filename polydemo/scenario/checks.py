@@ -82,7 +82,7 @@ def warm(stores: Stores) -> None:
 
 def dlq_events(stores: Stores, reason: str | None, since_ms: int) -> int:
     """Messages dead-lettered since ``since_ms`` whose reason contains ``reason`` (every projector's)."""
-    from polydemo.pipeline.projector import dlq_topic
+    from polydemo.pipeline.loop import dlq_topic
 
     return stores.kafka.dlq_count(dlq_topic(stores.settings), reason, since_ms)
 

@@ -341,13 +341,13 @@ SHOWN_PROJECTORS = ("graph", "cache")
 def projected_commands(settings: Settings, keys: list[str], since: float, timeout: float = 10.0) -> list[str]:
     """What the graph and cache projectors ran for these changes (they save it while --show-commands is on),
     with where each change sat on Kafka; waits until both have applied every change, or ``timeout``."""
-    from polydemo.pipeline import projector
+    from polydemo.pipeline import loop
 
     deadline = time.monotonic() + timeout
     while True:
         found: dict[str, dict[str, dict]] = {}
         for name in SHOWN_PROJECTORS:
-            for e in projector.recorded_statements(settings, name):
+            for e in loop.recorded_statements(settings, name):
                 if e.get("key") in keys and e.get("at", 0) >= since - 1:
                     found.setdefault(name, {})[e["key"]] = e  # the newest per key
         if all(len(found.get(n, {})) == len(keys) for n in SHOWN_PROJECTORS) or time.monotonic() > deadline:
@@ -443,7 +443,7 @@ class StackProbe:
     def owners(self, name: str) -> tuple[dict[str, int], int]:
         """(instance -> partitions it owns now, partitions of the projector's topics)."""
         from polydemo.pipeline import workers
-        from polydemo.pipeline.projector import instance_of
+        from polydemo.pipeline.loop import instance_of
         from polydemo.pipeline.projectors import ALL_PROJECTORS
 
         kafka = self.clients.kafka

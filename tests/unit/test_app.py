@@ -18,7 +18,7 @@ from polydemo.app import Consistency, Demo, PostMode
 from polydemo.config import Settings
 from polydemo.errors import AlreadyExists, ExitStatus, PolydemoError, StoreUnreachable
 from polydemo.pipeline import dualwrite, outbox
-from polydemo.pipeline.projector import group_id
+from polydemo.pipeline.loop import group_id
 from polydemo.scenario.model import Post
 from polydemo.scenario.runner import StackActions
 from polydemo.stores.kafka import PartitionLag

@@ -1,8 +1,9 @@
-"""Entry point of one pipeline process: ``python -m polydemo.pipeline.worker graph|cache|analytics|relay``.
+"""Entry point of one pipeline process: ``python -m polydemo.pipeline.process graph|cache|analytics|relay``.
 
 It builds what the loop talks to (the real confluent-kafka consumer and DLQ producer, the
 status file, the stop event set by SIGTERM/SIGINT) and logs one line per event to stdout,
-which ``workers.start`` sends to ``logs/projector-<name>.log``.
+which ``workers.start`` sends to ``logs/projector-<name>.log`` (``pipeline/workers.py`` starts, stops and
+inspects these processes).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def stop_on_signals() -> threading.Event:
 def run_projector(settings: Settings, name: str, stop: threading.Event, instance: int = 1) -> None:
     from confluent_kafka import Consumer, Producer
 
-    from polydemo.pipeline.projector import (
+    from polydemo.pipeline.loop import (
         ProjectorLoop,
         StatusFile,
         client_id,
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
     from polydemo.errors import ExitStatus
     from polydemo.pipeline.projectors import ALL_PROJECTORS
 
-    usage = "usage: python -m polydemo.pipeline.worker graph|cache|analytics|wtf|relay [INSTANCE]"
+    usage = "usage: python -m polydemo.pipeline.process graph|cache|analytics|wtf|relay [INSTANCE]"
     if len(argv) not in (1, 2) or (len(argv) == 2 and (not argv[1].isdigit() or int(argv[1]) < 1)):
         print(usage, file=sys.stderr)
         return ExitStatus.USAGE

@@ -1,4 +1,5 @@
-"""The one consumer loop every projector runs: poll, decode, write idempotently, then commit.
+"""The one consumer loop every projector runs: poll, decode, write idempotently, then commit (the projectors
+themselves, one store writer each, are in ``pipeline/projectors.py``).
 
 * Offsets are committed only after the store write succeeded (at-least-once delivery; the
   writes are idempotent, so the projection is effectively-once).
@@ -14,7 +15,7 @@
 
 The loop (:class:`ProjectorLoop`) is given everything it talks to: the Kafka consumer, the DLQ producer,
 the projector (the store writer), a status sink, the stop event and the retry sleep. Production
-code (``pipeline/worker.py``) passes the real confluent-kafka clients; tests/unit/test_projector_loop.py
+code (``pipeline/process.py``) passes the real confluent-kafka clients; tests/unit/test_projector_loop.py
 passes small in-memory stand-ins for those client objects.
 """
 
