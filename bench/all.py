@@ -219,7 +219,7 @@ def dashboard(settings, label: str, frames: int, live_s: float) -> None:
 
 
 def read_rings(settings) -> dict[str, dict[str, dict]]:
-    from polydemo.pipeline.projector import status_file
+    from polydemo.pipeline.loop import status_file
 
     out = {}
     for name in ("graph", "cache", "analytics"):

@@ -16,7 +16,7 @@ def main() -> None:
     from polydemo.config import Settings
     from polydemo.runtime import get_runtime
     from polydemo.scenario import loader
-    from polydemo.scenario.runner import Runner, estimate_seconds
+    from polydemo.scenario.runner import ScenarioRunner, estimate_seconds
 
     settings = Settings.from_env()
     runtime = get_runtime(settings)
@@ -27,7 +27,7 @@ def main() -> None:
         cells = []
         for speed in speeds:
             t0 = time.monotonic()
-            result = Runner(settings, runtime, loaded, speed=speed).run()
+            result = ScenarioRunner(settings, runtime, loaded, speed=speed).run()
             cells.append(f"{time.monotonic() - t0:8.1f}s {'ok' if result.passed else 'FAIL'}")
         print(f"{name:<15}{estimate_seconds(loaded):8.0f}s" + "".join(f"{c:>14}" for c in cells), flush=True)
 

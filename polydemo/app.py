@@ -175,8 +175,8 @@ def crashing_writer(
     returns the child's exit status."""
     from polydemo.pipeline import dualwrite, outbox
 
-    writer = dualwrite if mode is PostMode.DUAL_WRITE else outbox
-    return writer.create_post_crashing(settings, author_id, title, body, tags, post_id=post_id)
+    writer = dualwrite.post_dual_write_crashing if mode is PostMode.DUAL_WRITE else outbox.post_via_outbox_crashing
+    return writer(settings, author_id, title, body, tags, post_id=post_id)
 
 
 # ---------------------------------------------------------------- the application object
@@ -323,10 +323,12 @@ class Demo:
                 )
             return Posted(mode, who, title, post_id, None, crashed=True)
         if mode is PostMode.OUTBOX:
-            row = outbox.create_post(self.settings, who.id, title, body, tags, post_id=post_id, users=self.stores.users)
+            row = outbox.post_via_outbox(
+                self.settings, who.id, title, body, tags, post_id=post_id, users=self.stores.users
+            )
             return Posted(mode, who, row["title"], row["id"], row)
         if mode is PostMode.DUAL_WRITE:
-            doc = dualwrite.create_post(
+            doc = dualwrite.post_dual_write(
                 self.settings,
                 who.id,
                 title,
@@ -417,11 +419,11 @@ class Demo:
     ) -> RunResult:
         """Play a scenario (``scenario.runner``) on a Stores bundle of its own, closed when it ends: a drill
         that broke a connection does not leave it to the next command."""
-        from polydemo.scenario.runner import Runner
+        from polydemo.scenario.runner import ScenarioRunner
         from polydemo.stores import Stores
 
         with Stores(self.settings) as stores:
-            return Runner(
+            return ScenarioRunner(
                 self.settings,
                 self.runtime,
                 loaded,

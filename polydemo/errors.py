@@ -1,5 +1,9 @@
 """The one error type users see: a message that says what is wrong and a hint that says how to fix it.
 
+The gateways (``polydemo/stores``) raise these in place of their client libraries' errors where a caller
+above them acts on the error (``AlreadyExists``, ``StoreTimeout``, ``StoreUnreachable``), so no layer above
+``stores/`` catches a client library's exception.
+
 ``ExitStatus`` names every status the CLI exits with (the only numbers ``polydemo`` returns).
 """
 
@@ -41,3 +45,35 @@ class PortInUseError(PolydemoError):
 
 class ServiceStartError(PolydemoError):
     exit_code = ExitStatus.SERVICE_START
+
+
+class AlreadyExists(PolydemoError):
+    """A write a store refused because a unique key is taken (an email already registered). A gateway raises it
+    in place of its client library's error (``psycopg.errors.UniqueViolation``), so the layers above never
+    import that library; nothing was written."""
+
+
+class StoreTimeout(PolydemoError):
+    """A store took longer than the client's timeout to answer a read: it is up, but slow (the Mongo-wire server
+    counting 50,000 posts on busy cores). A gateway raises it in place of its client's timeout error
+    (``pymongo.errors.NetworkTimeout``, ``ExecutionTimeout``); the dashboard then reads in the background."""
+
+    exit_code = ExitStatus.STORE_UNREACHABLE
+
+
+REACH_HINT = "is the stack up? `polydemo status` shows each service; `polydemo up` starts it"
+
+
+class StoreUnreachable(PolydemoError):
+    """A store's client got no answer from its server (it is down, or a Kafka broker is failing over). A gateway
+    raises it in place of its client's error where callers above go on without the answer (Kafka's lag reads:
+    ``KafkaException``). ``transient``: asking again soon may succeed (a leader moving, a request lost with its
+    broker); ``reason``: the client's own words, one line."""
+
+    exit_code = ExitStatus.STORE_UNREACHABLE
+
+    def __init__(self, store: str, reason: str, transient: bool = False, hint: str | None = REACH_HINT):
+        super().__init__(f"cannot reach {store}: {reason}", hint=hint)
+        self.store = store
+        self.reason = reason
+        self.transient = transient

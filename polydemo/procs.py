@@ -127,12 +127,8 @@ def stop(
                 p.kill()
         psutil.wait_procs(still, timeout=5)
     # Reap if it is our direct child (avoids a zombie in long-lived test processes).
-    try:
+    with contextlib.suppress(OSError):  # not our child (ChildProcessError), or reaped already: nothing to reap
         os.waitpid(proc.pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    except OSError:
-        pass
     pid_file.unlink(missing_ok=True)
     return outcome
 

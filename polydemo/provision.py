@@ -536,7 +536,7 @@ class Setup:
             except SetupError as exc:
                 progress(c.name, "failed", exc.message)
                 raise
-            except Exception as exc:
+            except Exception as exc:  # broad: re-raised as a SetupError naming the component and its log
                 err = unexpected(c, exc, log_file(self.settings, c.name))
                 progress(c.name, "failed", err.message)
                 raise err from exc
@@ -551,7 +551,7 @@ class Setup:
         while not stop.wait(0.5):
             try:
                 done, total = c.count(self)
-            except OSError:
+            except OSError:  # the directory being counted changes under the count: the next tick counts again
                 continue
             if done:
                 progress(c.name, "installing", f"{done}/{total} {c.unit}" if total else f"{done} {c.unit} so far")

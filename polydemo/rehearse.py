@@ -107,7 +107,7 @@ def _call(step: Callable[[], Outcome]) -> Outcome:
         return Outcome(False, exc.message)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:
+    except Exception as exc:  # broad: a step that breaks is a failed step; the rehearsal goes on to the next
         log.debug("rehearsal step raised", exc_info=True)
         return Outcome(False, f"{type(exc).__name__}: {str(exc).strip()[:200]}")
 

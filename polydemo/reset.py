@@ -14,7 +14,7 @@ from polydemo import seed as seed_lib
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError
 from polydemo.pipeline import connector, workers
-from polydemo.pipeline.projector import group_id
+from polydemo.pipeline.loop import group_id
 from polydemo.pipeline.topics import all_topics, topic_configs, topic_partitions
 from polydemo.stores import Stores, using
 

@@ -76,8 +76,8 @@ def clear_all(settings: Settings, stores: Stores | None = None) -> None:
 
 def wait_converged(settings: Settings, timeout: float = 60.0, stores: Stores | None = None) -> bool:
     """Wait until every projector's lag is 0 (True) or the timeout passes (False)."""
+    from polydemo.errors import StoreUnreachable
     from polydemo.pipeline import lag
-    from polydemo.stores import kafka
 
     with using(settings, stores) as st:
         deadline = time.monotonic() + timeout
@@ -85,8 +85,8 @@ def wait_converged(settings: Settings, timeout: float = 60.0, stores: Stores | N
             try:
                 if all(v == 0 for v in lag.projector_lag(settings, st.kafka).values()):
                     return True
-            except kafka.KafkaException as exc:
-                if not kafka.transient(exc):
+            except StoreUnreachable as exc:
+                if not exc.transient:
                     raise
                 # a broker failover under the admin client: a new one, bootstrapped from the brokers that are up
                 log.debug("lag not readable yet: %s", exc)

@@ -134,8 +134,7 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
             raise PolydemoError(f"unknown projector {n!r}", hint=f"projectors are: {', '.join(workers.ALL_WORKERS)}")
     import time
 
-    from confluent_kafka import KafkaException
-
+    from polydemo.errors import StoreUnreachable
     from polydemo.stores.kafka import KafkaAdmin
 
     lags: dict[str, int] = {}
@@ -145,8 +144,8 @@ def p_status(ctx: typer.Context, name: str | None = typer.Argument(None), json_o
             parts = lag.projector_partitions(st.settings, kafka)
             lags = {n: sum(p.lag for p in ps) for n, ps in parts.items()}
             seconds = lag.projector_lag_seconds(st.settings, kafka, parts, time.time() * 1000)
-    except KafkaException as exc:  # Kafka down: the processes' states are still worth showing
-        st.env.info(f"[dim]lag unknown: Kafka did not answer ({exc.args[0] if exc.args else exc})[/dim]")
+    except StoreUnreachable as exc:  # Kafka down: the processes' states are still worth showing
+        st.env.info(f"[dim]lag unknown: Kafka did not answer ({exc.reason})[/dim]")
     rows = [
         # The lag is the group's (all instances together): on the first row only.
         {**w.as_dict(), "lag": lags.get(n) if w.instance == 1 else None, "lag_seconds": seconds.get(n)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from polydemo.cli.context import command, demo, state, with_json
 from polydemo.console import Environment, safe, safe_text, visible
 from polydemo.errors import ExitStatus, PolydemoError
 
+log = logging.getLogger(__name__)
+
 CAST_WIDTH, CAST_HEIGHT = 100, 31  # the dashboard's 100x30 frame and a footer line
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
@@ -27,7 +30,8 @@ def _complete_name(incomplete: str) -> list[str]:
 
     try:
         return [n for n in loader.available() if n.startswith(incomplete)]
-    except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+    except Exception:  # broad: completion must never print a traceback into the shell
+        log.debug("completing scenario names", exc_info=True)
         return []
 
 
@@ -262,7 +266,7 @@ def _exit_on_failure(st, loaded, result) -> None:
 @contextlib.contextmanager
 def showing_commands(settings, on: bool) -> Iterator[None]:
     """While on, the projectors save what they run (``run/show-commands``); removed after, if we made it."""
-    from polydemo.pipeline.projector import show_commands_file
+    from polydemo.pipeline.loop import show_commands_file
 
     flag = show_commands_file(settings)
     made = on and not flag.exists()
@@ -288,8 +292,8 @@ def make_presenter(
             return DashboardPresenter(
                 env, settings, runtime_name, screen=live, cast=cast, footer=footer, show_commands=show_commands
             )
-        except ImportError:
-            pass
+        except ImportError:  # the live dashboard cannot be drawn here: one line per step instead, as asked for
+            log.debug("no live dashboard; one line per step", exc_info=True)
     return LinePresenter(env, show_commands)
 
 

@@ -63,7 +63,7 @@ def watch(
                 if once:
                     break
                 time.sleep(max(0.0, period - (time.monotonic() - t0)))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is how the live view ends: the terminal is restored and the summary printed
         pass
     finally:
         restore()

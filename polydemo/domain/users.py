@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 
-import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from polydemo.config import Settings
 from polydemo.domain import limits
-from polydemo.errors import PolydemoError
+from polydemo.errors import AlreadyExists, PolydemoError
 from polydemo.stores import borrowed
 from polydemo.stores.postgres import UserRow, Users
 
@@ -53,7 +52,7 @@ def signup(settings: Settings, email: str, name: str, password: str, users: User
     with borrowed(Users, settings, users) as gw:
         try:
             return gw.insert_user(email, name, hashed)
-        except psycopg.errors.UniqueViolation:
+        except AlreadyExists:  # the gateway's word for a taken unique key
             raise PolydemoError(
                 f"{email} is already registered; nothing was written",
                 hint="sign up with another email, or read it with `polydemo read user`",

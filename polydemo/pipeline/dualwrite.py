@@ -29,7 +29,7 @@ def dualwrite_topic(settings: Settings) -> str:
     return f"{settings.topic_prefix}.dualwrite.posts"
 
 
-def create_post(
+def post_dual_write(
     settings: Settings,
     author_id: str,
     title: str,
@@ -73,10 +73,10 @@ def publish(settings: Settings, doc: dict) -> None:
 def _crashing_child(
     settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None, post_id: str | None
 ) -> None:
-    create_post(settings, author_id, title, body, tags, post_id=post_id, crash_between=True)
+    post_dual_write(settings, author_id, title, body, tags, post_id=post_id, crash_between=True)
 
 
-def create_post_crashing(
+def post_dual_write_crashing(
     settings: Settings,
     author_id: str,
     title: str,

@@ -182,7 +182,7 @@ def parse_time(value: Any, fallback_ms: int) -> datetime:
     if isinstance(value, str) and value:
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+        except ValueError:  # not ISO-8601: the commit time below stands in, as for a missing value
             pass
     if isinstance(value, (int, float)) and value > 0:
         # io.debezium.time.MicroTimestamp (timestamp without time zone) arrives as micros.

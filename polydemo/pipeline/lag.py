@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
-from polydemo.pipeline.projector import group_id
-from polydemo.pipeline.projectors import ALL_PROJECTORS, PROJECTORS
+from polydemo.pipeline.loop import group_id
+from polydemo.pipeline.projectors import ALL_PROJECTORS, CORE_PROJECTORS
 from polydemo.stores.kafka import KafkaAdmin, PartitionLag
 
 __all__ = ["PartitionLag", "lag_seconds", "projector_lag", "projector_lag_seconds", "projector_partitions"]
@@ -17,7 +17,7 @@ def active_projectors(settings: Settings) -> list[str]:
     """The three projectors, and the optional ones whose process is running now."""
     from polydemo.pipeline import workers
 
-    return [*PROJECTORS, *workers.running_optional(settings)]
+    return [*CORE_PROJECTORS, *workers.running_optional(settings)]
 
 
 def projector_partitions(

@@ -9,7 +9,7 @@ loses anything: a writer killed before COMMIT leaves neither row, so there is no
 committed outbox row is in the WAL, which the slot keeps until Connect has sent it.
 
 ``crash_before_commit`` makes the writer SIGKILL itself after both INSERTs and before COMMIT, the same
-fault the dual write's ``crash_between`` injects; :func:`create_post_crashing` runs it in a child.
+fault the dual write's ``crash_between`` injects; :func:`post_via_outbox_crashing` runs it in a child.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def outbox_entry(row: dict, event_id: str | None = None) -> dict:
     }
 
 
-def create_post(
+def post_via_outbox(
     settings: Settings,
     author_id: str,
     title: str,
@@ -99,10 +99,10 @@ def create_post(
 def _crashing_child(
     settings: Settings, author_id: str, title: str, body: str, tags: list[str] | None, post_id: str | None
 ) -> None:
-    create_post(settings, author_id, title, body, tags, post_id=post_id, crash_before_commit=True)
+    post_via_outbox(settings, author_id, title, body, tags, post_id=post_id, crash_before_commit=True)
 
 
-def create_post_crashing(
+def post_via_outbox_crashing(
     settings: Settings,
     author_id: str,
     title: str,

@@ -4,7 +4,7 @@ wtf ("who to follow", Redis), added while the demo runs. Each write is idempoten
 from __future__ import annotations
 
 from polydemo.pipeline.events import Change, analytics_events
-from polydemo.pipeline.projector import Projector
+from polydemo.pipeline.loop import Projector
 from polydemo.stores import cache, graph, timeseries
 
 
@@ -92,10 +92,10 @@ class WhoToFollowProjector(Projector):
         self.cache.apply_who_to_follow(changes)
 
 
-PROJECTORS = {p.name: p for p in (GraphProjector, CacheProjector, AnalyticsProjector)}
+CORE_PROJECTORS = {p.name: p for p in (GraphProjector, CacheProjector, AnalyticsProjector)}
 """The projectors every stack runs (``up`` starts them; lag, ``seed`` and ``converged`` wait for them)."""
 
 OPTIONAL_PROJECTORS: dict[str, type[Projector]] = {p.name: p for p in (WhoToFollowProjector,)}
 """Added and removed while the demo runs (``projector add|remove``); counted in lag only while running."""
 
-ALL_PROJECTORS: dict[str, type[Projector]] = {**PROJECTORS, **OPTIONAL_PROJECTORS}
+ALL_PROJECTORS: dict[str, type[Projector]] = {**CORE_PROJECTORS, **OPTIONAL_PROJECTORS}

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import topics
-from polydemo.pipeline.projector import one_line
+from polydemo.pipeline.loop import one_line
 from polydemo.stores import kafka
 from polydemo.stores.mongo import Posts
 
@@ -55,7 +55,7 @@ def change_to_event(change: dict) -> dict | None:
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Relay until ``stop`` is set (``pipeline/worker.py`` sets it on SIGTERM/SIGINT)."""
+    """Relay until ``stop`` is set (``pipeline/process.py`` sets it on SIGTERM/SIGINT)."""
     stop = stop if stop is not None else threading.Event()
     topic = topics(settings.topic_prefix)["posts"]
     producer = Producer(kafka.producer_config(settings, **kafka.KEYED))

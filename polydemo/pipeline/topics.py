@@ -5,8 +5,8 @@ from __future__ import annotations
 from polydemo.config import Settings
 from polydemo.pipeline.dualwrite import dualwrite_topic
 from polydemo.pipeline.events import topics
+from polydemo.pipeline.loop import dlq_topic
 from polydemo.pipeline.outbox import outbox_topic
-from polydemo.pipeline.projector import dlq_topic
 
 
 def all_topics(settings: Settings) -> list[str]:

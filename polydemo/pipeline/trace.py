@@ -4,7 +4,7 @@
   the change stream's ``wallTime`` (the Mongo write), both carried in the event;
 * the Kafka record timestamp (CreateTime: set by the producer, Connect or the relay, when it sent it);
 * what each projector recorded when it applied the change (the ``recent`` ring in its status file,
-  ``pipeline/projector.py``): when it consumed the batch and when its store write returned.
+  ``pipeline/loop.py``): when it consumed the batch and when its store write returned.
   "Visible" is that applied-at time.
 
 Nothing is estimated: a hop nobody recorded is reported as unknown, with the reason.
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from polydemo.config import Settings
-from polydemo.pipeline.projector import RECENT, status_file
+from polydemo.pipeline.loop import RECENT, status_file
 
 STORE_OF = {"graph": "Neo4j", "cache": "Redis", "analytics": "time-series"}
 CONSUMERS = {"user": ("graph", "cache", "analytics"), "post": ("analytics",)}

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from polydemo import procs
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError
-from polydemo.pipeline.projector import client_id, group_id, instance_file, status_file
+from polydemo.pipeline.loop import client_id, group_id, instance_file, status_file
 from polydemo.stores.kafka import GroupMember
 
 PROJECTOR_NAMES = ("graph", "cache", "analytics")
@@ -121,7 +121,7 @@ def start(settings: Settings, name: str, instance: int = 1) -> str:
     _check(name)
     if procs.alive(pid_file(settings, name, instance)):
         return "already running"
-    argv = [sys.executable, "-m", "polydemo.pipeline.worker", name]
+    argv = [sys.executable, "-m", "polydemo.pipeline.process", name]
     procs.spawn(
         [*argv, str(instance)] if instance > 1 else argv,
         settings.log_file(_log_name(name, instance)),

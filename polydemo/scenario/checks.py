@@ -50,7 +50,7 @@ def user_name(settings: Settings, store: str, email: str, stores: Stores | None 
     with using(settings, stores) as st:
         try:
             return _user_name(st, store, email.lower())
-        except Exception:
+        except Exception:  # broad, and re-raised: whatever the store raised, its gateway is made anew
             for name in ("users", "events", "cache", "graph"):
                 st.drop(name)  # a store that went away: reconnect on the next poll
             raise
@@ -82,7 +82,7 @@ def warm(stores: Stores) -> None:
 
 def dlq_events(stores: Stores, reason: str | None, since_ms: int) -> int:
     """Messages dead-lettered since ``since_ms`` whose reason contains ``reason`` (every projector's)."""
-    from polydemo.pipeline.projector import dlq_topic
+    from polydemo.pipeline.loop import dlq_topic
 
     return stores.kafka.dlq_count(dlq_topic(stores.settings), reason, since_ms)
 

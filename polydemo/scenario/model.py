@@ -4,7 +4,7 @@ Validation happens before anything runs; ``loader.py`` maps every error to file:
 
 One registry each for step kinds and conditions. A step kind is one class here, registered with
 ``@step``: its fields (the schema), ``describe()`` (``scenario show``), ``estimate()`` and ``run(ctx)``
-(what the runner does; ``ctx`` is the :class:`polydemo.scenario.runner.Runner`, whose ``actions`` and
+(what the runner does; ``ctx`` is the :class:`polydemo.scenario.runner.ScenarioRunner`, whose ``actions`` and
 ``probe`` reach the stack). ``STEPS``, ``STEP_KINDS``, the short forms, the ``Step`` union and the
 loader's tags all derive from the registry. A condition is likewise one class registered with
 ``@condition``: its fields and ``evaluate(probe, traces)``; the ``Condition`` model derives from it.
@@ -22,11 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model, fiel
 from polydemo.config import SERVICES
 
 if TYPE_CHECKING:
-    from polydemo.scenario.runner import Runner
+    from polydemo.scenario.runner import ScenarioRunner
 
-PROJECTORS = ("graph", "cache", "analytics", "relay")
+# The pipeline processes a step may stop, start, kill or scale (pipeline.workers.WORKERS: the three core
+# projectors and the relay; a unit test keeps the two equal). Not "projectors": the relay is not one.
+WORKER_TARGETS = ("graph", "cache", "analytics", "relay")
 READ_MODELS = ("wtf",)  # optional projectors: `add_projector` / `remove_projector`
-TARGETS = (*SERVICES, *PROJECTORS, "connector")
+TARGETS = (*SERVICES, *WORKER_TARGETS, "connector")
 ReadStore = Literal["postgres", "redis", "neo4j"]
 TraceStore = Literal["redis", "neo4j", "analytics"]
 READ_STORES: tuple[ReadStore, ...] = get_args(ReadStore)
@@ -231,8 +233,8 @@ class ProjectorCond(Strict):
     @field_validator("name")
     @classmethod
     def _n(cls, v: str) -> str:
-        if v not in PROJECTORS:
-            raise ValueError(f"unknown projector {v!r}; expected one of: {', '.join(PROJECTORS)}")
+        if v not in WORKER_TARGETS:
+            raise ValueError(f"unknown projector {v!r}; expected one of: {', '.join(WORKER_TARGETS)}")
         return v
 
     def evaluate(self, probe: Probe, traces: Mapping[str, float]) -> Outcome:
@@ -469,7 +471,7 @@ class StepModel(Strict):
     def estimate(self) -> float:
         return 0.3
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         """Do the step; return the line to show, or raise StepFailed."""
         raise NotImplementedError(f"step kind {self.kind} is not implemented")
 
@@ -504,7 +506,7 @@ class Say(StepModel):
     def estimate(self) -> float:
         return self.hold
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         ctx.presenter.caption(self.text)
         ctx.pace(self.hold)
         return self.text
@@ -520,7 +522,7 @@ class Signup(StepModel):
     def describe(self) -> str:
         return f"sign up {self.email} ({self.name})"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         u = ctx.actions.signup(self.email, self.name, self.password)
         ctx.commits[self.email.lower()] = ctx.clock()
         return f"signed up {u.email} (id {u.id[:8]}) in Postgres"
@@ -535,7 +537,7 @@ class Follow(StepModel):
     def describe(self) -> str:
         return f"{self.follower} {self.kind}s {self.followee}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         fn = ctx.actions.follow if self.kind == "follow" else ctx.actions.unfollow
         a, b, changed = fn(self.follower, self.followee)
         return f"{a.email} {self.kind}s {b.email}" + ("" if changed else " (no change)")
@@ -560,7 +562,7 @@ class Post(StepModel):
             extra = " via the Postgres outbox" + (", killed before COMMIT" if self.crash_between else "")
         return f"post {self.id} by {self.author}: {self.title!r}{extra}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.actions.post(self)
 
 
@@ -573,7 +575,7 @@ class Like(StepModel):
     def describe(self) -> str:
         return f"like {self.post}" + (f" x{self.times}" if self.times > 1 else "")
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         for _ in range(self.times):
             doc = ctx.actions.like(self.post)
         return f"{self.post} has {doc['meta']['likes']} likes"
@@ -593,7 +595,7 @@ class Read(StepModel):
     def describe(self) -> str:
         return f"read {self.user} from {', '.join(self.from_)}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         results = ctx.actions.read(self.user, list(self.from_))
         return "; ".join(
             f"{r.store}: {r.name or '-'} ({r.verdict}{', lag ' + str(r.lag_messages) if r.lag_messages else ''})"
@@ -617,7 +619,7 @@ class Control(StepModel):
     def estimate(self) -> float:
         return 10.0 if self.target in ("neo4j", "kafka", "connect") and self.kind == "start" else 0.3
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.control(self.target, self.kind)
 
 
@@ -650,7 +652,7 @@ class KillBroker(StepModel):
     def estimate(self) -> float:
         return 12.0 if self.kind == "start_broker" else 0.5
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         if not ctx.settings.cluster:
             raise StepFailed(f"{self.kind} {NEEDS_CLUSTER}")
         killed = ctx.killed_brokers
@@ -694,7 +696,7 @@ class ReadModel(StepModel):
     def describe(self) -> str:
         return f"{'add' if self.kind == 'add_projector' else 'remove'} projector {self.name}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         if self.kind == "add_projector":
             ctx.added[self.name] = ctx.clock()
         return ctx.control(self.name, "add" if self.kind == "add_projector" else "remove")
@@ -715,7 +717,7 @@ class CatchUp(StepModel):
     def estimate(self) -> float:
         return 2.0
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         t0 = ctx.added.get(self.projector)
         start = 0  # a group added by this run starts at offset 0
         if t0 is None:
@@ -749,7 +751,7 @@ class WaitUntil(StepModel):
     def describe(self) -> str:
         return f"wait until {self.condition.describe()} (<= {self.timeout:.0f}s)"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         deadline = ctx.clock() + self.timeout
         while True:
             try:
@@ -772,7 +774,7 @@ class Expect(StepModel):
     def describe(self) -> str:
         return f"expect {self.condition.describe()}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         out = self.condition.evaluate(ctx.probe, ctx.traces)
         if out.ok:
             return f"{out.expected}: {out.seen}"
@@ -789,7 +791,7 @@ class Trace(StepModel):
     def describe(self) -> str:
         return f"trace {self.user} into {', '.join(self.stores)}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         email = self.user.lower()
         t0 = ctx.commits.get(email, ctx.clock())
         pending: set[str] = set(self.stores)
@@ -826,7 +828,7 @@ class Pause(StepModel):
     def describe(self) -> str:
         return f"presenter pause: {self.prompt}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         if ctx.step_mode:
             ctx.presenter.prompt(self.prompt)
             ctx.wait_key(self.prompt)
@@ -846,7 +848,7 @@ class Load(StepModel):
     def estimate(self) -> float:
         return self.signups / self.rate
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         t0 = ctx.clock()
         ids = ctx.actions.load(
             self.signups,
@@ -869,7 +871,7 @@ class Sleep(StepModel):
     def estimate(self) -> float:
         return self.seconds
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         ctx.pace(self.seconds)
         return f"slept {self.seconds / ctx.speed:.1f}s"
 
@@ -920,7 +922,7 @@ class AddColumn(_Ddl):
     def estimate(self) -> float:
         return self.during_load / self.rate if self.during_load else 0.3
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.actions.add_column(self, ctx.load_prefix(self) if self.during_load else "")
 
 
@@ -937,7 +939,7 @@ class DropColumn(_Ddl):
     def describe(self) -> str:
         return f"ALTER TABLE {self.table} DROP COLUMN {self.column}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.actions.drop_column(self.table, self.column)
 
 
@@ -961,7 +963,7 @@ class Backfill(_Ddl):
     def describe(self) -> str:
         return f"backfill {self.table}.{self.to} from {self.from_}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.actions.backfill(self.table, self.from_, self.to)
 
 
@@ -982,7 +984,7 @@ class UpdateProfile(StepModel):
         parts = [f"name {self.name!r}" if self.name is not None else "", f"bio {self.bio!r}" if self.bio else ""]
         return f"update {self.user}'s profile: " + ", ".join(p for p in parts if p)
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.actions.update_profile(self.user, self.name, self.bio)
 
 
@@ -1003,7 +1005,7 @@ class Rename(StepModel):
     def estimate(self) -> float:
         return self.times / self.rate
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         t0 = ctx.clock()
         for i in range(1, self.times + 1):
             ctx.actions.update_profile(self.user, f"{self.name} {i}", None)
@@ -1035,7 +1037,7 @@ class ScaleProjector(StepModel):
     def estimate(self) -> float:
         return 1.0
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.control(self.name, f"scale:{self.instances}")
 
 
@@ -1057,7 +1059,7 @@ class Schema(StepModel):
             + (f" (without {', '.join(self.lacks)})" if self.lacks else "")
         )
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         deadline = ctx.clock() + self.timeout
         while True:
             fields = ctx.actions.event_fields(self.topic)
@@ -1097,7 +1099,7 @@ class BreakingEvent(StepModel):
     def describe(self) -> str:
         return f"send a users event for {self.user} without {', '.join(self.without)}"
 
-    def run(self, ctx: Runner) -> str:
+    def run(self, ctx: ScenarioRunner) -> str:
         return ctx.actions.breaking_event(self.user, list(self.without))
 
 

@@ -28,8 +28,8 @@ from polydemo.config import Settings
 from polydemo.errors import PolydemoError
 from polydemo.scenario.loader import Loaded
 from polydemo.scenario.model import (
-    PROJECTORS,
     READ_MODELS,
+    WORKER_TARGETS,
     AddColumn,
     CountCond,
     Load,
@@ -185,7 +185,7 @@ class UseCases(Protocol):
     def trace(self, user: str | None = None, post: str | None = None, wait: float = 10.0) -> Any: ...
 
 
-class Runner:
+class ScenarioRunner:
     def __init__(
         self,
         settings: Settings,
@@ -291,7 +291,7 @@ class Runner:
             return StepResult(i, step.kind, line, False, exc.message, 0.0, exc.expected, exc.seen)
         except PolydemoError as exc:
             return StepResult(i, step.kind, line, False, exc.message, 0.0)
-        except Exception as exc:
+        except Exception as exc:  # broad: any other error fails this step (the run restores and ends)
             log.debug("step %d (%s) raised", i + 1, step.kind, exc_info=True)
             return StepResult(i, step.kind, line, False, f"{type(exc).__name__}: {exc}"[:300], 0.0)
 
@@ -341,13 +341,13 @@ SHOWN_PROJECTORS = ("graph", "cache")
 def projected_commands(settings: Settings, keys: list[str], since: float, timeout: float = 10.0) -> list[str]:
     """What the graph and cache projectors ran for these changes (they save it while --show-commands is on),
     with where each change sat on Kafka; waits until both have applied every change, or ``timeout``."""
-    from polydemo.pipeline import projector
+    from polydemo.pipeline import loop
 
     deadline = time.monotonic() + timeout
     while True:
         found: dict[str, dict[str, dict]] = {}
         for name in SHOWN_PROJECTORS:
-            for e in projector.recorded_statements(settings, name):
+            for e in loop.recorded_statements(settings, name):
                 if e.get("key") in keys and e.get("at", 0) >= since - 1:
                     found.setdefault(name, {})[e["key"]] = e  # the newest per key
         if all(len(found.get(n, {})) == len(keys) for n in SHOWN_PROJECTORS) or time.monotonic() > deadline:
@@ -405,7 +405,7 @@ class StackProbe:
         makes a new one, bootstrapped from the brokers that are up, instead of waiting on a dead leader."""
         try:
             yield
-        except Exception:
+        except Exception:  # broad, and re-raised: whatever the read raised, the admin client is made anew
             self.clients.kafka.close()
             raise
 
@@ -443,7 +443,7 @@ class StackProbe:
     def owners(self, name: str) -> tuple[dict[str, int], int]:
         """(instance -> partitions it owns now, partitions of the projector's topics)."""
         from polydemo.pipeline import workers
-        from polydemo.pipeline.projector import instance_of
+        from polydemo.pipeline.loop import instance_of
         from polydemo.pipeline.projectors import ALL_PROJECTORS
 
         kafka = self.clients.kafka
@@ -615,7 +615,7 @@ class StackActions:
         for raw in reversed(self.clients.kafka.tail(topics(self.settings.topic_prefix)[topic], 20)):
             try:
                 env = json.loads(raw) if raw else None
-            except ValueError:
+            except ValueError:  # not JSON (the story's injected malformed event): not Debezium's, look further back
                 continue
             if isinstance(env, dict) and (env.get("source") or {}).get("connector") == "postgresql":
                 return row_fields(env)
@@ -662,12 +662,12 @@ class StackActions:
             if action == "add":
                 return f"projector {target}: {workers.add(self.settings, target)} (new consumer group, from offset 0)"
             return f"projector {target}: {workers.remove(self.settings, target, self.clients)}"
-        if target in PROJECTORS and action.startswith("scale:"):
+        if target in WORKER_TARGETS and action.startswith("scale:"):
             count = int(action.removeprefix("scale:"))
             changed = workers.scale(self.settings, target, count)
             done = ", ".join(f"#{i} {what}" for i, what in sorted(changed.items())) or "unchanged"
             return f"projector {target}: {count} instance{'s' if count > 1 else ''} ({done}); the group rebalances"
-        if target in PROJECTORS:
+        if target in WORKER_TARGETS:
             if action == "stop":
                 return f"projector {target}: {workers.stop(self.settings, target)}"
             if action == "kill":

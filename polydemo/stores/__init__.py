@@ -83,6 +83,13 @@ BY_ATTR = {s.attr: s for s in REGISTRY}
 BY_CLIENT = {**{s.client: s for s in reversed(REGISTRY)}, "cimpl": BY_SERVICE["kafka"]}
 
 
+def import_clients() -> None:
+    """Import every store module, and so its client library, now: a caller about to read the stores from many
+    threads at once (the dashboard's sources) calls this first, because an import takes a lock."""
+    for module in dict.fromkeys(_MODULES.values()):
+        importlib.import_module(f"polydemo.stores.{module}")
+
+
 def health_of(service: str, settings) -> Health:
     """The store's own-protocol health check for one service (both runtimes use this)."""
     return importlib.import_module(f"polydemo.stores.{BY_SERVICE[service].module}").health(settings)

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from polydemo.config import Settings
+from polydemo.errors import StoreUnreachable
 from polydemo.stores import Gateway, Health
 
 SERVICE = "kafka"
@@ -189,6 +190,19 @@ def transient(exc: BaseException) -> bool:
     if err is None:
         return False
     return err.code() in LEADER_MOVING or err.code() in LOST_REQUEST or err.retriable()
+
+
+@contextlib.contextmanager
+def unreachable_on_error() -> Iterator[None]:
+    """A ``KafkaException`` as polydemo's :class:`StoreUnreachable` (its :func:`transient` kept; the exception is
+    its cause): what the lag reads raise, so the callers above ``stores/`` never catch the client's error."""
+    try:
+        yield
+    except KafkaException as exc:
+        err = _error_of(exc)
+        text = err.str() if err is not None else str(exc)
+        reason = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise StoreUnreachable("Kafka", reason, transient=transient(exc)) from exc
 
 
 def ask_again(
@@ -402,12 +416,15 @@ class KafkaAdmin(Gateway[AdminClient]):
 
     # ------------------------------------------------------------ offsets
     def high_watermarks(self, topic_names: list[str] | None = None, timeout: float = 3.0) -> dict[tuple[str, int], int]:
-        md = self._metadata(timeout)
-        names = topic_names or [t for t in md.topics if not t.startswith("__")]
-        req = [TopicPartition(t, p) for t in names if t in md.topics for p in md.topics[t].partitions]
-        if not req:
-            return {}
-        return self._latest(req, timeout)
+        """Each partition's high watermark (default: every topic but Kafka's own); :class:`StoreUnreachable` when
+        Kafka does not answer."""
+        with unreachable_on_error():
+            md = self._metadata(timeout)
+            names = topic_names or [t for t in md.topics if not t.startswith("__")]
+            req = [TopicPartition(t, p) for t in names if t in md.topics for p in md.topics[t].partitions]
+            if not req:
+                return {}
+            return self._latest(req, timeout)
 
     def _latest(self, partitions: list[TopicPartition], timeout: float) -> dict[tuple[str, int], int]:
         client = self.client
@@ -425,7 +442,7 @@ class KafkaAdmin(Gateway[AdminClient]):
         dereferences a NULL consumer group when the answer is NOT_COORDINATOR, which is what a broker says
         while the group's coordinator moves (librdkafka issue 5040, open; it killed the test run in the
         ``min-insync`` drill with a segmentation fault). A consumer's own group handle re-queries the
-        coordinator instead."""
+        coordinator instead. :class:`StoreUnreachable` when Kafka does not answer."""
         if not partitions:
             return {}
         if self._offset_readers is None:
@@ -437,7 +454,8 @@ class KafkaAdmin(Gateway[AdminClient]):
             )
         asked = [TopicPartition(t, p) for t, p in partitions]
         # the consumer finds a moved coordinator by itself; it is asked again meanwhile
-        got = ask_again(lambda t: reader.committed(asked, timeout=t), timeout, backoff=0.1)
+        with unreachable_on_error():
+            got = ask_again(lambda t: reader.committed(asked, timeout=t), timeout, backoff=0.1)
         return {(tp.topic, tp.partition): tp.offset for tp in got if tp.error is None and tp.offset >= 0}
 
     def group_lag(self, group: str, group_topics: list[str], highs: dict | None = None) -> list[PartitionLag]:
@@ -471,14 +489,16 @@ class KafkaAdmin(Gateway[AdminClient]):
     ) -> dict[tuple[str, int], int | None]:
         """The record timestamp (ms) of the first message at or after each (topic, partition) offset: one
         message per partition, read by one assign-only consumer kept between calls (it never joins a
-        group or commits). None where nothing arrived within ``timeout`` seconds."""
+        group or commits). None where nothing arrived within ``timeout`` seconds; :class:`StoreUnreachable` when
+        the partitions cannot be assigned."""
         out: dict[tuple[str, int], int | None] = dict.fromkeys(positions)
         if not positions:
             return out
         if self._reader is None:
             self._reader = Consumer(self._assign_only_config("lag-reader"))
         reader = self._reader
-        reader.assign([TopicPartition(t, p, max(0, off)) for (t, p), off in positions.items()])
+        with unreachable_on_error():
+            reader.assign([TopicPartition(t, p, max(0, off)) for (t, p), off in positions.items()])
         want = set(positions)
         end = time.monotonic() + timeout
         try:

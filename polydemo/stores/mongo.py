@@ -7,12 +7,16 @@ and the change stream itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pymongo
+import pymongo.errors
 from pymongo import ReturnDocument
 
 from polydemo.config import Settings
+from polydemo.errors import StoreTimeout
 from polydemo.stores import Gateway, Health
 
 SERVICE = "mongo"
@@ -61,6 +65,16 @@ def health(settings: Settings) -> Health:
         return Health.down(exc)
 
 
+@contextmanager
+def _slow_is_a_timeout(what: str) -> Iterator[None]:
+    """The client's timeout errors as polydemo's :class:`StoreTimeout` (the server is up, only slow)."""
+    try:
+        yield
+    except (pymongo.errors.NetworkTimeout, pymongo.errors.ExecutionTimeout) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise StoreTimeout(f"the Mongo-wire server did not answer {what} in time", details=first) from exc
+
+
 @dataclass
 class PostSummary:
     id: str
@@ -86,7 +100,9 @@ class Posts(Gateway[pymongo.MongoClient]):
         return self.db[POSTS]
 
     def label(self) -> str:
-        return server_label(self.client)
+        """:class:`StoreTimeout` when the server is slow to answer (as :meth:`estimated_count`, :meth:`latest`)."""
+        with _slow_is_a_timeout("buildInfo"):
+            return server_label(self.client)
 
     # ------------------------------------------------------------ schema
     def ensure_schema(self) -> None:
@@ -125,7 +141,8 @@ class Posts(Gateway[pymongo.MongoClient]):
 
     def estimated_count(self) -> int:
         """From the collection's metadata (O(1)); exact on this server, an estimate on a sharded one."""
-        return self.posts.estimated_document_count()
+        with _slow_is_a_timeout("the count of posts"):
+            return self.posts.estimated_document_count()
 
     def latest(self, n: int) -> list[PostSummary]:
         docs = (
@@ -133,12 +150,16 @@ class Posts(Gateway[pymongo.MongoClient]):
             .sort([("created_at", -1), ("_id", -1)])
             .limit(n)
         )
-        return [
-            PostSummary(
-                str(d["_id"]), d.get("title") or "", int((d.get("meta") or {}).get("likes") or 0), d.get("author_id")
-            )
-            for d in docs
-        ]
+        with _slow_is_a_timeout("the latest posts"):  # the cursor asks the server while it is read
+            return [
+                PostSummary(
+                    str(d["_id"]),
+                    d.get("title") or "",
+                    int((d.get("meta") or {}).get("likes") or 0),
+                    d.get("author_id"),
+                )
+                for d in docs
+            ]
 
     # ------------------------------------------------------------ the relay's change stream
     def relay_token(self) -> dict | None:

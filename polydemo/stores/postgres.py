@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from polydemo.config import Settings
+from polydemo.errors import AlreadyExists
 from polydemo.stores import Gateway, Health, statements
 
 SERVICE = "postgres"
@@ -181,7 +182,7 @@ class Users(Gateway[psycopg.Connection]):
 
     # ------------------------------------------------------------ users
     def insert_user(self, email: str, name: str, hashed_password: str, user_id: str | None = None) -> UserRow:
-        """Insert one user; raises ``psycopg.errors.UniqueViolation`` for a taken email."""
+        """Insert one user; raises :class:`~polydemo.errors.AlreadyExists` for a taken email (or id)."""
         if user_id is None:
             query = f"INSERT INTO users (email, name, hashed_password) VALUES (%s, %s, %s) RETURNING {_COLUMNS}"
             params: tuple = (email, name, hashed_password)
@@ -189,7 +190,13 @@ class Users(Gateway[psycopg.Connection]):
             query = f"INSERT INTO users (id, email, name, hashed_password) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}"
             params = (user_id, email, name, hashed_password)
         with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, params)
+            try:
+                cur.execute(query, params)
+            except psycopg.errors.UniqueViolation as exc:  # autocommit: nothing was written, the connection is fine
+                what = "id" if exc.diag.constraint_name == "users_pkey" else "email"
+                raise AlreadyExists(
+                    f"a user with this {what} exists already", details=str(exc).strip().splitlines()[0]
+                ) from exc
             row: UserRow = _user(cur.fetchone())  # type: ignore[assignment]
         _note(query, (*params[:-1], statements.Secret(hashed_password)), f"user:{row.id}")
         return row

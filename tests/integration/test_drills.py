@@ -11,7 +11,7 @@ import pytest
 from polydemo import load, seed
 from polydemo.pipeline import lag, workers
 from polydemo.pipeline.events import topics
-from polydemo.pipeline.projector import group_id
+from polydemo.pipeline.loop import group_id
 from polydemo.stores import cache, graph, postgres, timeseries
 from polydemo.stores.kafka import KafkaAdmin
 

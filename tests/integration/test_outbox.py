@@ -28,7 +28,7 @@ BURST = 5000  # far more than the writer gets through before it is killed
 def _burst_writer(settings, author_id: str, prefix: str) -> None:
     with Users(settings) as users:
         for i in range(BURST):
-            outbox.create_post(
+            outbox.post_via_outbox(
                 settings, author_id, f"burst {i}", "", ["burst"], post_id=f"{prefix}-{i:05d}", users=users
             )
 
@@ -57,7 +57,9 @@ def test_outbox_loses_nothing_when_the_writer_is_killed_mid_burst(stack):
 
     # One more, killed deterministically after both INSERTs and before COMMIT.
     crashed = f"{prefix}-crashed"
-    assert outbox.create_post_crashing(settings, author, "killed before commit", post_id=crashed) == outbox.CRASH_EXIT
+    assert (
+        outbox.post_via_outbox_crashing(settings, author, "killed before commit", post_id=crashed) == outbox.CRASH_EXIT
+    )
 
     topic = outbox.outbox_topic(settings)
     with KafkaAdmin(settings) as admin:
@@ -83,7 +85,7 @@ def test_outbox_event_is_the_payload_keyed_by_post_id(stack):
     settings = stack
     author = _author(settings)
     post_id = f"obx-one-{uuid.uuid4().hex[:6]}"
-    row = outbox.create_post(settings, author, "one outbox post", "body", ["a"], post_id=post_id)
+    row = outbox.post_via_outbox(settings, author, "one outbox post", "body", ["a"], post_id=post_id)
     topic = outbox.outbox_topic(settings)
     c = Consumer(
         kafka.client_config(settings, **{"group.id": f"t-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False})

@@ -12,7 +12,7 @@ from polydemo.domain import posts, users
 from polydemo.errors import PolydemoError
 from polydemo.pipeline import workers
 from polydemo.pipeline.events import topics
-from polydemo.pipeline.projector import dlq_topic
+from polydemo.pipeline.loop import dlq_topic
 from polydemo.stores import cache, graph, kafka, mongo, postgres, timeseries
 
 from .conftest import wait_for

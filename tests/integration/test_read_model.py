@@ -8,7 +8,7 @@ import time
 import pytest
 
 from polydemo.pipeline import lag, workers
-from polydemo.pipeline.projector import group_id
+from polydemo.pipeline.loop import group_id
 from polydemo.pipeline.topics import topic_configs
 from polydemo.stores import Stores
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
 
 from polydemo.app import Consistency, Demo, PostMode
 from polydemo.config import Settings
-from polydemo.errors import ExitStatus, PolydemoError
+from polydemo.errors import AlreadyExists, ExitStatus, PolydemoError, StoreUnreachable
 from polydemo.pipeline import dualwrite, outbox
-from polydemo.pipeline.projector import group_id
+from polydemo.pipeline.loop import group_id
 from polydemo.scenario.model import Post
 from polydemo.scenario.runner import StackActions
 from polydemo.stores.kafka import PartitionLag
@@ -44,7 +43,7 @@ class FakeUsers:
 
     def insert_user(self, email: str, name: str, hashed_password: str, user_id: str | None = None) -> UserRow:
         if any(r.email == email for r in self.rows.values()):
-            raise psycopg.errors.UniqueViolation("duplicate key value violates unique constraint")
+            raise AlreadyExists("a user with this email exists already")  # what the real gateway raises
         row = UserRow(user_id or str(uuid.uuid4()), email, name)
         self.rows[row.id], self.hashes[row.id] = row, hashed_password
         return row
@@ -133,8 +132,11 @@ class FakeKafka:
 
     def __init__(self, settings: Settings, lag: dict[str, int]):
         self.by_group = {group_id(settings, name): n for name, n in lag.items()}
+        self.down = False
 
     def high_watermarks(self, topic_names=None, timeout: float = 3.0) -> dict:
+        if self.down:  # what the real gateway raises when no broker answers
+            raise StoreUnreachable("Kafka", "Failed to get metadata: Local: Broker transport failure")
         return {}
 
     def group_lag(self, group: str, group_topics: list[str], highs=None) -> list[PartitionLag]:
@@ -344,6 +346,14 @@ def test_a_missing_projection_and_a_down_store_are_said_not_guessed(world):
     assert got["redis"].verdict == "missing" and not got["redis"].found
     assert got["neo4j"].verdict == "down" and "neo4j is paused" in got["neo4j"].detail
     assert world.stores.dropped == ["graph"]  # the broken gateway is made again on the next read
+
+
+def test_with_kafka_down_the_reads_still_answer_and_the_lag_is_unknown(world):
+    world.stores.kafka.down = True
+    ken = world.stores.users.user("ken@example.org")
+    world.stores.cache.profiles[ken.id] = {"name": "Ken"}
+    got = {r.store: (r.verdict, r.lag_messages) for r in world.demo.read_user("ken@example.org").results}
+    assert got == {"postgres": ("source of truth", None), "redis": ("in sync", None), "neo4j": ("missing", None)}
 
 
 def test_an_unknown_store_is_refused_before_any_read(world):

@@ -14,7 +14,7 @@ from polydemo.dashboard import cast as cast_mod
 from polydemo.dashboard.cast import CastWriter, frame_into, offscreen_console
 from polydemo.scenario import loader
 from polydemo.scenario.present import DashboardPresenter
-from polydemo.scenario.runner import Runner
+from polydemo.scenario.runner import ScenarioRunner
 
 from .test_scenario_runner import Actions, FakeClock, Probe
 
@@ -107,7 +107,7 @@ def test_dashboard_presenter_records_a_frame_and_a_marker_per_say_without_a_term
     presenter.render = lambda snap, prev=None, scenario=None, width=100, height=30: Text(
         f"{width}x{height} {scenario['caption'] if scenario else ''}"
     )
-    result = Runner(
+    result = ScenarioRunner(
         settings, None, loaded, presenter=presenter, actions=Actions(), probe=Probe(), clock=clock, sleep=clock.sleep
     ).run()
     cast.close()

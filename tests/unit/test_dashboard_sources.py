@@ -244,3 +244,52 @@ def test_the_model_is_pure_data_with_no_client_imports():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported <= {"__future__", "json", "types", "typing", "dataclasses"}, imported
+
+
+# ---------------------------------------------------------------- a slow Mongo-wire server
+
+
+class SlowCollection:
+    """A pymongo collection whose server takes longer than the client's timeout."""
+
+    def estimated_document_count(self):
+        import pymongo.errors
+
+        raise pymongo.errors.NetworkTimeout("timed out")
+
+
+class SlowMongoClient:
+    def __getitem__(self, name):
+        return {"posts": SlowCollection()}
+
+    def close(self) -> None:
+        return None
+
+
+def test_the_mongo_gateway_says_a_slow_read_is_a_timeout_in_its_own_words():
+    import pymongo.errors
+
+    from polydemo.errors import StoreTimeout
+    from polydemo.stores.mongo import Posts
+
+    with pytest.raises(StoreTimeout, match="did not answer the count of posts in time") as got:
+        Posts(settings(), client=SlowMongoClient()).estimated_count()  # type: ignore[arg-type]
+    assert isinstance(got.value.__cause__, pymongo.errors.NetworkTimeout)
+
+
+def test_a_slow_mongo_read_shows_counting_and_goes_to_the_background():
+    from polydemo.dashboard.model import MongoData
+    from polydemo.dashboard.sources.mongo import MongoSource
+    from polydemo.stores.mongo import Posts
+
+    class Stores:
+        posts = Posts(settings(), client=SlowMongoClient())  # type: ignore[arg-type]
+
+    src = MongoSource(settings(), Stores())
+    src.label = "SecantusDB (fake)"  # the label is asked first; the count is what times out here
+    src._slow_gw = Stores.posts  # the background read meets the same slow server
+    try:
+        assert src.collect(Frame(time.perf_counter() + 1)) == MongoData(None)  # slow, not down: "counting"
+        assert src._refresh is not None
+    finally:
+        src.close()

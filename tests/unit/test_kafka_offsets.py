@@ -122,3 +122,30 @@ def test_ask_again_raises_the_last_error_once_the_timeout_is_spent():
     with pytest.raises(KafkaException):
         ask_again(ask, timeout=1.0, backoff=0.1, clock=clock, sleep=clock.sleep)
     assert 9 <= len(tries) <= 11 and clock.now <= 1.0  # 0.1 s apart, float sums give or take one
+
+
+class NoBroker:
+    """An AdminClient whose cluster does not answer (``code``), through ``KafkaAdmin(client=...)``."""
+
+    def __init__(self, code: int):
+        self.code = code
+
+    def list_topics(self, timeout: float = 0.0):
+        raise KafkaException(KafkaError(self.code, "Failed to get metadata: Local: Broker transport failure"))
+
+
+@pytest.mark.parametrize(
+    ("code", "is_transient"), [(KafkaError._TRANSPORT, True), (KafkaError.TOPIC_AUTHORIZATION_FAILED, False)]
+)
+def test_the_lag_reads_raise_polydemos_error_with_the_clients_words_and_whether_to_ask_again(code, is_transient):
+    from polydemo.config import Settings
+    from polydemo.errors import ExitStatus, StoreUnreachable
+    from polydemo.stores.kafka import KafkaAdmin
+
+    gw = KafkaAdmin(Settings.from_env(home="/nonexistent-polydemo-home"), client=NoBroker(code))  # type: ignore[arg-type]
+    with pytest.raises(StoreUnreachable) as got:
+        gw.high_watermarks(["users"], timeout=0.1)
+    err = got.value
+    assert err.transient is is_transient and err.exit_code == ExitStatus.STORE_UNREACHABLE
+    assert err.message == "cannot reach Kafka: Failed to get metadata: Local: Broker transport failure"
+    assert isinstance(err.__cause__, KafkaException)  # kept for --traceback

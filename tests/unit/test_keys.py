@@ -6,7 +6,7 @@ import pytest
 
 from polydemo.config import Settings
 from polydemo.scenario.keys import FOOTER, Pacer
-from polydemo.scenario.runner import Runner, SkipWait
+from polydemo.scenario.runner import ScenarioRunner, SkipWait
 
 from .test_scenario_runner import Actions, FakeClock, Probe, scenario
 
@@ -97,7 +97,7 @@ def run_with_keys(script):
     keys = ScriptedKeys(clock, script)
     p = Pacer(keys, clock=clock)
     actions = Actions()
-    runner = Runner(
+    runner = ScenarioRunner(
         Settings.from_env(home="/nonexistent-polydemo-home"),
         None,
         scenario(SCENARIO),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import Change
-from polydemo.pipeline.projector import instance_file, status_file
+from polydemo.pipeline.loop import instance_file, status_file
 from polydemo.pipeline.topics import PARTITIONS, all_topics, topic_partitions, under_partitioned
 from polydemo.stack import partition_notes
 from polydemo.stores.cache import newest_only, version_key

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from polydemo.dashboard.render import focus_group, partition_rows, render
 from polydemo.dashboard.snapshot import GroupLag, PartLag, Snapshot, TopicHigh, partition_owners
-from polydemo.pipeline.projector import client_id, instance_of
+from polydemo.pipeline.loop import client_id, instance_of
 from polydemo.stores.kafka import GroupMember
 
 from .test_dashboard import text_of

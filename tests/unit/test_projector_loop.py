@@ -1,4 +1,4 @@
-"""The projector loop (pipeline/projector.py Runner) driven through its seams, in milliseconds.
+"""The projector loop (pipeline/loop.py ProjectorLoop) driven through its seams, in milliseconds.
 
 The stand-ins are for the confluent-kafka *client objects* only (poll/consume/commit/close,
 produce/flush, messages): the loop's own logic is what runs. The store writer is a recorder that
@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import Change, topics
-from polydemo.pipeline.projector import Projector, Runner, StatusFile, dlq_topic
+from polydemo.pipeline.loop import Projector, ProjectorLoop, StatusFile, dlq_topic
 
 USERS = topics("polydemo")["users"]
 FOLLOWS = topics("polydemo")["follows"]
@@ -196,7 +196,7 @@ def make(settings, batches, fail=0, unacked=None, sleep=None, batch_size=1000):
     status = ListStatus()
     proj = Recorder(settings, log, fail)
     sleeps: list[float] = []
-    runner = Runner(proj, consumer, dlq, status, stop=stop, batch_size=batch_size, sleep=sleep or sleeps.append)
+    runner = ProjectorLoop(proj, consumer, dlq, status, stop=stop, batch_size=batch_size, sleep=sleep or sleeps.append)
     return runner, consumer, dlq, status, proj, log, sleeps
 
 
@@ -370,7 +370,7 @@ def test_recent_ring_records_each_applied_change_with_its_times(settings):
 
 
 def test_recent_ring_is_bounded_and_skips_a_failed_write_until_it_succeeds(settings):
-    from polydemo.pipeline.projector import RECENT
+    from polydemo.pipeline.loop import RECENT
 
     msgs = [Msg(USERS, i, user(f"u{i}")) for i in range(RECENT + 10)]
     runner, _, _, status, _, _, _ = make(settings, [msgs], fail=2)
@@ -385,7 +385,7 @@ def test_recent_ring_is_bounded_and_skips_a_failed_write_until_it_succeeds(setti
 
 
 def test_note_lag_keeps_one_sample_per_second_the_highest_and_only_the_last_minute():
-    from polydemo.pipeline.projector import note_lag
+    from polydemo.pipeline.loop import note_lag
 
     hist: list[list[float]] = []
     note_lag(hist, 100.2, 0.5)
@@ -432,7 +432,7 @@ def test_the_status_file_names_the_partitions_this_instance_owns(settings):
     log: list = []
     status = ListStatus()
     consumer = Assigned([[Msg(USERS, 0, user("a"))]], stop, log)
-    Runner(Recorder(settings, log), consumer, FakeProducer(log), status, stop=stop, sleep=lambda _s: None).run()
+    ProjectorLoop(Recorder(settings, log), consumer, FakeProducer(log), status, stop=stop, sleep=lambda _s: None).run()
     assert status.writes[-1]["assignment"] == [[FOLLOWS, 2], [USERS, 1], [USERS, 4]]
 
 
@@ -441,7 +441,7 @@ def test_members_are_the_running_instances_with_what_each_last_wrote(settings):
 
     from polydemo import procs
     from polydemo.pipeline import workers
-    from polydemo.pipeline.projector import status_file
+    from polydemo.pipeline.loop import status_file
 
     for instance, pid in ((1, os.getpid()), (2, 2**22 + 12345)):  # instance 2's process is gone
         procs.write_pid(workers.pid_file(settings, "graph", instance), pid)

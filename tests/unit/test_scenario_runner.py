@@ -14,7 +14,7 @@ import pytest
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError
 from polydemo.scenario import loader, model
-from polydemo.scenario.runner import Presenter, Runner
+from polydemo.scenario.runner import Presenter, ScenarioRunner
 
 
 class FakeClock:
@@ -132,7 +132,7 @@ def make(text: str, actions=None, probe=None, speed: float = 1.0, **kw):
     clock = FakeClock()
     actions = actions or Actions()
     presenter = Recorder()
-    runner = Runner(
+    runner = ScenarioRunner(
         Settings.from_env(home="/nonexistent-polydemo-home"),
         None,
         scenario(text),
@@ -540,3 +540,17 @@ def test_converged_reads_no_connector_state_when_it_holds_or_when_there_is_lag_t
 
     out = model.Converged(True).evaluate(Lagging(AssertionError("not asked")), {})
     assert not out.ok and "connector" not in out.seen
+
+
+def test_the_names_of_the_pipeline_processes_are_one_list():
+    """A scenario's worker targets are the processes ``up`` starts; the core projectors are those less the relay."""
+    from polydemo.pipeline import projectors, workers
+    from polydemo.scenario import model
+
+    assert model.WORKER_TARGETS == workers.WORKERS
+    assert (
+        tuple(projectors.CORE_PROJECTORS)
+        == workers.PROJECTOR_NAMES
+        == tuple(n for n in workers.WORKERS if n != "relay")
+    )
+    assert tuple(projectors.OPTIONAL_PROJECTORS) == workers.OPTIONAL

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import psycopg
+import pytest
+
 from polydemo.config import Settings
 from polydemo.domain import users
+from polydemo.errors import AlreadyExists, PolydemoError
 from polydemo.pipeline.events import Change
 from polydemo.stores import statements
 from polydemo.stores.cache import Cache
@@ -55,6 +59,26 @@ def test_a_signup_shows_its_insert_with_the_hash_replaced_and_no_password():
         "RETURNING id, email, name, created_at, updated_at"
     )
     assert "$argon2" not in st.text and PASSWORD not in st.text and params[2] not in st.text
+
+
+class TakenCursor(Cursor):
+    def execute(self, query, params=()):
+        raise psycopg.errors.UniqueViolation('duplicate key value violates unique constraint "users_email_key"')
+
+
+class TakenConn(Conn):
+    def cursor(self, row_factory=None):
+        return TakenCursor(self.sent)
+
+
+def test_a_taken_email_is_the_gateways_own_error_and_nothing_is_noted():
+    gw = Users(Settings.from_env(), client=TakenConn())
+    with statements.recording() as log, pytest.raises(AlreadyExists) as got:
+        gw.insert_user("ada@example.org", "Ada", "hash")
+    assert isinstance(got.value.__cause__, psycopg.errors.UniqueViolation)  # kept for --traceback
+    assert "users_email_key" in (got.value.details or "") and log.items == []
+    with pytest.raises(PolydemoError, match="is already registered; nothing was written"):
+        users.signup(Settings.from_env(), "ada@example.org", "Ada", PASSWORD, gw)
 
 
 def test_nothing_is_noted_unless_someone_records():

@@ -27,7 +27,7 @@ def lag_trend(hist: list[tuple[float, float]], now: float) -> list[float]:
 def partition_owners(members: list) -> dict[tuple[str, int], str]:
     """(topic, partition) -> the instance that owns it (``graph#2``, from the member's client id; its client
     id as it is for a consumer polydemo did not start). Pure: ``members`` are ``stores.kafka.GroupMember``s."""
-    from polydemo.pipeline.projector import instance_of
+    from polydemo.pipeline.loop import instance_of
 
     return {tp: instance_of(m.client_id) or m.client_id or "?" for m in members for tp in m.partitions}
 
@@ -51,7 +51,7 @@ class KafkaSource(BaseSource):
 
     def collect(self, frame: Frame) -> KafkaData:
         from polydemo.pipeline import lag, workers
-        from polydemo.pipeline.projector import group_id
+        from polydemo.pipeline.loop import group_id
 
         kafka = self.stores.kafka
         # One metadata and one offsets request for every partition's leader, ISR and high watermark.

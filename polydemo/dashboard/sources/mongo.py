@@ -9,6 +9,7 @@ from typing import Any
 
 from polydemo.dashboard.model import MongoData, PostRow
 from polydemo.dashboard.sources import SAMPLE, BaseSource, Frame
+from polydemo.errors import StoreTimeout
 
 SLOW_MS = 150.0  # a Mongo read slower than this is refreshed in the background (the frame shows the last one)
 
@@ -30,13 +31,11 @@ class MongoSource(BaseSource):
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="polydemo-mongo")
 
     def collect(self, frame: Frame) -> MongoData:
-        import pymongo.errors
-
         kept, refresh = self._kept, self._refresh
         if kept is None or kept[1] <= SLOW_MS:
             try:
                 return self._read(self.stores.posts)
-            except (pymongo.errors.NetworkTimeout, pymongo.errors.ExecutionTimeout):
+            except StoreTimeout:
                 kept = self._kept = (None, float("inf"), 0.0)  # slow, not down: read in the background
         if refresh is None or refresh.done():
             if refresh is not None and refresh.exception() is not None:

@@ -23,7 +23,7 @@ class PostgresSource(BaseSource):
     def collect(self, frame: Frame) -> PostgresData:
         try:
             return self._read()
-        except Exception:
+        except Exception:  # broad, and re-raised (the collector shows it): a broken psycopg connection is made anew
             self.stores.drop("users")  # a broken psycopg connection does not heal itself
             raise
 

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from polydemo.dashboard.model import WorkerRow
 from polydemo.dashboard.sources import BaseSource, Frame, short
+
+log = logging.getLogger(__name__)
 
 
 class ProjectorsSource(BaseSource):
@@ -22,6 +26,9 @@ class ProjectorsSource(BaseSource):
                 for st in workers.statuses(self.settings, name):  # every instance (`projector scale`)
                     label = st.name if st.instance == 1 else f"{st.name}#{st.instance}"
                     rows.append(WorkerRow(label, st.running, st.state, st.pid, st.processed, st.last_error))
-            except Exception as exc:  # noqa: BLE001
+            # broad: a status file half written or unreadable (OSError, ValueError) or a process gone mid-read
+            # (psutil) is one row's "unknown" with the error, never the whole panel's
+            except Exception as exc:
+                log.debug("status of %s", name, exc_info=True)
                 rows.append(WorkerRow(name, False, "unknown", last_error=short(exc)))
         return rows

@@ -122,5 +122,7 @@ class SchemasSource(BaseSource):
         self._closing.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._future is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._future.result(timeout=FIRST_SCHEMA_READ_S + 1.0)
+            except Exception as exc:  # noqa: BLE001 - closing: the read's error (or timeout) changes nothing now
+                log.debug("schema read ended at close: %s", short(exc))

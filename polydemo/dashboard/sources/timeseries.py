@@ -24,6 +24,6 @@ class TimeseriesSource(BaseSource):
                 self.label = events.label()
             total, minutes, per_type = events.per_minute(WINDOW_MINUTES, exact_below=EXACT_BELOW)
             return TimeseriesData(total, [m.isoformat() for m in minutes], per_type, events.total_estimated)
-        except Exception:
+        except Exception:  # broad, and re-raised (the collector shows it): a broken psycopg connection is made anew
             self.stores.drop("events")  # a broken psycopg connection does not heal itself
             raise

@@ -1,8 +1,9 @@
-"""Entry point of one pipeline process: ``python -m polydemo.pipeline.worker graph|cache|analytics|relay``.
+"""Entry point of one pipeline process: ``python -m polydemo.pipeline.process graph|cache|analytics|relay``.
 
 It builds what the loop talks to (the real confluent-kafka consumer and DLQ producer, the
 status file, the stop event set by SIGTERM/SIGINT) and logs one line per event to stdout,
-which ``workers.start`` sends to ``logs/projector-<name>.log``.
+which ``workers.start`` sends to ``logs/projector-<name>.log`` (``pipeline/workers.py`` starts, stops and
+inspects these processes).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def stop_on_signals() -> threading.Event:
 def run_projector(settings: Settings, name: str, stop: threading.Event, instance: int = 1) -> None:
     from confluent_kafka import Consumer, Producer
 
-    from polydemo.pipeline.projector import (
-        Runner,
+    from polydemo.pipeline.loop import (
+        ProjectorLoop,
         StatusFile,
         client_id,
         consumer_config,
@@ -48,21 +49,21 @@ def run_projector(settings: Settings, name: str, stop: threading.Event, instance
     dlq = Producer(dlq_producer_config(settings))
     status = StatusFile(status_file(settings, name, instance))
     # confluent-kafka's classes match the loop's Consumer/Producer protocols; their C signatures are untyped.
-    Runner(projector, consumer, dlq, status, stop=stop, instance=instance).run()  # type: ignore[arg-type]
+    ProjectorLoop(projector, consumer, dlq, status, stop=stop, instance=instance).run()  # type: ignore[arg-type]
 
 
 def main(argv: list[str]) -> int:
     from polydemo.errors import ExitStatus
-    from polydemo.pipeline.projectors import ALL_PROJECTORS as PROJECTORS
+    from polydemo.pipeline.projectors import ALL_PROJECTORS
 
-    usage = "usage: python -m polydemo.pipeline.worker graph|cache|analytics|wtf|relay [INSTANCE]"
+    usage = "usage: python -m polydemo.pipeline.process graph|cache|analytics|wtf|relay [INSTANCE]"
     if len(argv) not in (1, 2) or (len(argv) == 2 and (not argv[1].isdigit() or int(argv[1]) < 1)):
         print(usage, file=sys.stderr)
         return ExitStatus.USAGE
     name = argv[0]
     instance = int(argv[1]) if len(argv) == 2 else 1
-    if name != "relay" and name not in PROJECTORS:
-        print(f"unknown projector {name!r}; expected one of {', '.join(PROJECTORS)}, relay", file=sys.stderr)
+    if name != "relay" and name not in ALL_PROJECTORS:
+        print(f"unknown projector {name!r}; expected one of {', '.join(ALL_PROJECTORS)}, relay", file=sys.stderr)
         return ExitStatus.USAGE
     setup_logging()
     settings = Settings.from_env()

@@ -1,4 +1,5 @@
-"""The one consumer loop every projector runs: poll, decode, write idempotently, then commit.
+"""The one consumer loop every projector runs: poll, decode, write idempotently, then commit (the projectors
+themselves, one store writer each, are in ``pipeline/projectors.py``).
 
 * Offsets are committed only after the store write succeeded (at-least-once delivery; the
   writes are idempotent, so the projection is effectively-once).
@@ -12,9 +13,9 @@
   with its source key, topic/partition/offset, the Kafka record timestamp, and when the projector
   consumed and applied it (``polydemo trace`` reads it; written with the status, never fsynced).
 
-The loop (:class:`Runner`) is given everything it talks to: the Kafka consumer, the DLQ producer,
+The loop (:class:`ProjectorLoop`) is given everything it talks to: the Kafka consumer, the DLQ producer,
 the projector (the store writer), a status sink, the stop event and the retry sleep. Production
-code (``pipeline/worker.py``) passes the real confluent-kafka clients; tests/unit/test_projector_loop.py
+code (``pipeline/process.py``) passes the real confluent-kafka clients; tests/unit/test_projector_loop.py
 passes small in-memory stand-ins for those client objects.
 """
 
@@ -266,7 +267,7 @@ def applied_record(m: Message, ch: Change, consumed_at: float, applied_at: float
     }
 
 
-class Runner:
+class ProjectorLoop:
     STATUS_EVERY_S = 0.5
 
     def __init__(
