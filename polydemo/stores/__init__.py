@@ -86,7 +86,7 @@ BY_CLIENT = {**{s.client: s for s in reversed(REGISTRY)}, "cimpl": BY_SERVICE["k
 def import_clients() -> None:
     """Import every store module, and so its client library, now: a caller about to read the stores from many
     threads at once (the dashboard's sources) calls this first, because an import takes a lock."""
-    for module in dict.fromkeys(_MODULES.values()):
+    for module in dict.fromkeys(s.module for s in REGISTRY):
         importlib.import_module(f"polydemo.stores.{module}")
 
 
