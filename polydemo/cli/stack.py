@@ -242,7 +242,7 @@ def logs(
                 else:
                     time.sleep(0.25)
         except KeyboardInterrupt:
-            pass
+            pass  # Ctrl-C is how `logs --follow` ends: a clean exit, not an error
 
 
 def doctor(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:

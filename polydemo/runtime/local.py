@@ -354,7 +354,7 @@ def controller_leader(settings: Settings) -> tuple[int, int] | None:
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError):
-            continue
+            continue  # a broker that has not written (or is rewriting) its quorum state: ask the next
         leader, epoch = doc.get("leaderId", -1), doc.get("leaderEpoch", -1)
         if isinstance(leader, int) and leader >= 0 and (best is None or epoch > best[1]):
             best = (leader, int(epoch))

@@ -444,7 +444,7 @@ def _shared_cluster_id(settings: Settings) -> str:
             try:
                 os.link(tmp, path)  # atomic, and fails if another process made it first
             except FileExistsError:
-                pass
+                pass  # another process made it first: theirs is the cluster id, read below
             finally:
                 tmp.unlink(missing_ok=True)
         return path.read_text().strip()

@@ -211,7 +211,8 @@ class ComposeProject:
         try:
             res = self.compose("logs", "--no-color", "--no-log-prefix", "--tail", str(lines), service, timeout=30)
             return _last_lines(res.output, lines) if res.ok else ""
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - only the details of an error already being reported
+            log.debug("compose logs %s: %s", service, exc)
             return ""
 
 
@@ -222,6 +223,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
         else:  # pragma: no cover - Windows
             proc.kill()
     except (ProcessLookupError, PermissionError, OSError):
-        pass
+        pass  # already gone (or never ours to kill): the wait below reaps what is left
     with contextlib.suppress(subprocess.TimeoutExpired):  # pragma: no cover - SIGKILL is not refused
         proc.wait(10)

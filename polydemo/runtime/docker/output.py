@@ -73,7 +73,7 @@ def parse_ps_json(text: str) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                continue
+                continue  # Compose interleaves progress text with its JSON lines: skip what is not one
     return rows
 
 
