@@ -75,6 +75,11 @@ def default_cache() -> Path:
 RUNTIMES = ("auto", "local", "docker")
 
 
+FETCH_WAIT_MS = 500
+"""How long the broker may hold an empty fetch (librdkafka's default is 500). With ``fetch.min.bytes=1`` a
+fetch returns as soon as one record is appended, so this bounds only how often an idle consumer asks again."""
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"POLYDEMO_{name.upper()}", default)
 
@@ -166,6 +171,11 @@ class Settings:
     # POLYDEMO_COMPOSE_OVERRIDE: compose files applied after docker-compose.yml (os.pathsep-separated). Unset
     # for users (the official images); the docker harness names tests/docker/compose.standins.yml.
     compose_overrides: tuple[Path, ...] = ()
+    # POLYDEMO_FETCH_WAIT_MS: how long the broker may hold a projector's empty fetch (pipeline/loop.py's
+    # consumer_config; bench/all.py measures librdkafka's default beside ours). Not a user setting.
+    fetch_wait_ms: int = FETCH_WAIT_MS
+    # POLYDEMO_SETUP_PYTHON: the interpreter setup makes the SecantusDB venv with (else polydemo's own).
+    setup_python: str | None = None
 
     # ---- derived paths -------------------------------------------------
     @property
@@ -306,4 +316,6 @@ class Settings:
             redis_server=_env("redis_server") or "redis-server",
             mongo_server=_env_path("mongo_server"),
             compose_overrides=compose_override_paths(_env("compose_override") or ""),
+            fetch_wait_ms=int(raw_wait) if (raw_wait := _env("fetch_wait_ms") or "").isdigit() else FETCH_WAIT_MS,
+            setup_python=_env("setup_python") or None,
         )

@@ -485,17 +485,21 @@ def unexpected(c: Component, exc: BaseException, log: Path) -> SetupError:
     )
 
 
-def default_python() -> str:
+def default_python(settings: Settings) -> str:
     """The interpreter for the SecantusDB venv: POLYDEMO_SETUP_PYTHON, else the one running polydemo."""
-    return os.environ.get("POLYDEMO_SETUP_PYTHON") or getattr(sys, "_base_executable", None) or sys.executable
+    return settings.setup_python or getattr(sys, "_base_executable", None) or sys.executable
 
 
 @dataclass
 class Setup:
     settings: Settings
     host: Host = field(default_factory=Host)
-    python: str = field(default_factory=default_python)
+    python: str = ""  # "": default_python(settings)
     components: tuple[Component, ...] = COMPONENTS
+
+    def __post_init__(self) -> None:
+        if not self.python:
+            self.python = default_python(self.settings)
 
     def select(self, names: list[str] | None) -> list[Component]:
         if not names:

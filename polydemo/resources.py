@@ -87,6 +87,8 @@ def is_checkout() -> bool:
 
 
 def root() -> Root:
+    # The one POLYDEMO_* read outside config.Settings, on purpose: where the package's own files are is a
+    # property of the install, needed before (and by) Settings, and the same for every Settings in a process.
     explicit = os.environ.get("POLYDEMO_RESOURCES")
     if explicit:
         return Root(Path(explicit).expanduser().resolve(), "POLYDEMO_RESOURCES")

@@ -188,17 +188,6 @@ class StatusFile:
         tmp.replace(self.path)
 
 
-FETCH_WAIT_MS = 500
-"""How long the broker may hold an empty fetch (librdkafka's default is 500). With ``fetch.min.bytes=1`` a
-fetch returns as soon as one record is appended, so this bounds only how often an idle consumer asks again.
-``POLYDEMO_FETCH_WAIT_MS`` overrides it (bench/all.py measures the library default beside ours)."""
-
-
-def fetch_wait_ms() -> int:
-    raw = os.environ.get("POLYDEMO_FETCH_WAIT_MS", "")
-    return int(raw) if raw.isdigit() else FETCH_WAIT_MS
-
-
 def consumer_config(settings: Settings, group: str, client: str | None = None) -> dict:
     return kafka.client_config(
         settings,
@@ -207,7 +196,7 @@ def consumer_config(settings: Settings, group: str, client: str | None = None) -
             "group.id": group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": fetch_wait_ms(),
+            "fetch.wait.max.ms": settings.fetch_wait_ms,  # POLYDEMO_FETCH_WAIT_MS, config.FETCH_WAIT_MS
             "fetch.min.bytes": 1,
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000,

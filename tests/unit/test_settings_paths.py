@@ -49,3 +49,23 @@ def test_the_services_use_what_the_settings_say(tmp_path, monkeypatch):
     assert f"`{tmp_path / 'pg' / 'postgres'}` not found" in [p.what for p in specs["postgres"].requirements(s)]
     assert specs["mongo"].argv(s)[0] == str(tmp_path / "mongod")
     assert "Java not found" in [p.what for p in specs["kafka"].requirements(s)]  # no java at that path
+
+
+def test_the_fetch_wait_and_the_setup_python_come_from_settings(tmp_path, monkeypatch):
+    from polydemo import provision
+    from polydemo.config import FETCH_WAIT_MS
+    from polydemo.pipeline.loop import consumer_config
+
+    monkeypatch.delenv("POLYDEMO_FETCH_WAIT_MS", raising=False)
+    monkeypatch.delenv("POLYDEMO_SETUP_PYTHON", raising=False)
+    plain = Settings.from_env(home=tmp_path)
+    assert consumer_config(plain, "g")["fetch.wait.max.ms"] == FETCH_WAIT_MS
+    assert provision.Setup(plain).python  # the running interpreter's base
+    monkeypatch.setenv("POLYDEMO_FETCH_WAIT_MS", "20")
+    monkeypatch.setenv("POLYDEMO_SETUP_PYTHON", "/opt/py/bin/python3")
+    s = Settings.from_env(home=tmp_path)
+    assert consumer_config(s, "g")["fetch.wait.max.ms"] == 20
+    assert provision.Setup(s).python == "/opt/py/bin/python3"
+    assert provision.Setup(s, python="/usr/bin/python3").python == "/usr/bin/python3"  # an explicit one wins
+    monkeypatch.setenv("POLYDEMO_FETCH_WAIT_MS", "soon")  # not a number: the default, as before
+    assert Settings.from_env(home=tmp_path).fetch_wait_ms == FETCH_WAIT_MS
