@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import psycopg
-
 from polydemo import seed
 from polydemo.config import SERVICES, Settings
 from polydemo.pipeline import connector, workers
@@ -83,11 +81,8 @@ def partition_notes(settings: Settings, counts: dict[str, int]) -> list[str]:
 
 def slot_status(settings: Settings) -> SlotInfo | None:
     """The Debezium slot's retained WAL, cap and oldest unsent change; None when Postgres does not answer."""
-    try:
-        with Users(settings) as users:
-            return users.slot()
-    except psycopg.OperationalError:
-        return None
+    with Users(settings) as users:
+        return users.slot_if_up()
 
 
 def bring_down(runtime: Runtime, services: list[str] | None = None, progress: ProgressFn = _ignore) -> dict[str, str]:

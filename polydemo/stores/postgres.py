@@ -467,6 +467,13 @@ class Users(Gateway[psycopg.Connection]):
     def slot(self, peek: bool = True) -> SlotInfo:
         return slot_info(self.conn, self.settings.slot_name, self.settings.publication, peek=peek)
 
+    def slot_if_up(self) -> SlotInfo | None:
+        """:meth:`slot`, or None when Postgres does not answer (``status`` shows the row without it)."""
+        try:
+            return self.slot()
+        except psycopg.OperationalError:
+            return None
+
     def slot_active(self) -> bool | None:
         """None: no slot; else whether a connection (Connect) holds it."""
         row = self.conn.execute(

@@ -137,11 +137,7 @@ CLIENT_LIBRARIES = {"psycopg", "psycopg_pool", "pymongo", "bson", "neo4j", "redi
 CLIENT_SPEAKERS = {"stores", "pipeline"}
 
 # (module, client library) tolerated for now; the test fails on a new one and when a known one is gone.
-KNOWN_CLIENTS: set[tuple[str, str]] = {
-    # stack.slot_status catches psycopg.OperationalError (Postgres down): goes when it catches a polydemo error
-    # from the gateway instead (issue 23; stack.py was another branch's to change then).
-    ("polydemo.stack", "psycopg"),
-}
+KNOWN_CLIENTS: set[tuple[str, str]] = set()  # none left (stack.py's psycopg went with Users.slot_if_up)
 
 
 def client_imports(root: Path = ROOT) -> set[tuple[str, str]]:
