@@ -39,6 +39,8 @@ DEFAULT_EXTRA_PORTS: dict[str, int] = {
     "kafka_3": 9095,
     "kafka_controller_2": 9096,
     "kafka_controller_3": 9097,
+    # The web gateway (`polydemo web`, docs/web.md): its API and its page on one port.
+    "web": 4000,
 }
 
 # How many Kafka brokers a stack can run: one (the laptop default) or a three-node KRaft cluster.
