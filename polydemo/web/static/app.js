@@ -1,0 +1,804 @@
+// polydemo's live view (docs/web.md): plain ES2020, no framework, no build step, nothing from a CDN.
+// It draws GET /api/snapshot and the /api/live messages (snapshot, flow, caption, edges) on one SVG with
+// fixed positions, and calls POST /graphql for the controls.
+// Every piece of user text (names, emails, titles, feed details, errors) goes in through textContent or
+// createTextNode, never innerHTML: a name like <img src=x onerror=alert(1)> shows as those characters.
+"use strict";
+
+(() => {
+  const SVG = "http://www.w3.org/2000/svg";
+  const $ = (sel) => document.querySelector(sel);
+
+  // ------------------------------------------------------------------ the drawing: fixed positions
+  // viewBox 0 0 1000 560. kind: what the node shows (store: a count; projector: state + lag; ...).
+  const NODES = {
+    ui: { x: 15, y: 40, w: 120, h: 92, title: "UI", engine: "this browser", kind: "ui" },
+    gateway: { x: 15, y: 228, w: 120, h: 104, title: "gateway", engine: "Starlette+GraphQL", kind: "gateway" },
+    postgres: { x: 170, y: 62, w: 140, h: 156, title: "Postgres", engine: "source of truth", kind: "store", unit: "users" },
+    mongo: { x: 170, y: 342, w: 140, h: 156, title: "Mongo", engine: "posts (wire API)", kind: "store", unit: "posts" },
+    connect: { x: 345, y: 88, w: 112, h: 104, title: "Debezium", engine: "Kafka Connect", kind: "connect" },
+    relay: { x: 345, y: 368, w: 112, h: 104, title: "relay", engine: "change stream", kind: "relay" },
+    kafka: { x: 495, y: 206, w: 118, h: 148, title: "Kafka", engine: "the log", kind: "kafka", unit: "records" },
+    graph: { x: 650, y: 14, w: 128, h: 158, title: "graph", engine: "projector", kind: "projector" },
+    cache: { x: 650, y: 201, w: 128, h: 158, title: "cache", engine: "projector", kind: "projector" },
+    analytics: { x: 650, y: 388, w: 128, h: 158, title: "analytics", engine: "projector", kind: "projector" },
+    neo4j: { x: 826, y: 28, w: 164, h: 130, title: "Neo4j", engine: "graph read model", kind: "store", unit: "nodes" },
+    redis: { x: 826, y: 215, w: 164, h: 130, title: "Redis", engine: "profile cache", kind: "store", unit: "profiles" },
+    timeseries: { x: 826, y: 402, w: 164, h: 130, title: "time-series", engine: "events per minute", kind: "store", unit: "events" },
+  };
+  const EDGES = [
+    ["ui", "gateway"],
+    ["gateway", "postgres"],
+    ["gateway", "mongo"],
+    ["postgres", "connect"],
+    ["connect", "kafka"],
+    ["mongo", "relay"],
+    ["relay", "kafka"],
+    ["kafka", "graph"],
+    ["graph", "neo4j"],
+    ["kafka", "cache"],
+    ["cache", "redis"],
+    ["kafka", "analytics"],
+    ["analytics", "timeseries"],
+  ];
+  const PROJECTORS = ["graph", "cache", "analytics"];
+  const STORE_OF = { graph: "neo4j", cache: "redis", analytics: "timeseries" };
+  const SEGMENT_MS = 380; // how long a dot takes along one drawn edge
+  const MAX_DOTS = 80; // beyond this (a load test), flows are listed and recorded but not animated
+
+  const state = {
+    snapshot: null,
+    live: false,
+    flows: new Map(), // id -> {flow, drawn: Set<hop index>, ends: {hop index: epoch ms its dot arrives}}
+    order: [], // flow ids, newest first
+    edgeCounts: {},
+    dots: 0,
+    token: null,
+    user: null,
+  };
+  window.polydemo = { drawn: {}, state, version: 1 };
+
+  // ------------------------------------------------------------------ small helpers
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  }
+  function svg(tag, attrs = {}, text) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+  function fmt(n, estimated) {
+    if (!isNum(n)) return "—";
+    return (estimated ? "≈" : "") + Math.round(n).toLocaleString("en-US");
+  }
+  function fmtMs(ms) {
+    if (!isNum(ms)) return "?";
+    return ms >= 10000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms) + " ms";
+  }
+  function trunc(s, n) {
+    s = s == null ? "" : String(s);
+    return s.length > n ? s.slice(0, Math.max(1, n - 1)) + "…" : s;
+  }
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+  function setAttr(node, k, v) {
+    v = String(v);
+    if (node.getAttribute(k) !== v) node.setAttribute(k, v);
+  }
+  function clock(ms) {
+    const d = new Date(ms);
+    return isNaN(d) ? "" : d.toTimeString().slice(0, 8);
+  }
+
+  // ------------------------------------------------------------------ build the SVG once
+  const parts = {}; // node name -> {g, count, sub, err, state, lag, spark, title}
+  const edgeParts = {}; // "from-to" -> {g, path, label}
+
+  function center(n) {
+    const b = NODES[n];
+    return [b.x + b.w / 2, b.y + b.h / 2];
+  }
+  // Where the line from the centre of box b towards (dx, dy) leaves it.
+  function boundary(b, dx, dy) {
+    const hw = b.w / 2 + 4, hh = b.h / 2 + 4;
+    const t = Math.min(dx ? hw / Math.abs(dx) : Infinity, dy ? hh / Math.abs(dy) : Infinity);
+    return [b.x + b.w / 2 + dx * t, b.y + b.h / 2 + dy * t];
+  }
+
+  function buildGraph() {
+    const edgesG = $("#edges"), nodesG = $("#nodes");
+    for (const [a, b] of EDGES) {
+      const [ax, ay] = center(a), [bx, by] = center(b);
+      const [x1, y1] = boundary(NODES[a], bx - ax, by - ay);
+      const [x2, y2] = boundary(NODES[b], ax - bx, ay - by);
+      const key = `${a}-${b}`;
+      const g = svg("g", { class: "edge", "data-edge": key, "data-ok": "true" });
+      const path = svg("path", { d: `M${x1.toFixed(1)},${y1.toFixed(1)} L${x2.toFixed(1)},${y2.toFixed(1)}` });
+      const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
+      const vertical = Math.abs(x2 - x1) < Math.abs(y2 - y1);
+      const label = svg("text", {
+        class: "ecount",
+        x: vertical ? mx + 8 : mx,
+        y: vertical ? my + 6 : my - 9,
+        "text-anchor": vertical ? "start" : "middle",
+        "data-count": "",
+      });
+      g.append(svg("title", {}, `${a} → ${b}: changes over the last 30 s`), path, label);
+      edgesG.append(g);
+      edgeParts[key] = { g, path, label };
+    }
+    for (const [name, b] of Object.entries(NODES)) {
+      const g = svg("g", { class: `node ${b.kind}`, "data-node": name, "data-ok": "unknown", transform: `translate(${b.x},${b.y})` });
+      const tip = svg("title", {}, b.title);
+      g.append(tip, svg("rect", { class: "frame", width: b.w, height: b.h, rx: 10 }));
+      g.append(svg("text", { class: "title", x: 10, y: 25 }, b.title));
+      const engine = svg("text", { class: "engine", x: 10, y: 44 }, b.engine);
+      g.append(engine);
+      const p = { g, tip, engine };
+      if (b.kind === "store" || b.kind === "kafka") {
+        p.count = svg("text", { class: "count", x: 10, y: 84, "data-count": "" }, "—");
+        p.unit = svg("text", { class: "unit", x: 10, y: 104 }, b.unit);
+        p.sub = svg("text", { class: "sub", x: 10, y: 124 }, "");
+      } else if (b.kind === "projector") {
+        p.state = svg("text", { class: "state", x: 10, y: 68 }, "…");
+        p.count = svg("text", { class: "lag", x: 10, y: 100, "data-count": "" }, "—");
+        p.unit = svg("text", { class: "unit", x: 10, y: 118 }, "lag");
+        p.sparkBase = svg("line", { class: "sparkbase", x1: 10, x2: b.w - 10, y1: b.h - 8, y2: b.h - 8 });
+        p.spark = svg("polyline", { class: "spark", points: "" });
+        g.append(p.sparkBase, p.spark);
+      } else {
+        p.state = svg("text", { class: "state", x: 10, y: 72 }, "…");
+        p.sub = svg("text", { class: "sub", x: 10, y: 94 }, "");
+      }
+      p.err = svg("text", { class: "err", x: 10, y: b.h - 10 }, "");
+      for (const k of ["count", "unit", "sub", "state"]) if (p[k]) g.append(p[k]);
+      g.append(p.err);
+      nodesG.append(g);
+      parts[name] = p;
+    }
+    $("#arch").append(
+      svg("text", { class: "engine", x: 12, y: 552, fill: "currentColor" },
+        "numbers on arrows: changes in the last 30 s · dots: a change travelling, ms since its commit"),
+    );
+  }
+
+  // ------------------------------------------------------------------ the snapshot
+  function svc(snap, name) {
+    return (snap.services || []).find((s) => s && s.name === name) || null;
+  }
+  function workerRows(snap, name) {
+    return (snap.projectors || []).filter((r) => r && (r.name === name || String(r.name).startsWith(name + "#")));
+  }
+  function group(snap, projector) {
+    return ((snap.kafka && snap.kafka.groups) || []).find((g) => g && g.projector === projector) || null;
+  }
+  function setNode(name, ok, { count, estimated, sub, error, st, label } = {}) {
+    const p = parts[name];
+    setAttr(p.g, "data-ok", ok === null ? "unknown" : ok ? "true" : "false");
+    if (p.count && count !== undefined) setText(p.count, fmt(count, estimated));
+    if (p.sub && sub !== undefined) setText(p.sub, sub);
+    if (p.state && st !== undefined) setText(p.state, st);
+    const b = NODES[name];
+    setText(p.err, error ? trunc(error, Math.floor(b.w / 7.6)) : "");
+    setText(p.tip, [b.title, label, error].filter(Boolean).join("\n"));
+  }
+
+  function renderSnapshot(snap) {
+    state.snapshot = snap;
+    window.polydemo.snapshot = snap;
+    const health = {};
+    for (const name of ["postgres", "mongo", "neo4j", "redis", "timeseries", "kafka", "connect"]) {
+      const s = svc(snap, name);
+      health[name] = s ? { ok: !!s.ok, error: s.error || (s.ok ? null : "down"), label: s.label || "" } : { ok: null, error: null, label: "" };
+    }
+    const pg = snap.postgres, mg = snap.mongo, n4 = snap.neo4j, rd = snap.redis, ts = snap.timeseries;
+    setNode("postgres", health.postgres.ok, {
+      count: pg ? pg.users : null, estimated: pg && pg.users_estimated,
+      sub: pg ? `${fmt(pg.follows, pg.follows_estimated)} follows` : "", error: health.postgres.error, label: health.postgres.label,
+    });
+    setNode("mongo", health.mongo.ok, {
+      count: mg ? mg.posts : null, sub: mg && mg.posts === null ? "counting…" : "", error: health.mongo.error, label: health.mongo.label,
+    });
+    setNode("neo4j", health.neo4j.ok, {
+      count: n4 ? n4.nodes : null, sub: n4 ? `${fmt(n4.follows)} follows` : "", error: health.neo4j.error, label: health.neo4j.label,
+    });
+    setNode("redis", health.redis.ok, {
+      count: rd ? rd.profiles : null, sub: rd ? `hits ${fmt(rd.hits)} · miss ${fmt(rd.misses)}` : "", error: health.redis.error, label: health.redis.label,
+    });
+    setNode("timeseries", health.timeseries.ok, {
+      count: ts ? ts.events : null, estimated: ts && ts.events_estimated, sub: ts && ts.minutes ? `${ts.minutes.length} min buckets` : "",
+      error: health.timeseries.error, label: health.timeseries.label,
+    });
+    const kf = snap.kafka;
+    const highs = kf && Array.isArray(kf.partitions) ? kf.partitions.reduce((a, p) => a + (isNum(p && p.high) ? p.high : 0), 0) : null;
+    setNode("kafka", health.kafka.ok, {
+      count: highs, sub: kf ? `${(kf.partitions || []).length} partitions · ${(kf.brokers || []).length || "?"} broker` : "",
+      error: health.kafka.error, label: health.kafka.label,
+    });
+    setText($("#brokers"), kf && kf.brokers && kf.brokers.length ? `brokers ${kf.brokers.join(", ")}` : "");
+
+    // Debezium: the service's health and the connector's state.
+    const cn = snap.connect;
+    const cstate = cn ? String(cn.state || "?") : health.connect.ok === false ? "down" : "?";
+    const tasks = cn && Array.isArray(cn.tasks) ? cn.tasks : [];
+    const running = tasks.filter((t) => t && t.state === "RUNNING").length;
+    const trace = tasks.map((t) => t && t.trace).find(Boolean);
+    const connectOk = health.connect.ok === false ? false : cn ? cstate === "RUNNING" && (tasks.length === 0 || running === tasks.length) : health.connect.ok;
+    setNode("connect", connectOk, { st: cstate, sub: cn ? `tasks ${running}/${tasks.length}` : "", error: health.connect.error || (trace ? trace.split("\n")[0] : null), label: health.connect.label });
+    setAttr(parts.connect.g, "data-state", cstate);
+
+    // The relay and the projectors: their process rows; a projector's lag from its consumer group.
+    const relay = workerRows(snap, "relay");
+    const relayUp = relay.some((r) => r.running);
+    setNode("relay", relay.length ? relayUp : null, { st: relay.length ? relay[0].state : "?", sub: relay.length && isNum(relay[0].processed) ? `${fmt(relay[0].processed)} sent` : "", error: relay.length ? relay[0].last_error : null });
+    setAttr(parts.relay.g, "data-state", relay.length ? relay[0].state : "unknown");
+    const projOk = {};
+    for (const name of PROJECTORS) {
+      const rows = workerRows(snap, name);
+      const up = rows.filter((r) => r.running);
+      const st = up.length ? up[0].state : rows.length ? rows[0].state || "stopped" : "unknown";
+      const ok = rows.length ? up.length > 0 && !["stopped", "paused", "failed", "unknown"].includes(st) : null;
+      projOk[name] = ok;
+      const g = group(snap, name);
+      const lag = g && isNum(g.lag) ? g.lag : null;
+      const p = parts[name];
+      setNode(name, ok, { count: lag, st: up.length > 1 ? `${st} ×${up.length}` : st, error: rows.map((r) => r.last_error).find(Boolean) || null });
+      setAttr(p.g, "data-state", st);
+      setAttr(p.g, "data-lag", lag === null ? "" : lag);
+      setAttr(p.g, "data-lagging", lag > 0 ? "true" : "false");
+      setText(p.unit, g && isNum(g.lag_s) && g.lag_s > 0 ? `lag · ${g.lag_s.toFixed(1)} s behind` : "lag");
+      const trend = g && Array.isArray(g.lag_trend) ? g.lag_trend.filter(isNum) : [];
+      const b = NODES[name];
+      if (trend.length > 1) {
+        const max = Math.max(1, ...trend), w = b.w - 20, top = b.h - 34, hgt = 24;
+        const pts = trend.map((v, i) => `${(10 + (i * w) / (trend.length - 1)).toFixed(1)},${(top + hgt - (v / max) * hgt).toFixed(1)}`);
+        setAttr(p.spark, "points", pts.join(" "));
+      } else setAttr(p.spark, "points", "");
+    }
+    // Edges: a dead store, a stopped projector or a paused connector shows on its edge too.
+    const edgeState = {
+      "ui-gateway": state.live,
+      "gateway-postgres": health.postgres.ok !== false,
+      "gateway-mongo": health.mongo.ok !== false,
+      "postgres-connect": connectOk === false ? (cstate === "PAUSED" ? "paused" : false) : health.postgres.ok !== false,
+      "connect-kafka": connectOk === false ? (cstate === "PAUSED" ? "paused" : false) : health.kafka.ok !== false,
+      "mongo-relay": relay.length ? relayUp && health.mongo.ok !== false : health.mongo.ok !== false,
+      "relay-kafka": relay.length ? relayUp && health.kafka.ok !== false : health.kafka.ok !== false,
+    };
+    for (const name of PROJECTORS) {
+      edgeState[`kafka-${name}`] = projOk[name] !== false && health.kafka.ok !== false;
+      edgeState[`${name}-${STORE_OF[name]}`] = projOk[name] !== false && health[STORE_OF[name]].ok !== false;
+    }
+    for (const [key, ok] of Object.entries(edgeState)) setAttr(edgeParts[key].g, "data-ok", ok === "paused" ? "paused" : ok ? "true" : "false");
+
+    renderPartitions(snap);
+    renderFeed(snap);
+  }
+
+  function shortTopic(t) {
+    const s = String(t || "");
+    const bits = s.split(".");
+    return bits.length > 2 ? bits.slice(-2).join(".") : s;
+  }
+
+  function renderPartitions(snap) {
+    const table = $("#partitions");
+    const kf = snap.kafka;
+    const groups = kf && Array.isArray(kf.groups) ? kf.groups.filter(Boolean) : [];
+    const head = el("tr", {}, el("th", {}, "topic[p]"), el("th", {}, "high"));
+    for (const g of groups) head.append(el("th", { title: `${g.group}: committed, lag, owner` }, `${g.projector}`));
+    const rows = [];
+    const parts = kf && Array.isArray(kf.partitions) ? kf.partitions.filter(Boolean) : [];
+    for (const p of parts) {
+      const tr = el("tr", { "data-partition": `${p.topic}:${p.partition}` }, el("td", {}, `${shortTopic(p.topic)}[${p.partition}]`), el("td", {}, fmt(p.high)));
+      for (const g of groups) {
+        const pl = (g.partitions || []).find((x) => x && x.topic === p.topic && x.partition === p.partition);
+        if (!pl) {
+          tr.append(el("td", { class: "muted" }, "·"));
+          continue;
+        }
+        const owner = pl.owner ? String(pl.owner).replace(g.projector, "") || "#1" : "—";
+        const td = el("td", { class: pl.lag > 0 ? "lagging" : "", title: `committed ${pl.committed ?? "none"}, lag ${pl.lag}, owner ${pl.owner || "none"}` },
+          `${fmt(pl.committed)} `, pl.lag > 0 ? `+${fmt(pl.lag)} ` : "✓ ", el("span", { class: "owner" }, owner));
+        tr.append(td);
+      }
+      rows.push(tr);
+    }
+    if (!rows.length) rows.push(el("tr", {}, el("td", { class: "muted" }, kf ? "no partitions yet" : "Kafka not answering")));
+    table.tHead.replaceChildren(head);
+    table.tBodies[0].replaceChildren(...rows);
+  }
+
+  function renderFeed(snap) {
+    const items = Array.isArray(snap.feed) ? snap.feed.filter(Boolean).slice() : [];
+    items.sort((a, b) => (b.ts_ms || 0) - (a.ts_ms || 0) || (b.offset || 0) - (a.offset || 0));
+    const lis = items.slice(0, 40).map((f) => {
+      const bad = /dead|tombstone|delete/.test(String(f.op || ""));
+      return el("li", {},
+        el("span", { class: "t" }, clock(f.ts_ms)), " ",
+        el("span", { class: bad ? "op bad" : "op" }, String(f.op || "")), " ",
+        el("span", { class: "topic" }, `${f.topic}[${f.partition}]@${f.offset}`), " ",
+        String(f.key || ""), " ",
+        el("b", {}, String(f.detail || "")));
+    });
+    if (!lis.length) lis.push(el("li", { class: "muted" }, "no events yet"));
+    $("#feed").replaceChildren(...lis);
+  }
+
+  // ------------------------------------------------------------------ edges (counts over 30 s)
+  const ADJ = {};
+  for (const [a, b] of EDGES) (ADJ[a] = ADJ[a] || []).push(b);
+  function route(from, to) {
+    // The drawn edges a hop travels along (postgres → kafka goes through Debezium): breadth first.
+    if (from === to) return [];
+    const prev = { [from]: null }, queue = [from];
+    while (queue.length) {
+      const n = queue.shift();
+      for (const m of ADJ[n] || []) {
+        if (m in prev) continue;
+        prev[m] = n;
+        if (m === to) {
+          const path = [];
+          for (let c = to; prev[c] !== null; c = prev[c]) path.unshift(`${prev[c]}-${c}`);
+          return path;
+        }
+        queue.push(m);
+      }
+    }
+    return null;
+  }
+  function renderEdges(counts) {
+    const total = {};
+    for (const [key, n] of Object.entries(counts || {})) {
+      if (!isNum(n)) continue;
+      const [a, b] = key.split("-");
+      const segs = edgeParts[key] ? [key] : route(a, b) || [];
+      for (const s of segs) total[s] = (total[s] || 0) + n;
+    }
+    state.edgeCounts = total;
+    for (const [key, p] of Object.entries(edgeParts)) {
+      const n = total[key] || 0;
+      setText(p.label, n ? fmt(n) : "");
+      setAttr(p.label, "data-count", n);
+      p.g.classList.toggle("hot", n > 0);
+    }
+  }
+
+  // ------------------------------------------------------------------ flows: dots and the waterfall
+  function animate(segs, startAt, label, onStart) {
+    const dotsG = $("#dots");
+    const begin = () => {
+      if (onStart) onStart();
+      if (state.dots >= MAX_DOTS || !segs.length) return;
+      state.dots++;
+      const dot = svg("circle", { class: "dot", r: 9, cx: -50, cy: -50 });
+      dotsG.append(dot);
+      const t0 = performance.now(), dur = SEGMENT_MS * segs.length;
+      const paths = segs.map((k) => edgeParts[k].path);
+      const lens = paths.map((p) => p.getTotalLength());
+      const step = (now) => {
+        const f = Math.min(1, (now - t0) / dur);
+        const i = Math.min(paths.length - 1, Math.floor(f * paths.length));
+        const local = f * paths.length - i;
+        const pt = paths[i].getPointAtLength(lens[i] * Math.min(1, local));
+        dot.setAttribute("cx", pt.x.toFixed(1));
+        dot.setAttribute("cy", pt.y.toFixed(1));
+        if (f < 1) return requestAnimationFrame(step);
+        dot.remove();
+        state.dots--;
+        if (label) {
+          const txt = svg("text", { class: "hopms", x: pt.x + 8, y: pt.y - 10 }, label);
+          dotsG.append(txt);
+          setTimeout(() => txt.remove(), 2200);
+        }
+      };
+      requestAnimationFrame(step);
+    };
+    const wait = startAt - Date.now();
+    if (wait > 5) setTimeout(begin, wait);
+    else begin();
+  }
+
+  function onFlow(flow) {
+    if (!flow || !flow.id) return;
+    const id = String(flow.id);
+    let rec = state.flows.get(id);
+    if (!rec) {
+      rec = { flow, drawn: new Set(), ends: {} };
+      state.flows.set(id, rec);
+      state.order.unshift(id);
+      while (state.order.length > 30) state.flows.delete(state.order.pop());
+    }
+    rec.flow = flow;
+    const hops = Array.isArray(flow.hops) ? flow.hops : [];
+    const now = Date.now();
+    hops.forEach((hop, i) => {
+      if (!hop || hop.at_ms == null || rec.drawn.has(i)) return;
+      rec.drawn.add(i);
+      const last = i === hops.length - 1;
+      const mark = last ? () => { if (!(id in window.polydemo.drawn)) window.polydemo.drawn[id] = Date.now(); } : null;
+      const from = hop.after != null && hops[hop.after] ? hops[hop.after].node : null;
+      if (from == null) {
+        rec.ends[i] = now;
+        pulse(hop.node);
+        if (mark) mark();
+        return;
+      }
+      const segs = route(from, hop.node) || [];
+      const start = Math.max(now, rec.ends[hop.after] || now);
+      rec.ends[i] = start + SEGMENT_MS * segs.length;
+      animate(segs, start, isNum(hop.ms) ? fmtMs(hop.ms) : "", mark);
+    });
+    renderWaterfall();
+  }
+
+  function pulse(node) {
+    const p = parts[node];
+    if (!p) return;
+    p.g.classList.add("pulse");
+    setTimeout(() => p.g.classList.remove("pulse"), 500);
+  }
+
+  function renderWaterfall() {
+    const lis = [];
+    for (const id of state.order.slice(0, 12)) {
+      const { flow } = state.flows.get(id);
+      const hops = Array.isArray(flow.hops) ? flow.hops : [];
+      const known = hops.map((h) => (h && isNum(h.ms) ? h.ms : null)).filter((v) => v !== null);
+      const total = known.length ? Math.max(...known) : null;
+      const head = el("div", { class: "head" },
+        el("span", { class: "entity" }, String(flow.entity || "")),
+        el("span", { class: "label" }, String(flow.label ?? flow.key ?? "")),
+        el("span", { class: "entity" }, String(flow.op || "")),
+        el("span", { class: "total" }, flow.complete ? fmtMs(total) : `${fmtMs(total)} …`));
+      const hopsDiv = el("div", { class: "hops" });
+      hops.forEach((h) => {
+        if (!h) return;
+        const ms = isNum(h.ms) ? h.ms : null;
+        const bar = el("span", { class: "bar" });
+        bar.style.width = ms !== null && total ? `${Math.max(2, (ms / total) * 36)}px` : "2px";
+        hopsDiv.append(el("span", { class: ms === null ? "hop unknown" : "hop", "data-hop": String(h.node || ""), title: h.unknown || h.detail || "" },
+          bar, `${h.name} `, el("span", { class: "ms" }, ms === null ? "?" : fmtMs(ms))));
+      });
+      lis.push(el("li", { "data-flow-id": id, "data-complete": flow.complete ? "true" : "false" }, head, hopsDiv));
+    }
+    if (!lis.length) lis.push(el("li", { class: "muted" }, "no change seen yet: sign up or post"));
+    $("#waterfall").replaceChildren(...lis);
+  }
+
+  // ------------------------------------------------------------------ captions
+  let captionTimer = null;
+  function onCaption(c) {
+    if (!c) return;
+    const box = $("#caption");
+    const mark = c.ok === true ? el("span", { class: "ok" }, " ✓") : c.ok === false ? el("span", { class: "bad" }, " ✗") : "";
+    box.replaceChildren(el("span", { class: "step" }, `${c.scenario || ""} ${c.step ?? ""}/${c.of ?? ""}`), String(c.text || ""), mark);
+    box.hidden = false;
+    clearTimeout(captionTimer);
+    captionTimer = setTimeout(() => (box.hidden = true), 12000);
+  }
+
+  // ------------------------------------------------------------------ the live socket, with backoff
+  let backoff = 500, ws = null, retryTimer = null;
+  function setLive(on, text) {
+    state.live = on;
+    const pill = $("#live-state");
+    setAttr(pill, "data-ok", on ? "true" : "false");
+    setText(pill, on ? "live" : text || "offline");
+    setNode("gateway", on, { st: on ? "live" : "unreachable", sub: on ? location.host : "", error: on ? null : text });
+    if (edgeParts["ui-gateway"]) setAttr(edgeParts["ui-gateway"].g, "data-ok", on ? "true" : "false");
+    $("#banner").hidden = on;
+  }
+  function connect() {
+    clearTimeout(retryTimer);
+    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/api/live`;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      return retry();
+    }
+    ws.onopen = () => {
+      backoff = 500;
+      setLive(true);
+    };
+    ws.onmessage = (ev) => {
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      try {
+        if (msg.type === "snapshot" && msg.data) renderSnapshot(msg.data);
+        else if (msg.type === "flow") onFlow(msg.data);
+        else if (msg.type === "edges") renderEdges(msg.data);
+        else if (msg.type === "caption") onCaption(msg.data);
+      } catch (e) {
+        console.error("polydemo: message not drawn", msg.type, e);
+      }
+    };
+    ws.onclose = () => retry();
+    ws.onerror = () => { /* onclose follows */ };
+  }
+  function retry() {
+    const wait = backoff;
+    backoff = Math.min(backoff * 2, 8000);
+    setLive(false, "reconnecting…");
+    setText($("#banner"), `reconnecting… (next try in ${(wait / 1000).toFixed(1)} s)`);
+    $("#banner").hidden = false;
+    retryTimer = setTimeout(() => {
+      connect();
+      loadInitial();
+    }, wait);
+  }
+  async function loadInitial() {
+    try {
+      const r = await fetch("/api/snapshot", { cache: "no-store" });
+      if (r.ok) renderSnapshot(await r.json());
+    } catch (e) { /* the socket's retry says so */ }
+    try {
+      const r = await fetch("/api/flows", { cache: "no-store" });
+      if (r.ok) {
+        const body = await r.json();
+        for (const f of body.flows || []) {
+          // The history is listed, not animated (its dots would all run at once).
+          if (!f || !f.id || state.flows.has(String(f.id))) continue;
+          const hops = Array.isArray(f.hops) ? f.hops : [];
+          state.flows.set(String(f.id), { flow: f, drawn: new Set(hops.map((_, i) => i)), ends: {} });
+          state.order.unshift(String(f.id));
+        }
+        renderWaterfall();
+      }
+    } catch (e) { /* as above */ }
+  }
+
+  // ------------------------------------------------------------------ GraphQL
+  class GqlError extends Error {
+    constructor(message, code, hint) {
+      super(message);
+      this.code = code;
+      this.hint = hint;
+    }
+  }
+  async function gql(query, variables = {}) {
+    const headers = { "content-type": "application/json", accept: "application/json" };
+    if (state.token) headers.authorization = `Bearer ${state.token}`;
+    let r;
+    try {
+      r = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+    } catch (e) {
+      throw new GqlError("the gateway is not answering", "UNAVAILABLE", "is `polydemo web` running?");
+    }
+    let body = null;
+    try {
+      body = await r.json();
+    } catch (e) {
+      throw new GqlError(`HTTP ${r.status} from /graphql`, null, null);
+    }
+    if (body && Array.isArray(body.errors) && body.errors.length) {
+      const e = body.errors[0] || {};
+      const ext = e.extensions || {};
+      throw new GqlError(String(e.message || "error"), ext.code || null, ext.hint || null);
+    }
+    if (!r.ok) throw new GqlError(`HTTP ${r.status} from /graphql`, null, null);
+    return (body && body.data) || {};
+  }
+  let msgTimer = null;
+  function say(text, ok) {
+    const line = $("#error");
+    line.hidden = false;
+    line.classList.toggle("okmsg", !!ok);
+    setText(line, text);
+    line.title = text;
+    clearTimeout(msgTimer);
+    msgTimer = setTimeout(() => (line.hidden = true), ok ? 6000 : 20000);
+  }
+  function errText(e) {
+    if (!(e instanceof GqlError)) return String((e && e.message) || e);
+    return e.message + (e.code ? ` [${e.code}]` : "") + (e.hint ? ` — hint: ${e.hint}` : "");
+  }
+  async function act(button, fn) {
+    if (button) button.disabled = true;
+    try {
+      const okText = await fn();
+      if (okText) say(okText, true);
+    } catch (e) {
+      say(errText(e), false);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ session
+  function setSession(token, user) {
+    state.token = token;
+    state.user = user;
+    try {
+      if (token) {
+        sessionStorage.setItem("polydemo-token", token);
+        sessionStorage.setItem("polydemo-user", JSON.stringify(user || null));
+      } else {
+        sessionStorage.removeItem("polydemo-token");
+        sessionStorage.removeItem("polydemo-user");
+      }
+    } catch (e) { /* storage refused: this tab only */ }
+    const who = $("#whoami");
+    setText(who, user ? `${user.name || ""} <${user.email || ""}>` : "not signed in");
+    who.classList.toggle("in", !!user);
+    setText(parts.ui.sub, user ? trunc(user.name || user.email, 14) : "anonymous");
+    setText(parts.ui.state, user ? "signed in" : "");
+  }
+  function loadSession() {
+    try {
+      const token = sessionStorage.getItem("polydemo-token");
+      const user = JSON.parse(sessionStorage.getItem("polydemo-user") || "null");
+      setSession(token, token ? user : null);
+    } catch (e) {
+      setSession(null, null);
+    }
+  }
+
+  // ------------------------------------------------------------------ controls
+  const val = (id) => $(`#${id}`).value.trim();
+  function wire() {
+    $("#signup-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      act($("#signup-submit"), async () => {
+        const d = await gql(
+          "mutation($email: String!, $name: String!, $password: String!) { signUp(email: $email, name: $name, password: $password) { token user { id email name } } }",
+          { email: val("signup-email"), name: $("#signup-name").value, password: $("#signup-password").value },
+        );
+        setSession(d.signUp.token, d.signUp.user);
+        $("#signup-password").value = "";
+        return `signed up ${d.signUp.user.email}: watch it travel`;
+      });
+    });
+    $("#signin-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      act($("#signin-submit"), async () => {
+        const d = await gql(
+          "mutation($email: String!, $password: String!) { signIn(email: $email, password: $password) { token expiresIn user { id email name } } }",
+          { email: val("signin-email"), password: $("#signin-password").value },
+        );
+        setSession(d.signIn.token, d.signIn.user);
+        $("#signin-password").value = "";
+        return `signed in as ${d.signIn.user.email}`;
+      });
+    });
+    $("#signout-submit").addEventListener("click", (ev) => {
+      act(ev.currentTarget, async () => {
+        if (state.token) {
+          try {
+            await gql("mutation { signOut }");
+          } finally {
+            setSession(null, null);
+          }
+        }
+        return "signed out";
+      });
+    });
+    $("#post-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const mode = $("#post-mode").value;
+      if (!["RELAY", "DUAL_WRITE", "OUTBOX"].includes(mode)) return;
+      act($("#post-submit"), async () => {
+        const d = await gql(`mutation($title: String!, $body: String!) { post(title: $title, body: $body, mode: ${mode}) { id title mode } }`,
+          { title: $("#post-title").value, body: "posted from the live view" });
+        $("#post-title").value = "";
+        return `posted "${d.post.title}" (${d.post.mode})`;
+      });
+    });
+    $("#follow-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      act($("#follow-submit"), async () => {
+        const d = await gql("mutation($f: String!) { follow(followee: $f) { follower followee changed } }", { f: val("follow-email") });
+        return d.follow.changed ? `now following ${d.follow.followee}` : `already following ${d.follow.followee}`;
+      });
+    });
+    for (const b of document.querySelectorAll("[data-projector]")) {
+      b.addEventListener("click", () => {
+        const name = b.dataset.projector, action = String(b.dataset.action || "").toUpperCase();
+        if (!PROJECTORS.includes(name) || !["KILL", "START", "STOP"].includes(action)) return;
+        act(b, async () => {
+          await gql(`mutation($n: String!) { projector(name: $n, action: ${action}) }`, { n: name });
+          return `${name}: ${action.toLowerCase()} done`;
+        });
+      });
+    }
+    for (const b of document.querySelectorAll("[data-connector]")) {
+      b.addEventListener("click", () => {
+        const action = String(b.dataset.action || "").toUpperCase();
+        if (!["PAUSE", "RESUME"].includes(action)) return;
+        act(b, async () => {
+          await gql(`mutation { connector(action: ${action}) }`);
+          return `connector: ${action.toLowerCase()} done`;
+        });
+      });
+    }
+    $("#scenario-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const name = val("scenario-name") || "tour";
+      act($("#scenario-submit"), async () => {
+        await gql("mutation($n: String!) { runScenario(name: $n) }", { n: name });
+        return `scenario ${name} started: captions below`;
+      });
+    });
+    $("#consistency-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      refreshReads();
+    });
+    $("#theme-toggle").addEventListener("click", () => {
+      const next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
+      document.documentElement.dataset.theme = next;
+      try {
+        localStorage.setItem("polydemo-theme", next);
+      } catch (e) { /* not remembered */ }
+    });
+  }
+
+  // ------------------------------------------------------------------ strong vs eventual, every 2 s
+  const READ_FIELDS = "store found name followers verdict consistency lagMessages lagMs waitedMs";
+  function showRead(box, r, error) {
+    const dl = box.querySelector("dl");
+    const rows = [];
+    const add = (k, v) => rows.push(el("dt", {}, k), el("dd", {}, v == null ? "—" : String(v)));
+    if (error) {
+      add("error", error);
+      setAttr(box, "data-verdict", "error");
+    } else if (!r) {
+      add("", "type an email, or sign in");
+      setAttr(box, "data-verdict", "");
+    } else {
+      add("store", r.store);
+      add("name", r.found ? r.name : "(not found)");
+      add("verdict", r.verdict);
+      add("lag", `${fmt(r.lagMessages)} msgs · ${fmtMs(r.lagMs)}`);
+      add("followers", r.followers);
+      setAttr(box, "data-verdict", String(r.verdict || "").toLowerCase());
+    }
+    dl.replaceChildren(...rows);
+  }
+  let reading = false;
+  async function refreshReads() {
+    const id = val("consistency-id") || (state.user && (state.user.email || state.user.id)) || "";
+    const strong = $("#read-strong"), eventual = $("#read-eventual");
+    if (!id) {
+      showRead(strong, null);
+      showRead(eventual, null);
+      return;
+    }
+    if (reading) return;
+    reading = true;
+    try {
+      const d = await gql(`query($id: String!) { s: user(id: $id, consistency: STRONG) { ${READ_FIELDS} } e: user(id: $id, consistency: EVENTUAL) { ${READ_FIELDS} } }`, { id });
+      showRead(strong, d.s);
+      showRead(eventual, d.e);
+    } catch (e) {
+      showRead(strong, null, errText(e));
+      showRead(eventual, null, errText(e));
+    } finally {
+      reading = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ start
+  buildGraph();
+  loadSession();
+  setLive(false, "connecting…");
+  $("#banner").hidden = true; // not "reconnecting" before the first try failed
+  renderWaterfall();
+  wire();
+  loadInitial();
+  connect();
+  refreshReads();
+  setInterval(refreshReads, 2000);
+})();
