@@ -56,7 +56,7 @@
     token: null,
     user: null,
   };
-  window.polydemo = { drawn: {}, state, version: 1 };
+  window.polydemo = { drawn: {}, animated: {}, state, version: 1 };
 
   // ------------------------------------------------------------------ small helpers
   function el(tag, attrs = {}, ...children) {
@@ -221,10 +221,10 @@
     const kf = snap.kafka;
     const highs = kf && Array.isArray(kf.partitions) ? kf.partitions.reduce((a, p) => a + (isNum(p && p.high) ? p.high : 0), 0) : null;
     setNode("kafka", health.kafka.ok, {
-      count: highs, sub: kf ? `${(kf.partitions || []).length} partitions · ${(kf.brokers || []).length || "?"} broker` : "",
+      count: highs, sub: kf ? `${(kf.partitions || []).length} partitions` : "",
       error: health.kafka.error, label: health.kafka.label,
     });
-    setText($("#brokers"), kf && kf.brokers && kf.brokers.length ? `brokers ${kf.brokers.join(", ")}` : "");
+
 
     // Debezium: the service's health and the connector's state.
     const cn = snap.connect;
@@ -297,7 +297,22 @@
     const head = el("tr", {}, el("th", {}, "topic[p]"), el("th", {}, "high"));
     for (const g of groups) head.append(el("th", { title: `${g.group}: committed, lag, owner` }, `${g.projector}`));
     const rows = [];
-    const parts = kf && Array.isArray(kf.partitions) ? kf.partitions.filter(Boolean) : [];
+    let parts = kf && Array.isArray(kf.partitions) ? kf.partitions.filter(Boolean) : [];
+    // The lagging partitions first (what a talk points at), then by topic and partition.
+    const lagOf = (p) => Math.max(0, ...groups.map((g) => {
+      const pl = (g.partitions || []).find((x) => x && x.topic === p.topic && x.partition === p.partition);
+      return pl && isNum(pl.lag) ? pl.lag : 0;
+    }));
+    const consumed = (p) => groups.filter((g) => (g.partitions || []).some((x) => x && x.topic === p.topic && x.partition === p.partition)).length;
+    const lags = new Map(parts.map((p) => [p, lagOf(p)]));
+    const readers = new Map(parts.map((p) => [p, consumed(p)]));
+    const all = parts.length;
+    // Partitions nobody reads and nothing was written to (the dual-write and outbox topics, unused) are not listed.
+    parts = parts.filter((p) => readers.get(p) > 0 || p.high > 0);
+    parts.sort((a, b) => lags.get(b) - lags.get(a) || readers.get(b) - readers.get(a)
+      || String(a.topic).localeCompare(String(b.topic)) || a.partition - b.partition);
+    const lagging = parts.filter((p) => lags.get(p) > 0).length;
+    setText($("#part-summary"), kf ? `${all} partitions · ${lagging} lagging${lagging ? " (listed first)" : ""}${all > parts.length ? ` · ${all - parts.length} empty not listed` : ""}` : "");
     for (const p of parts) {
       const tr = el("tr", { "data-partition": `${p.topic}:${p.partition}` }, el("td", {}, `${shortTopic(p.topic)}[${p.partition}]`), el("td", {}, fmt(p.high)));
       for (const g of groups) {
@@ -374,7 +389,7 @@
   }
 
   // ------------------------------------------------------------------ flows: dots and the waterfall
-  function animate(segs, startAt, label, onStart) {
+  function animate(segs, startAt, label, onStart, target) {
     const dotsG = $("#dots");
     const begin = () => {
       if (onStart) onStart();
@@ -386,7 +401,7 @@
       const paths = segs.map((k) => edgeParts[k].path);
       const lens = paths.map((p) => p.getTotalLength());
       const step = (now) => {
-        const f = Math.min(1, (now - t0) / dur);
+        const f = Math.max(0, Math.min(1, (now - t0) / dur)); // a frame's time can precede t0
         const i = Math.min(paths.length - 1, Math.floor(f * paths.length));
         const local = f * paths.length - i;
         const pt = paths[i].getPointAtLength(lens[i] * Math.min(1, local));
@@ -396,7 +411,9 @@
         dot.remove();
         state.dots--;
         if (label) {
-          const txt = svg("text", { class: "hopms", x: pt.x + 8, y: pt.y - 10 }, label);
+          const b = NODES[target];
+          const at = b ? { x: b.x + b.w - 6, y: b.y + 6, "text-anchor": "end" } : { x: pt.x + 8, y: pt.y - 10 };
+          const txt = svg("text", { class: "hopms", ...at }, label);
           dotsG.append(txt);
           setTimeout(() => txt.remove(), 2200);
         }
@@ -421,11 +438,15 @@
     rec.flow = flow;
     const hops = Array.isArray(flow.hops) ? flow.hops : [];
     const now = Date.now();
+    const drawnNow = [];
     hops.forEach((hop, i) => {
       if (!hop || hop.at_ms == null || rec.drawn.has(i)) return;
       rec.drawn.add(i);
       const last = i === hops.length - 1;
-      const mark = last ? () => { if (!(id in window.polydemo.drawn)) window.polydemo.drawn[id] = Date.now(); } : null;
+      // drawn[id]: when the last hop is first on screen (its line in the waterfall, drawn in this same task);
+      // animated[id]: when its dot sets off (dots run one edge after the other, SEGMENT_MS each).
+      if (last && !(id in window.polydemo.drawn)) drawnNow.push(id);
+      const mark = last ? () => { if (!(id in window.polydemo.animated)) window.polydemo.animated[id] = Date.now(); } : null;
       const from = hop.after != null && hops[hop.after] ? hops[hop.after].node : null;
       if (from == null) {
         rec.ends[i] = now;
@@ -436,9 +457,11 @@
       const segs = route(from, hop.node) || [];
       const start = Math.max(now, rec.ends[hop.after] || now);
       rec.ends[i] = start + SEGMENT_MS * segs.length;
-      animate(segs, start, isNum(hop.ms) ? fmtMs(hop.ms) : "", mark);
+      animate(segs, start, isNum(hop.ms) ? fmtMs(hop.ms) : "", mark, hop.node);
     });
     renderWaterfall();
+    const t = Date.now();
+    for (const d of drawnNow) window.polydemo.drawn[d] = t;
   }
 
   function pulse(node) {
@@ -636,6 +659,7 @@
     who.classList.toggle("in", !!user);
     setText(parts.ui.sub, user ? trunc(user.name || user.email, 14) : "anonymous");
     setText(parts.ui.state, user ? "signed in" : "");
+    setAttr(parts.ui.g, "data-ok", "true");
   }
   function loadSession() {
     try {
@@ -709,8 +733,8 @@
         const name = b.dataset.projector, action = String(b.dataset.action || "").toUpperCase();
         if (!PROJECTORS.includes(name) || !["KILL", "START", "STOP"].includes(action)) return;
         act(b, async () => {
-          await gql(`mutation($n: String!) { projector(name: $n, action: ${action}) }`, { n: name });
-          return `${name}: ${action.toLowerCase()} done`;
+          const d = await gql(`mutation($n: String!) { projector(name: $n, action: ${action}) }`, { n: name });
+          return `${name} ${action.toLowerCase()}: ${d.projector}`;
         });
       });
     }
@@ -719,8 +743,8 @@
         const action = String(b.dataset.action || "").toUpperCase();
         if (!["PAUSE", "RESUME"].includes(action)) return;
         act(b, async () => {
-          await gql(`mutation { connector(action: ${action}) }`);
-          return `connector: ${action.toLowerCase()} done`;
+          const d = await gql(`mutation { connector(action: ${action}) }`);
+          return `connector ${action.toLowerCase()}: ${d.connector}`;
         });
       });
     }
@@ -728,8 +752,8 @@
       ev.preventDefault();
       const name = val("scenario-name") || "tour";
       act($("#scenario-submit"), async () => {
-        await gql("mutation($n: String!) { runScenario(name: $n) }", { n: name });
-        return `scenario ${name} started: captions below`;
+        const d = await gql("mutation($n: String!) { runScenario(name: $n) }", { n: name });
+        return `scenario ${name}: ${d.runScenario}`;
       });
     });
     $("#consistency-form").addEventListener("submit", (ev) => {
@@ -747,25 +771,31 @@
 
   // ------------------------------------------------------------------ strong vs eventual, every 2 s
   const READ_FIELDS = "store found name followers verdict consistency lagMessages lagMs waitedMs";
-  function showRead(box, r, error) {
-    const dl = box.querySelector("dl");
-    const rows = [];
-    const add = (k, v) => rows.push(el("dt", {}, k), el("dd", {}, v == null ? "—" : String(v)));
+  // One line per store read: user(...) answers a list (STRONG: Postgres; EVENTUAL: Redis and Neo4j).
+  function showRead(box, reads, error) {
+    const list = box.querySelector("ol");
+    const lis = [];
     if (error) {
-      add("error", error);
+      lis.push(el("li", { class: "bad" }, error));
       setAttr(box, "data-verdict", "error");
-    } else if (!r) {
-      add("", "type an email, or sign in");
+    } else if (!reads) {
+      lis.push(el("li", { class: "muted" }, "type an email, or sign in"));
       setAttr(box, "data-verdict", "");
     } else {
-      add("store", r.store);
-      add("name", r.found ? r.name : "(not found)");
-      add("verdict", r.verdict);
-      add("lag", `${fmt(r.lagMessages)} msgs · ${fmtMs(r.lagMs)}`);
-      add("followers", r.followers);
-      setAttr(box, "data-verdict", String(r.verdict || "").toLowerCase());
+      const arr = Array.isArray(reads) ? reads : [reads];
+      for (const r of arr.filter(Boolean)) {
+        const lag = r.consistency === "STRONG" ? "" : ` · lag ${fmt(r.lagMessages)} msg / ${fmtMs(r.lagMs)}`;
+        const verdict = String(r.verdict || "");
+        lis.push(el("li", { "data-store": String(r.store || ""), "data-found": r.found ? "true" : "false" },
+          el("b", {}, `${r.store}: `),
+          el("span", { class: "name" }, r.found ? String(r.name ?? "") : "(not there)"),
+          el("span", { class: /sync|truth|caught/.test(verdict) ? "verdict ok" : "verdict warn" }, ` · ${verdict}`),
+          el("span", { class: "muted" }, lag)));
+      }
+      if (!lis.length) lis.push(el("li", { class: "muted" }, "no store answered"));
+      setAttr(box, "data-verdict", arr.every((r) => r && r.found) ? "found" : "missing");
     }
-    dl.replaceChildren(...rows);
+    list.replaceChildren(...lis);
   }
   let reading = false;
   async function refreshReads() {
