@@ -156,8 +156,9 @@
         p.spark = svg("polyline", { class: "spark", points: "" });
         g.append(p.sparkBase, p.spark);
       } else {
-        p.state = svg("text", { class: "state", x: 10, y: 72 }, "…");
-        p.sub = svg("text", { class: "sub", x: 10, y: 94 }, "");
+        const short = b.h < 100; // the UI box: its lines closer together
+        p.state = svg("text", { class: "state", x: 10, y: short ? 64 : 72 }, short ? "" : "…");
+        p.sub = svg("text", { class: "sub", x: 10, y: short ? 82 : 94 }, "");
       }
       p.err = svg("text", { class: "err", x: 10, y: b.h - 10 }, "");
       for (const k of ["count", "unit", "sub", "state"]) if (p[k]) g.append(p[k]);
@@ -188,8 +189,26 @@
     if (p.sub && sub !== undefined) setText(p.sub, sub);
     if (p.state && st !== undefined) setText(p.state, st);
     const b = NODES[name];
-    setText(p.err, error ? trunc(error, Math.floor(b.w / 7.6)) : "");
+    setErr(p.err, error || "", Math.floor((b.w - 14) / 7.4), b.h);
     setText(p.tip, [b.title, label, error].filter(Boolean).join("\n"));
+  }
+
+  // A node's error: up to two lines of text (tspans) at the bottom of its box; the whole of it in the tooltip.
+  function setErr(node, error, perLine, h) {
+    if (node.dataset.text === error) return;
+    node.dataset.text = error;
+    const lines = [];
+    let line = "";
+    for (const word of error.split(/\s+/).filter(Boolean)) {
+      if (line && (line + " " + word).length > perLine) {
+        lines.push(line);
+        line = word;
+      } else line = line ? line + " " + word : word;
+    }
+    if (line) lines.push(line);
+    const shown = lines.slice(0, 2).map((l) => trunc(l, perLine));
+    if (lines.length > 2) shown[1] = trunc(shown[1] + " …", perLine);
+    node.replaceChildren(...shown.map((l, i) => svg("tspan", { x: 10, y: h - 8 - (shown.length - 1 - i) * 16 }, l)));
   }
 
   function renderSnapshot(snap) {
@@ -520,6 +539,7 @@
     setNode("gateway", on, { st: on ? "live" : "unreachable", sub: on ? location.host : "", error: on ? null : text });
     if (edgeParts["ui-gateway"]) setAttr(edgeParts["ui-gateway"].g, "data-ok", on ? "true" : "false");
     $("#banner").hidden = on;
+    document.body.classList.toggle("stale", !on); // what is drawn is the last snapshot, not now
   }
   function connect() {
     clearTimeout(retryTimer);
