@@ -348,6 +348,25 @@ class Demo:
         doc = posts.like_post(self.settings, post_id, posts=self.stores.posts)
         return Liked(doc["_id"], doc["meta"]["likes"], doc)
 
+    # ------------------------------------------------------------ the pipeline's processes (stage controls)
+    def projector(self, name: str, action: str) -> str:
+        """``start``, ``stop`` or ``kill`` (SIGKILL) projector ``name``; the outcome in a few words."""
+        from polydemo.pipeline import workers
+
+        actions = {"start": workers.start, "stop": workers.stop, "kill": workers.kill}
+        if action not in actions:
+            raise usage_error(f"unknown projector action {action!r}", hint="use start, stop or kill")
+        return actions[action](self.settings, name)
+
+    def connector(self, action: str) -> str:
+        """``pause`` or ``resume`` the Debezium connector."""
+        from polydemo.pipeline import connector as connector_lib
+
+        if action not in ("pause", "resume"):
+            raise usage_error(f"unknown connector action {action!r}", hint="use pause or resume")
+        (connector_lib.pause if action == "pause" else connector_lib.resume)(self.settings)
+        return f"connector {self.settings.connector_name}: {action}d"
+
     # ------------------------------------------------------------ reads and traces
     def read_user(self, user: str, stores: str | Sequence[str] | Consistency = "all") -> UserReads:
         """What each store holds for ``user`` now: ``all``, a store name, a list of them, or a Consistency

@@ -53,6 +53,14 @@ class AlreadyExists(PolydemoError):
     import that library; nothing was written."""
 
 
+class NotFound(PolydemoError):
+    """What was asked for does not exist (no such user or post): the web gateway's ``NOT_FOUND``."""
+
+
+class Unauthenticated(PolydemoError):
+    """No session, a bad or expired one, or a wrong email or password (the web gateway's ``UNAUTHENTICATED``)."""
+
+
 class StoreTimeout(PolydemoError):
     """A store took longer than the client's timeout to answer a read: it is up, but slow (the Mongo-wire server
     counting 50,000 posts on busy cores). A gateway raises it in place of its client's timeout error

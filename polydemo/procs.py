@@ -105,17 +105,20 @@ def stop(
     pid_file: Path,
     sig: int = signal.SIGTERM,
     timeout: float = 20.0,
+    with_descendants: bool = True,
 ) -> str:
     """Stop the process behind ``pid_file`` and its descendants.
 
     Sends ``sig`` to the main process, waits up to ``timeout`` seconds, then SIGKILLs
     the process and every descendant still alive. Returns "stopped", "killed" or "not running".
+    ``with_descendants=False``: only the process itself (the web gateway, whose children are projectors it started from
+    the page: services of the stack in their own right, which outlive it).
     """
     proc = alive(pid_file)
     if proc is None:
         pid_file.unlink(missing_ok=True)
         return "not running"
-    family = [proc, *descendants(proc)]
+    family = [proc, *descendants(proc)] if with_descendants else [proc]
     with contextlib.suppress(psutil.NoSuchProcess):
         proc.send_signal(sig)
     _gone, still = psutil.wait_procs(family, timeout=timeout)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from polydemo import __version__
-from polydemo.cli import data, examples, pipeline, scenario, setup, stack, watch
+from polydemo.cli import data, examples, pipeline, scenario, setup, stack, watch, web
 from polydemo.cli.context import AppState
 from polydemo.console import Environment
 from polydemo.errors import ExitStatus
@@ -67,6 +67,7 @@ pipeline.register(app)
 watch.register(app)
 scenario.register(app)
 setup.register(app)
+web.register(app)
 examples.apply(app)  # an Example: under every command's help (polydemo/cli/examples.py)
 
 

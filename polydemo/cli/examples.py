@@ -50,6 +50,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "read": (f"polydemo read user {ADA}",),
     "read user": (f"polydemo read user {ADA}", f"polydemo read user {ADA} --from redis --json"),
     "trace": (f"polydemo trace {ADA}", f"polydemo trace --post {SEEDED_POST} --json"),
+    # the web gateway
+    "web": ("polydemo web start", "polydemo web status"),
+    "web serve": ("polydemo web serve",),
+    "web start": ("polydemo web start", "polydemo web start --json"),
+    "web stop": ("polydemo web stop",),
+    "web status": ("polydemo web status", "polydemo web status --json"),
     # the pipeline
     "projector": ("polydemo projector status", "polydemo projector kill graph"),
     "projector start": ("polydemo projector start graph", "polydemo projector start relay"),

@@ -63,6 +63,9 @@ def up(
         help="1 (default) or 3: a three-node KRaft cluster, topics with replication factor 3 and "
         "min.insync.replicas=2 (also POLYDEMO_KAFKA_BROKERS; remembered by the home).",
     ),
+    web: bool = typer.Option(
+        False, "--web", help="Also start the web gateway and the live view on 127.0.0.1 (`polydemo web start`)."
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Start the stack (all services by default) and wait until every one is healthy.
@@ -89,6 +92,11 @@ def up(
     # Only a successful `up` records the home's runtime, and only the first one (runtime/choice.py).
     remember(st.settings.home, runtime.name)
     result = full.servers
+    web_outcome = None
+    if web:
+        from polydemo.web import service as web_service
+
+        web_outcome = web_service.start(st.settings)
     if st.env.json:
         st.env.emit_json(
             {
@@ -101,6 +109,7 @@ def up(
                 "projectors": full.workers,
                 "notes": full.notes,
                 "services": [s.as_dict() for s in result.statuses],
+                "web": web_outcome,
             }
         )
         return
@@ -112,6 +121,10 @@ def up(
     )
     for note in full.notes:
         st.env.info(f"[warn]note:[/warn] {safe_text(note)}")
+    if web_outcome is not None:
+        from polydemo.web import service as web_service
+
+        st.env.info(f"web gateway {web_outcome}: open {web_service.url(st.settings)}")
 
 
 def broker_rows(settings, statuses, runtime) -> tuple[list[dict], int | None]:
@@ -161,9 +174,13 @@ def down(
     names = runtime.select(services)
     t0 = time.monotonic()
     from polydemo import stack as stack_lib
+    from polydemo.web import service as web_service
 
+    web_outcome = web_service.stop(st.settings) if set(names) >= set(runtime.select(None)) else None
     with ProgressReporter(st.env, names, "down") as reporter:
         outcome = stack_lib.bring_down(runtime, names, progress=reporter)
+    if web_outcome not in (None, "not running"):
+        outcome["web"] = web_outcome  # listed only when it ran (as the optional projectors are)
     if st.env.json:
         st.env.emit_json({"runtime": runtime.name, "seconds": round(time.monotonic() - t0, 2), "services": outcome})
     else:
@@ -184,6 +201,9 @@ def status(
     pg_up = any(s.service == "postgres" and s.healthy for s in statuses)
     slot = stack_lib.slot_status(st.settings) if pg_up else None
     brokers, leader = broker_rows(st.settings, statuses, runtime) if st.settings.cluster else ([], None)
+    from polydemo.web import service as web_service
+
+    web = web_service.status(st.settings)
     if st.env.json:
         st.env.emit_json(
             {
@@ -194,6 +214,7 @@ def status(
                 "kafka_brokers": st.settings.kafka_brokers,
                 "brokers": brokers,
                 "controller_leader": leader,
+                "web": web.as_dict(),
             }
         )
     else:
@@ -202,6 +223,8 @@ def status(
             st.env.out.print(views.brokers_table(brokers, leader))
         if slot is not None:
             st.env.out.print(views.slot_line(slot))
+        if web.running:
+            st.env.info(f"web gateway: pid {web.pid}, {web.url}{'' if web.healthy else ' (not answering)'}")
         st.env.info(f"home {st.settings.home}")
     if not all(s.healthy for s in statuses):
         raise typer.Exit(ExitStatus.ERROR)
@@ -209,21 +232,28 @@ def status(
 
 def logs(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="A service (postgres, timeseries, redis, mongo, neo4j, kafka, connect)."),
+    service: str = typer.Argument(
+        ..., help="A service (postgres, timeseries, redis, mongo, neo4j, kafka, connect), or web (the gateway)."
+    ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C to stop)."),
     lines: int = typer.Option(40, "--lines", "-n", help="How many of the last lines to print first."),
 ) -> None:
     """Print a service's log."""
     st = state(ctx)
     runtime = st.runtime()
-    argv = runtime.logs_argv(service, follow, lines)
+    argv = None if service == "web" else runtime.logs_argv(service, follow, lines)
     if argv is not None:  # docker: compose streams the container's log
         import subprocess
 
         with contextlib.suppress(KeyboardInterrupt):
             subprocess.run(argv, check=False)
         return
-    path = runtime.log_path(service)
+    if service == "web":
+        from polydemo.web import service as web_service
+
+        path = web_service.log_file(st.settings)
+    else:
+        path = runtime.log_path(service)
     if path is None or not path.exists():
         raise PolydemoError(f"no log for {service} yet", hint="start it with `polydemo up`")
     from polydemo import procs

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from polydemo.config import Settings
 from polydemo.domain import limits
-from polydemo.errors import PolydemoError
+from polydemo.errors import NotFound
 from polydemo.stores import borrowed
 from polydemo.stores.mongo import Posts
 
@@ -46,5 +46,5 @@ def like_post(settings: Settings, post_id: str, by: int = 1, posts: Posts | None
     with borrowed(Posts, settings, posts) as gw:
         doc = gw.like(post_id, by)
     if doc is None:
-        raise PolydemoError(f"no post {post_id}", hint="list posts with `polydemo snapshot`")
+        raise NotFound(f"no post {post_id}", hint="list posts with `polydemo snapshot`")
     return doc

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from polydemo.config import Settings
 from polydemo.domain import limits
-from polydemo.errors import AlreadyExists, PolydemoError
+from polydemo.errors import AlreadyExists, NotFound, PolydemoError, Unauthenticated
 from polydemo.stores import borrowed
 from polydemo.stores.postgres import UserRow, Users
 
@@ -53,10 +53,21 @@ def signup(settings: Settings, email: str, name: str, password: str, users: User
         try:
             return gw.insert_user(email, name, hashed)
         except AlreadyExists:  # the gateway's word for a taken unique key
-            raise PolydemoError(
+            raise AlreadyExists(
                 f"{email} is already registered; nothing was written",
                 hint="sign up with another email, or read it with `polydemo read user`",
             ) from None
+
+
+def sign_in(settings: Settings, email: str, password: str, users: Users | None = None) -> User:
+    """The user whose email and password these are (argon2id check). One answer for a wrong email and a wrong
+    password, so the error does not tell which emails exist."""
+    email = (email or "").strip().lower()
+    with borrowed(Users, settings, users) as gw:
+        found = gw.password_hash(email) if email else None
+    if found is None or not verify_password(found[1], password or ""):
+        raise Unauthenticated("wrong email or password", hint="check both, or sign up first")
+    return found[0]
 
 
 def get_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User | None:
@@ -67,7 +78,7 @@ def get_user(settings: Settings, email_or_id: str, users: Users | None = None) -
 def require_user(settings: Settings, email_or_id: str, users: Users | None = None) -> User:
     user = get_user(settings, email_or_id, users)
     if user is None:
-        raise PolydemoError(f"no user {email_or_id}", hint="list users with `polydemo snapshot` or sign one up")
+        raise NotFound(f"no user {email_or_id}", hint="list users with `polydemo snapshot` or sign one up")
     return user
 
 

@@ -116,6 +116,10 @@ def following_key(user_id: str) -> str:
 WTF_INDEX = "wtf:index"
 
 
+def session_key(token_hash: str) -> str:
+    return f"session:{token_hash}"
+
+
 def wtf_key(user_id: str) -> str:
     return f"wtf:{user_id}"
 
@@ -382,6 +386,39 @@ class Cache(Gateway[Any]):
         if batch:
             n += int(r.delete(*batch))
         return n
+
+    # ------------------------------------------------------------ web sessions (the gateway's sign-ins)
+    def session_put(self, token_hash: str, fields: Mapping[str, str], ttl_s: int) -> None:
+        """Keep a session (``session:<sha256 of the token>``, never the token itself) for ``ttl_s`` seconds."""
+        key = session_key(token_hash)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping=dict(fields))
+        pipe.expire(key, ttl_s)
+        pipe.execute()
+
+    def session_get(self, token_hash: str) -> tuple[dict[str, str], int] | None:
+        """The session's fields and its seconds left; None when it does not exist or expired."""
+        key = session_key(token_hash)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.ttl(key)
+        data, ttl = pipe.execute()
+        return (data, int(ttl)) if data else None
+
+    def session_update(self, token_hash: str, fields: Mapping[str, str]) -> bool:
+        """Update fields of a live session (its TTL unchanged); False when it is gone."""
+        key = session_key(token_hash)
+        if not self.client.exists(key):
+            return False
+        self.client.hset(key, mapping=dict(fields))
+        return True
+
+    def session_delete(self, token_hash: str) -> bool:
+        return bool(self.client.delete(session_key(token_hash)))
+
+    def session_count(self) -> int:
+        return sum(1 for _ in self.client.scan_iter(session_key("*"), count=1000))
 
     # ------------------------------------------------------------ reads
     def profile_count(self) -> int:

@@ -226,6 +226,22 @@ class Users(Gateway[psycopg.Connection]):
                     on_batch(done)
         return inserted
 
+    def password_hash(self, email: str) -> tuple[UserRow, str] | None:
+        """The user with this email and their argon2id hash, for sign-in only (the hash never leaves the server)."""
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(f"SELECT {_COLUMNS}, hashed_password FROM users WHERE email = %s", (email,))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        hashed = row.pop("hashed_password")
+        return _user(row), hashed  # type: ignore[return-value]
+
+    def wal_insert_lsn(self) -> int:
+        """The WAL position now, as Debezium's ``source.lsn`` counts (an int): every change committed after this
+        call has an LSN at or above it (the web gateway's read-your-writes mark)."""
+        (lsn,) = _one(self.conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"))
+        return int(lsn)
+
     def user(self, email_or_id: str) -> UserRow | None:
         with self.conn.cursor(row_factory=dict_row) as cur:
             if "@" in email_or_id:

@@ -77,6 +77,20 @@ def stack(runtime, stack_env):
     assert not problems, "`polydemo down` left the stack running: " + "; ".join(problems)
 
 
+@pytest.fixture(scope="session")
+def web(stack):
+    """The web gateway (`polydemo web start`) over the suite's stack; yields its base URL. Stopped before the
+    stack's `down` check (which would otherwise find its live pid file)."""
+    from polydemo.web import service
+
+    outcome = service.start(stack)
+    assert outcome == "started", f"a web gateway was already running for the suite's home: {outcome}"
+    try:
+        yield service.url(stack)
+    finally:
+        service.stop(stack)
+
+
 def down_leaves_no_process_behind(runtime) -> list[str]:
     """Run `polydemo down --json` on the suite's stack; what is wrong with the outcome (empty: nothing)."""
     import psutil

@@ -1,0 +1,140 @@
+"""One collector for every client: the snapshot and the flows are read once and pushed to every open tab.
+
+Two background threads: one collects the dashboard's Snapshot (the same collector the Rich dashboard uses)
+about once a second, one reads the projectors' rings (``pipeline.trace.read_recent``) every quarter second and
+turns new hops into flows (``web/flows.py``). Each message is serialised to JSON once and put on every
+subscriber's queue on the event loop (a slow tab drops its oldest messages, never blocks the others), so ten
+tabs cost about what one costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from polydemo.config import Settings
+from polydemo.web.flows import PROJECTOR_STORE, FlowTracker, flows_from
+
+log = logging.getLogger(__name__)
+
+QUEUE_MAX = 256
+
+
+class Hub:
+    def __init__(
+        self,
+        settings: Settings,
+        collect: Callable[[], Any],
+        recent: Callable[[Settings, str], list[dict] | None],
+        snapshot_every_s: float = 1.0,
+        flows_every_s: float = 0.25,
+    ):
+        self.settings = settings
+        self._collect = collect  # () -> Snapshot
+        self._recent = recent
+        self.snapshot_every_s = snapshot_every_s
+        self.flows_every_s = flows_every_s
+        self.tracker = FlowTracker()
+        self.labels: dict[str, str] = {}  # user id -> name (the snapshot's latest users, the gateway's sign-ups)
+        self.snapshot: dict | None = None
+        self.snapshot_text: str | None = None
+        self.snapshots = 0
+        self._subs: set[asyncio.Queue[str]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ lifecycle (the ASGI lifespan)
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        for target, name in ((self._snapshot_loop, "web-snapshot"), (self._flows_loop, "web-flows")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    # ------------------------------------------------------------ subscribers
+    def subscribe(self) -> asyncio.Queue[str]:
+        q: asyncio.Queue[str] = asyncio.Queue(QUEUE_MAX)
+        self._subs.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[str]) -> None:
+        self._subs.discard(q)
+
+    @property
+    def clients(self) -> int:
+        return len(self._subs)
+
+    def publish(self, kind: str, data: Any) -> None:
+        """Push one message to every subscriber (from any thread)."""
+        text = json.dumps({"type": kind, "data": data}, default=str)
+        if self._loop is None or self._loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call: shutting down
+            self._loop.call_soon_threadsafe(self._fanout, text)
+
+    def _fanout(self, text: str) -> None:
+        for q in list(self._subs):
+            if q.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    q.get_nowait()  # a slow client loses its oldest message, not the newest
+            q.put_nowait(text)
+
+    def remember(self, user_id: str, name: str | None) -> None:
+        if name:
+            with self._lock:
+                self.labels[user_id] = name
+
+    # ------------------------------------------------------------ the two readers
+    def _snapshot_loop(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            try:
+                snap = self._collect()
+                data = snap.to_dict()
+                if snap.postgres is not None:
+                    for row in snap.postgres.latest:
+                        self.remember(row.id, row.name)
+                self.snapshot = data
+                self.snapshot_text = json.dumps({"type": "snapshot", "data": data}, default=str)
+                self.snapshots += 1
+                self.publish("snapshot", data)
+                self.publish("edges", self.tracker.edge_counts(time.time() * 1000))
+            # broad: the collector reports each store's failure inside the snapshot; anything else it raises
+            # (a bug, a store library's surprise) must not end the thread that feeds every tab: logged, retried
+            except Exception:
+                log.exception("collecting the snapshot failed; retrying")
+            self._stop.wait(max(0.05, self.snapshot_every_s - (time.monotonic() - t0)))
+
+    def read_flows(self) -> list[dict]:
+        recents = {name: self._recent(self.settings, name) for name in PROJECTOR_STORE}
+        with self._lock:
+            labels = dict(self.labels)
+        return self.tracker.update(flows_from(recents, labels))
+
+    def _flows_loop(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            try:
+                changed = self.read_flows()
+                if not first:  # the rings' history at start is not news: it is served by /api/flows
+                    for flow in changed:
+                        self.publish("flow", flow)
+                first = False
+            # broad: a status file half-written or unreadable is skipped by read_recent; anything else must not
+            # end the thread: logged, retried
+            except Exception:
+                log.exception("reading the projectors' rings failed; retrying")
+            self._stop.wait(self.flows_every_s)
