@@ -32,23 +32,9 @@ pytestmark = pytest.mark.skipif(
 
 # ---------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
-def web_url(request, stack):
-    """The base URL of a gateway over the suite's stack: the conftest's ``web`` fixture when there is one, else a
-    gateway this module starts (``polydemo.web.service``) and stops."""
-    try:
-        provided = request.getfixturevalue("web")
-    except pytest.FixtureLookupError:
-        provided = None
-    if provided:
-        yield str(provided).rstrip("/")
-        return
-    from polydemo.web import service
-
-    service.start(stack)
-    try:
-        yield service.url(stack).rstrip("/")
-    finally:
-        service.stop(stack)
+def web_url(web):
+    """The base URL of the suite's gateway (the conftest's ``web``: ``polydemo web start`` over its stack)."""
+    return str(web).rstrip("/")
 
 
 @pytest.fixture(scope="module")

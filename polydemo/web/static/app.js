@@ -44,7 +44,8 @@
   const PROJECTORS = ["graph", "cache", "analytics"];
   const STORE_OF = { graph: "neo4j", cache: "redis", analytics: "timeseries" };
   const SEGMENT_MS = 380; // how long a dot takes along one drawn edge
-  const MAX_DOTS = 80; // beyond this (a load test), flows are listed and recorded but not animated
+  const LISTED = 12; // flows listed in the waterfall
+  const MAX_DOTS = 80; // dots at once; beyond this (a load test) a hop is listed, not animated
 
   const state = {
     snapshot: null,
@@ -411,8 +412,8 @@
   function animate(segs, startAt, label, onStart, target) {
     const dotsG = $("#dots");
     const begin = () => {
+      if (state.dots >= MAX_DOTS || !segs.length) return; // not drawn: onStart is not called
       if (onStart) onStart();
-      if (state.dots >= MAX_DOTS || !segs.length) return;
       state.dots++;
       const dot = svg("circle", { class: "dot", r: 9, cx: -50, cy: -50 });
       dotsG.append(dot);
@@ -462,10 +463,15 @@
       if (!hop || hop.at_ms == null || rec.drawn.has(i)) return;
       rec.drawn.add(i);
       const last = i === hops.length - 1;
-      // drawn[id]: when the last hop is first on screen (its line in the waterfall, drawn in this same task);
-      // animated[id]: when its dot sets off (dots run one edge after the other, SEGMENT_MS each).
+      // drawn[id]: when the last hop is first on screen: its line in the waterfall (the next redraw, when the flow
+      // is among the 12 listed) or else its dot; animated[id]: when its dot sets off (one edge after the other,
+      // SEGMENT_MS each). A flow neither listed nor animated (a burst past MAX_DOTS) is not recorded as drawn.
       if (last && !(id in window.polydemo.drawn)) drawnNow.push(id);
-      const mark = last ? () => { if (!(id in window.polydemo.animated)) window.polydemo.animated[id] = Date.now(); } : null;
+      const mark = last ? () => {
+        const t = Date.now();
+        if (!(id in window.polydemo.animated)) window.polydemo.animated[id] = t;
+        if (!(id in window.polydemo.drawn)) window.polydemo.drawn[id] = t; // its dot, if its line was never listed
+      } : null;
       const from = hop.after != null && hops[hop.after] ? hops[hop.after].node : null;
       if (from == null) {
         rec.ends[i] = now;
@@ -478,9 +484,23 @@
       rec.ends[i] = start + SEGMENT_MS * segs.length;
       animate(segs, start, isNum(hop.ms) ? fmtMs(hop.ms) : "", mark, hop.node);
     });
-    renderWaterfall();
-    const t = Date.now();
-    for (const d of drawnNow) window.polydemo.drawn[d] = t;
+    pendingDrawn.push(...drawnNow);
+    scheduleWaterfall();
+  }
+
+  // The waterfall is redrawn once per burst of messages (a load test sends hundreds a second), and a flow's
+  // last hop is recorded as drawn (window.polydemo.drawn[id] = Date.now()) when that redraw put it on screen.
+  let pendingDrawn = [], waterfallTimer = null;
+  function scheduleWaterfall() {
+    if (waterfallTimer !== null) return;
+    waterfallTimer = setTimeout(() => {
+      waterfallTimer = null;
+      renderWaterfall();
+      const t = Date.now();
+      const listed = new Set(state.order.slice(0, LISTED));
+      for (const d of pendingDrawn) if (listed.has(d) && !(d in window.polydemo.drawn)) window.polydemo.drawn[d] = t;
+      pendingDrawn = [];
+    }, 0);
   }
 
   function pulse(node) {
@@ -492,7 +512,7 @@
 
   function renderWaterfall() {
     const lis = [];
-    for (const id of state.order.slice(0, 12)) {
+    for (const id of state.order.slice(0, LISTED)) {
       const { flow } = state.flows.get(id);
       const hops = Array.isArray(flow.hops) ? flow.hops : [];
       const known = hops.map((h) => (h && isNum(h.ms) ? h.ms : null)).filter((v) => v !== null);
