@@ -303,3 +303,30 @@ def test_screenshots_dark_and_light_and_no_scrolling_at_1280x720_and_1920x1080(p
         page.execute_script("localStorage.removeItem('polydemo-theme')")
     for shot in ("web-dark.png", "web-light.png"):
         assert (SHOTS / shot).stat().st_size > 10_000, f"{shot} looks empty"
+
+
+def test_the_page_says_reconnecting_while_the_gateway_is_down_and_comes_back_by_itself(page, stack):
+    from polydemo.web import service
+
+    banner = "#banner"
+    assert page.execute_script("return document.querySelector(arguments[0]).hidden", banner)
+    try:
+        service.stop(stack)
+        wait(
+            page,
+            lambda d: not d.execute_script("return document.querySelector(arguments[0]).hidden", banner),
+            10,
+            "the banner",
+        )
+        assert "reconnecting" in text(page, banner)
+        assert attr(page, '[data-node="gateway"]', "data-ok") == "false"
+    finally:
+        service.start(stack)  # the page retries on its own (backoff up to 8 s): no reload below
+    wait(
+        page,
+        lambda d: d.execute_script("return document.querySelector(arguments[0]).hidden", banner),
+        20,
+        "reconnected",
+    )
+    wait(page, lambda d: text(d, "#live-state") == "live", 5, "live again")
+    assert attr(page, '[data-node="gateway"]', "data-ok") == "true"

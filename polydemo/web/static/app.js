@@ -168,7 +168,7 @@
       parts[name] = p;
     }
     $("#arch").append(
-      svg("text", { class: "engine", x: 12, y: 552, fill: "currentColor" },
+      svg("text", { class: "legend", x: 12, y: 552 },
         "numbers on arrows: changes in the last 30 s · dots: a change travelling, ms since its commit"),
     );
   }
@@ -190,7 +190,7 @@
     if (p.sub && sub !== undefined) setText(p.sub, sub);
     if (p.state && st !== undefined) setText(p.state, st);
     const b = NODES[name];
-    setErr(p.err, error || "", Math.floor((b.w - 14) / 7.4), b.h);
+    setErr(p.err, error || "", Math.floor((b.w - 14) / 8.6), b.h);
     setText(p.tip, [b.title, label, error].filter(Boolean).join("\n"));
   }
 
