@@ -330,3 +330,32 @@ def test_the_page_says_reconnecting_while_the_gateway_is_down_and_comes_back_by_
     )
     wait(page, lambda d: text(d, "#live-state") == "live", 5, "live again")
     assert attr(page, '[data-node="gateway"]', "data-ok") == "true"
+
+
+def test_a_snapshot_of_nulls_and_dead_stores_is_drawn_not_thrown(page):
+    """Any field may be null when a store is down: the page draws "—" and red, never throws (drawn synchronously,
+    before the next live snapshot replaces it)."""
+    page.get_log("browser")  # drained: what earlier tests logged (a refused socket while the gateway was down)
+    down = [{"name": n, "ok": False, "label": "", "error": f"{n} refused the connection"} for n in STORES]
+    drawn = page.execute_script(
+        """
+        const snap = {taken_at: 0, runtime: "local", services: arguments[0], postgres: null, mongo: null, neo4j: null,
+                      redis: null, timeseries: null, kafka: null, connect: null, projectors: [], feed: null};
+        window.polydemo.render(snap);
+        const out = {};
+        for (const n of arguments[1]) {
+          const g = document.querySelector(`[data-node="${n}"]`);
+          out[n] = [g.dataset.ok, g.querySelector("[data-count]").textContent, g.querySelector(".err").textContent];
+        }
+        window.polydemo.render({taken_at: 0, services: null, projectors: null, feed: null, kafka: {partitions: null,
+                                groups: [null]}});
+        return out;
+        """,
+        down,
+        list(STORES),
+    )
+    for node, (ok, shown, error) in drawn.items():
+        assert ok == "false" and shown == "—", f"{node}: data-ok {ok}, count {shown!r}"
+        assert "refused" in error, f"{node} does not show its error: {error!r}"
+    logs = [e for e in page.get_log("browser") if e["level"] == "SEVERE" and "app.js" in e["message"]]
+    assert not logs, logs

@@ -861,6 +861,7 @@
   }
 
   // ------------------------------------------------------------------ start
+  window.polydemo.render = renderSnapshot; // a hook for the browser test: draw a given Snapshot (it must not throw)
   buildGraph();
   loadSession();
   setLive(false, "connecting…");
