@@ -99,10 +99,10 @@ def latency(url: str, calls: int) -> None:
         for e in others[: max(10, calls // 4)]:
             gql(c, 'mutation($f: String!) { unfollow(followee: $f) { changed } }', token, f=e)
             t0 = time.perf_counter()
-            reads = gql(c, READ, token, id=me, c="READ_YOUR_WRITES")["user"]
+            reads = gql(c, READ, token, id=e, c="READ_YOUR_WRITES")["user"]  # e's follower count just changed
             ryw.append((time.perf_counter() - t0) * 1000)
             waited += [r["waitedMs"] for r in reads if r["waitedMs"] is not None]
-        figures("query user(READ_YOUR_WRITES) after a write", ryw)
+        figures("query user(READ_YOUR_WRITES) of whom I unfollowed", ryw)
         figures("  of which waited for the projection", waited)
         figures("query users(limit: 10)", [timed(lambda: gql(c, "{ users(limit: 10) { id } }")) for _ in range(calls)])
 

@@ -302,6 +302,29 @@ def test_projector_and_connector_controls(web, stack):
     workers.wait_running(stack, ["analytics"], timeout=30)
 
 
+def test_run_scenario_narrates_on_the_live_feed_and_runs_one_at_a_time(web):
+    from websockets.sync.client import connect
+
+    token, _me = sign_up(web, "scenario")
+    captions = []
+    with connect(web.replace("http://", "ws://") + "/api/live", open_timeout=10) as ws:
+        started = ok(gql(web, 'mutation { runScenario(name: "post") }', token))["runScenario"]
+        assert started.startswith("scenario post started")
+        busy = error(gql(web, 'mutation { runScenario(name: "post") }', token))
+        assert busy["extensions"]["code"] == "BAD_INPUT" and "still running" in busy["message"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv(timeout=120))
+            if msg["type"] == "caption":
+                captions.append(msg["data"])
+                if msg["data"]["text"].startswith("post passed") or msg["data"]["text"].startswith("post failed"):
+                    break
+    texts = [c["text"] for c in captions]
+    assert any("The only write is to Mongo" in t for t in texts), texts
+    assert texts[-1].startswith("post passed"), texts
+    assert captions[-1]["ok"] is True and all(c["scenario"] == "post" for c in captions)
+
+
 def test_health_users_and_the_published_schema(web):
     health = ok(gql(web, "{ health { ok runtime clients services { name ok label } } }"))["health"]
     assert health["runtime"] == "local"

@@ -407,3 +407,17 @@ def test_the_trace_needs_exactly_one_subject_a_usage_error(world):
 def test_the_app_closes_only_the_bundle_it_made(settings, world):
     world.demo.close()
     assert not world.stores.closed
+
+
+def test_the_stage_controls_refuse_an_unknown_action_or_projector_as_usage_errors(world):
+    for call, match in (
+        (lambda: world.demo.projector("cache", "explode"), "unknown projector action 'explode'"),
+        (lambda: world.demo.connector("restart-everything"), "unknown connector action"),
+        (lambda: world.demo.projector("nope", "kill"), "unknown projector 'nope'"),
+    ):
+        with pytest.raises(PolydemoError, match=match):
+            call()
+    with pytest.raises(PolydemoError) as exc:
+        world.demo.projector("cache", "explode")
+    assert exc.value.exit_code == ExitStatus.USAGE
+    assert world.demo.projector("cache", "stop") == "not running", "nothing of this home runs"

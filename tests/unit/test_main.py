@@ -47,3 +47,32 @@ def test_the_module_entry_point_exits_with_the_status_main_returns():
         timeout=60,
     )
     assert out.returncode == ExitStatus.USAGE, out.stderr
+
+
+def test_web_status_without_a_gateway_says_how_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLYDEMO_HOME", str(tmp_path))
+    env = captured()
+    assert main(["web", "status"], env) == ExitStatus.ERROR
+    assert "web gateway: not running; start it with `polydemo web start`" in env.stdout.getvalue()
+    env = captured()
+    assert main(["web", "status", "--json"], env) == ExitStatus.ERROR
+    import json
+
+    s = json.loads(env.stdout.getvalue())
+    assert s["running"] is False and s["url"].startswith("http://127.0.0.1:")
+
+
+def test_web_start_on_a_taken_port_is_one_line(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        monkeypatch.setenv("POLYDEMO_HOME", str(tmp_path))
+        monkeypatch.setenv("POLYDEMO_WEB_PORT", str(port))
+        env = captured()
+        assert main(["web", "start"], env) == ExitStatus.USAGE
+    err = env.stderr.getvalue()
+    assert f"error: port {port} for the web gateway is already in use" in err and "POLYDEMO_WEB_PORT" in err
+    assert "Traceback" not in err and not (tmp_path / "run" / "web.pid").exists()
