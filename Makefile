@@ -1,6 +1,7 @@
 # polydemo: the two commands the README promises.
 #   make demo   set-up + the whole stack + sample data + the tour scenario + the live dashboard
-#   make test   set-up + the test suite (it starts its own stack on its own ports and directory)
+#   make test   set-up + the test suite (it starts its own stack on its own ports and directory); the browser
+#               tests' chromium + chromium-driver from apt when missing (scripts/browser.sh)
 #   make unit   the unit tests only (no stack, no apt, no jars: just the venv), in seconds
 #   make lint   ruff (check + format --check) and mypy
 #   make wheel-check   build the wheel, install it outside the checkout, run it from an empty directory
@@ -25,6 +26,7 @@ demo: setup
 	$(PD) watch
 
 test: setup
+	bash scripts/browser.sh
 	.venv/bin/python -m pytest -v
 
 venv:

@@ -92,6 +92,12 @@ while IFS= read -r rel; do
   n=$((n + 1))
 done < <("$WORK/venv/bin/python" -c 'from pathlib import Path; import sys; from polydemo._shipped import shipped_files; print("\n".join(shipped_files(Path(sys.argv[1]))))' "$ROOT")
 say "package data: $n files identical to the repository's"
+# The live view ships inside the wheel (no Node at install): its three files, as in the repository.
+WEB="$("$WORK/venv/bin/python" -c 'import polydemo.web.server as s; print(s.STATIC)')"
+for f in index.html app.js style.css; do
+  cmp -s "$ROOT/polydemo/web/static/$f" "$WEB/$f" || fail "the wheel's polydemo/web/static/$f differs from the repository's (or is missing)"
+done
+say "web view: index.html, app.js, style.css in the wheel"
 
 [ "$STACK" = 1 ] || { say "ok"; exit 0; }
 
@@ -105,6 +111,25 @@ t1=$(now)
 "$PD" seed || fail "polydemo seed"
 "$PD" scenario run tour --speed 100 --no-dashboard || fail "scenario run tour"
 t2=$(now)
+"$PD" web start || fail "polydemo web start"
+WEB_URL="$("$PD" web status --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["url"])')"
+"$PY" - "$WEB_URL" "$ROOT/polydemo/web/static" <<'PY' || fail "the web view from the wheel"
+import json, pathlib, sys, urllib.request
+url, static = sys.argv[1], pathlib.Path(sys.argv[2])
+for name, path in (("index.html", "/"), ("app.js", "/static/app.js"), ("style.css", "/static/style.css")):
+    body = urllib.request.urlopen(url + path, timeout=10).read()
+    assert body == (static / name).read_bytes(), f"{path} differs from the repository's {name}"
+import time, urllib.error
+for _ in range(100):  # the first snapshot is collected about a second after the start
+    try:
+        snap = json.load(urllib.request.urlopen(url + "/api/snapshot", timeout=10))
+        break
+    except urllib.error.HTTPError as exc:
+        if exc.code != 503:
+            raise
+        time.sleep(0.1)
+print(f"web view from the wheel: {url} serves the page; its snapshot counts {snap['postgres']['users']} users")
+PY
 "$PD" status --json >/dev/null 2>&1 || true
 "$PD" down || fail "polydemo down"
 say "stack from the wheel: setup $(secs "$t0" "$t1")s, up + seed + tour $(secs "$t1" "$t2")s; ok"
