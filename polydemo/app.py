@@ -348,6 +348,12 @@ class Demo:
         doc = posts.like_post(self.settings, post_id, posts=self.stores.posts)
         return Liked(doc["_id"], doc["meta"]["likes"], doc)
 
+    def labels(self, kind: str, ids: list[str]) -> dict[str, str]:
+        """id -> what to call it on screen: a user's name (Postgres), a post's title (Mongo)."""
+        if kind == "post":
+            return self.stores.posts.titles(ids)
+        return self.stores.users.names(ids)
+
     # ------------------------------------------------------------ the pipeline's processes (stage controls)
     def projector(self, name: str, action: str) -> str:
         """``start``, ``stop`` or ``kill`` (SIGKILL) projector ``name``; the outcome in a few words."""

@@ -133,6 +133,10 @@ class Posts(Gateway[pymongo.MongoClient]):
         self.db[RELAY_STATE].delete_many({})
 
     # ------------------------------------------------------------ reads
+    def titles(self, ids: list[str]) -> dict[str, str]:
+        """id -> title of these posts (those that exist): the web view's labels."""
+        return {str(d["_id"]): d.get("title") or "" for d in self.posts.find({"_id": {"$in": ids}}, {"title": 1})}
+
     def count(self, post_id: str | None = None) -> int:
         return self.posts.count_documents({"_id": post_id} if post_id else {})
 

@@ -34,6 +34,7 @@ class Hub:
         recent: Callable[[Settings, str], list[dict] | None],
         snapshot_every_s: float = 1.0,
         flows_every_s: float = 0.25,
+        names: Callable[[str, list[str]], dict[str, str]] | None = None,
     ):
         self.settings = settings
         self._collect = collect  # () -> Snapshot
@@ -41,7 +42,9 @@ class Hub:
         self.snapshot_every_s = snapshot_every_s
         self.flows_every_s = flows_every_s
         self.tracker = FlowTracker()
-        self.labels: dict[str, str] = {}  # user id -> name (the snapshot's latest users, the gateway's sign-ups)
+        self.labels: dict[str, str] = {}  # id -> a user's name or a post's title
+        self._names = names  # (entity "user" | "post", ids) -> id -> label: asked once per id (None: short ids)
+        self._asked: set[str] = set()
         self.snapshot: dict | None = None
         self.snapshot_text: str | None = None
         self.snapshots = 0
@@ -118,8 +121,35 @@ class Hub:
                 log.exception("collecting the snapshot failed; retrying")
             self._stop.wait(max(0.05, self.snapshot_every_s - (time.monotonic() - t0)))
 
+    def _label(self, recents: dict[str, list[dict] | None]) -> None:
+        """Ask for the names and titles of the ids the rings mention that no label is known for (once each)."""
+        if self._names is None:
+            return
+        wanted: dict[str, set[str]] = {"user": set(), "post": set()}
+        for ring in recents.values():
+            for rec in ring or ():
+                kind = "post" if rec.get("entity") == "post" else "user"
+                wanted[kind].update(str(v) for v in (rec.get("key") or {}).values())
+        for kind, ids in wanted.items():
+            todo = sorted(ids - self._asked - set(self.labels))
+            if not todo:
+                continue
+            self._asked.update(todo)
+            try:
+                found = self._names(kind, todo)
+            # broad: a store down or slow only costs the labels (short ids are drawn): logged, asked again later
+            except Exception:
+                log.warning("looking up %d %s label(s) failed", len(todo), kind, exc_info=True)
+                self._asked.difference_update(todo)
+                continue
+            with self._lock:
+                self.labels.update(found)
+        if len(self._asked) > 100_000:  # bounded: a long burst does not grow it for ever
+            self._asked.clear()
+
     def read_flows(self) -> list[dict]:
         recents = {name: self._recent(self.settings, name) for name in PROJECTOR_STORE}
+        self._label(recents)
         with self._lock:
             labels = dict(self.labels)
         return self.tracker.update(flows_from(recents, labels))

@@ -71,8 +71,9 @@ def create_app(
     recent: Callable[[Settings, str], list[dict] | None],
     session_ttl_s: int = DEFAULT_TTL_S,
     snapshot_every_s: float = 1.0,
+    names: Callable[[str, list[str]], dict[str, str]] | None = None,
 ) -> Starlette:
-    hub = Hub(settings, collect, recent, snapshot_every_s=snapshot_every_s)
+    hub = Hub(settings, collect, recent, snapshot_every_s=snapshot_every_s, names=names)
     state = WebState(settings, hub, make_demo, session_ttl_s=session_ttl_s)
     graphql = Gateway(state)
 
@@ -166,4 +167,11 @@ def default_app(settings: Settings, session_ttl_s: int = DEFAULT_TTL_S) -> Starl
     def make_demo() -> Demo:
         return Demo(settings, runtime_name=lambda: runtime_name)
 
-    return create_app(settings, make_demo, collect, read_recent, session_ttl_s=session_ttl_s)
+    labels_box: dict[str, Demo] = {}
+
+    def names(kind: str, ids: list[str]) -> dict[str, str]:
+        """Users' names (Postgres) and posts' titles (Mongo) for the flows' labels, on the flows thread's own Demo."""
+        demo = labels_box.setdefault("demo", make_demo())
+        return demo.labels(kind, ids)
+
+    return create_app(settings, make_demo, collect, read_recent, session_ttl_s=session_ttl_s, names=names)

@@ -21,7 +21,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "img"
+# POLYDEMO_SCREENSHOTS=1 writes the README's screenshots (docs/img/); otherwise they go to a scratch directory, so
+# `make test` leaves the checkout as it was.
+SHOTS = ROOT / "docs" / "img" if os.environ.get("POLYDEMO_SCREENSHOTS") == "1" else Path("/tmp/polydemo-web-shots")
 PASSWORD = "secret123"
 
 pytestmark = pytest.mark.skipif(

@@ -99,3 +99,30 @@ def test_edge_counts_cover_the_last_window_only():
     tracker.update(flows_from({"cache": [old]}))
     counts = tracker.edge_counts(now_ms=T0 + 1000, window_s=30)
     assert counts["kafka-cache"] == 1 and counts["postgres-connect"] == 1
+
+
+def test_the_hub_asks_each_label_once_and_survives_a_failing_lookup():
+    from polydemo.config import Settings
+    from polydemo.web.hub import Hub
+
+    asked: list[tuple[str, list[str]]] = []
+    fail = {"on": True}
+
+    def names(kind, ids):
+        asked.append((kind, ids))
+        if fail["on"]:
+            raise OSError("postgres is down")
+        return {i: f"Name of {i}" for i in ids if i != "ghost"}
+
+    post = rec(eid="evt-1", entity="post", key={"id": "p1"}, lsn=None)
+    rings = {"graph": [rec(key={"id": "u1"})], "cache": [rec(eid="e2", key={"id": "ghost"})], "analytics": [post]}
+    hub = Hub(Settings.from_env(), collect=lambda: None, recent=lambda s, n: rings.get(n), names=names)
+    assert {f["label"] for f in hub.read_flows()} == {"u1", "ghost", "p1"}, "a lookup that fails: short ids"
+    fail["on"] = False
+    hub.tracker.flows.clear()
+    labels = {f["id"]: f["label"] for f in hub.read_flows()}
+    assert labels == {"pg:user:u1:c:100": "Name of u1", "e2": "ghost", "evt-1": "Name of p1"}
+    before = len(asked)
+    hub.read_flows()
+    assert len(asked) == before, "each id is asked once (a missing one too)"
+    assert sorted(k for k, _ in asked[-2:]) == ["post", "user"]

@@ -57,7 +57,7 @@
     token: null,
     user: null,
   };
-  window.polydemo = { drawn: {}, animated: {}, state, version: 1 };
+  window.polydemo = { drawn: {}, handled: {}, animated: {}, state, version: 1 };
 
   // ------------------------------------------------------------------ small helpers
   function el(tag, attrs = {}, ...children) {
@@ -498,7 +498,11 @@
       renderWaterfall();
       const t = Date.now();
       const listed = new Set(state.order.slice(0, LISTED));
-      for (const d of pendingDrawn) if (listed.has(d) && !(d in window.polydemo.drawn)) window.polydemo.drawn[d] = t;
+      for (const d of pendingDrawn) {
+        if (listed.has(d) && !(d in window.polydemo.drawn)) window.polydemo.drawn[d] = t;
+        // handled[id]: the redraw that took its last hop in is done, listed or not (bench/web.py counts both)
+        if (!(d in window.polydemo.handled)) window.polydemo.handled[d] = t;
+      }
       pendingDrawn = [];
     }, 0);
   }
