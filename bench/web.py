@@ -192,7 +192,7 @@ def commit_to_drawn(settings, url: str, rate: float, seconds: float) -> None:
         mine = [i for i in origin if i.startswith("pg:user:")]
         lat = [drawn[i] - origin[i] for i in mine if i in drawn]
         done = [handled[i] - origin[i] for i in mine if i in handled]
-        print(f"  {n} sign-ups in {took:.1f} s ({n / took:.0f}/s); {len(mine)} complete flows pushed on /api/live")
+        print(f"  {n} sign-ups in {took:.1f} s ({n / took:.0f}/s); {len(mine)} of their flows pushed on /api/live")
         figures("commit -> on the page (redraw done)", done)
         figures("commit -> drawn (listed or animated)", lat)
     finally:
