@@ -133,6 +133,39 @@ def test_snapshot_shows_every_store(stack):
     assert doc["postgres"] and doc["mongo"]
 
 
+def test_the_web_gateway_on_docker(stack):
+    """The same gateway over the docker runtime: `web start`, a sign-up through GraphQL, its flow hop by hop."""
+    import uuid
+
+    import httpx
+
+    assert json_of(run_cli(stack, "web", "start", "--json", timeout=120))["web"] in ("started", "already running")
+    url = json_of(run_cli(stack, "web", "status", "--json", timeout=60))["url"]
+    email = f"docker-web-{uuid.uuid4().hex[:8]}@example.org"
+    r = httpx.post(
+        f"{url}/graphql",
+        json={
+            "query": 'mutation($e: String!) { signUp(email: $e, name: "Docker Web", password: "long enough pw") '
+            "{ token user { id } } }",
+            "variables": {"e": email},
+        },
+        timeout=60,
+    ).json()
+    assert not r.get("errors"), r
+    uid = r["data"]["signUp"]["user"]["id"]
+    deadline = time.monotonic() + 60
+    flow = None
+    while time.monotonic() < deadline and flow is None:
+        flows = httpx.get(f"{url}/api/flows", timeout=30).json()["flows"]
+        flow = next((f for f in flows if f["key"] == uid and f["complete"]), None)
+        time.sleep(0.5)
+    assert flow is not None, "no complete flow of the sign-up within 60 s"
+    assert flow["label"] == "Docker Web" and {"neo4j", "redis", "timeseries"} <= {h["node"] for h in flow["hops"]}
+    snap = httpx.get(f"{url}/api/snapshot", timeout=30).json()
+    assert snap["runtime"] == "docker"
+    timings_line("web: sign-up commit -> visible in the last store", max(h["ms"] for h in flow["hops"]), unit="ms")
+
+
 def test_down_leaves_no_container_network_or_process_but_keeps_volumes(stack, docker_client):
     from polydemo import procs
 
@@ -145,6 +178,7 @@ def test_down_leaves_no_container_network_or_process_but_keeps_volumes(stack, do
     assert project_containers(docker_client) == []
     assert project_networks(docker_client) == []
     assert all(procs.process_of(pid) is None for pid in pids), "a projector survived `down`"
+    assert procs.alive(stack / "run" / "web.pid") is None, "the web gateway survived `down`"
     volumes = {v.name for v in project_volumes(docker_client)}
     assert {"polydemo_postgres_data", "polydemo_kafka_data", "polydemo_neo4j_data"} <= volumes, volumes
     assert "data kept in the Docker volumes" in res.stderr
