@@ -1,5 +1,6 @@
 # polydemo: the two commands the README promises.
-#   make demo   set-up + the whole stack + sample data + the tour scenario + the live dashboard
+#   make demo   set-up + the whole stack (and the web view on 127.0.0.1:4000) + sample data + the tour scenario +
+#               the live dashboard
 #   make test   set-up + the test suite (it starts its own stack on its own ports and directory); the browser
 #               tests' chromium + chromium-driver from apt when missing (scripts/browser.sh)
 #   make unit   the unit tests only (no stack, no apt, no jars: just the venv), in seconds
@@ -20,7 +21,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(PD) up
+	$(PD) up --web
 	$(PD) seed
 	$(PD) scenario run tour
 	$(PD) watch
