@@ -85,3 +85,14 @@ def test_error_codes():
     assert error_code(NotFound("x")) == "NOT_FOUND"
     assert error_code(StoreUnreachable("redis", "down")) == "UNAVAILABLE"
     assert error_code(PolydemoError("x")) == "BAD_INPUT"
+
+
+def test_the_published_schema_is_the_served_one():
+    """docs/schema.graphql is the SDL `GET /graphql/schema` serves; regenerate it with
+    `.venv/bin/python -c "from polydemo.web.schema import schema; print(schema.as_str())" > docs/schema.graphql`."""
+    from pathlib import Path
+
+    from polydemo.web.schema import schema
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql"
+    assert published.read_text() == schema.as_str() + "\n", "docs/schema.graphql is out of date: regenerate it"
