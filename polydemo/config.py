@@ -41,6 +41,8 @@ DEFAULT_EXTRA_PORTS: dict[str, int] = {
     "kafka_controller_3": 9097,
     # The web gateway (`polydemo web`, docs/web.md): its API and its page on one port.
     "web": 4000,
+    # The audience's listener (`polydemo web start --audience`): the join page and the audience's API only.
+    "web_audience": 4001,
 }
 
 # How many Kafka brokers a stack can run: one (the laptop default) or a three-node KRaft cluster.
