@@ -463,6 +463,11 @@ class Cache(Gateway[Any]):
         names = self.client.hmget(f"audience:{epoch}:names", ids) if ids else []
         return [(i, nm or "") for i, nm in zip(ids, names, strict=True)]
 
+    def audience_signups(self) -> int:
+        """How many joined the audience session open now (0: none is open)."""
+        epoch = self.client.hget(AUDIENCE_KEY, "epoch")
+        return self.audience_count(epoch) if epoch else 0
+
     def audience_wrote(self, epoch: str) -> int:
         return int(self.client.incr(f"audience:{epoch}:writes"))
 

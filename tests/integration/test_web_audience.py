@@ -269,3 +269,34 @@ def listening(pid: int) -> set[str]:
 def test_with_audience_the_second_listener_is_the_one_asked_for(audience, stack):
     pid = service.status(stack).pid
     assert listening(pid) == {f"127.0.0.1:{service.port(stack)}", f"127.0.0.2:{audience.options.port}"}
+
+
+def test_a_scenario_step_waits_for_audience_sign_ups(audience, stack, tmp_path):
+    """`wait_until: {count: {of: audience_signups, min: N}}`: the talk goes on when enough of the room joined."""
+    from polydemo.app import Demo
+    from polydemo.scenario import loader
+
+    with Stores(stack) as st:
+        now = st.cache.audience_signups()
+    path = tmp_path / "room.yaml"
+    path.write_text(
+        "title: The room joins\n"
+        "steps:\n"
+        '  - say: "Take out your phones."\n'
+        f"  - wait_until: {{count: {{of: audience_signups, min: {now + 2}}}, timeout: 60}}\n"
+        '  - say: "Two more of you joined."\n'
+    )
+    result: dict = {}
+
+    def play() -> None:
+        with Demo(stack) as demo:
+            result["run"] = demo.run_scenario(loader.load(str(path)), speed=100)
+
+    t = threading.Thread(target=play)
+    t.start()
+    time.sleep(1)
+    assert t.is_alive(), "the step did not wait"
+    join(audience)
+    join(audience)
+    t.join(60)
+    assert not t.is_alive() and result["run"].passed, result
