@@ -553,7 +553,7 @@ def _join(st: WebState, code: str, name: str) -> JoinResult:
     if cache.audience_count(st.epoch) >= st.audience.max_users:
         raise Forbidden(f"the room is full: {st.audience.max_users} people joined", hint="watch the big screen")
     mark = demo.stores.users.wal_insert_lsn()
-    row = demo.signup(f"audience-{secrets.token_hex(6)}@audience.example", name, secrets.token_urlsafe(24))
+    row = demo.signup_guest(f"audience-{secrets.token_hex(6)}@audience.example", name)
     st.hub.remember(str(row.id), row.name)
     cache.audience_add(st.epoch, str(row.id), row.name or "", time.time() * 1000)
     sessions = st.sessions()

@@ -67,6 +67,9 @@ def test_a_phone_joins_with_the_code_and_its_writes_reach_every_store(audience, 
     assert ok(gql(audience.audience, "{ me { id name } }", token))["me"] == {"id": me["id"], "name": "Room Member"}
     row = stores.users.user(me["id"])
     assert row is not None and row.name == "Room Member", "the audience's user is a user of the system of record"
+    for password in ("!", "", "anything at all"):  # no password: the token is the identity
+        signin = "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }"
+        assert code_of(gql(audience.presenter, signin, e=row.email, p=password)) == "UNAUTHENTICATED"
     posted = ok(gql(audience.audience, POST, token, t="hello from the room"))["post"]
     assert posted["author"] == "Room Member" and "@" not in json.dumps(posted), "no email is shown to the audience"
     assert stores.posts.count(posted["id"]) == 1
