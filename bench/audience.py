@@ -51,10 +51,16 @@ class Phones:
         self.last_write = 0.0
 
     async def call(self, client, kind: str, query: str, token: str | None = None, **variables):
+        import httpx
+
         headers = {"authorization": f"Bearer {token}"} if token else {}
         for _attempt in range(5):
             t0 = time.perf_counter()
-            r = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+            try:
+                r = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+            except httpx.HTTPError as exc:  # not retried: a write may have landed; counted, shown
+                self.refused[f"transport {type(exc).__name__}"] += 1
+                return None
             ms = (time.perf_counter() - t0) * 1000
             body = r.json()
             if not body.get("errors"):

@@ -151,7 +151,9 @@ def serve(settings: Settings | None = None, audience: AudienceOptions | None = N
             audience.port,
         )
     # websockets-sansio: uvicorn's WebSocket implementation over `websockets` (the legacy one is deprecated in 0.54)
-    config = uvicorn.Config(app, log_level="info", ws="websockets-sansio", lifespan="on")
+    # keep-alive 30 s (uvicorn's default is 5): a phone that taps every few seconds keeps its connection, and a
+    # client never races the server closing an idle one under it
+    config = uvicorn.Config(app, log_level="info", ws="websockets-sansio", lifespan="on", timeout_keep_alive=30)
     uvicorn.Server(config).run(sockets=sockets)
     return 0
 
