@@ -27,6 +27,20 @@ QUEUE_MAX = 256
 HIDDEN = "(hidden)"
 
 
+def scrub(snapshot: dict, hidden: set[str]) -> dict:
+    """The snapshot without the titles of hidden posts (the latest posts, the event feed's details) (pure)."""
+    if not hidden:
+        return snapshot
+    for post in (snapshot.get("mongo") or {}).get("latest") or []:
+        if post.get("id") in hidden:
+            post["title"] = HIDDEN
+    for item in snapshot.get("feed") or []:
+        key = str(item.get("key") or "")
+        if "post" in str(item.get("topic") or "") and key and any(h.startswith(key) for h in hidden):
+            item["detail"] = HIDDEN
+    return snapshot
+
+
 class Hub:
     def __init__(
         self,
@@ -49,6 +63,7 @@ class Hub:
         self.snapshot: dict | None = None
         self.snapshot_text: str | None = None
         self.extra_messages: dict[str, Any] = {}  # the last of each extra message, for a tab that opens now
+        self.hidden: set[str] = set()  # post ids the presenter hid: their titles are never pushed
         self.snapshots = 0
         self._subs: set[asyncio.Queue[str]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -100,6 +115,7 @@ class Hub:
 
     def hide(self, post_id: str) -> None:
         """A post the presenter hid: its flows are labelled "(hidden)" from now on."""
+        self.hidden.add(post_id)
         with self._lock:
             self.labels[post_id] = HIDDEN
         for flow in self.tracker.flows.values():
@@ -117,7 +133,7 @@ class Hub:
             t0 = time.monotonic()
             try:
                 snap = self._collect()
-                data = snap.to_dict()
+                data = scrub(snap.to_dict(), self.hidden)
                 if snap.postgres is not None:
                     for row in snap.postgres.latest:
                         self.remember(row.id, row.name)

@@ -141,7 +141,13 @@ def create_app(
 ) -> Starlette:
     hub = Hub(settings, collect, recent, snapshot_every_s=snapshot_every_s, names=names)
     state = WebState(settings, hub, make_demo, session_ttl_s=session_ttl_s, audience=audience)
-    hub.extra = lambda: {"audience": audience_info(state)}
+
+    def extra() -> dict[str, Any]:
+        info = audience_info(state)
+        hub.hidden = set(info["hidden"])
+        return {"audience": info}
+
+    hub.extra = extra
     graphql = Gateway(state)
 
     async def index(request: Request) -> Response:

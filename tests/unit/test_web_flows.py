@@ -126,3 +126,19 @@ def test_the_hub_asks_each_label_once_and_survives_a_failing_lookup():
     hub.read_flows()
     assert len(asked) == before, "each id is asked once (a missing one too)"
     assert sorted(k for k, _ in asked[-2:]) == ["post", "user"]
+
+
+def test_hidden_posts_titles_are_scrubbed_from_the_snapshot():
+    from polydemo.web.hub import HIDDEN, scrub
+
+    snap = {
+        "mongo": {"latest": [{"id": "p-123456789", "title": "rude"}, {"id": "p-2", "title": "fine"}]},
+        "feed": [
+            {"topic": "social.posts", "key": "p-123456", "detail": "rude"},
+            {"topic": "public.users", "key": "p-123456", "detail": "Ada"},
+        ],
+    }
+    out = scrub(snap, {"p-123456789"})
+    assert [p["title"] for p in out["mongo"]["latest"]] == [HIDDEN, "fine"]
+    assert [f["detail"] for f in out["feed"]] == [HIDDEN, "Ada"]
+    assert scrub({"mongo": None, "feed": []}, {"x"}) == {"mongo": None, "feed": []}
