@@ -153,7 +153,7 @@
         if (fatal(e)) return;
         if (e instanceof GqlError && e.code === "RATE_LIMITED") {
           if (!retried) {
-            const wait = Math.min(10000, Math.max(100, e.retryAfterMs || 1000));
+            const wait = Math.min(10000, Math.max(100, (e.retryAfterMs || 1000) + 50)); // a hair past it: refilled by then
             say(`slow down: trying again in ${(wait / 1000).toFixed(1)} s — ${e.message}`);
             again = true;
             setTimeout(() => act(button, fn, true), wait);
@@ -247,8 +247,10 @@
   async function pollJourney(now = false) {
     if (!state.token || state.ended || journeyBusy || (!now && Date.now() < state.pausedUntil)) return;
     journeyBusy = true;
+    const asked = state.token;
     try {
       const d = await gql("query { myJourney }");
+      if (state.token !== asked) return; // left (or joined again) meanwhile
       let j = d.myJourney;
       if (typeof j === "string") j = JSON.parse(j);
       state.flows = j && Array.isArray(j.flows) ? j.flows.filter(Boolean) : [];
@@ -278,8 +280,10 @@
   async function pollLists() {
     if (!state.token || state.ended || listsBusy || Date.now() < state.pausedUntil) return;
     listsBusy = true;
+    const asked = state.token;
     try {
       const d = await gql("query { people(limit: 12) { id name } posts(limit: 12) { id title likes author } }");
+      if (state.token !== asked) return;
       const sig = JSON.stringify([d.people, d.posts, [...state.following]]);
       if (sig !== listsSig) {
         listsSig = sig;
@@ -394,9 +398,10 @@
   wire();
   if (load()) {
     show("app");
+    const asked = state.token;
     gql("query { me { id name } }")
       .then((d) => {
-        if (d.me) {
+        if (d.me && state.token === asked) { // not a late answer for a token left since
           state.user = { id: String(d.me.id), name: String(d.me.name ?? "") };
           save();
           show("app");
