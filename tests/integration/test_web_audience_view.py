@@ -50,11 +50,16 @@ def chromium(width: int, height: int, mobile: bool):
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}"):
         options.add_argument(arg)
     drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    viewport(drv, width, height, mobile)
+    return drv
+
+
+def viewport(drv, width: int, height: int, mobile: bool = False) -> None:
+    """The page's viewport exactly (``--window-size`` is the window, browser chrome included)."""
     drv.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
     )
-    return drv
 
 
 @pytest.fixture(scope="module")
@@ -319,6 +324,15 @@ def test_the_big_screen_does_not_scroll_at_1280x720_with_the_audience_panel(scre
         " return r.bottom > b.bottom + 1 || r.right > b.right + 1; })"
     )
     assert not overflow, f"cut off in the audience panel: {overflow}"
+    try:
+        viewport(screen, 1920, 1080)
+        screen.refresh()
+        wait(screen, lambda d: attr(d, "#audience", "data-active") == "true", 20, "the panel at 1920x1080")
+        sh, ih, sw, iw = no_scrolling(screen)
+        assert (iw, ih) == (1920, 1080)
+        assert sh <= ih and sw <= iw, f"the big screen scrolls at 1920x1080: {sh}x{sw} in {ih}x{iw}"
+    finally:
+        viewport(screen, 1280, 720)
 
 
 def test_screenshots_of_the_phone_and_the_big_screen(screen, phone):
@@ -371,6 +385,7 @@ def test_the_presenter_hides_a_post_and_removes_a_name_from_the_big_screen(scree
     title = f"please hide me {uuid.uuid4().hex[:6]}"
     me = join(phone, f"Hider {uuid.uuid4().hex[:6]}")
     post_from_phone(phone, title)
+    wait(phone, lambda d: title in (text(d, "#posts") or ""), 10, "the post among the phone's posts")
     post_id = phone.execute_script(
         "for (const e of document.querySelectorAll('[data-post-id]'))"
         " if (e.textContent.includes(arguments[0])) return e.dataset.postId; return null",
@@ -410,6 +425,7 @@ def test_the_presenter_ends_the_audience_and_the_phone_says_the_session_has_ende
         click(screen, "#audience-end")
         wait(screen, lambda d: attr(d, "#audience", "data-active") == "false", 10, "the panel to go")
         assert not visible(screen, "#audience") and visible(screen, "#partitions")
+        assert listed(screen, "img") == 0, "the QR code is still on the page"
         # The phone finds out at its next poll (about a second).
         wait(phone, lambda d: "this session has ended" in (text(d, "#error") or ""), 10, "the phone to say so")
         assert visible(phone, "#ended-view") and not visible(phone, "#post-title")

@@ -576,12 +576,17 @@
     document.body.classList.toggle("audience-on", on);
     if (!on) {
       newestSig = "";
+      $("#audience-qr-box").replaceChildren(); // no <img> on the page without a session (nor a request for it)
       return;
     }
     const code = String(a.code || "");
     setText($("#audience-code"), code);
     setText($("#audience-url"), String(a.url || ""));
-    const qr = $("#audience-qr");
+    let qr = $("#audience-qr");
+    if (!qr) {
+      qr = el("img", { id: "audience-qr", class: "aud-qr", width: "250", height: "250" });
+      $("#audience-qr-box").replaceChildren(qr);
+    }
     const src = `/api/audience/qr.svg?code=${encodeURIComponent(code)}`; // a new session: a new code, a new image
     if (qr.getAttribute("src") !== src) qr.setAttribute("src", src);
     qr.alt = `QR code of ${a.url || "the join address"}`;

@@ -276,8 +276,9 @@
   }
 
   // ------------------------------------------------------------------ people and posts
-  let listsBusy = false, listsSig = "";
+  let listsBusy = false, listsAgain = false, listsSig = "";
   async function pollLists() {
+    if (listsBusy) listsAgain = true; // asked while a poll is out: once more when it is back (it may predate a write)
     if (!state.token || state.ended || listsBusy || Date.now() < state.pausedUntil) return;
     listsBusy = true;
     const asked = state.token;
@@ -294,6 +295,10 @@
       quietly(e);
     } finally {
       listsBusy = false;
+      if (listsAgain) {
+        listsAgain = false;
+        setTimeout(pollLists, 0);
+      }
     }
   }
   function renderPeople(people) {
