@@ -1,6 +1,7 @@
 // polydemo's phone page for the audience (docs/web.md, "Audience mode"): plain ES2020, no framework, no build step,
 // nothing from a CDN. It joins with the code from ?code= and a name, keeps the token in localStorage, and polls
-// POST /graphql (the audience listener has no WebSocket): myJourney every second, people and posts every 5 s.
+// POST /graphql (the audience listener has no WebSocket): myJourney every second (every 5 s once the last write
+// arrived everywhere and 20 s went by), people and posts every 5 s; nothing while the page is not visible.
 // Every piece of user text (names, titles, errors) goes in through textContent or createTextNode, never innerHTML.
 "use strict";
 
@@ -9,6 +10,7 @@
   const KEY = "polydemo-audience";
   const JOURNEY_EVERY_MS = 1000;
   const LISTS_EVERY_MS = 5000;
+  const IDLE_EVERY_MS = 5000; // myJourney once the last write arrived everywhere and 20 s went by (a room of phones)
   const code = (new URLSearchParams(location.search).get("code") || "").trim().toUpperCase();
 
   const state = {
@@ -238,15 +240,18 @@
   }
   // Remember what this phone just wrote, and which flows were already there (so an older one is not taken for it).
   function wrote(kind, label, match) {
-    state.write = { kind, label, match, seen: new Set(state.flows.map((f) => String(f && f.id))) };
+    state.write = { kind, label, match, seen: new Set(state.flows.map((f) => String(f && f.id))), at: Date.now() };
     renderJourney();
     pollJourney(true);
   }
 
-  let journeyBusy = false;
+  let journeyBusy = false, journeyAt = 0;
   async function pollJourney(now = false) {
-    if (!state.token || state.ended || journeyBusy || (!now && Date.now() < state.pausedUntil)) return;
+    if (!state.token || state.ended || journeyBusy || (!now && (document.hidden || Date.now() < state.pausedUntil))) return;
+    const idle = state.journey && state.journey.complete && (!state.write || Date.now() - state.write.at > 20000);
+    if (!now && idle && Date.now() - journeyAt < IDLE_EVERY_MS) return;
     journeyBusy = true;
+    journeyAt = Date.now();
     const asked = state.token;
     try {
       const d = await gql("query { myJourney }");
@@ -279,7 +284,7 @@
   let listsBusy = false, listsAgain = false, listsSig = "";
   async function pollLists() {
     if (listsBusy) listsAgain = true; // asked while a poll is out: once more when it is back (it may predate a write)
-    if (!state.token || state.ended || listsBusy || Date.now() < state.pausedUntil) return;
+    if (!state.token || state.ended || listsBusy || document.hidden || Date.now() < state.pausedUntil) return;
     listsBusy = true;
     const asked = state.token;
     try {
@@ -417,5 +422,11 @@
     pollLists();
   } else show("join");
   setInterval(pollJourney, JOURNEY_EVERY_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) {
+      pollJourney(true);
+      pollLists();
+    }
+  });
   setInterval(pollLists, LISTS_EVERY_MS);
 })();
