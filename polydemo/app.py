@@ -259,6 +259,12 @@ class Demo:
 
         return users.signup(self.settings, email, name, password, self.stores.users)
 
+    def signup_guest(self, email: str, name: str) -> UserRow:
+        """A user without a password (the web gateway's audience members: their session is their identity)."""
+        from polydemo.domain import users
+
+        return users.signup_without_password(self.settings, email, name, self.stores.users)
+
     def update_profile(self, user: str, name: str | None = None, bio: str | None = None) -> UserRow:
         from polydemo.domain import users
 

@@ -61,6 +61,22 @@ class Unauthenticated(PolydemoError):
     """No session, a bad or expired one, or a wrong email or password (the web gateway's ``UNAUTHENTICATED``)."""
 
 
+class Forbidden(PolydemoError):
+    """A session may not do this (an audience token asking for a presenter's operation): ``FORBIDDEN``."""
+
+
+class AudienceClosed(Unauthenticated):
+    """The audience session (its join code and tokens) ended, or the code is not the current one."""
+
+
+class RateLimited(PolydemoError):
+    """Too many calls too fast: refused at once, with how long to wait (``RATE_LIMITED``, ``retryAfterMs``)."""
+
+    def __init__(self, message: str, retry_after_s: float, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
 class StoreTimeout(PolydemoError):
     """A store took longer than the client's timeout to answer a read: it is up, but slow (the Mongo-wire server
     counting 50,000 posts on busy cores). A gateway raises it in place of its client's timeout error

@@ -53,7 +53,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     # the web gateway
     "web": ("polydemo web start", "polydemo web status"),
     "web serve": ("polydemo web serve",),
-    "web start": ("polydemo web start", "polydemo web start --json"),
+    "web start": (
+        "polydemo web start",
+        "polydemo web start --audience",
+        "polydemo web start --audience --listen 0.0.0.0",
+    ),
     "web stop": ("polydemo web stop",),
     "web status": ("polydemo web status", "polydemo web status --json"),
     # the pipeline

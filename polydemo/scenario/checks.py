@@ -30,6 +30,7 @@ METRICS: dict[str, Callable[[Stores, CountCond | None], int]] = {
     "outbox_posts": lambda st, c: st.users.outbox_post_count(c.post if c else None),
     "outbox_events": lambda st, c: st.kafka.count_key(outbox_topic(st.settings), c.post if c else None),
     "lag": lambda st, c: _lag(st, c.projector if c is not None and c.projector else "all"),
+    "audience_signups": lambda st, c: st.cache.audience_signups(),
 }
 
 

@@ -47,6 +47,7 @@ METRICS = (
     "outbox_posts",
     "outbox_events",
     "lag",
+    "audience_signups",  # people who joined the audience session open now (`polydemo web start --audience`)
 )
 
 

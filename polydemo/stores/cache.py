@@ -116,6 +116,10 @@ def following_key(user_id: str) -> str:
 WTF_INDEX = "wtf:index"
 
 
+AUDIENCE_KEY = "audience:current"
+HIDDEN_POSTS_KEY = "audience:hidden"
+
+
 def session_key(token_hash: str) -> str:
     return f"session:{token_hash}"
 
@@ -419,6 +423,62 @@ class Cache(Gateway[Any]):
 
     def session_count(self) -> int:
         return sum(1 for _ in self.client.scan_iter(session_key("*"), count=1000))
+
+    # ------------------------------------------------------------ the audience (web gateway's audience mode)
+    def audience_open(self, fields: Mapping[str, str]) -> None:
+        """The audience session now (code, epoch, started, max, url); replaces any earlier one."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(AUDIENCE_KEY)
+        pipe.hset(AUDIENCE_KEY, mapping=dict(fields))
+        pipe.execute()
+
+    def audience_current(self) -> dict[str, str] | None:
+        return self.client.hgetall(AUDIENCE_KEY) or None
+
+    def audience_close(self, epoch: str) -> bool:
+        """End the audience session ``epoch`` (its code and tokens); its members stay users of the system."""
+        if self.client.hget(AUDIENCE_KEY, "epoch") != epoch:
+            return False
+        self.client.delete(AUDIENCE_KEY)
+        return True
+
+    def audience_add(self, epoch: str, user_id: str, name: str, at_ms: float) -> int:
+        """Count a new audience member; returns how many there are now."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(f"audience:{epoch}:users", {user_id: at_ms})
+        pipe.hset(f"audience:{epoch}:names", user_id, name)
+        pipe.zcard(f"audience:{epoch}:users")
+        return int(pipe.execute()[-1])
+
+    def audience_remove(self, epoch: str, user_id: str) -> None:
+        self.client.zrem(f"audience:{epoch}:users", user_id)
+        self.client.hdel(f"audience:{epoch}:names", user_id)
+
+    def audience_count(self, epoch: str) -> int:
+        return int(self.client.zcard(f"audience:{epoch}:users"))
+
+    def audience_newest(self, epoch: str, n: int) -> list[tuple[str, str]]:
+        """The last ``n`` to join, newest first: (id, name)."""
+        ids = list(self.client.zrevrange(f"audience:{epoch}:users", 0, n - 1))
+        names = self.client.hmget(f"audience:{epoch}:names", ids) if ids else []
+        return [(i, nm or "") for i, nm in zip(ids, names, strict=True)]
+
+    def audience_signups(self) -> int:
+        """How many joined the audience session open now (0: none is open)."""
+        epoch = self.client.hget(AUDIENCE_KEY, "epoch")
+        return self.audience_count(epoch) if epoch else 0
+
+    def audience_wrote(self, epoch: str) -> int:
+        return int(self.client.incr(f"audience:{epoch}:writes"))
+
+    def audience_writes(self, epoch: str) -> int:
+        return int(self.client.get(f"audience:{epoch}:writes") or 0)
+
+    def hide_post(self, post_id: str) -> bool:
+        return bool(self.client.sadd(HIDDEN_POSTS_KEY, post_id))
+
+    def hidden_posts(self) -> set[str]:
+        return set(self.client.smembers(HIDDEN_POSTS_KEY))
 
     # ------------------------------------------------------------ reads
     def profile_count(self) -> int:

@@ -24,6 +24,7 @@ from polydemo.web.flows import PROJECTOR_STORE, FlowTracker, flows_from
 log = logging.getLogger(__name__)
 
 QUEUE_MAX = 256
+HIDDEN = "(hidden)"
 
 
 class Hub:
@@ -47,12 +48,14 @@ class Hub:
         self._asked: set[str] = set()
         self.snapshot: dict | None = None
         self.snapshot_text: str | None = None
+        self.extra_messages: dict[str, Any] = {}  # the last of each extra message, for a tab that opens now
         self.snapshots = 0
         self._subs: set[asyncio.Queue[str]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.extra: Callable[[], dict[str, Any]] | None = None  # more messages with each snapshot (the audience's)
 
     # ------------------------------------------------------------ lifecycle (the ASGI lifespan)
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -95,6 +98,14 @@ class Hub:
                     q.get_nowait()  # a slow client loses its oldest message, not the newest
             q.put_nowait(text)
 
+    def hide(self, post_id: str) -> None:
+        """A post the presenter hid: its flows are labelled "(hidden)" from now on."""
+        with self._lock:
+            self.labels[post_id] = HIDDEN
+        for flow in self.tracker.flows.values():
+            if flow["entity"] == "post" and flow["key"] == post_id:
+                flow["label"] = HIDDEN
+
     def remember(self, user_id: str, name: str | None) -> None:
         if name:
             with self._lock:
@@ -115,6 +126,9 @@ class Hub:
                 self.snapshots += 1
                 self.publish("snapshot", data)
                 self.publish("edges", self.tracker.edge_counts(time.time() * 1000))
+                for kind, data in (self.extra() if self.extra else {}).items():
+                    self.extra_messages[kind] = data
+                    self.publish(kind, data)
             # broad: the collector reports each store's failure inside the snapshot; anything else it raises
             # (a bug, a store library's surprise) must not end the thread that feeds every tab: logged, retried
             except Exception:

@@ -11,18 +11,29 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from enum import Enum
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from graphql import ExecutionResult, GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from polydemo.errors import AlreadyExists, NotFound, PolydemoError, StoreTimeout, StoreUnreachable, Unauthenticated
-from polydemo.web.sessions import Session, bearer
+from polydemo.errors import (
+    AlreadyExists,
+    AudienceClosed,
+    Forbidden,
+    NotFound,
+    PolydemoError,
+    RateLimited,
+    StoreTimeout,
+    StoreUnreachable,
+    Unauthenticated,
+)
+from polydemo.web import audience as audience_lib
+from polydemo.web.sessions import AUDIENCE, PRESENTER, Session, bearer, token_hash
 from polydemo.web.state import WebState
 
 log = logging.getLogger(__name__)
@@ -33,6 +44,12 @@ PROJECTOR_OF = {"redis": "cache", "neo4j": "graph"}
 
 
 def error_code(exc: PolydemoError) -> str:
+    if isinstance(exc, AudienceClosed):
+        return "AUDIENCE_CLOSED"
+    if isinstance(exc, Forbidden):
+        return "FORBIDDEN"
+    if isinstance(exc, RateLimited):
+        return "RATE_LIMITED"
     if isinstance(exc, Unauthenticated):
         return "UNAUTHENTICATED"
     if isinstance(exc, AlreadyExists):
@@ -45,7 +62,28 @@ def error_code(exc: PolydemoError) -> str:
 
 
 def to_graphql(exc: PolydemoError) -> GraphQLError:
-    return GraphQLError(str(exc.message), extensions={"code": error_code(exc), "hint": exc.hint})
+    extensions: dict[str, Any] = {"code": error_code(exc), "hint": exc.hint}
+    if isinstance(exc, RateLimited):
+        extensions["retryAfterMs"] = max(1, round(exc.retry_after_s * 1000))
+    return GraphQLError(str(exc.message), extensions=extensions)
+
+
+def listener(info: Info) -> str:
+    """``audience`` when the request came in on the audience's listener, else ``presenter`` (127.0.0.1)."""
+    return info.context.get("listener", PRESENTER)
+
+
+def limit_(info: Info, token: str | None, limiter: str = "writes") -> None:
+    """The audience listener's rate limits, checked on the event loop before anything else (a flood is cheap)."""
+    if listener(info) != AUDIENCE:
+        return
+    st = state_of(info)
+    bucket = {"joins": st.join_limiter, "reads": st.read_limiter}.get(limiter, st.limiter)
+    wait = bucket.check(token_hash(token) if token else None)
+    if wait:
+        raise to_graphql(
+            RateLimited("too many requests: slow down", wait, hint=f"try again in {max(1, round(wait * 1000))} ms")
+        )
 
 
 def state_of(info: Info) -> WebState:
@@ -86,6 +124,29 @@ class SessionResult:
     token: str
     expires_in: int
     user: User
+
+
+@strawberry.type
+class Member:
+    """Someone in the room, as the audience sees them: no email."""
+
+    id: str
+    name: str | None
+
+
+@strawberry.type
+class JoinResult:
+    token: str
+    expires_in: int
+    user: Member
+
+
+@strawberry.type
+class PostItem:
+    id: str
+    title: str
+    likes: int
+    author: str | None
 
 
 @strawberry.type
@@ -171,7 +232,22 @@ class ConnectorAction(Enum):
 
 
 def _session(st: WebState, token: str | None) -> Session:
-    return st.sessions().find(token)
+    session = st.sessions().find(token)
+    if session.role == AUDIENCE and (st.epoch is None or session.epoch != st.epoch):
+        raise AudienceClosed("this audience session has ended", hint="ask the speaker for the new join code")
+    return session
+
+
+def _presenter(st: WebState, token: str | None) -> Session:
+    session = _session(st, token)
+    if session.role != PRESENTER:
+        raise Forbidden("that is the presenter's to do", hint="the audience can join, follow, post and like")
+    return session
+
+
+def _audience_wrote(st: WebState, session: Session) -> None:
+    if session.role == AUDIENCE and session.epoch:
+        st.demo().stores.cache.audience_wrote(session.epoch)
 
 
 def _mark_before_write(st: WebState, session: Session) -> None:
@@ -277,27 +353,37 @@ def _follow(st: WebState, token: str | None, followee: str, on: bool) -> FollowR
     _mark_before_write(st, session)
     demo = st.demo()
     edge = demo.follow(session.user_id, followee) if on else demo.unfollow(session.user_id, followee)
+    _audience_wrote(st, session)
+    if session.role == AUDIENCE:  # no emails for the audience: ids
+        return FollowResult(follower=str(edge.follower.id), followee=str(edge.followee.id), changed=edge.changed)
     return FollowResult(follower=edge.follower.email, followee=edge.followee.email, changed=edge.changed)
 
 
 def _post(st: WebState, token: str | None, title: str, body: str, mode: PostMode) -> PostResult:
     session = _session(st, token)
+    if session.role == AUDIENCE and mode is not PostMode.RELAY:
+        raise Forbidden("the dual write and the outbox are the presenter's", hint="post without a mode")
     if mode is PostMode.OUTBOX:
         _mark_before_write(st, session)
     posted = st.demo().post(session.user_id, title, body, mode=mode.value)
+    if posted.post_id:
+        st.sessions().posted(session, str(posted.post_id))
+    _audience_wrote(st, session)
+    author = session.name if session.role == AUDIENCE else session.email
     return PostResult(
-        id=str(posted.post_id) if posted.post_id else None, title=posted.title, mode=mode.name, author=session.email
+        id=str(posted.post_id) if posted.post_id else None, title=posted.title, mode=mode.name, author=author
     )
 
 
 def _like(st: WebState, token: str | None, post_id: str) -> LikeResult:
-    _session(st, token)
+    session = _session(st, token)
     liked = st.demo().like(post_id)
+    _audience_wrote(st, session)
     return LikeResult(id=str(liked.post_id), likes=liked.likes)
 
 
 def _delete_me(st: WebState, token: str | None) -> User:
-    session = _session(st, token)
+    session = _presenter(st, token)
     _mark_before_write(st, session)
     row = st.demo().delete_user(session.user_id)
     st.sessions().end(session.token)
@@ -305,12 +391,12 @@ def _delete_me(st: WebState, token: str | None) -> User:
 
 
 def _projector(st: WebState, token: str | None, name: str, action: ProjectorAction) -> str:
-    _session(st, token)
+    _presenter(st, token)
     return st.demo().projector(name, action.value)
 
 
 def _connector(st: WebState, token: str | None, action: ConnectorAction) -> str:
-    _session(st, token)
+    _presenter(st, token)
     return st.demo().connector(action.value)
 
 
@@ -368,7 +454,7 @@ class WebPresenter:
 
 
 def _run_scenario(st: WebState, token: str | None, name: str) -> str:
-    _session(st, token)
+    _presenter(st, token)
     from polydemo.scenario import loader
 
     loaded = loader.load(name)  # a bad name is a BAD_INPUT error now, before anything runs
@@ -398,6 +484,141 @@ def _fresh_stores(st: WebState) -> Any:
     return Stores(st.settings)
 
 
+# ---------------------------------------------------------------- the audience
+
+
+def open_audience(st: WebState) -> None:
+    """Open the audience session (a new code and epoch) when the gateway starts in audience mode."""
+    import secrets
+
+    if st.audience is None:
+        return
+    code = audience_lib.new_code()
+    epoch = secrets.token_hex(8)
+    url = audience_lib.join_url(st.audience.listen, st.audience.port, code)
+    st.demo().stores.cache.audience_open(
+        {"code": code, "epoch": epoch, "url": url, "max": str(st.audience.max_users), "started": str(time.time())}
+    )
+    st.epoch = epoch
+    log.info("audience session open: join at %s (code %s, at most %d people)", url, code, st.audience.max_users)
+
+
+def close_audience(st: WebState) -> bool:
+    epoch, st.epoch = st.epoch, None
+    return epoch is not None and st.demo().stores.cache.audience_close(epoch)
+
+
+def audience_info(st: WebState) -> dict[str, Any]:
+    """What the big screen shows of the audience (the ``audience`` message)."""
+    cache = st.demo().stores.cache
+    hidden = sorted(cache.hidden_posts())
+    current = cache.audience_current() if st.epoch else None
+    if not current or current.get("epoch") != st.epoch:
+        return {
+            "active": False,
+            "code": None,
+            "url": None,
+            "users": 0,
+            "max": 0,
+            "writes": 0,
+            "newest": [],
+            "hidden": hidden,
+        }
+    epoch = current["epoch"]
+    return {
+        "active": True,
+        "code": current.get("code"),
+        "url": current.get("url"),
+        "users": cache.audience_count(epoch),
+        "max": int(current.get("max") or 0),
+        "writes": cache.audience_writes(epoch),
+        "newest": [{"id": i, "name": n} for i, n in cache.audience_newest(epoch, 10)],
+        "hidden": hidden,
+    }
+
+
+def _join(st: WebState, code: str, name: str) -> JoinResult:
+    import secrets
+
+    from polydemo.domain import limits
+
+    if st.audience is None or st.epoch is None:
+        raise AudienceClosed("no audience session is open", hint="ask the speaker for the join code")
+    demo = st.demo()
+    cache = demo.stores.cache
+    current = cache.audience_current() or {}
+    if current.get("epoch") != st.epoch or not audience_lib.same_code(code, current.get("code")):
+        raise AudienceClosed("that join code is not the current one", hint="check the code on the big screen")
+    name = limits.check_name(name)
+    if cache.audience_count(st.epoch) >= st.audience.max_users:
+        raise Forbidden(f"the room is full: {st.audience.max_users} people joined", hint="watch the big screen")
+    mark = demo.stores.users.wal_insert_lsn()
+    row = demo.signup_guest(f"audience-{secrets.token_hex(6)}@audience.example", name)
+    st.hub.remember(str(row.id), row.name)
+    cache.audience_add(st.epoch, str(row.id), row.name or "", time.time() * 1000)
+    sessions = st.sessions()
+    session = sessions.create(str(row.id), row.email, row.name, role=AUDIENCE, epoch=st.epoch)
+    sessions.mark(session, mark)
+    cache.audience_wrote(st.epoch)
+    return JoinResult(token=session.token, expires_in=session.ttl_s, user=Member(id=str(row.id), name=row.name))
+
+
+def _people(st: WebState, token: str | None, limit_: int) -> list[Member]:
+    me = _session(st, token)
+    if not 1 <= limit_ <= 50:
+        raise PolydemoError(f"limit {limit_} is out of range", hint="ask for 1 to 50")
+    return [
+        Member(id=str(u.id), name=u.name) for u in st.demo().stores.users.latest(limit_ + 1) if str(u.id) != me.user_id
+    ][:limit_]
+
+
+def _posts(st: WebState, token: str | None, limit_: int) -> list[PostItem]:
+    _session(st, token)
+    if not 1 <= limit_ <= 50:
+        raise PolydemoError(f"limit {limit_} is out of range", hint="ask for 1 to 50")
+    stores = st.demo().stores
+    hidden = stores.cache.hidden_posts()
+    shown = [p for p in stores.posts.latest(limit_ + len(hidden)) if p.id not in hidden][:limit_]
+    names = stores.users.names([p.author_id for p in shown if p.author_id])
+    return [PostItem(id=p.id, title=p.title, likes=p.likes, author=names.get(p.author_id or "")) for p in shown]
+
+
+def _my_journey(st: WebState, token: str | None) -> dict:
+    session = _session(st, token)
+    mine = set(session.posts)
+    flows = [
+        f
+        for f in st.hub.tracker.recent(500)
+        if (f["entity"] == "post" and f["key"] in mine)
+        or (f["entity"] != "post" and session.user_id in f["key"].split(":"))
+    ]
+    return {"flows": flows[-10:]}
+
+
+def _end_audience(st: WebState, token: str | None) -> bool:
+    _presenter(st, token)
+    return close_audience(st)
+
+
+def _hide_post(st: WebState, token: str | None, post_id: str) -> bool:
+    _presenter(st, token)
+    from polydemo.domain import limits
+
+    post_id = limits.check_text("post id", post_id, limits.ID_MAX)
+    st.demo().stores.cache.hide_post(post_id)
+    st.hub.hide(post_id)
+    return True
+
+
+def _remove_user(st: WebState, token: str | None, user: str) -> User:
+    _presenter(st, token)
+    demo = st.demo()
+    row = demo.delete_user(user)
+    if st.epoch:
+        demo.stores.cache.audience_remove(st.epoch, str(row.id))
+    return User.of(row)
+
+
 # ---------------------------------------------------------------- the schema
 
 
@@ -409,7 +630,9 @@ class Query:
 
     @strawberry.field(description="The signed-in user (needs a session).")
     async def me(self, info: Info) -> User:
-        return await call(info, _me, state_of(info), _token(info))
+        token = _token(info)
+        limit_(info, token, "reads")
+        return await call(info, _me, state_of(info), token)
 
     @strawberry.field(description="The latest users, from Postgres (the system of record).")
     async def users(self, info: Info, limit: int = 10) -> list[User]:
@@ -421,6 +644,28 @@ class Query:
     )
     async def user(self, info: Info, id: str, consistency: Consistency = Consistency.STRONG) -> list[Read]:
         return await call(info, _read, state_of(info), _token(info), id, consistency)
+
+    @strawberry.field(description="People to follow: the newest users (ids and names, no emails). Needs a session.")
+    async def people(self, info: Info, limit: int = 20) -> list[Member]:
+        token = _token(info)
+        limit_(info, token, "reads")
+        return await call(info, _people, state_of(info), token, limit)
+
+    @strawberry.field(description="The newest posts that are not hidden (to like). Needs a session.")
+    async def posts(self, info: Info, limit: int = 20) -> list[PostItem]:
+        token = _token(info)
+        limit_(info, token, "reads")
+        return await call(info, _posts, state_of(info), token, limit)
+
+    @strawberry.field(description="This session's own writes, hop by hop, as JSON: {flows: [...]}.")
+    async def my_journey(self, info: Info) -> JSON:
+        token = _token(info)
+        limit_(info, token, "reads")
+        return await call(info, _my_journey, state_of(info), token)  # type: ignore[arg-type]  # JSON: a dict
+
+    @strawberry.field(description="The audience session as the big screen shows it (presenter's listener), as JSON.")
+    async def audience(self, info: Info) -> JSON:
+        return await call(info, audience_info, state_of(info))  # type: ignore[arg-type]  # JSON: a dict
 
     @strawberry.field(description="The dashboard's snapshot (the model the terminal draws), as JSON.")
     def snapshot(self, info: Info) -> JSON | None:
@@ -437,6 +682,23 @@ class Mutation:
     async def sign_up(self, info: Info, email: str, name: str, password: str) -> SessionResult:
         return await call(info, _sign_up, state_of(info), email, name, password)
 
+    @strawberry.mutation(description="Join the audience with the code on the big screen: one new user, no password.")
+    async def join(self, info: Info, code: str, name: str) -> JoinResult:
+        limit_(info, None, "joins")
+        return await call(info, _join, state_of(info), code, name)
+
+    @strawberry.mutation(description="End the audience session: its code and every audience token expire.")
+    async def end_audience(self, info: Info) -> bool:
+        return await call(info, _end_audience, state_of(info), _token(info))
+
+    @strawberry.mutation(description="Hide a post's title from the big screen and the phones (presenter).")
+    async def hide_post(self, info: Info, post_id: str) -> bool:
+        return await call(info, _hide_post, state_of(info), _token(info), post_id)
+
+    @strawberry.mutation(description="Delete a user (by id or email) and take them out of the audience (presenter).")
+    async def remove_user(self, info: Info, user: str) -> User:
+        return await call(info, _remove_user, state_of(info), _token(info), user)
+
     @strawberry.mutation(description="Check the password (argon2id) and open a session in Redis.")
     async def sign_in(self, info: Info, email: str, password: str) -> SessionResult:
         return await call(info, _sign_in, state_of(info), email, password)
@@ -447,19 +709,27 @@ class Mutation:
 
     @strawberry.mutation(description="The signed-in user follows another (Postgres).")
     async def follow(self, info: Info, followee: str) -> FollowResult:
-        return await call(info, _follow, state_of(info), _token(info), followee, True)
+        token = _token(info)
+        limit_(info, token)
+        return await call(info, _follow, state_of(info), token, followee, True)
 
     @strawberry.mutation(description="The signed-in user stops following another (Postgres).")
     async def unfollow(self, info: Info, followee: str) -> FollowResult:
-        return await call(info, _follow, state_of(info), _token(info), followee, False)
+        token = _token(info)
+        limit_(info, token)
+        return await call(info, _follow, state_of(info), token, followee, False)
 
     @strawberry.mutation(description="A post by the signed-in user: RELAY (Mongo), DUAL_WRITE or OUTBOX (Postgres).")
     async def post(self, info: Info, title: str, body: str = "", mode: PostMode = PostMode.RELAY) -> PostResult:
-        return await call(info, _post, state_of(info), _token(info), title, body, mode)
+        token = _token(info)
+        limit_(info, token)
+        return await call(info, _post, state_of(info), token, title, body, mode)
 
     @strawberry.mutation(description="Like a post (Mongo).")
     async def like(self, info: Info, post_id: str) -> LikeResult:
-        return await call(info, _like, state_of(info), _token(info), post_id)
+        token = _token(info)
+        limit_(info, token)
+        return await call(info, _like, state_of(info), token, post_id)
 
     @strawberry.mutation(description="Delete the signed-in user (Postgres) and end the session.")
     async def delete_me(self, info: Info) -> User:
@@ -505,6 +775,61 @@ class Subscription:
             yield data
 
 
+def root_fields(document: Any, operation_name: str | None = None) -> set[str]:
+    """The root fields an operation asks for, through fragment spreads and inline fragments (pure)."""
+    from graphql import (
+        FieldNode,
+        FragmentDefinitionNode,
+        FragmentSpreadNode,
+        InlineFragmentNode,
+        OperationDefinitionNode,
+    )
+
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        ops = [o for o in ops if o.name is not None and o.name.value == operation_name]
+    out: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(selection_set: Any) -> None:
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                out.add(sel.name.value)
+            elif isinstance(sel, InlineFragmentNode):
+                walk(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                if sel.name.value in fragments:
+                    walk(fragments[sel.name.value].selection_set)
+
+    for op in ops:
+        walk(op.selection_set)
+    return out
+
+
+class AudienceGate(SchemaExtension):
+    """On the audience's listener, an operation that asks for anything but the audience's fields is refused
+    whole (``FORBIDDEN``) before any resolver runs: introspection and the presenter's fields included."""
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if (ctx.context or {}).get("listener") == AUDIENCE and ctx.graphql_document is not None:
+            asked = root_fields(ctx.graphql_document, ctx.operation_name) - {"__typename"}
+            refused = sorted(asked - audience_lib.AUDIENCE_FIELDS)
+            if refused:
+                ctx.result = ExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            f"{', '.join(refused)}: not for the audience",
+                            extensions={"code": "FORBIDDEN", "hint": "the audience can join, follow, post and like"},
+                        )
+                    ],
+                )
+        yield
+
+
 def _should_mask(error: GraphQLError) -> bool:
     unexpected = error.original_error is not None and not isinstance(error.original_error, GraphQLError)
     if unexpected:
@@ -516,5 +841,5 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    extensions=[lambda: MaskErrors(should_mask_error=_should_mask)],
+    extensions=[AudienceGate, lambda: MaskErrors(should_mask_error=_should_mask)],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,9 +27,11 @@ from strawberry.asgi import GraphQL
 
 from polydemo.app import Demo
 from polydemo.config import Settings
+from polydemo.web import audience as audience_lib
+from polydemo.web.audience import AudienceOptions
 from polydemo.web.hub import Hub
-from polydemo.web.schema import schema
-from polydemo.web.sessions import DEFAULT_TTL_S
+from polydemo.web.schema import audience_info, close_audience, open_audience, schema
+from polydemo.web.sessions import AUDIENCE, DEFAULT_TTL_S, PRESENTER
 from polydemo.web.state import WebState
 
 log = logging.getLogger(__name__)
@@ -53,15 +56,77 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def on_audience_listener(scope: Scope, state: WebState) -> bool:
+    server = scope.get("server") or (None, None)
+    return state.audience is not None and server[1] == state.audience.port
+
+
+def _host(headers: dict[bytes, bytes]) -> str:
+    raw = headers.get(b"host", b"").decode("latin-1")
+    return raw.rsplit(":", 1)[0] if not raw.endswith("]") else raw
+
+
+class ListenerGuard:
+    """Who may ask what, before any route runs.
+
+    * On the audience's listener: only the join page, its files, the health check and ``POST /graphql`` (whose
+      operations the schema's AudienceGate checks); anything else is 404, a WebSocket is refused.
+    * On the presenter's listener (127.0.0.1): the Host must be a loopback name (a page of another site that
+      resolves its own name to 127.0.0.1, DNS rebinding, is refused), and a WebSocket from a page of another origin
+      is refused (403), so no site the presenter visits can watch or drive the demo.
+    """
+
+    def __init__(self, app: ASGIApp, state: WebState):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if on_audience_listener(scope, self.state):
+            path = scope.get("path", "")
+            allowed = scope["type"] == "http" and (
+                path in ("/join", "/api/health")
+                or (path == "/graphql" and scope.get("method") == "POST")
+                or (path.startswith("/static/join.") and "/" not in path[len("/static/") :])
+            )
+            if not allowed:
+                await self._refuse(scope, receive, send, 404, "not found")
+                return
+        else:
+            if _host(headers) not in LOOPBACK_HOSTS:
+                await self._refuse(scope, receive, send, 403, "this listener answers 127.0.0.1 only")
+                return
+            origin = headers.get(b"origin")
+            if scope["type"] == "websocket" and origin is not None:
+                origin_host = origin.decode("latin-1").split("://", 1)[-1]
+                if origin_host != headers.get(b"host", b"").decode("latin-1"):
+                    await self._refuse(scope, receive, send, 403, "a WebSocket from another origin")
+                    return
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, why: str) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": why})  # before accept: HTTP 403
+            return
+        await PlainTextResponse(why, status_code=status)(scope, receive, send)
+
+
 class Gateway(GraphQL):
-    """strawberry's ASGI GraphQL app, with the gateway's state in every resolver's context."""
+    """strawberry's ASGI GraphQL app, with the gateway's state and the listener in every resolver's context."""
 
     def __init__(self, state: WebState):
         super().__init__(schema, graphql_ide=None, keep_alive=True, keep_alive_interval=15)
         self.state = state
 
     async def get_context(self, request: Any, response: Any) -> Any:
-        return {"request": request, "response": response, "state": self.state}
+        listener = AUDIENCE if on_audience_listener(request.scope, self.state) else PRESENTER
+        return {"request": request, "response": response, "state": self.state, "listener": listener}
 
 
 def create_app(
@@ -72,15 +137,33 @@ def create_app(
     session_ttl_s: int = DEFAULT_TTL_S,
     snapshot_every_s: float = 1.0,
     names: Callable[[str, list[str]], dict[str, str]] | None = None,
+    audience: AudienceOptions | None = None,
 ) -> Starlette:
     hub = Hub(settings, collect, recent, snapshot_every_s=snapshot_every_s, names=names)
-    state = WebState(settings, hub, make_demo, session_ttl_s=session_ttl_s)
+    state = WebState(settings, hub, make_demo, session_ttl_s=session_ttl_s, audience=audience)
+    hub.extra = lambda: {"audience": audience_info(state)}
     graphql = Gateway(state)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    async def join_page(request: Request) -> Response:
+        if state.audience is None:
+            return PlainTextResponse("no audience session: the speaker starts one with --audience", status_code=404)
+        return FileResponse(STATIC / "join.html", headers={"Cache-Control": "no-cache"})
+
+    async def audience_json(request: Request) -> Response:
+        return JSONResponse(await state.run(audience_info, state))
+
+    async def audience_qr(request: Request) -> Response:
+        info = await state.run(audience_info, state)
+        if not info["active"]:
+            return PlainTextResponse("no audience session is open", status_code=404)
+        return Response(audience_lib.qr_svg(info["url"]), media_type="image/svg+xml")
+
     async def health(request: Request) -> Response:
+        if on_audience_listener(request.scope, state):
+            return JSONResponse({"ok": True, "audience": state.epoch is not None})
         snap = hub.snapshot or {}
         services = [
             {"name": s["name"], "ok": s["ok"], "label": s.get("label"), "error": s.get("error")}
@@ -113,6 +196,8 @@ def create_app(
         try:
             if hub.snapshot_text is not None:
                 await ws.send_text(hub.snapshot_text)
+            for kind, data in list(hub.extra_messages.items()):
+                await ws.send_text(json.dumps({"type": kind, "data": data}, default=str))
             while True:
                 await ws.send_text(await q.get())
         except (WebSocketDisconnect, RuntimeError):
@@ -122,16 +207,22 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.run(open_audience, state)
         hub.start(asyncio.get_running_loop())
         try:
             yield
         finally:
             hub.stop()
+            with contextlib.suppress(Exception):  # Redis gone at shutdown: the code dies with the gateway anyway
+                await state.run(close_audience, state)
             state.close()
 
     app = Starlette(
         routes=[
             Route("/", index),
+            Route("/join", join_page),
+            Route("/api/audience", audience_json),
+            Route("/api/audience/qr.svg", audience_qr),
             Route("/api/health", health),
             Route("/api/snapshot", snapshot),
             Route("/api/flows", flows),
@@ -141,14 +232,16 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
-        middleware=[Middleware(BodyLimit)],
+        middleware=[Middleware(BodyLimit), Middleware(ListenerGuard, state=state)],
         lifespan=lifespan,
     )
     app.state.web = state
     return app
 
 
-def default_app(settings: Settings, session_ttl_s: int = DEFAULT_TTL_S) -> Starlette:
+def default_app(
+    settings: Settings, session_ttl_s: int = DEFAULT_TTL_S, audience: AudienceOptions | None = None
+) -> Starlette:
     """The app over the real stack of ``settings``: the runtime named by the home, the dashboard's collector and
     the projectors' status files."""
     from polydemo.pipeline.trace import read_recent
@@ -174,4 +267,6 @@ def default_app(settings: Settings, session_ttl_s: int = DEFAULT_TTL_S) -> Starl
         demo = labels_box.setdefault("demo", make_demo())
         return demo.labels(kind, ids)
 
-    return create_app(settings, make_demo, collect, read_recent, session_ttl_s=session_ttl_s, names=names)
+    return create_app(
+        settings, make_demo, collect, read_recent, session_ttl_s=session_ttl_s, names=names, audience=audience
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from polydemo import procs
 from polydemo.config import Settings
 from polydemo.errors import PortInUseError, ServiceStartError
+from polydemo.web.audience import AudienceOptions
 
 NAME = "web"
 HOST = "127.0.0.1"  # the audience mode (its own issue) is the only way to listen beyond this machine
@@ -37,6 +39,21 @@ def port(settings: Settings) -> int:
 
 def url(settings: Settings) -> str:
     return f"http://{HOST}:{port(settings)}"
+
+
+def audience_options(settings: Settings, listen: str | None = None, max_users: int | None = None) -> AudienceOptions:
+    """The audience listener's options (``--listen``, ``--max-audience``), checked: a bad one is one line."""
+    return AudienceOptions.parse(listen, settings.port("web_audience"), max_users)
+
+
+def _check_port(p: int, host: str, what: str, env: str) -> None:
+    if not procs.port_free(p, host):
+        owner = procs.port_owner(p)
+        raise PortInUseError(
+            f"port {p} for {what} is already in use{' by ' + owner if owner else ''}",
+            hint=f"stop that process, or choose another port with {env}=<port> "
+            "(or shift every port with POLYDEMO_PORT_OFFSET)",
+        )
 
 
 @dataclass
@@ -67,21 +84,19 @@ def status(settings: Settings) -> WebStatus:
     return WebStatus(proc is not None, proc.pid if proc else None, url(settings), bool(proc) and _answers(settings))
 
 
-def start(settings: Settings, timeout: float = START_TIMEOUT_S) -> str:
-    """Spawn the gateway (``python -m polydemo.web``); "already running" when it is."""
+def start(settings: Settings, timeout: float = START_TIMEOUT_S, audience: AudienceOptions | None = None) -> str:
+    """Spawn the gateway (``python -m polydemo.web``); "already running" when it is. ``audience``: also the
+    audience's listener (the only way it listens beyond 127.0.0.1)."""
     from polydemo.pipeline.workers import child_env
 
     if procs.alive(pid_file(settings)):
         return "already running"
-    p = port(settings)
-    if not procs.port_free(p, HOST):
-        owner = procs.port_owner(p)
-        raise PortInUseError(
-            f"port {p} for the web gateway is already in use{' by ' + owner if owner else ''}",
-            hint="stop that process, or choose another port with POLYDEMO_WEB_PORT=<port> "
-            "(or shift every port with POLYDEMO_PORT_OFFSET)",
-        )
-    procs.spawn([sys.executable, "-m", "polydemo.web"], log_file(settings), pid_file(settings), env=child_env(settings))
+    _check_port(port(settings), HOST, "the web gateway", "POLYDEMO_WEB_PORT")
+    argv = [sys.executable, "-m", "polydemo.web"]
+    if audience is not None:
+        _check_port(audience.port, audience.listen, "the audience's listener", "POLYDEMO_WEB_AUDIENCE_PORT")
+        argv += ["--audience", "--listen", audience.listen, "--max-audience", str(audience.max_users)]
+    procs.spawn(argv, log_file(settings), pid_file(settings), env=child_env(settings))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _answers(settings, timeout=0.5):
@@ -106,8 +121,17 @@ def stop(settings: Settings, timeout: float = 10.0) -> str:
     return procs.stop(pid_file(settings), signal.SIGTERM, timeout, with_descendants=False)
 
 
-def serve(settings: Settings | None = None) -> int:
-    """Run the gateway in this process until SIGTERM/SIGINT (uvicorn handles both)."""
+def _bind(host: str, p: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, p))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings | None = None, audience: AudienceOptions | None = None) -> int:
+    """Run the gateway in this process until SIGTERM/SIGINT (uvicorn handles both): the presenter's listener on
+    127.0.0.1 and, with ``audience``, the audience's on its address."""
     import uvicorn
 
     from polydemo.web.server import default_app
@@ -115,7 +139,31 @@ def serve(settings: Settings | None = None) -> int:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Connect request, every second: noise
-    app = default_app(settings)
-    config = uvicorn.Config(app, host=HOST, port=port(settings), log_level="info", ws="websockets", lifespan="on")
-    uvicorn.Server(config).run()
+    app = default_app(settings, audience=audience)
+    sockets = [_bind(HOST, port(settings))]
+    log = logging.getLogger("polydemo.web")
+    log.info("polydemo web: listening on %s (the presenter's: everything)", url(settings))
+    if audience is not None:
+        sockets.append(_bind(audience.listen, audience.port))
+        log.info(
+            "polydemo web: listening on http://%s:%d (the audience's: the join page and its API)",
+            audience.listen,
+            audience.port,
+        )
+    # websockets-sansio: uvicorn's WebSocket implementation over `websockets` (the legacy one is deprecated in 0.54)
+    config = uvicorn.Config(app, log_level="info", ws="websockets-sansio", lifespan="on")
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def audience_status(settings: Settings) -> dict | None:
+    """The audience session as the running gateway has it (GET /api/audience); None when it does not answer."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url(settings)}/api/audience", timeout=5) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None

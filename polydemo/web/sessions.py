@@ -15,6 +15,8 @@ from typing import Any
 from polydemo.errors import Unauthenticated
 
 DEFAULT_TTL_S = 1800
+PRESENTER, AUDIENCE = "presenter", "audience"
+KEEP_POSTS = 20
 MAX_TOKEN = 200  # a longer header is not one of ours: refused before Redis is asked
 
 
@@ -30,6 +32,9 @@ class Session:
     name: str
     ttl_s: int
     mark: int | None = None  # WAL position (int, as Debezium's source.lsn) before this session's last write
+    role: str = PRESENTER  # PRESENTER (made on 127.0.0.1) or AUDIENCE (made by `join` on the audience listener)
+    epoch: str | None = None  # the audience session an AUDIENCE token belongs to
+    posts: tuple[str, ...] = ()  # the ids of this session's last posts (the phone's journey)
 
 
 def new_token() -> str:
@@ -53,10 +58,15 @@ class Sessions:
         self.cache = cache
         self.ttl_s = ttl_s
 
-    def create(self, user_id: str, email: str, name: str | None) -> Session:
+    def create(
+        self, user_id: str, email: str, name: str | None, role: str = PRESENTER, epoch: str | None = None
+    ) -> Session:
         token = new_token()
-        self.cache.session_put(token_hash(token), {"user_id": user_id, "email": email, "name": name or ""}, self.ttl_s)
-        return Session(token, user_id, email, name or "", self.ttl_s)
+        fields = {"user_id": user_id, "email": email, "name": name or "", "role": role}
+        if epoch is not None:
+            fields["epoch"] = epoch
+        self.cache.session_put(token_hash(token), fields, self.ttl_s)
+        return Session(token, user_id, email, name or "", self.ttl_s, role=role, epoch=epoch)
 
     def find(self, token: str | None) -> Session:
         if token is None:
@@ -70,7 +80,22 @@ class Sessions:
             raise Unauthenticated("the session token is not valid or has expired", hint="sign in again: signIn")
         data, ttl = found
         mark = data.get("mark")
-        return Session(token, data["user_id"], data["email"], data.get("name", ""), ttl, int(mark) if mark else None)
+        return Session(
+            token,
+            data["user_id"],
+            data["email"],
+            data.get("name", ""),
+            ttl,
+            int(mark) if mark else None,
+            role=data.get("role", PRESENTER),
+            epoch=data.get("epoch"),
+            posts=tuple((data.get("posts") or "").split()),
+        )
+
+    def posted(self, session: Session, post_id: str) -> None:
+        """Remember one more post of this session (the last KEEP_POSTS)."""
+        posts = [*session.posts, post_id][-KEEP_POSTS:]
+        self.cache.session_update(token_hash(session.token), {"posts": " ".join(posts)})
 
     def mark(self, session: Session, lsn: int) -> None:
         self.cache.session_update(token_hash(session.token), {"mark": str(lsn)})

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 from polydemo.app import Demo
 from polydemo.config import Settings
+from polydemo.web.audience import AudienceOptions
 from polydemo.web.hub import Hub
+from polydemo.web.ratelimit import RateLimiter
 from polydemo.web.sessions import DEFAULT_TTL_S, Sessions
 
 T = TypeVar("T")
@@ -28,6 +30,8 @@ class WebState:
         make_demo: Callable[[], Demo],
         session_ttl_s: int = DEFAULT_TTL_S,
         workers: int = WORKERS,
+        audience: AudienceOptions | None = None,
+        limiter: RateLimiter | None = None,
     ):
         self.settings = settings
         self.hub = hub
@@ -38,6 +42,11 @@ class WebState:
         self._demos_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="web-use-case")
         self.scenario: dict[str, Any] | None = None  # the scenario started from the page, while it runs
+        self.audience = audience  # None: no audience listener (the default: nothing beyond 127.0.0.1)
+        self.epoch: str | None = None  # the audience session opened at start (None: none, or ended)
+        self.limiter = limiter or RateLimiter()  # the audience's writes: per token, and all together
+        self.join_limiter = RateLimiter(per_key=0.5, per_key_burst=1, overall=50, overall_burst=100)
+        self.read_limiter = RateLimiter(per_key=5, per_key_burst=10, overall=2000, overall_burst=4000)
 
     def demo(self) -> Demo:
         """This thread's Demo (made on first use)."""

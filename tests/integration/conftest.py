@@ -91,6 +91,48 @@ def web(stack):
         service.stop(stack)
 
 
+class AudienceGateway:
+    """The suite's gateway restarted in audience mode, the audience's listener on 127.0.0.2 (loopback: no real
+    network is ever listened on). ``code`` is read from the running gateway each time (a test may restart it)."""
+
+    def __init__(self, settings, presenter: str, max_users: int | None = None):
+        from polydemo.web import service
+
+        self.settings = settings
+        self.presenter = presenter
+        self.options = service.audience_options(settings, "127.0.0.2", max_users)
+        self.audience = f"http://127.0.0.2:{self.options.port}"
+
+    def restart(self, max_users: int | None = None) -> None:
+        from polydemo.web import service
+
+        service.stop(self.settings)
+        self.options = service.audience_options(self.settings, "127.0.0.2", max_users)
+        assert service.start(self.settings, audience=self.options) == "started"
+
+    @property
+    def code(self) -> str:
+        from polydemo.web import service
+
+        info = service.audience_status(self.settings)
+        assert info and info["active"], f"no audience session open: {info}"
+        return info["code"]
+
+
+@pytest.fixture(scope="module")
+def audience(web, stack):
+    """The gateway in audience mode for one module; the suite's plain gateway again afterwards."""
+    from polydemo.web import service
+
+    gw = AudienceGateway(stack, web)
+    gw.restart()
+    try:
+        yield gw
+    finally:
+        service.stop(stack)
+        assert service.start(stack) == "started"
+
+
 def down_leaves_no_process_behind(runtime) -> list[str]:
     """Run `polydemo down --json` on the suite's stack; what is wrong with the outcome (empty: nothing)."""
     import psutil

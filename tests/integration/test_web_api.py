@@ -434,5 +434,15 @@ def test_status_logs_and_already_running(web, stack):
     assert s.running and s.healthy and s.url == web
     assert service.start(stack) == "already running"
     log = service.log_file(stack).read_text()
-    assert "Uvicorn running on http://127.0.0.1:" in log
+    assert f"polydemo web: listening on {web} (the presenter's: everything)" in log
+    assert "audience's" not in log.rsplit("--- polydemo start", 1)[-1], "no audience listener unless asked for"
     assert PASSWORD not in log
+
+
+def test_without_audience_nothing_listens_beyond_127_0_0_1(web, stack):
+    import subprocess
+
+    pid = service.status(stack).pid
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
+    mine = {line.split()[3] for line in out.splitlines() if f"pid={pid}," in line}
+    assert mine == {f"127.0.0.1:{service.port(stack)}"}, f"the gateway listens on {mine}"

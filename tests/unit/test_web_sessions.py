@@ -96,3 +96,9 @@ def test_the_published_schema_is_the_served_one():
 
     published = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql"
     assert published.read_text() == schema.as_str() + "\n", "docs/schema.graphql is out of date: regenerate it"
+
+
+def test_no_password_matches_a_guests_marker():
+    from polydemo.domain.users import NO_PASSWORD, verify_password
+
+    assert not any(verify_password(NO_PASSWORD, p) for p in ("!", "", NO_PASSWORD, "password"))
