@@ -1,6 +1,7 @@
 // polydemo's live view (docs/web.md): plain ES2020, no framework, no build step, nothing from a CDN.
-// It draws GET /api/snapshot and the /api/live messages (snapshot, flow, caption, edges) on one SVG with
-// fixed positions, and calls POST /graphql for the controls.
+// It draws GET /api/snapshot and the /api/live messages (snapshot, flow, caption, edges, audience) on one SVG with
+// fixed positions, and calls POST /graphql for the controls. While an audience session is open, its panel (the
+// join QR code, address and code, the counters, the newest names) replaces the Kafka partitions' box.
 // Every piece of user text (names, emails, titles, feed details, errors) goes in through textContent or
 // createTextNode, never innerHTML: a name like <img src=x onerror=alert(1)> shows as those characters.
 "use strict";
@@ -56,6 +57,8 @@
     dots: 0,
     token: null,
     user: null,
+    audience: null, // the last "audience" message
+    hidden: new Set(), // post ids the presenter hid: their titles are not shown
   };
   window.polydemo = { drawn: {}, handled: {}, animated: {}, state, version: 1 };
 
@@ -302,6 +305,7 @@
 
     renderPartitions(snap);
     renderFeed(snap);
+    renderAudienceLag();
   }
 
   function shortTopic(t) {
@@ -363,7 +367,7 @@
         el("span", { class: bad ? "op bad" : "op" }, String(f.op || "")), " ",
         el("span", { class: "topic" }, `${f.topic}[${f.partition}]@${f.offset}`), " ",
         String(f.key || ""), " ",
-        el("b", {}, String(f.detail || "")));
+        isHidden(f.key) ? el("b", { class: "hidden-title" }, "hidden") : el("b", {}, String(f.detail || "")));
     });
     if (!lis.length) lis.push(el("li", { class: "muted" }, "no events yet"));
     $("#feed").replaceChildren(...lis);
@@ -521,11 +525,15 @@
       const hops = Array.isArray(flow.hops) ? flow.hops : [];
       const known = hops.map((h) => (h && isNum(h.ms) ? h.ms : null)).filter((v) => v !== null);
       const total = known.length ? Math.max(...known) : null;
+      const hidden = flow.entity === "post" && isHidden(flow.key);
       const head = el("div", { class: "head" },
         el("span", { class: "entity" }, String(flow.entity || "")),
-        el("span", { class: "label" }, String(flow.label ?? flow.key ?? "")),
+        hidden ? el("span", { class: "label hidden-title" }, "hidden") : el("span", { class: "label" }, String(flow.label ?? flow.key ?? "")),
         el("span", { class: "entity" }, String(flow.op || "")),
         el("span", { class: "total" }, flow.complete ? fmtMs(total) : `${fmtMs(total)} …`));
+      if (flow.entity === "post" && !hidden && flow.key) {
+        head.append(el("button", { class: "btn hide", type: "button", "data-action": "hide", "data-post-id": String(flow.key), title: "hide this post's title from the big screen and the phones" }, "hide"));
+      }
       const hopsDiv = el("div", { class: "hops" });
       hops.forEach((h) => {
         if (!h) return;
@@ -539,6 +547,82 @@
     }
     if (!lis.length) lis.push(el("li", { class: "muted" }, "no change seen yet: sign up or post"));
     $("#waterfall").replaceChildren(...lis);
+  }
+
+  // ------------------------------------------------------------------ the audience
+  // A key (a feed line's "a→b" short ids, a flow's "a:b") that names a hidden post. The feed shortens ids of 32
+  // characters or more to their first 8.
+  function isHidden(key) {
+    if (!state.hidden.size || key == null) return false;
+    const bits = String(key).split(/[→:]/).filter(Boolean);
+    for (const h of state.hidden) for (const b of bits) if (b === h || (b.length === 8 && h.length >= 32 && h.startsWith(b))) return true;
+    return false;
+  }
+  let newestSig = "";
+  function renderAudience(a) {
+    if (!a || typeof a !== "object") return;
+    state.audience = a;
+    window.polydemo.audience = a;
+    const hidden = new Set((Array.isArray(a.hidden) ? a.hidden : []).map(String));
+    if ([...hidden].join() !== [...state.hidden].join()) {
+      state.hidden = hidden;
+      renderWaterfall();
+      if (state.snapshot) renderFeed(state.snapshot);
+    }
+    const box = $("#audience");
+    const on = !!a.active;
+    box.hidden = !on;
+    setAttr(box, "data-active", on ? "true" : "false");
+    document.body.classList.toggle("audience-on", on);
+    if (!on) {
+      newestSig = "";
+      $("#audience-qr-box").replaceChildren(); // no <img> on the page without a session (nor a request for it)
+      return;
+    }
+    const code = String(a.code || "");
+    setText($("#audience-code"), code);
+    setText($("#audience-url"), String(a.url || ""));
+    let qr = $("#audience-qr");
+    if (!qr) {
+      qr = el("img", { id: "audience-qr", class: "aud-qr", width: "250", height: "250" });
+      $("#audience-qr-box").replaceChildren(qr);
+    }
+    const src = `/api/audience/qr.svg?code=${encodeURIComponent(code)}`; // a new session: a new code, a new image
+    if (qr.getAttribute("src") !== src) qr.setAttribute("src", src);
+    qr.alt = `QR code of ${a.url || "the join address"}`;
+    const users = $("#audience-users"), writes = $("#audience-writes");
+    setText(users, fmt(a.users));
+    setAttr(users, "data-count", isNum(a.users) ? a.users : 0);
+    users.title = isNum(a.max) && a.max ? `at most ${fmt(a.max)}` : "";
+    setText(writes, fmt(a.writes));
+    setAttr(writes, "data-count", isNum(a.writes) ? a.writes : 0);
+    const newest = (Array.isArray(a.newest) ? a.newest : []).filter((n) => n && n.id != null);
+    const sig = JSON.stringify(newest.map((n) => [n.id, n.name]));
+    if (sig !== newestSig) {
+      newestSig = sig;
+      $("#audience-newest").replaceChildren(...newest.map((n) => {
+        const name = String(n.name ?? "");
+        return el("li", { "data-user-id": String(n.id) }, el("span", { class: "name", title: name }, name),
+          el("button", { class: "btn danger", type: "button", "data-action": "remove", title: `remove ${name}: delete this user` }, "remove"));
+      }));
+    }
+    renderAudienceLag();
+  }
+  // The projectors' lag, from the snapshot: the largest, in messages and seconds.
+  function renderAudienceLag() {
+    const out = $("#audience-lag");
+    if (!state.audience || !state.audience.active) return;
+    const groups = ((state.snapshot && state.snapshot.kafka && state.snapshot.kafka.groups) || []).filter((g) => g && isNum(g.lag));
+    if (!groups.length) {
+      setText(out, "—");
+      setAttr(out, "data-lag", "");
+      return;
+    }
+    const lag = Math.max(...groups.map((g) => g.lag));
+    const secs = Math.max(0, ...groups.map((g) => (isNum(g.lag_s) ? g.lag_s : 0)));
+    setText(out, lag > 0 ? `${fmt(lag)} msg · ${secs.toFixed(1)} s` : "0 msg");
+    setAttr(out, "data-lag", lag);
+    setAttr(out, "data-lagging", lag > 0 ? "true" : "false");
   }
 
   // ------------------------------------------------------------------ captions
@@ -589,6 +673,7 @@
         else if (msg.type === "flow") onFlow(msg.data);
         else if (msg.type === "edges") renderEdges(msg.data);
         else if (msg.type === "caption") onCaption(msg.data);
+        else if (msg.type === "audience") renderAudience(msg.data);
       } catch (e) {
         console.error("polydemo: message not drawn", msg.type, e);
       }
@@ -798,6 +883,49 @@
       act($("#scenario-submit"), async () => {
         const d = await gql("mutation($n: String!) { runScenario(name: $n) }", { n: name });
         return `scenario ${name}: ${d.runScenario}`;
+      });
+    });
+    // The audience: end it (a second click within 4 s confirms: no dialog), remove a name, hide a post.
+    let endArmed = null;
+    $("#audience-end").addEventListener("click", (ev) => {
+      const b = ev.currentTarget;
+      if (!endArmed) {
+        setText(b, "really end? click again");
+        endArmed = setTimeout(() => {
+          endArmed = null;
+          setText(b, "end audience");
+        }, 4000);
+        return;
+      }
+      clearTimeout(endArmed);
+      endArmed = null;
+      setText(b, "end audience");
+      act(b, async () => {
+        const d = await gql("mutation { endAudience }");
+        return d.endAudience ? "audience ended: the code and every audience token expired" : "no audience session was open";
+      });
+    });
+    $("#audience-newest").addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-action='remove']");
+      const li = b && b.closest("[data-user-id]");
+      if (!li) return;
+      const id = li.dataset.userId, name = li.querySelector(".name").textContent;
+      act(b, async () => {
+        await gql("mutation($u: String!) { removeUser(user: $u) { id } }", { u: id });
+        li.remove();
+        return `removed ${name}`;
+      });
+    });
+    $("#waterfall").addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-action='hide']");
+      if (!b) return;
+      const id = b.dataset.postId;
+      act(b, async () => {
+        await gql("mutation($p: String!) { hidePost(postId: $p) }", { p: id });
+        state.hidden.add(id);
+        renderWaterfall();
+        if (state.snapshot) renderFeed(state.snapshot);
+        return "post hidden";
       });
     });
     $("#consistency-form").addEventListener("submit", (ev) => {
