@@ -94,10 +94,10 @@ done < <("$WORK/venv/bin/python" -c 'from pathlib import Path; import sys; from 
 say "package data: $n files identical to the repository's"
 # The live view ships inside the wheel (no Node at install): its three files, as in the repository.
 WEB="$("$WORK/venv/bin/python" -c 'import polydemo.web.server as s; print(s.STATIC)')"
-for f in index.html app.js style.css; do
+for f in index.html app.js style.css join.html join.js join.css; do
   cmp -s "$ROOT/polydemo/web/static/$f" "$WEB/$f" || fail "the wheel's polydemo/web/static/$f differs from the repository's (or is missing)"
 done
-say "web view: index.html, app.js, style.css in the wheel"
+say "web view: index.html, app.js, style.css and the phone page (join.*) in the wheel"
 
 [ "$STACK" = 1 ] || { say "ok"; exit 0; }
 
