@@ -212,7 +212,14 @@ def main() -> None:
 
         gw = psutil.Process(gateway)
         procs_ = stack_processes(settings)
+        browser_procs = []
+        if driver is not None:
+            chromedriver = psutil.Process(driver.service.process.pid)
+            browser_procs = [chromedriver, *chromedriver.children(recursive=True)]
         cpu0, gw0, wall0 = cpu_seconds(procs_), cpu_seconds([gw]), time.monotonic()
+        br0 = cpu_seconds(browser_procs)
+        me = psutil.Process()
+        me0 = cpu_seconds([me])
         peak = {"lag": 0}
         stop = threading.Event()
 
@@ -231,7 +238,8 @@ def main() -> None:
             print(f"{args.phones} phones for {args.seconds:.0f} s on {phones.url}; /proc/loadavg {f.read().strip()}")
         asyncio.run(phones.run())
         wall = time.monotonic() - wall0
-        cpu1, gw1 = cpu_seconds(procs_), cpu_seconds([gw])
+        cpu1, gw1, br1 = cpu_seconds(procs_), cpu_seconds([gw]), cpu_seconds(browser_procs)
+        me1 = cpu_seconds([me])
         rss = gw.memory_info().rss
         stop.set()
         watcher.join(5)
@@ -247,6 +255,9 @@ def main() -> None:
         print(f"\n=== CPU over the run ({wall:.0f} s)")
         print(f"  gateway: {(gw1 - gw0) / wall * 100:.0f} % of one core, RSS {rss / 2**20:.0f} MiB")
         print(f"  the stack ({len(procs_)} processes): {(cpu1 - cpu0) / wall * 100:.0f} % of one core")
+        print(f"  the {args.phones} phones (this script, one process): {(me1 - me0) / wall * 100:.0f} % of one core")
+        if browser_procs:
+            print(f"  the big screen (chromium, {len(browser_procs)} processes): {(br1 - br0) / wall * 100:.0f} % of one core")
         print(
             f"\n=== lag: peak {peak['lag']} messages; drained {drain:.1f} s after the last write "
             f"({'converged' if converged else 'NOT converged within 300 s'})"
