@@ -24,26 +24,9 @@ from polydemo.web import service
 from polydemo.web.sessions import token_hash
 
 from .conftest import wait_for
+from .graphql_client import error, gql, ok
 
 PASSWORD = "correct horse battery staple"
-
-
-def gql(url: str, query: str, token: str | None = None, **variables) -> dict:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    r = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def ok(answer: dict) -> dict:
-    assert not answer.get("errors"), answer
-    return answer["data"]
-
-
-def error(answer: dict) -> dict:
-    assert answer.get("errors"), answer
-    assert len(answer["errors"]) == 1, answer
-    return answer["errors"][0]
 
 
 SIGN_UP = (

@@ -20,26 +20,10 @@ from polydemo.stores import Stores
 from polydemo.web import service
 
 from .conftest import wait_for
+from .graphql_client import code_of, gql, ok
 
 JOIN = "mutation($c: String!, $n: String!) { join(code: $c, name: $n) { token expiresIn user { id name } } }"
 POST = "mutation($t: String!) { post(title: $t) { id title author } }"
-
-
-def gql(url: str, query: str, token: str | None = None, **variables) -> dict:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    r = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def ok(answer: dict) -> dict:
-    assert not answer.get("errors"), answer
-    return answer["data"]
-
-
-def code_of(answer: dict) -> str:
-    assert answer.get("errors"), answer
-    return answer["errors"][0]["extensions"]["code"]
 
 
 def join(aud, name: str | None = None) -> tuple[str, dict]:
