@@ -66,7 +66,7 @@ class Phones:
             if not body.get("errors"):
                 self.ms[kind].append(ms)
                 self.acked[kind] += 1
-                self.last_write = time.monotonic()
+                self.last_write = time.time()
                 return body["data"]
             err = body["errors"][0].get("extensions", {})
             self.refused[err.get("code", "?")] += 1
@@ -104,13 +104,74 @@ class Phones:
             if done and done["follow"]["changed"]:
                 self.follows.add((me, who))
 
-    async def run(self) -> None:
+    async def run(self, first: int = 0, count: int | None = None, t0: float | None = None) -> None:
+        """Phones ``first`` .. ``first + count - 1`` of the room (this process's share), from ``t0`` (monotonic)."""
         import httpx
 
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=self.url, timeout=60, limits=limits) as client:
-            t0 = time.monotonic()
-            await asyncio.gather(*(self.phone(client, i, t0) for i in range(self.n)))
+            start = time.monotonic() if t0 is None else t0
+            last = self.n if count is None else first + count
+            await asyncio.gather(*(self.phone(client, i, start) for i in range(first, last)))
+
+
+def run_share(url: str, code: str, n: int, seconds: float, tag: str, first: int, count: int, t0: float) -> dict:
+    """One process's share of the room (``--processes``): its phones, and what they saw."""
+    phones = Phones(url, code, n, seconds, tag)
+    asyncio.run(phones.run(first, count, t0))
+    return {
+        "ids": phones.ids,
+        "ms": dict(phones.ms),
+        "acked": dict(phones.acked),
+        "refused": dict(phones.refused),
+        "follows": sorted(phones.follows),
+        "posts": phones.posts,
+        "last_write": phones.last_write,
+    }
+
+
+def play(phones: Phones, processes: int) -> list:
+    """The room in ``processes`` processes (1: this one); their results merged into ``phones``. Returns the
+    processes' psutil handles' CPU seconds (for the CPU figure)."""
+    if processes <= 1:
+        asyncio.run(phones.run())
+        return []
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    t0 = time.monotonic() + 2  # the workers start, then all begin together
+    share = -(-phones.n // processes)
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [
+            pool.submit(
+                run_share, phones.url, phones.code, phones.n, phones.seconds, phones.tag, k * share,
+                min(share, phones.n - k * share), t0,
+            )
+            for k in range(processes)
+            if k * share < phones.n
+        ]
+        import psutil
+
+        time.sleep(1)
+        workers = psutil.Process().children()
+        cpu = [0.0]
+
+        results = []
+        for f in futures:
+            while not f.done():
+                cpu[0] = max(cpu[0], sum(cpu_seconds([w]) for w in workers))
+                time.sleep(0.5)
+            results.append(f.result())
+    for r in results:
+        phones.ids += r["ids"]
+        for k, v in r["ms"].items():
+            phones.ms[k] += v
+        phones.acked.update(r["acked"])
+        phones.refused.update(r["refused"])
+        phones.follows.update(tuple(x) for x in r["follows"])
+        phones.posts += r["posts"]
+        phones.last_write = max(phones.last_write, r["last_write"])
+    return cpu
 
 
 def stack_processes(settings) -> list:
@@ -179,6 +240,7 @@ def main() -> None:
     ap.add_argument("--phones", type=int, default=500)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--processes", type=int, default=1, help="play the phones from this many processes")
     args = ap.parse_args()
     home, owned = bench_env()
     from polydemo import seed, stack
@@ -236,7 +298,7 @@ def main() -> None:
         watcher.start()
         with open("/proc/loadavg") as f:
             print(f"{args.phones} phones for {args.seconds:.0f} s on {phones.url}; /proc/loadavg {f.read().strip()}")
-        asyncio.run(phones.run())
+        workers_cpu = play(phones, args.processes)
         wall = time.monotonic() - wall0
         cpu1, gw1, br1 = cpu_seconds(procs_), cpu_seconds([gw]), cpu_seconds(browser_procs)
         me1 = cpu_seconds([me])
@@ -245,7 +307,7 @@ def main() -> None:
         watcher.join(5)
         t_last = phones.last_write
         converged = seed.wait_converged(settings, 300)
-        drain = time.monotonic() - t_last
+        drain = time.time() - t_last
         print(
             f"\n=== writes acknowledged in {wall:.1f} s: {dict(phones.acked)}; refused: {dict(phones.refused) or 'none'}"
         )
@@ -255,7 +317,8 @@ def main() -> None:
         print(f"\n=== CPU over the run ({wall:.0f} s)")
         print(f"  gateway: {(gw1 - gw0) / wall * 100:.0f} % of one core, RSS {rss / 2**20:.0f} MiB")
         print(f"  the stack ({len(procs_)} processes): {(cpu1 - cpu0) / wall * 100:.0f} % of one core")
-        print(f"  the {args.phones} phones (this script, one process): {(me1 - me0) / wall * 100:.0f} % of one core")
+        gen = (me1 - me0) + (workers_cpu[0] if workers_cpu else 0.0)
+        print(f"  the {args.phones} phones ({max(1, args.processes)} process(es)): {gen / wall * 100:.0f} % of one core")
         if browser_procs:
             print(f"  the big screen (chromium, {len(browser_procs)} processes): {(br1 - br0) / wall * 100:.0f} % of one core")
         print(
