@@ -129,6 +129,102 @@ class Gateway(GraphQL):
         return {"request": request, "response": response, "state": self.state, "listener": listener}
 
 
+class Endpoints:
+    """The plain HTTP and WebSocket endpoints (GraphQL is strawberry's), over one state and its hub."""
+
+    def __init__(self, state: WebState):
+        self.state = state
+        self.hub = state.hub
+
+    async def index(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def join_page(self, request: Request) -> Response:
+        if self.state.audience is None:
+            return PlainTextResponse("no audience session: the speaker starts one with --audience", status_code=404)
+        return FileResponse(STATIC / "join.html", headers={"Cache-Control": "no-cache"})
+
+    async def audience_json(self, request: Request) -> Response:
+        return JSONResponse(await self.state.run(audience_info, self.state))
+
+    async def audience_qr(self, request: Request) -> Response:
+        info = await self.state.run(audience_info, self.state)
+        if not info["active"]:
+            return PlainTextResponse("no audience session is open", status_code=404)
+        return Response(audience_lib.qr_svg(info["url"]), media_type="image/svg+xml")
+
+    async def health(self, request: Request) -> Response:
+        if on_audience_listener(request.scope, self.state):
+            return JSONResponse({"ok": True, "audience": self.state.epoch is not None})
+        snap = self.hub.snapshot or {}
+        services = [
+            {"name": s["name"], "ok": s["ok"], "label": s.get("label"), "error": s.get("error")}
+            for s in snap.get("services") or []
+        ]
+        body = {
+            "ok": bool(services) and all(s["ok"] for s in services),
+            "runtime": snap.get("runtime"),
+            "services": services,
+            "clients": self.hub.clients,
+            "snapshots": self.hub.snapshots,  # collected since start: one collector for every client
+        }
+        return JSONResponse(body)
+
+    async def snapshot(self, request: Request) -> Response:
+        if self.hub.snapshot is None:
+            return JSONResponse({"error": "no snapshot yet", "hint": "retry in a second"}, status_code=503)
+        return JSONResponse(self.hub.snapshot)
+
+    async def flows(self, request: Request) -> Response:
+        return JSONResponse({"flows": self.hub.tracker.recent(200)})
+
+    async def sdl(self, request: Request) -> Response:
+        return PlainTextResponse(schema.as_str())
+
+    async def live(self, ws: WebSocket) -> None:
+        await ws.accept()
+        q = self.hub.subscribe()
+        try:
+            if self.hub.snapshot_text is not None:
+                await ws.send_text(self.hub.snapshot_text)
+            for kind, data in list(self.hub.extra_messages.items()):
+                await ws.send_text(json.dumps({"type": kind, "data": data}, default=str))
+            while True:
+                await ws.send_text(await q.get())
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the tab closed (RuntimeError: sent after the close): nothing to clean but the queue
+        finally:
+            self.hub.unsubscribe(q)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.state.run(open_audience, self.state)
+        self.hub.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            self.hub.stop()
+            with contextlib.suppress(Exception):  # Redis gone at shutdown: the code dies with the gateway anyway
+                await self.state.run(close_audience, self.state)
+            self.state.close()
+
+    def routes(self, graphql: Gateway) -> list:
+        return [
+            Route("/", self.index),
+            Route("/join", self.join_page),
+            Route("/api/audience", self.audience_json),
+            Route("/api/audience/qr.svg", self.audience_qr),
+            Route("/api/health", self.health),
+            Route("/api/snapshot", self.snapshot),
+            Route("/api/flows", self.flows),
+            WebSocketRoute("/api/live", self.live),
+            Route("/graphql/schema", self.sdl),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
+        ]
+
+
 def create_app(
     settings: Settings,
     make_demo: Callable[[], Demo],
@@ -148,98 +244,11 @@ def create_app(
         return {"audience": info}
 
     hub.extra = extra
-    graphql = Gateway(state)
-
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
-
-    async def join_page(request: Request) -> Response:
-        if state.audience is None:
-            return PlainTextResponse("no audience session: the speaker starts one with --audience", status_code=404)
-        return FileResponse(STATIC / "join.html", headers={"Cache-Control": "no-cache"})
-
-    async def audience_json(request: Request) -> Response:
-        return JSONResponse(await state.run(audience_info, state))
-
-    async def audience_qr(request: Request) -> Response:
-        info = await state.run(audience_info, state)
-        if not info["active"]:
-            return PlainTextResponse("no audience session is open", status_code=404)
-        return Response(audience_lib.qr_svg(info["url"]), media_type="image/svg+xml")
-
-    async def health(request: Request) -> Response:
-        if on_audience_listener(request.scope, state):
-            return JSONResponse({"ok": True, "audience": state.epoch is not None})
-        snap = hub.snapshot or {}
-        services = [
-            {"name": s["name"], "ok": s["ok"], "label": s.get("label"), "error": s.get("error")}
-            for s in snap.get("services") or []
-        ]
-        ok = bool(services) and all(s["ok"] for s in services)
-        body = {
-            "ok": ok,
-            "runtime": snap.get("runtime"),
-            "services": services,
-            "clients": hub.clients,
-            "snapshots": hub.snapshots,  # collected since start: one collector for every client
-        }
-        return JSONResponse(body, status_code=200)
-
-    async def snapshot(request: Request) -> Response:
-        if hub.snapshot is None:
-            return JSONResponse({"error": "no snapshot yet", "hint": "retry in a second"}, status_code=503)
-        return JSONResponse(hub.snapshot)
-
-    async def flows(request: Request) -> Response:
-        return JSONResponse({"flows": hub.tracker.recent(200)})
-
-    async def sdl(request: Request) -> Response:
-        return PlainTextResponse(schema.as_str())
-
-    async def live(ws: WebSocket) -> None:
-        await ws.accept()
-        q = hub.subscribe()
-        try:
-            if hub.snapshot_text is not None:
-                await ws.send_text(hub.snapshot_text)
-            for kind, data in list(hub.extra_messages.items()):
-                await ws.send_text(json.dumps({"type": kind, "data": data}, default=str))
-            while True:
-                await ws.send_text(await q.get())
-        except (WebSocketDisconnect, RuntimeError):
-            pass  # the tab closed (RuntimeError: sent after the close): nothing to clean but the queue
-        finally:
-            hub.unsubscribe(q)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await state.run(open_audience, state)
-        hub.start(asyncio.get_running_loop())
-        try:
-            yield
-        finally:
-            hub.stop()
-            with contextlib.suppress(Exception):  # Redis gone at shutdown: the code dies with the gateway anyway
-                await state.run(close_audience, state)
-            state.close()
-
+    endpoints = Endpoints(state)
     app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/join", join_page),
-            Route("/api/audience", audience_json),
-            Route("/api/audience/qr.svg", audience_qr),
-            Route("/api/health", health),
-            Route("/api/snapshot", snapshot),
-            Route("/api/flows", flows),
-            WebSocketRoute("/api/live", live),
-            Route("/graphql/schema", sdl),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
-        ],
+        routes=endpoints.routes(Gateway(state)),
         middleware=[Middleware(BodyLimit), Middleware(ListenerGuard, state=state)],
-        lifespan=lifespan,
+        lifespan=endpoints.lifespan,
     )
     app.state.web = state
     return app
