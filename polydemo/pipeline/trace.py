@@ -24,7 +24,12 @@ from polydemo.config import Settings
 from polydemo.pipeline.loop import RECENT, status_file
 
 STORE_OF = {"graph": "Neo4j", "cache": "Redis", "analytics": "time-series"}
-CONSUMERS = {"user": ("graph", "cache", "analytics"), "post": ("analytics",)}
+# Which projectors consume which entity (pipeline/projectors.py ``sources``); the web view's flows use it too.
+CONSUMERS = {
+    "user": ("graph", "cache", "analytics"),
+    "follow": ("graph", "cache", "analytics"),
+    "post": ("analytics",),
+}
 
 
 @dataclass

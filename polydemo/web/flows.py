@@ -13,15 +13,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# The projectors drawn, in the view's order, and the store each one writes.
+from polydemo.pipeline.trace import CONSUMERS, STORE_OF
+
+# The projectors drawn, in the view's order, and the node of the store each one writes (its label: STORE_OF).
 PROJECTOR_STORE = {"graph": "neo4j", "cache": "redis", "analytics": "timeseries"}
-STORE_LABEL = {"neo4j": "Neo4j", "redis": "Redis", "timeseries": "time-series"}
-# Which projectors consume which entity (pipeline/projectors.py ``sources``).
-CONSUMERS: dict[str, tuple[str, ...]] = {
-    "user": ("graph", "cache", "analytics"),
-    "follow": ("graph", "cache", "analytics"),
-    "post": ("analytics",),
-}
 # The path a change takes to Kafka: Debezium reads the Postgres WAL; the relay tails Mongo's change stream.
 VIA = {"postgres": "connect", "mongo": "relay"}
 EDGE_WINDOW_S = 30.0
@@ -77,7 +72,7 @@ def build_flow(event_id: str, records: Mapping[str, Mapping[str, Any]], labels: 
         hops.append({"name": f"{name} consume", "node": name, "after": 1, "at_ms": rec and rec.get("consumed_at_ms")})
         hops.append(
             {
-                "name": f"visible in {STORE_LABEL[store]}",
+                "name": f"visible in {STORE_OF[name]}",
                 "node": store,
                 "after": consume,
                 "at_ms": rec and rec.get("applied_at_ms"),

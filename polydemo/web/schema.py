@@ -32,6 +32,7 @@ from polydemo.errors import (
     StoreUnreachable,
     Unauthenticated,
 )
+from polydemo.reads import PROJECTOR_OF  # the projection each eventual store is fed by
 from polydemo.web import audience as audience_lib
 from polydemo.web.sessions import AUDIENCE, PRESENTER, Session, bearer, token_hash
 from polydemo.web.state import WebState
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RYW_WAIT_S = 3.0  # how long a read-your-writes read waits for the projection, at most
-PROJECTOR_OF = {"redis": "cache", "neo4j": "graph"}
 
 
 def error_code(exc: PolydemoError) -> str:
