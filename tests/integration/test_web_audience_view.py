@@ -15,51 +15,23 @@ skipped, saying so. ``SE_OFFLINE=true``: Selenium Manager never downloads a driv
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ROOT = Path(__file__).resolve().parents[2]
-# POLYDEMO_SCREENSHOTS=1 writes the docs' screenshots (docs/img/); otherwise they go to a scratch directory.
-SHOTS = ROOT / "docs" / "img" if os.environ.get("POLYDEMO_SCREENSHOTS") == "1" else Path("/tmp/polydemo-web-shots")
+from .browser import SHOTS, attr, chromium, click, fill, needs_chromium, no_scrolling, text, viewport, wait
+
 PASSWORD = "secret123"
 EVIL_NAME = "<img src=x onerror=alert(1)></script>"
 # The hops of a follow (a Postgres write): its commit, Kafka, and the three read models.
 FOLLOW_HOPS = ("postgres", "kafka", "redis", "neo4j", "timeseries")
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"{CHROMIUM} or {CHROMEDRIVER} is missing: run `bash scripts/browser.sh` (apt chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 # ---------------------------------------------------------------------------------------------- browsers
-def chromium(width: int, height: int, mobile: bool):
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager: no download, ever
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}"):
-        options.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    viewport(drv, width, height, mobile)
-    return drv
-
-
-def viewport(drv, width: int, height: int, mobile: bool = False) -> None:
-    """The page's viewport exactly (``--window-size`` is the window, browser chrome included)."""
-    drv.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -103,26 +75,6 @@ def screen(screen_driver, audience):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def wait(drv, predicate, timeout: float, what: str):
-    """Poll ``predicate(drv)`` until truthy; its value. On timeout: an AssertionError with the last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate(drv)
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def text(drv, css: str) -> str | None:
-    return drv.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : null", css)
-
-
-def attr(drv, css: str, name: str) -> str | None:
-    return drv.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null", css, name
-    )
 
 
 def visible(drv, css: str) -> bool:
@@ -133,20 +85,6 @@ def visible(drv, css: str) -> bool:
             css,
         )
     )
-
-
-def fill(drv, field_id: str, value: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    el = drv.find_element(By.ID, field_id)
-    el.clear()
-    el.send_keys(value)
-
-
-def click(drv, css: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    drv.find_element(By.CSS_SELECTOR, css).click()
 
 
 def js_click(drv, css: str) -> None:
@@ -198,27 +136,11 @@ def users_count(drv) -> int:
     return int(attr(drv, "#audience-users", "data-count") or 0)
 
 
-def no_scrolling(drv) -> tuple[int, int, int, int]:
-    return tuple(
-        drv.execute_script(
-            "const e = document.documentElement; return [e.scrollHeight, innerHeight, e.scrollWidth, innerWidth]"
-        )
-    )
-
-
 def no_alert(drv) -> None:
     from selenium.common.exceptions import NoAlertPresentException
 
     with pytest.raises(NoAlertPresentException):
         _ = drv.switch_to.alert  # no alert() ran
-
-
-def graphql(url: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, headers=headers, timeout=30)
-    return r.json()
 
 
 # ---------------------------------------------------------------------------------------------- the tests

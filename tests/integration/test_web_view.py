@@ -10,26 +10,18 @@ every test here is skipped, saying so. ``SE_OFFLINE=true``: Selenium Manager nev
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ROOT = Path(__file__).resolve().parents[2]
-# POLYDEMO_SCREENSHOTS=1 writes the README's screenshots (docs/img/); otherwise they go to a scratch directory, so
-# `make test` leaves the checkout as it was.
-SHOTS = ROOT / "docs" / "img" if os.environ.get("POLYDEMO_SCREENSHOTS") == "1" else Path("/tmp/polydemo-web-shots")
+from . import graphql_client
+from .browser import SHOTS, attr, chromium, click, fill, needs_chromium, no_scrolling, text, viewport, wait
+
 PASSWORD = "secret123"
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"{CHROMIUM} or {CHROMEDRIVER} is missing: run `bash scripts/browser.sh` (apt chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -41,28 +33,15 @@ def web_url(web):
 
 @pytest.fixture(scope="module")
 def driver():
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager: no download, ever
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,720"):
-        options.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    drv = chromium(1280, 720)
     try:
-        viewport(drv, 1280, 720)
         yield drv
     finally:
         drv.quit()
 
 
-def viewport(drv, width: int, height: int) -> None:
-    """The page's viewport exactly (``--window-size`` is the window, browser chrome included)."""
-    drv.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-    )
+def graphql(url: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+    return graphql_client.ok(graphql_client.gql(url, query, token, **(variables or {})))
 
 
 @pytest.fixture
@@ -77,20 +56,6 @@ def page(driver, web_url):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def wait(drv, predicate, timeout: float, what: str):
-    """Poll ``predicate(drv)`` until truthy; its value. On timeout: an AssertionError with the last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate(drv)
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def text(drv, css: str) -> str:
-    return drv.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : null", css)
 
 
 def count(drv, node: str) -> int | None:
@@ -98,26 +63,6 @@ def count(drv, node: str) -> int | None:
     raw = text(drv, f'[data-node="{node}"] [data-count]') or ""
     digits = re.sub(r"[^\d]", "", raw)
     return int(digits) if digits else None
-
-
-def attr(drv, css: str, name: str) -> str | None:
-    return drv.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null", css, name
-    )
-
-
-def fill(drv, field_id: str, value: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    el = drv.find_element(By.ID, field_id)
-    el.clear()
-    el.send_keys(value)
-
-
-def click(drv, css: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    drv.find_element(By.CSS_SELECTOR, css).click()
 
 
 def status_line(drv) -> str:
@@ -142,16 +87,6 @@ def sign_up_on_page(drv, name: str) -> dict:
     )
     assert user != "error", f"sign-up refused: {status_line(drv)}"
     return user
-
-
-def graphql(url: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, headers=headers, timeout=30)
-    body = r.json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
 
 
 def sign_up_by_graphql(url: str) -> dict:
@@ -258,14 +193,6 @@ def test_user_text_is_shown_as_text_never_as_html(page):
 
     with pytest.raises(NoAlertPresentException):
         _ = page.switch_to.alert  # no alert() ran
-
-
-def no_scrolling(drv) -> tuple[int, int, int, int]:
-    return tuple(
-        drv.execute_script(
-            "const e = document.documentElement; return [e.scrollHeight, innerHeight, e.scrollWidth, innerWidth]"
-        )
-    )
 
 
 def test_screenshots_dark_and_light_and_no_scrolling_at_1280x720_and_1920x1080(page, web_url):
