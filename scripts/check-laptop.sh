@@ -2,7 +2,8 @@
 # The path people take on a laptop, proved (issue 24): a freshly created NON-ROOT user, the distribution's own
 # /usr/bin/python3 and pipx (what `apt install pipx` gives), none of CI's certificate variables, an empty
 # directory. As that user:
-#   pipx install WHEEL · polydemo --version · setup · up · seed · scenario run tour --speed 100 · status · down
+#   pipx install WHEEL · polydemo --version · setup · up · seed · scenario run tour --speed 100 · status ·
+#   web start (its page and snapshot) · down
 # and then checks that everything polydemo wrote is under that user's own home (data, cache, ~/.m2) and that
 # nothing needed root (the system packages are already installed: `make test` put them there as root; were one
 # missing, `setup` would name the apt command and fail, which this check would show).
@@ -78,6 +79,18 @@ as_user 'cd ~/empty && polydemo seed' || fail "polydemo seed (as $USER_NAME)"
 as_user 'cd ~/empty && polydemo scenario run tour --speed 100 --no-dashboard' || fail "scenario run tour (as $USER_NAME)"
 t4=$(now)
 as_user 'cd ~/empty && polydemo status' || fail "polydemo status (as $USER_NAME): not every service healthy"
+# The web view, as that user: started, its page and its snapshot answered on 127.0.0.1; `down` stops it below.
+as_user 'cd ~/empty && polydemo web start && url=$(polydemo web status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"url\"])") && python3 -c "
+import sys, time, urllib.request, urllib.error
+url = sys.argv[1]
+assert b\"polydemo\" in urllib.request.urlopen(url + \"/\", timeout=10).read()
+for _ in range(100):
+    try:
+        urllib.request.urlopen(url + \"/api/snapshot\", timeout=10); break
+    except urllib.error.HTTPError:
+        time.sleep(0.1)
+print(\"web view as a plain user: \" + url)
+" "$url"' || fail "polydemo web start (as $USER_NAME)"
 as_user 'cd ~/empty && polydemo status --json' >"$SHARE/status.json" || true
 t5=$(now)
 as_user 'cd ~/empty && polydemo down' || fail "polydemo down (as $USER_NAME)"
