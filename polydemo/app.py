@@ -209,6 +209,7 @@ class Demo:
         else:
             self._own_stores = False
         self.stores = stores
+        self._read_stores: Stores | None = None
         self._publish = publish  # the dual write's Kafka write (None: dualwrite.publish)
         self._crash_writer = crash_writer
         self._recent = recent  # the projectors' trace records (None: their status files)
@@ -246,6 +247,9 @@ class Demo:
     def close(self) -> None:
         if self._own_stores:
             self.stores.close()
+        if self._read_stores is not None:
+            self._read_stores.close()
+            self._read_stores = None
 
     def __enter__(self) -> Demo:
         return self
@@ -397,7 +401,20 @@ class Demo:
         for s in names:
             if s not in reads.STORES:
                 raise PolydemoError(f"unknown store {s!r}", hint=f"use one of: {', '.join(reads.STORES)}, all")
-        return UserReads(user, reads.read_user(self.settings, user, names, self.stores))
+        return UserReads(user, reads.read_user(self.settings, user, names, self.read_stores))
+
+    @property
+    def read_stores(self) -> Stores:
+        """A second bundle for the reads, every client with short timeouts (``reads.READ_TIMEOUT_S``): a frozen
+        store is "not answering" in seconds, and this bundle's broken connections never reach the writes'."""
+        if not self._own_stores:
+            return self.stores  # the caller's bundle (a scenario's, a test's): its timeouts are the caller's
+        if self._read_stores is None:
+            from polydemo import reads
+            from polydemo.stores import Stores
+
+            self._read_stores = Stores(self.settings, timeout=reads.READ_TIMEOUT_S)
+        return self._read_stores
 
     def trace(self, user: str | None = None, post: str | None = None, wait: float = 10.0) -> Trace:
         """One write hop by hop (``pipeline.trace``): a user's latest change, or a post's (exactly one)."""

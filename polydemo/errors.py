@@ -101,3 +101,14 @@ class StoreUnreachable(PolydemoError):
         self.store = store
         self.reason = reason
         self.transient = transient
+
+
+SILENT_WORDS = ("timeout", "timed out", "did not answer", "failed to read", "no answer")
+
+
+def silent(error: object) -> bool:
+    """True when an error (or its text) says the server took the connection and then said nothing in time:
+    frozen, SIGSTOPped, ``docker pause``d, in a long GC pause; not refused or reset. Each client words its
+    timeout its own way; these are the words they share (pure)."""
+    words = (f"{type(error).__name__} {error}" if isinstance(error, BaseException) else str(error)).lower()
+    return any(w in words for w in SILENT_WORDS)

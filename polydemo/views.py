@@ -97,7 +97,14 @@ def endpoints_table(statuses: list[ServiceStatus], urls: dict[str, str]) -> Tabl
     return table
 
 
-VERDICT_STYLE = {"source of truth": "ok", "in sync": "ok", "missing": "warn", "stale": "warn", "down": "bad"}
+VERDICT_STYLE = {
+    "source of truth": "ok",
+    "in sync": "ok",
+    "missing": "warn",
+    "stale": "warn",
+    "down": "bad",
+    "not answering": "bad",
+}
 
 
 def reads_table(results) -> Table:
@@ -114,6 +121,10 @@ def reads_table(results) -> Table:
             "-" if r.lag_messages is None else f"{r.lag_messages} msg",
             f"{r.read_ms:.1f} ms",
         )
+    failed = [f"{r.store}: {r.detail}" for r in results if r.detail]
+    if failed:
+        table.caption = Text("\n").join(safe_text(line) for line in failed)
+        table.caption_justify = "left"
     return table
 
 

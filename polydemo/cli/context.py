@@ -100,17 +100,33 @@ def command(app: typer.Typer, name: str) -> Callable:
                 store = store_of(exc)
                 if store is None or state(ctx).traceback:
                     raise
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                state(ctx).env.error(
-                    f"cannot reach {store}: {first}",
-                    hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it",
-                )
+                message, hint = unreachable_message(store, exc)
+                state(ctx).env.error(message, hint=hint)
                 raise typer.Exit(ExitStatus.STORE_UNREACHABLE) from None
 
         app.command(name)(wrapper)
         return fn
 
     return decorate
+
+
+def unreachable_message(store: str, exc: BaseException) -> tuple[str, str]:
+    """The one line (and its hint) for a store client's error: "not answering" when the server took the
+    connection and said nothing in time (frozen, paused, overloaded), else "cannot reach" (pure)."""
+    from polydemo.errors import silent
+
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if silent(exc):
+        reason = first.split(" (", 1)[0].split(", ", 1)[0][:100]  # pymongo appends its whole topology
+        return (
+            f"{store} is not answering: {reason}",
+            "it took the connection but did not reply in time (frozen, paused or overloaded); nothing was "
+            "acknowledged, though a write may still land when it wakes. `polydemo status` shows which service; "
+            "`polydemo up` resumes a paused one",
+        )
+    return f"cannot reach {store}: {first[:200]}", "is the stack up? `polydemo status` shows each service; " + (
+        "`polydemo up` starts it"
+    )
 
 
 def store_of(exc: BaseException) -> str | None:

@@ -25,7 +25,8 @@ from rich.segment import Segment
 from rich.text import Text
 
 from polydemo.console import visible
-from polydemo.dashboard.model import GroupLag, KafkaData, Snapshot, TopicSchema
+from polydemo.dashboard.model import GroupLag, KafkaData, ServiceHealth, Snapshot, TopicSchema
+from polydemo.errors import silent
 from polydemo.pipeline.schemas import Diff
 from polydemo.views import human_bytes, human_duration
 
@@ -372,6 +373,12 @@ class PanelSpec:
     subtitle: str | None = None
 
 
+def down_word(svc: ServiceHealth | None) -> str:
+    """A failed service as the screen names it: "not answering" (frozen: it took the connection and said
+    nothing in time) or "down" (refused, gone)."""
+    return "not answering" if svc is not None and svc.error and silent(svc.error) else "down"
+
+
 def _is_down(snap: Snapshot, service: str) -> bool:
     return not snap.ok(service) or getattr(snap, service) is None
 
@@ -380,7 +387,8 @@ def _down_spec(snap: Snapshot, key: str, title: str, priority: int) -> PanelSpec
     svc = snap.service(key)
 
     def build(n: int, w: int) -> list[Text]:
-        lines = [_line((f"✘ down since {clock(svc.down_since if svc else None)}", BAD))]
+        word = down_word(svc)
+        lines = [_line((f"✘ {word} since {clock(svc.down_since if svc else None)}", BAD))]
         if svc and svc.error:
             lines.append(_line((svc.error, DIM)))
         return lines[:n]
@@ -805,7 +813,8 @@ def _connect(snap: Snapshot, prev: Snapshot | None) -> PanelSpec:
         lines: list[Text] = []
         if _is_down(snap, "connect"):
             svc = snap.service("connect")
-            lines.append(_line((f"✘ Connect down since {clock(svc.down_since if svc else None)}", BAD)))
+            word = down_word(svc)
+            lines.append(_line((f"✘ Connect {word} since {clock(svc.down_since if svc else None)}", BAD)))
         else:
             c = _present(snap.connect)
             lines.append(_line(f"{c.connector} ", (c.state, STATE_STYLE.get(c.state, WARN))))
@@ -962,7 +971,7 @@ def _header(snap: Snapshot, width: int, compact: bool) -> list[Text]:
     items = []
     for s in snap.services:
         if not s.ok:
-            items.append((f"✘ {s.name} down since {clock(s.down_since)}", BAD))
+            items.append((f"✘ {s.name} {down_word(s)} since {clock(s.down_since)}", BAD))
         else:
             items.append((f"✔ {s.name}" if compact else f"✔ {s.name} {s.label}", OK if compact else ""))
     lines = _pack(items, width, sep=" " if compact else "  ")

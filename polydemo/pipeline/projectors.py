@@ -7,6 +7,11 @@ from polydemo.pipeline.events import Change, analytics_events
 from polydemo.pipeline.loop import Projector
 from polydemo.stores import cache, graph, timeseries
 
+WRITE_TIMEOUT_S = 10.0
+"""The analytics projector's bound on a time-series statement and on any wait for its server: a frozen store
+fails the batch after this, the loop says "retrying" and tries again (Redis and Neo4j have their own bounds:
+stores/cache.py, stores/graph.py)."""
+
 
 class GraphProjector(Projector):
     """(:User {id, name}) nodes and FOLLOWS edges, MERGEd by source ids (``stores.graph.Graph.apply``)."""
@@ -58,7 +63,7 @@ class AnalyticsProjector(Projector):
     events: timeseries.Events | None = None
 
     def open(self) -> None:
-        self.events = timeseries.Events(self.settings, autocommit=False)
+        self.events = timeseries.Events(self.settings, autocommit=False, timeout=WRITE_TIMEOUT_S)
         self.events.conn.execute("SELECT 1")
         self.events.conn.commit()
 

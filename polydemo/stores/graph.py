@@ -20,7 +20,10 @@ SERVICE = "neo4j"
 
 
 def connect(settings: Settings, timeout: float | None = None) -> neo4j.Driver:
-    kwargs: dict = {"connection_timeout": 3, "max_connection_lifetime": 300}
+    # The acquisition timeout also bounds the Bolt handshake of a new connection: at its default (60 s) a frozen
+    # Neo4j held a cold read a minute. A warm connection's reads are bounded by the server's recv-timeout hint
+    # (4 s, stack/neo4j's launcher and the compose file).
+    kwargs: dict = {"connection_timeout": 3, "connection_acquisition_timeout": 10, "max_connection_lifetime": 300}
     if timeout is not None:
         kwargs.update(
             connection_timeout=timeout, connection_acquisition_timeout=timeout, notifications_min_severity="OFF"

@@ -26,6 +26,34 @@ from polydemo.stores import Gateway, Health, statements
 SERVICE = "postgres"
 
 
+ANSWER_S = 60.0
+"""How long a connection made without ``timeout`` waits for a server that accepted it but says nothing (a
+SIGSTOPped or frozen Postgres): long enough for any statement polydemo runs (a reset, a bulk load), short
+enough that nothing waits forever. With ``timeout``, the wait is bounded at ``timeout`` + 1 s instead (the
+server's statement_timeout ends a slow statement before that)."""
+
+
+class NotAnswering(psycopg.OperationalError):
+    """The server accepted the connection but sent nothing back within the bound: frozen, not down."""
+
+
+class AnsweringConnection(psycopg.Connection):
+    """A psycopg connection that waits at most ``answer_s`` for any reply (psycopg's own wait timeout, which it
+    otherwise only uses for notifies). A wait that expires leaves the protocol mid-exchange, so the connection is
+    closed and :class:`NotAnswering` raised: the gateway makes a new one on its next use. TCP cannot tell (the
+    kernel acknowledges for a stopped process), and statement_timeout is the frozen server's own to enforce."""
+
+    answer_s: float = ANSWER_S
+    label: str = "postgres"
+
+    def wait(self, gen, interval=psycopg.connection._WAIT_INTERVAL, timeout=None):
+        try:
+            return super().wait(gen, interval=interval, timeout=self.answer_s if timeout is None else timeout)
+        except psycopg.errors._WaitTimeout:
+            self.pgconn.finish()
+            raise NotAnswering(f"{self.label} did not answer in {self.answer_s:g} s (frozen or overloaded)") from None
+
+
 def connect(
     settings: Settings,
     autocommit: bool = True,
@@ -33,11 +61,15 @@ def connect(
     timeout: float | None = None,
     application_name: str = "polydemo",
 ) -> psycopg.Connection:
-    """A connection; ``timeout`` also bounds every statement (the dashboard's frames use 1 s)."""
+    """A connection; ``timeout`` also bounds every statement (the dashboard's frames use 1 s). Every wait for the
+    server is bounded (:class:`AnsweringConnection`)."""
     kwargs: dict = {"autocommit": autocommit, "application_name": application_name}
     if timeout is not None:
         kwargs.update(connect_timeout=max(1, int(timeout)), options=f"-c statement_timeout={int(timeout * 1000)}")
-    return psycopg.connect(settings.pg_conninfo(service), **kwargs)
+    conn = AnsweringConnection.connect(settings.pg_conninfo(service), **kwargs)
+    conn.answer_s = ANSWER_S if timeout is None else timeout + 1.0
+    conn.label = f"{service} at {settings.host}:{settings.ports[service]}"
+    return conn
 
 
 def _one(cur: psycopg.Cursor) -> tuple:

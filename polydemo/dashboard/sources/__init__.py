@@ -77,9 +77,10 @@ class BaseSource:
 
 
 def short(exc: BaseException) -> str:
-    """An error in one line of at most 160 characters: ``OperationalError: connection refused``."""
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return (text.splitlines() or ["down"])[0][:160]
+    """An error in one line of at most 160 characters: ``OperationalError: connection refused``. Its lines are
+    joined: Neo4j's says why on its second ("Couldn't connect to …: / Failed to read … handshake")."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text[:160] or "down"
 
 
 def iso(value: Any) -> str | None:

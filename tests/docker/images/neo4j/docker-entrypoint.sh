@@ -36,6 +36,7 @@ for var in $(compgen -e | grep '^NEO4J_' | sort); do
     server.memory.heap.initial_size) xms="${!var}" ;;
     server.memory.heap.max_size) xmx="${!var}" ;;
     server.memory.pagecache.size) pagecache="${!var}" ;;
+    server.bolt.connection_keep_alive*) ;;  # stack/neo4j's launcher sets the values docker-compose.yml asks
     *) echo "polydemo stand-in: setting $setting is not applied" ;;
   esac
 done

@@ -96,6 +96,16 @@ public final class Neo4jLauncher {
                         GraphDatabaseSettings.logical_log_rotation_threshold, parseBytes("16m"),
                         GraphDatabaseSettings.preallocate_logical_logs, false,
                         GraphDatabaseSettings.memory_transaction_global_max_size, parseBytes("256m")))
+                // A frozen server must be noticed in seconds, not minutes. The server tells each driver, in
+                // the HELLO hint connection.recv_timeout_seconds (keep_alive x probes, 2 s x 2 here instead of
+                // 1 min x 2), how long it may stay silent; the driver uses it as its socket read timeout, and
+                // the server sends a NOOP chunk at least that often during any request, so a slow query is
+                // never taken for a frozen one. With the defaults a read from a SIGSTOPped Neo4j took 120 s.
+                .setConfig(Map.of(
+                        BoltConnector.connection_keep_alive_type, BoltConnector.KeepAliveRequestType.ALL,
+                        BoltConnector.connection_keep_alive, Duration.ofSeconds(2),
+                        BoltConnector.connection_keep_alive_streaming_scheduling_interval, Duration.ofSeconds(1),
+                        BoltConnector.connection_keep_alive_probes, 2))
                 // Internal settings (fine with the pinned version): by default the Bolt server waits 5 s for
                 // its netty event loops and 5 s for its connections at shutdown, even with no client, so
                 // SIGTERM took ~10 s. The databases are already stopped and checkpointed by then; 0 s only
