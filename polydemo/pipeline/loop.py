@@ -204,12 +204,85 @@ def consumer_config(settings: Settings, group: str, client: str | None = None) -
             "max.poll.interval.ms": 86_400_000,
             "topic.metadata.refresh.interval.ms": 2000,
             "allow.auto.create.topics": True,
+            **_debug(),
         },
     )
 
 
+def _debug() -> dict:
+    """POLYDEMO_RDKAFKA_DEBUG=cgrp,fetch (librdkafka's ``debug`` contexts): its log lines in the projector's log."""
+    contexts = os.environ.get("POLYDEMO_RDKAFKA_DEBUG")
+    if not contexts:
+        return {}
+    logger = logging.getLogger("rdkafka")
+    logger.setLevel(logging.DEBUG)
+    return {"debug": contexts, "logger": logger}
+
+
 def dlq_producer_config(settings: Settings) -> dict:
     return kafka.producer_config(settings)
+
+
+# ---------------------------------------------------------------- group membership
+
+GROUP_STUCK_S = 30.0
+STATS_EVERY_MS = 5000
+
+
+class GroupWatch:
+    """Whether this consumer is really in its group, from librdkafka's own statistics (``stats_cb``, every
+    5 s): its join state "steady". :meth:`stuck` says why when a consumer that reaches a broker has not been
+    steady for ``GROUP_STUCK_S``, and the loop then replaces the consumer (changes of state are logged).
+
+    Found by the lid drill (every process SIGSTOPped 75 s, tests/integration/test_faults_lid.py): afterwards one
+    projector polled nothing for minutes with 707 changes waiting, its group EMPTY. librdkafka waits for a
+    JoinGroup answer as long as the rebalance timeout, which is max.poll.interval.ms, 24 h here on purpose (a
+    store outage holds a batch without the group evicting the projector). Pure but for the clock passed in."""
+
+    def __init__(self, stuck_s: float = GROUP_STUCK_S, clock: Callable[[], float] = time.monotonic):
+        self.stuck_s = stuck_s
+        self.clock = clock
+        self.state = "init"
+        self.join_state = "init"
+        self.since: float | None = None  # the first report of the current run of not-steady ones
+        self.last_report: float | None = None
+
+    def on_stats(self, raw: str) -> None:
+        try:
+            cgrp = json.loads(raw).get("cgrp") or {}
+        except ValueError:
+            return
+        now = self.clock()
+        self.last_report = now
+        before = (self.state, self.join_state)
+        self.state = str(cgrp.get("state", self.state))
+        self.join_state = str(cgrp.get("join_state", self.join_state))
+        brokers = (json.loads(raw).get("brokers") or {}).values()
+        reachable = any(b.get("state") == "UP" for b in brokers if isinstance(b, dict))
+        if (self.state, self.join_state) != before:
+            log.info("consumer group: %s/%s -> %s/%s", *before, self.state, self.join_state)
+        if self.join_state == "steady" or not reachable:
+            self.since = None  # steady; or no broker up (Kafka down): a new consumer would wait as well
+        elif self.since is None:
+            self.since = now
+
+    def stuck(self) -> str | None:
+        """Why the consumer should be replaced, or None. Only fresh reports count: none come while the loop
+        does not poll (a batch held through a store outage), and an old one says nothing about now."""
+        now = self.clock()
+        fresh = self.last_report is not None and now - self.last_report <= 2.5 * STATS_EVERY_MS / 1000
+        if self.since is None or not fresh or now - self.since < self.stuck_s:
+            return None
+        held = now - self.since
+        return f"not in its consumer group for {held:.0f}s (Kafka up; group state {self.state}/{self.join_state})"
+
+    def reset(self) -> None:
+        self.state, self.join_state, self.since, self.last_report = "init", "init", None, None
+
+
+def watched_config(config: dict, watch: GroupWatch) -> dict:
+    """A consumer config whose statistics feed ``watch``."""
+    return {**config, "statistics.interval.ms": STATS_EVERY_MS, "stats_cb": watch.on_stats}
 
 
 # ---------------------------------------------------------------- the loop
@@ -256,6 +329,13 @@ def applied_record(m: Message, ch: Change, consumed_at: float, applied_at: float
     }
 
 
+def _close_quietly(consumer: Consumer) -> None:
+    try:
+        consumer.close()
+    except (KafkaException, RuntimeError) as exc:
+        log.info("closing the replaced consumer: %s", exc)
+
+
 class ProjectorLoop:
     STATUS_EVERY_S = 0.5
 
@@ -270,6 +350,8 @@ class ProjectorLoop:
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] = time.time,
         instance: int = 1,
+        watch: GroupWatch | None = None,
+        make_consumer: Callable[[], Consumer] | None = None,
     ):
         self.p = projector
         self.settings = projector.settings
@@ -284,6 +366,9 @@ class ProjectorLoop:
         self.dead_lettered = 0
         self.commit_failures = 0
         self.instance = instance
+        self.watch = watch  # with make_consumer: a consumer left out of its group is replaced (GroupWatch)
+        self.make_consumer = make_consumer
+        self.rejoins = 0
         self.state = "starting"
         self.last_error: str | None = None
         self.positions: dict[str, int] = {}
@@ -311,6 +396,8 @@ class ProjectorLoop:
                 "processed": self.processed,
                 "dead_lettered": self.dead_lettered,
                 "commit_failures": self.commit_failures,
+                "rejoins": self.rejoins,
+                "group_state": f"{self.watch.state}/{self.watch.join_state}" if self.watch is not None else None,
                 "last_error": self.last_error,
                 "positions": dict(self.positions),
                 "recent": list(self.recent),
@@ -350,12 +437,29 @@ class ProjectorLoop:
                 log.warning("closing the consumer failed: %s", exc)
             self.p.close()
 
+    def _rejoin_if_stuck(self) -> None:
+        """Replace a consumer that has been out of its group too long (:class:`GroupWatch`). Nothing is lost: the
+        new one resumes from the group's last commit, and every write is idempotent. The old one is closed on a
+        thread of its own, since closing may wait on the very request that never came back."""
+        why = self.watch.stuck() if self.watch is not None and self.make_consumer is not None else None
+        if why is None or self.make_consumer is None or self.watch is None:
+            return
+        log.warning("%s: %s; rejoining with a new consumer", self.p.name, why)
+        old, self.consumer = self.consumer, self.make_consumer()
+        threading.Thread(target=_close_quietly, args=(old,), name="old-consumer", daemon=True).start()
+        self.consumer.subscribe(self.p.topics())
+        self.watch.reset()
+        self.rejoins += 1
+        self.last_error = f"rejoined its consumer group ({why})"
+        self.write_status(force=True)
+
     def _step(self) -> bool:
         """One poll and its batch; False when the loop must end without committing."""
         consumer = self.consumer
         first = consumer.poll(0.1)
         if first is None:
             note_lag(self.lag_history, self.clock(), 0.0)
+            self._rejoin_if_stuck()
             self.write_status()
             return True
         batch = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]

@@ -35,21 +35,33 @@ def run_projector(settings: Settings, name: str, stop: threading.Event, instance
     from confluent_kafka import Consumer, Producer
 
     from polydemo.pipeline.loop import (
+        GroupWatch,
         ProjectorLoop,
         StatusFile,
         client_id,
         consumer_config,
         dlq_producer_config,
         status_file,
+        watched_config,
     )
     from polydemo.pipeline.projectors import ALL_PROJECTORS
 
     projector = ALL_PROJECTORS[name](settings)
-    consumer = Consumer(consumer_config(settings, projector.group, client_id(name, instance)))
+    watch = GroupWatch()
+    config = watched_config(consumer_config(settings, projector.group, client_id(name, instance)), watch)
     dlq = Producer(dlq_producer_config(settings))
     status = StatusFile(status_file(settings, name, instance))
     # confluent-kafka's classes match the loop's Consumer/Producer protocols; their C signatures are untyped.
-    ProjectorLoop(projector, consumer, dlq, status, stop=stop, instance=instance).run()  # type: ignore[arg-type]
+    ProjectorLoop(
+        projector,
+        Consumer(config),  # type: ignore[arg-type]
+        dlq,  # type: ignore[arg-type]
+        status,
+        stop=stop,
+        instance=instance,
+        watch=watch,
+        make_consumer=lambda: Consumer(config),  # type: ignore[arg-type,return-value]
+    ).run()
 
 
 def main(argv: list[str]) -> int:

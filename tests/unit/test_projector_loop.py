@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import Change, topics
-from polydemo.pipeline.loop import Projector, ProjectorLoop, StatusFile, dlq_topic
+from polydemo.pipeline.loop import GroupWatch, Projector, ProjectorLoop, StatusFile, dlq_topic
 
 USERS = topics("polydemo")["users"]
 FOLLOWS = topics("polydemo")["follows"]
@@ -450,3 +450,85 @@ def test_members_are_the_running_instances_with_what_each_last_wrote(settings):
         )
     (only,) = workers.members(settings, "graph")
     assert only.client_id == "polydemo-graph-1" and only.partitions == ((USERS, 1), (USERS, 3))
+
+
+# ---------------------------------------------------------------- group membership (the lid drill)
+
+
+def stats(state: str, join: str, broker: str = "UP") -> str:
+    return json.dumps(
+        {
+            "name": "c",
+            "brokers": {"127.0.0.1:9092/1": {"nodeid": 1, "state": broker}},
+            "cgrp": {"state": state, "join_state": join, "assignment_size": 0},
+        }
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_consumer_out_of_its_group_with_the_coordinator_up_is_stuck_after_30s():
+    clock = Clock()
+    watch = GroupWatch(clock=clock)
+    watch.on_stats(stats("up", "steady"))
+    assert watch.stuck() is None
+    for _ in range(6):  # a report every 5 s, each saying it still waits for its JoinGroup answer
+        clock.now += 5
+        watch.on_stats(stats("up", "wait-join"))
+    assert watch.stuck() is None  # 25 s
+    clock.now += 5
+    watch.on_stats(stats("up", "wait-join"))
+    assert watch.stuck() == "not in its consumer group for 30s (Kafka up; group state up/wait-join)"
+    watch.on_stats(stats("up", "steady"))
+    assert watch.stuck() is None  # it got in after all
+
+
+def test_kafka_down_or_no_fresh_report_is_never_stuck():
+    clock = Clock()
+    watch = GroupWatch(clock=clock)
+    for _ in range(20):  # Kafka down: a new consumer would wait just the same
+        clock.now += 5
+        watch.on_stats(stats("wait-coord", "init", broker="DOWN"))
+    assert watch.stuck() is None
+    watch.on_stats(stats("up", "wait-join"))
+    clock.now += 60  # then no report: the loop held a batch through a store outage, not polling
+    assert watch.stuck() is None
+    watch.on_stats("not json")  # ignored
+    assert watch.stuck() is None
+
+
+def test_the_loop_replaces_a_stuck_consumer_and_resumes_from_the_commit(settings):
+    clock = Clock()
+    watch = GroupWatch(clock=clock)
+    runner, consumer, _, status, proj, log, _ = make(settings, [[Msg("polydemo.public.users", 0, user("u1"), b"u1")]])
+    fresh = FakeConsumer([[Msg("polydemo.public.users", 0, user("u1"), b"u1")]], runner.stop, log)
+    runner.watch, runner.make_consumer = watch, lambda: fresh
+    consumer.queue = [None]  # the stuck consumer polls nothing
+    consumer.stop = threading.Event()  # and would never stop the loop by itself
+    for t in range(0, 35, 5):
+        clock.now = 100.0 + t
+        watch.on_stats(stats("up", "wait-join"))
+    runner.run()
+    assert consumer.closed and fresh.subscribed == list(proj.topics())
+    assert [b[0].key["id"] for b in proj.batches] == ["u1"]  # the new one got the work (from the last commit)
+    assert runner.rejoins == 1 and status.writes[-1]["rejoins"] == 1
+    said = [w["last_error"] for w in status.writes if w["last_error"]]
+    assert said and said[0].startswith("rejoined its consumer group (not in its consumer group for 30s")
+
+
+def test_a_consumer_looking_for_its_coordinator_while_a_broker_answers_is_stuck_too():
+    clock = Clock()
+    watch = GroupWatch(clock=clock)
+    for _ in range(7):
+        watch.on_stats(stats("query-coord", "init"))
+        clock.now += 5
+    watch.on_stats(stats("query-coord", "init"))
+    assert watch.stuck() == "not in its consumer group for 35s (Kafka up; group state query-coord/init)"
+    watch.reset()
+    assert watch.stuck() is None
