@@ -41,6 +41,17 @@ def scrub(snapshot: dict, hidden: set[str]) -> dict:
     return snapshot
 
 
+def with_states(snapshot: dict) -> dict:
+    """Each service with its ``state`` as the terminal names it: "healthy", "not answering" (frozen: it took
+    the connection and said nothing in time) or "down" (pure)."""
+    from polydemo.errors import silent
+
+    for svc in snapshot.get("services") or []:
+        error = svc.get("error")
+        svc["state"] = "healthy" if svc.get("ok") else ("not answering" if error and silent(error) else "down")
+    return snapshot
+
+
 class Hub:
     def __init__(
         self,
@@ -133,7 +144,7 @@ class Hub:
             t0 = time.monotonic()
             try:
                 snap = self._collect()
-                data = scrub(snap.to_dict(), self.hidden)
+                data = with_states(scrub(snap.to_dict(), self.hidden))
                 if snap.postgres is not None:
                     for row in snap.postgres.latest:
                         self.remember(row.id, row.name)

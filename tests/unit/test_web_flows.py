@@ -142,3 +142,16 @@ def test_hidden_posts_titles_are_scrubbed_from_the_snapshot():
     assert [p["title"] for p in out["mongo"]["latest"]] == [HIDDEN, "fine"]
     assert [f["detail"] for f in out["feed"]] == [HIDDEN, "Ada"]
     assert scrub({"mongo": None, "feed": []}, {"x"}) == {"mongo": None, "feed": []}
+
+
+def test_each_service_is_named_healthy_not_answering_or_down_as_in_the_terminal():
+    from polydemo.web.hub import with_states
+
+    snap = {
+        "services": [
+            {"name": "postgres", "ok": True, "error": None},
+            {"name": "redis", "ok": False, "error": "TimeoutError: Timeout reading from socket"},
+            {"name": "neo4j", "ok": False, "error": "ServiceUnavailable: Couldn't connect: Connection refused"},
+        ]
+    }
+    assert [s["state"] for s in with_states(snap)["services"]] == ["healthy", "not answering", "down"]

@@ -222,7 +222,8 @@
     const health = {};
     for (const name of ["postgres", "mongo", "neo4j", "redis", "timeseries", "kafka", "connect"]) {
       const s = svc(snap, name);
-      health[name] = s ? { ok: !!s.ok, error: s.error || (s.ok ? null : "down"), label: s.label || "" } : { ok: null, error: null, label: "" };
+      const word = s && !s.ok && s.state === "not answering" ? "not answering · " : "";
+      health[name] = s ? { ok: !!s.ok, error: s.ok ? null : word + (s.error || "down"), label: s.label || "" } : { ok: null, error: null, label: "" };
     }
     const pg = snap.postgres, mg = snap.mongo, n4 = snap.neo4j, rd = snap.redis, ts = snap.timeseries;
     setNode("postgres", health.postgres.ok, {
