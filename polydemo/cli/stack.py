@@ -204,12 +204,14 @@ def status(
     from polydemo.web import service as web_service
 
     web = web_service.status(st.settings)
+    disks = disk_usage(runtime, [s.service for s in statuses])
     if st.env.json:
         st.env.emit_json(
             {
                 "runtime": runtime.name,
                 "home": str(st.settings.home),
                 "services": [s.as_dict() for s in statuses],
+                "disks": [d.as_dict() for d in disks],
                 "slot": slot.as_dict() if slot else None,
                 "kafka_brokers": st.settings.kafka_brokers,
                 "brokers": brokers,
@@ -223,11 +225,23 @@ def status(
             st.env.out.print(views.brokers_table(brokers, leader))
         if slot is not None:
             st.env.out.print(views.slot_line(slot))
+        for text in views.disk_lines(disks, statuses):
+            st.env.info(text)
         if web.running:
             st.env.info(f"web gateway: pid {web.pid}, {web.url}{'' if web.healthy else ' (not answering)'}")
         st.env.info(f"home {st.settings.home}")
-    if not all(s.healthy for s in statuses):
+    if not all(s.healthy for s in statuses) or any(d.full for d in disks):
         raise typer.Exit(ExitStatus.ERROR)
+
+
+def disk_usage(runtime, services: list[str]) -> list:
+    """The local runtime's data directories and their free space (polydemo/diskspace.py); none on docker, whose
+    data is in volumes inside the engine's disk (``docker system df`` tells it)."""
+    if runtime.name != "local":
+        return []
+    from polydemo import diskspace
+
+    return diskspace.check(runtime.settings, services)
 
 
 def logs(
