@@ -101,6 +101,12 @@ def command(app: typer.Typer, name: str) -> Callable:
                 if store is None or state(ctx).traceback:
                     raise
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                if out_of_space(exc):  # it answered, and refused: reaching it is not the problem
+                    state(ctx).env.error(
+                        f"{store} is out of disk space, nothing was written: {first}",
+                        hint="`polydemo status` names the full directory; free space there and write again",
+                    )
+                    raise typer.Exit(ExitStatus.ERROR) from None
                 state(ctx).env.error(
                     f"cannot reach {store}: {first}",
                     hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it",
@@ -111,6 +117,15 @@ def command(app: typer.Typer, name: str) -> Callable:
         return fn
 
     return decorate
+
+
+DISK_FULL_SQLSTATE = "53100"  # PostgreSQL's disk_full (psycopg.errors.DiskFull)
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """A store's refusal for want of disk space: PostgreSQL's SQLSTATE 53100 ("could not extend file ...: No space
+    left on device"), read off the exception without importing its client library (the layers forbid it here)."""
+    return getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE
 
 
 def store_of(exc: BaseException) -> str | None:

@@ -168,3 +168,13 @@ def test_a_full_disk_on_a_running_postgres_and_on_a_stopped_one():
 def test_old_snapshots_without_the_fields_still_load():
     snap = Snapshot.from_dict({"taken_at": 1.0, "runtime": "local", "services": [{"name": "kafka", "ok": True}]})
     assert snap.services == [ServiceHealth("kafka", True)]
+
+
+def test_a_disk_full_refusal_is_not_called_unreachable():
+    import psycopg
+
+    from polydemo.cli.context import out_of_space, store_of
+
+    full = psycopg.errors.DiskFull('could not extend file "base/16384/16385": No space left on device')
+    assert out_of_space(full) and store_of(full) == "PostgreSQL"
+    assert not out_of_space(psycopg.OperationalError("connection refused"))
