@@ -113,6 +113,28 @@ def fix(u: DiskUsage, running: bool) -> str:
     return f"free space on {u.path}, then `polydemo up` (it restarts {u.service})"
 
 
+ENOSPC_TEXT = "No space left on device"  # strerror(ENOSPC), as Postgres and the JVM both print it
+WHY_MARKS = (ENOSPC_TEXT, "have failed")  # Kafka: "Shutdown broker because all log dirs in … have failed"
+
+
+def ran_out(log_tail: str) -> str | None:
+    """Why a stopped server stopped, when its log's last lines say it ran out of space: the last line saying so
+    (Postgres' ``FATAL: could not write to file "pg_wal/xlogtemp…": No space left on device``, Kafka's ``Shutdown
+    broker because all log dirs … have failed``); None when they do not mention ENOSPC."""
+    lines = log_tail.splitlines()
+    if not any(ENOSPC_TEXT in ln for ln in lines):
+        return None
+    said = [ln.strip() for ln in lines if any(m in ln for m in WHY_MARKS)]
+    return said[-1][:200] if said else None
+
+
+def stopped_line(service: str, why: str, u: DiskUsage | None) -> str:
+    """``status``'s line for a server that stopped for want of space: what its log said and the one command."""
+    room = f"; {human(u.free_bytes)} free now" if u is not None else ""
+    then = "free space, then `polydemo up`" if u is not None and u.full else "`polydemo up` restarts it"
+    return f"{service} stopped: it ran out of disk space (its log: {why}){room} · {then}"
+
+
 def line(u: DiskUsage, running: bool = True) -> str:
     """One line: ``disk full: kafka log dir /h/data/kafka/log, 0 B free of 60.0 MB · free space on …``."""
     space = f"{human(u.free_bytes)} free of {human(u.total_bytes)}"

@@ -64,11 +64,17 @@ def status_table(statuses: list[ServiceStatus], runtime: str) -> Table:
     return table
 
 
-def disk_lines(usages: list[diskspace.DiskUsage], statuses: list[ServiceStatus]) -> list[str]:
+def disk_lines(
+    usages: list[diskspace.DiskUsage], statuses: list[ServiceStatus], why_stopped: dict[str, str] | None = None
+) -> list[str]:
     """``status``'s lines for the data directories that are full or low (markup, the paths escaped): each names
-    the directory, its free space and the one thing to do (free space; then `polydemo up` if the service stopped)."""
+    the directory, its free space and the one thing to do (free space; then `polydemo up` if the service stopped);
+    then one per server that stopped for want of space (``why_stopped``: service -> its log's line saying so)."""
     running = {s.service: s.pid is not None for s in statuses}
+    by_service = {u.service: u for u in usages}
     out = []
+    for name, why in (why_stopped or {}).items():
+        out.append(f"[bad]✘[/bad] {safe(diskspace.stopped_line(name, why, by_service.get(name)))}")
     for u in usages:
         if u.state == "ok":
             continue

@@ -107,9 +107,12 @@ def command(app: typer.Typer, name: str) -> Callable:
                         hint="`polydemo status` names the full directory; free space there and write again",
                     )
                     raise typer.Exit(ExitStatus.ERROR) from None
+                full = full_disk(state(ctx))
                 state(ctx).env.error(
                     f"cannot reach {store}: {first}",
-                    hint="is the stack up? `polydemo status` shows each service; `polydemo up` starts it",
+                    hint=f"{full}; `polydemo status` says what stopped"
+                    if full
+                    else "is the stack up? `polydemo status` shows each service; `polydemo up` starts it",
                 )
                 raise typer.Exit(ExitStatus.STORE_UNREACHABLE) from None
 
@@ -126,6 +129,18 @@ def out_of_space(exc: BaseException) -> bool:
     """A store's refusal for want of disk space: PostgreSQL's SQLSTATE 53100 ("could not extend file ...: No space
     left on device"), read off the exception without importing its client library (the layers forbid it here)."""
     return getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE
+
+
+def full_disk(st: AppState) -> str | None:
+    """The first full data directory of this home, as one line (why a store may not answer), or None."""
+    from polydemo import diskspace
+    from polydemo.config import SERVICES
+
+    try:
+        found = diskspace.full(diskspace.check(st.settings, SERVICES))
+    except Exception:  # noqa: BLE001 - a settings problem: the error being reported matters more
+        return None
+    return diskspace.line(found[0], running=False) if found else None
 
 
 def store_of(exc: BaseException) -> str | None:

@@ -178,3 +178,38 @@ def test_a_disk_full_refusal_is_not_called_unreachable():
     full = psycopg.errors.DiskFull('could not extend file "base/16384/16385": No space left on device')
     assert out_of_space(full) and store_of(full) == "PostgreSQL"
     assert not out_of_space(psycopg.OperationalError("connection refused"))
+
+
+PG_LOG = """\
+2026-12-04 03:59:33.402 UTC [4305] PANIC:  could not write to file "pg_wal/xlogtemp.4305": No space left on device
+2026-12-04 03:59:33.570 UTC [4708] FATAL:  could not write to file "pg_wal/xlogtemp.4708": No space left on device
+2026-12-04 03:59:33.573 UTC [4298] LOG:  shutting down due to startup process failure
+2026-12-04 03:59:33.574 UTC [4298] LOG:  database system is shut down
+"""
+KAFKA_LOG = """\
+[2026-12-04 03:55:38,000] ERROR Error while appending records to polydemo.public.follows-3 in dir /h/log
+java.io.IOException: No space left on device
+[2026-12-04 03:55:38,076] ERROR Shutdown broker because all log dirs in /h/log have failed (kafka.log.LogManager)
+[2026-12-04 03:55:38,100] INFO [BrokerServer id=1] shutting down (kafka.server.BrokerServer)
+"""
+
+
+def test_why_a_server_stopped_is_read_from_its_log():
+    assert diskspace.ran_out(PG_LOG) == PG_LOG.splitlines()[1]
+    assert "Shutdown broker because all log dirs in /h/log have failed" in (diskspace.ran_out(KAFKA_LOG) or "")
+    assert diskspace.ran_out("LOG:  database system is shut down\n") is None  # a plain `polydemo down`
+    assert diskspace.ran_out("") is None
+
+
+def test_status_says_a_server_stopped_for_want_of_space_and_the_one_command():
+    roomy = diskspace.DiskUsage("postgres", "/h/data/postgres", 400 * MiB, 487 * MiB, "ok")
+    full = diskspace.DiskUsage("postgres", "/h/data/postgres", 0, 487 * MiB, "full")
+    why = {"postgres": "FATAL: could not write to file: No space left on device"}
+    lines = views.disk_lines([roomy], [_status("postgres", None)], why)
+    assert lines == [
+        "[bad]✘[/bad] postgres stopped: it ran out of disk space (its log: FATAL: could not write to file: No space "
+        "left on device); 400.0 MB free now · `polydemo up` restarts it"
+    ]
+    lines = views.disk_lines([full], [_status("postgres", None)], why)
+    assert lines[0].endswith("0 B free now · free space, then `polydemo up`")
+    assert lines[1].startswith("[bad]✘[/bad] disk full: postgres data dir")
