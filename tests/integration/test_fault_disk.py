@@ -117,12 +117,23 @@ class Writer(threading.Thread):
 # ---------------------------------------------------------------- the small filesystem
 
 
+FS = os.environ.get("POLYDEMO_DISK_FS", "ext4")  # or tmpfs (docs/faults.md says what differs: nothing measured)
+
+
 def make_fs(image: Path, mountpoint: Path, size_mb: int) -> None:
-    """A sparse ext4 image of ``size_mb`` (no reserved blocks: what is free is free for every user), loop-mounted."""
+    """A sparse ext4 image of ``size_mb`` (no reserved blocks: what is free is free for every user), loop-mounted;
+    with POLYDEMO_DISK_FS=tmpfs a tmpfs of that size instead (no image)."""
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    if FS == "tmpfs":
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(mountpoint)],
+            check=True,
+            capture_output=True,
+        )
+        return
     with open(image, "wb") as f:
         f.truncate(size_mb * 1024 * 1024)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True, capture_output=True)
-    mountpoint.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True, capture_output=True)
     shutil.rmtree(mountpoint / "lost+found", ignore_errors=True)  # initdb wants an empty directory
 
@@ -139,16 +150,17 @@ def fill(mountpoint: Path) -> Path:
     free = st.f_bavail * st.f_frsize
     if free > 2 * 1024 * 1024:
         subprocess.run(["fallocate", "-l", str(free - 2 * 1024 * 1024), str(filler)], check=True)
-    with open(filler, "ab") as f:  # the last blocks, 64 kB at a time, until the kernel says no
-        chunk = b"\0" * 65536
-        while True:
+    fd = os.open(filler, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)  # unbuffered: no write left for close()
+    try:
+        chunk = b"\0" * 4096
+        while True:  # the last blocks, one at a time, until the kernel says no
             try:
-                f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
+                os.write(fd, chunk)
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC, exc
                 break
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -187,7 +199,7 @@ def disk_stack(request):
             stack_lib.bring_up(runtime)
         except PolydemoError as exc:
             pytest.fail(f"up failed: {exc}\n{exc.details or ''}\n{exc.hint or ''}")
-        print(f"\n[disk-{service}] up in {time.monotonic() - t0:.1f}s at {home}, {service} on {FS_MB[service]} MB ext4")
+        print(f"\n[disk-{service}] up in {time.monotonic() - t0:.1f}s at {home}, {service} on {FS_MB[service]} MB {FS}")
         yield runtime, mountpoint
     finally:
         stack_lib.bring_down(runtime)
@@ -387,7 +399,8 @@ def drill(runtime, mountpoint: Path, service: str) -> dict:
     settings = runtime.settings
     prefix = f"disk{service[:2]}{uuid.uuid4().hex[:4]}"
     writer = Writer(settings, prefix)
-    figures: dict = {"fault": f"{service} data dir full mid-burst", "fs": f"ext4 {FS_MB[service]} MB (loop)"}
+    fs = f"tmpfs {FS_MB[service]} MB" if FS == "tmpfs" else f"ext4 {FS_MB[service]} MB (loop)"
+    figures: dict = {"fault": f"{service} data dir full mid-burst", "fs": fs}
     writer.start()
     try:
         wait_for(lambda: len(writer.ledger.users) >= 100, timeout=60, interval=0.2, what="100 acknowledged sign-ups")
@@ -424,9 +437,15 @@ def drill(runtime, mountpoint: Path, service: str) -> dict:
         alone, _ = wait_for(lambda: everywhere(settings, writer.ledger), timeout=30, interval=1.0, what="alone")
     figures["recovered_alone"] = alone is not None
     figures["states_after_free"] = {s.service: s.state for s in runtime.status()}
+    t_cmd = t_freed
     if alone is None:
         status = cli("status")
-        figures["status_after_free"] = [ln.strip() for ln in (status.stdout + status.stderr).splitlines()][-6:]
+        said = [ln.strip() for ln in (status.stdout + status.stderr).splitlines()]
+        stopped = [name for name, st in figures["states_after_free"].items() if st == "stopped"]
+        why = [ln for ln in said if "stopped: it ran out of disk space" in ln]
+        assert stopped and all(any(ln.startswith(f"✘ {n} stopped") for ln in why) for n in stopped), said
+        assert all("`polydemo up`" in ln for ln in why), why
+        figures["status_after_free"] = why
         t_cmd = time.monotonic()
         up = cli("up")
         figures["command"] = "polydemo up"
@@ -437,7 +456,9 @@ def drill(runtime, mountpoint: Path, service: str) -> dict:
     counts, _ = wait_for(
         lambda: everywhere(settings, writer.ledger), timeout=240, interval=1.0, what="every acknowledged write"
     )
-    figures["seconds_to_converge"] = round(time.monotonic() - t_freed, 1)
+    figures["seconds_to_converge"] = round(time.monotonic() - t_freed, 1)  # from the filler's removal
+    if alone is None:
+        figures["seconds_after_command"] = round(time.monotonic() - t_cmd, 1)
     figures["counts"] = counts
     figures["refused_check"] = refused_not_half_written(settings, writer.ledger)
     log = settings.log_file(service).read_text(errors="replace").splitlines()
@@ -450,7 +471,7 @@ def drill(runtime, mountpoint: Path, service: str) -> dict:
     )[:12]
     final = cli("status")
     figures["status_after"] = final.returncode
-    report(service, figures)
+    report(f"{service}-{FS}", figures)
     assert counts["duplicates"] == 0, counts
     assert final.returncode == 0, final.stdout + final.stderr
     return figures
