@@ -14,6 +14,7 @@ each probe to pass, and on any failure stops what this call started (unless ``ke
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import signal
 import threading
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from polydemo import procs
+from polydemo import diskspace, procs
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
 from polydemo.runtime import cds
@@ -35,6 +36,8 @@ PROBE_INTERVAL = 0.25
 
 class LocalRuntime(Runtime):
     name = "local"
+
+    statvfs: diskspace.StatVfs = staticmethod(os.statvfs)  # a seam: the unit tests hand in a full disk
 
     def __init__(self, settings: Settings, specs: dict[str, ServiceSpec] | None = None):
         super().__init__(settings)
@@ -65,6 +68,12 @@ class LocalRuntime(Runtime):
                     clashes.append((port_name, port, procs.port_owner(port)))
         return clashes
 
+    def full_disks(self, services: Iterable[str]) -> list[diskspace.DiskUsage]:
+        """The data directories that are full, of the services that are not running (a server started on a full
+        disk dies in its first seconds: Postgres cannot write its end-of-recovery checkpoint)."""
+        stopped = [n for n in services if not procs.alive(self.settings.pid_file(n))]
+        return diskspace.full(diskspace.check(self.settings, stopped, self.statvfs))
+
     def preflight(self, services: list[str]) -> None:
         missing = {n: p for n, p in self.problems(services).items() if p and not procs.alive(self.settings.pid_file(n))}
         if missing:
@@ -74,6 +83,15 @@ class LocalRuntime(Runtime):
                 f"{first_service} cannot start: {first[0].what}",
                 hint=f"{first[0].fix}; `polydemo doctor` lists every problem",
                 details="\n".join(lines) if len(lines) > 1 else None,
+            )
+        full = self.full_disks(services)
+        if full:
+            u = full[0]
+            raise PolydemoError(
+                f"{u.service} cannot start: its {u.what.split(' ', 1)[1]} is full "
+                f"({diskspace.human(u.free_bytes)} free of {diskspace.human(u.total_bytes)} at {u.path})",
+                hint="free space there, then `polydemo up` again; `polydemo status` names every full directory",
+                details="\n".join(diskspace.line(x, running=False) for x in full[1:]) or None,
             )
         clashes = self.port_clashes(services)
         if clashes:

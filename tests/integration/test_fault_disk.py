@@ -416,6 +416,11 @@ def drill(runtime, mountpoint: Path, service: str) -> dict:
         time.sleep(10)
         figures["screen"] = full_disk_named(settings, service)
         figures["states_while_full"] = {s.service: s.state for s in runtime.status()}
+        if figures["states_while_full"][service] == "stopped":  # `up` on the full disk: refused, saying why
+            refused_up = cli("up")
+            said = [ln.strip() for ln in refused_up.stderr.splitlines() if ln.strip()]
+            assert refused_up.returncode != 0 and any(f"{service} cannot start: its" in ln for ln in said), said
+            figures["up_while_full"] = said[-2:]
         figures["cli_signup_later"] = cli_signup(f"{prefix}-cli2@load.example")
         time.sleep(5)
         ledger_at_free = len(writer.ledger.users) + len(writer.ledger.follows)

@@ -213,3 +213,21 @@ def test_status_says_a_server_stopped_for_want_of_space_and_the_one_command():
     lines = views.disk_lines([full], [_status("postgres", None)], why)
     assert lines[0].endswith("0 B free now · free space, then `polydemo up`")
     assert lines[1].startswith("[bad]✘[/bad] disk full: postgres data dir")
+
+
+def test_up_refuses_to_start_a_server_on_a_full_disk(tmp_path):
+    import pytest
+
+    from polydemo.errors import PolydemoError
+    from polydemo.runtime.local import LocalRuntime
+
+    s = settings_at(tmp_path)
+    (tmp_path / "data" / "postgres").mkdir(parents=True)
+    rt = LocalRuntime(s)
+    rt.statvfs = fake_statvfs({str(tmp_path / "data" / "postgres"): 1 * MiB, str(tmp_path): 900 * MiB})
+    rt.problems = lambda services=None: {}  # type: ignore[method-assign]  # installed or not: not the point here
+    assert [u.service for u in rt.full_disks(["postgres", "redis"])] == ["postgres"]
+    with pytest.raises(PolydemoError) as err:
+        rt.preflight(["postgres", "redis"])
+    assert str(err.value).startswith("postgres cannot start: its data dir is full (1.0 MB free of 256.0 MB at ")
+    assert "free space there, then `polydemo up` again" in (err.value.hint or "")
