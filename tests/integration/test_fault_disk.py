@@ -463,7 +463,14 @@ def drill(runtime, mountpoint: Path, service: str) -> dict:
         figures["up_seconds"] = round(time.monotonic() - t_cmd, 1)
         figures["up_exit"] = up.returncode
         figures["up_said"] = [ln for ln in up.stderr.splitlines() if ln.strip()][-4:]
-        assert up.returncode == 0, "\n".join(ln for ln in up.stderr.splitlines() if "error" in ln or "hint" in ln)
+        # While Kafka was down, a client retrying 127.0.0.1:42092 (inside the ephemeral range) may have been given
+        # 42092 as its own port: `up` then waits for it (LocalRuntime._settled) and says so.
+        figures["up_waited_for_a_client_port"] = "held by a client connection" in up.stderr
+        sockets = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+        held = [ln for ln in sockets.splitlines() if f"127.0.0.1:{settings.ports['kafka']} " in ln]
+        assert up.returncode == 0, "\n".join(
+            [*(ln for ln in up.stderr.splitlines() if "error" in ln or "hint" in ln), "sockets:", *held[:10]]
+        )
     counts, _ = wait_for(
         lambda: everywhere(settings, writer.ledger), timeout=240, interval=1.0, what="every acknowledged write"
     )

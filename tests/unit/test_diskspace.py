@@ -231,3 +231,42 @@ def test_up_refuses_to_start_a_server_on_a_full_disk(tmp_path):
         rt.preflight(["postgres", "redis"])
     assert str(err.value).startswith("postgres cannot start: its data dir is full (1.0 MB free of 256.0 MB at ")
     assert "free space there, then `polydemo up` again" in (err.value.hint or "")
+
+
+def test_up_waits_for_a_port_only_a_client_connection_holds(tmp_path, monkeypatch):
+    """A client retrying a stopped server whose port is in the ephemeral range can be given that port as its own
+    (the disk-full drill's Kafka on 42092): `up` waits for it to let go, and refuses at once for a listener."""
+    from polydemo import procs
+    from polydemo.runtime import local
+
+    rt = local.LocalRuntime(settings_at(tmp_path))
+    seen: list[str] = []
+    monkeypatch.setattr(local.time, "sleep", lambda s: None)
+    monkeypatch.setattr(procs, "port_clients", lambda port: ["pid 7 (python3)"])
+    answers = [[("kafka", 42092, None)], []]
+    monkeypatch.setattr(rt, "port_clashes", lambda services: answers.pop(0))
+    held = [("kafka", 42092, None)]
+    assert rt._settled(held, ["kafka"], lambda svc, st, detail: seen.append(detail)) == []
+    assert set(seen) == {"port 42092 held by a client connection of pid 7 (python3), until it closes"}
+    listener = [("kafka", 42092, "pid 9 (java)")]
+    assert rt._settled(listener, ["kafka"]) == listener  # a server listens there: no waiting
+
+
+def test_a_port_a_client_keeps_is_named_with_the_ephemeral_range(tmp_path, monkeypatch):
+    import pytest
+
+    from polydemo import procs
+    from polydemo.errors import PortInUseError
+    from polydemo.runtime import local
+
+    rt = local.LocalRuntime(settings_at(tmp_path))
+    monkeypatch.setattr(local, "PORT_SETTLE_S", 0.0)
+    monkeypatch.setattr(rt, "problems", lambda services=None: {})
+    monkeypatch.setattr(rt, "full_disks", lambda services: [])
+    monkeypatch.setattr(rt, "port_clashes", lambda services: [("kafka", 42092, None)])
+    monkeypatch.setattr(procs, "port_clients", lambda port: ["pid 7 (python3)"])
+    monkeypatch.setattr(procs, "ephemeral_range", lambda: (32768, 60999))
+    with pytest.raises(PortInUseError) as err:
+        rt.preflight(["kafka"])
+    assert str(err.value) == "port 42092 for kafka is already in use by a client connection of pid 7 (python3)"
+    assert "ephemeral port range (32768-60999)" in (err.value.hint or "")
