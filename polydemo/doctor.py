@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from rich.table import Table
 from rich.text import Text
 
-from polydemo import procs
+from polydemo import diskspace, procs
 from polydemo.config import SERVICES, Settings
 from polydemo.runtime import docker_engine_reachable
 from polydemo.runtime.services import SPECS, java_bin, java_major, specs_for
@@ -80,6 +80,7 @@ def run_checks(settings: Settings) -> list[Check]:
             "" if free >= MIN_FREE_DISK else "free at least 2 GB, or point POLYDEMO_HOME elsewhere",
         )
     )
+    checks += data_dir_checks(settings)
     engine = docker_engine_reachable()
     checks.append(
         Check(
@@ -91,6 +92,20 @@ def run_checks(settings: Settings) -> list[Check]:
         )
     )
     return checks
+
+
+def data_dir_checks(settings: Settings, statvfs: diskspace.StatVfs | None = None) -> list[Check]:
+    """The disk check, per data directory that is full or low (one on a filesystem of its own, say): a full one is
+    a problem. None when every one has room (the home's line above says how much)."""
+    found = diskspace.check(settings, SERVICES, statvfs) if statvfs else diskspace.check(settings, SERVICES)
+    running = {name: procs.alive(settings.pid_file(name)) is not None for name in SERVICES}
+    out = []
+    for u in found:
+        if u.state == "ok":
+            continue
+        detail = f"{diskspace.human(u.free_bytes)} free of {diskspace.human(u.total_bytes)} at {u.path}"
+        out.append(Check(f"disk: {u.what}", not u.full, f"{u.state}: {detail}", diskspace.fix(u, running[u.service])))
+    return out
 
 
 def port_checks(settings: Settings) -> list[Check]:

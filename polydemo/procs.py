@@ -174,6 +174,33 @@ def port_owner(port: int) -> str | None:
     return None
 
 
+def port_clients(port: int) -> list[str]:
+    """The processes whose *client* connections (not listeners) are bound to local port ``port``: one of them got it
+    as its ephemeral port. It happens to a server's port inside the kernel's ephemeral range (Linux: 32768-60999)
+    while the server is down: a client retrying ``127.0.0.1:port`` may be given ``port`` itself and connect to
+    itself (a TCP self-connection), and the server cannot bind its port until that client lets go."""
+    found: list[str] = []
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status != psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                name = ""
+                with contextlib.suppress(psutil.Error):
+                    name = f" ({psutil.Process(conn.pid).name()})" if conn.pid else ""
+                found.append(f"pid {conn.pid}{name}" if conn.pid else "a closed socket")
+    except (psutil.Error, PermissionError):
+        return []
+    return sorted(set(found))
+
+
+def ephemeral_range() -> tuple[int, int] | None:
+    """The kernel's ephemeral port range (net.ipv4.ip_local_port_range), None where it cannot be read."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return None
+
+
 def tree_rss(proc: psutil.Process) -> int:
     """Resident memory of a process and its descendants, in bytes."""
     total = 0

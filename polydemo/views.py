@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from polydemo.console import safe_text
+from polydemo import diskspace
+from polydemo.console import safe, safe_text
 from polydemo.runtime.base import ServiceStatus
 
 STATE_STYLE = {"healthy": "ok", "unhealthy": "bad", "stopped": "dim", "paused": "warn"}
@@ -61,6 +62,25 @@ def status_table(statuses: list[ServiceStatus], runtime: str) -> Table:
         table.add_section()
         table.add_row("total", "", "", "", "", "", human_bytes(total))
     return table
+
+
+def disk_lines(
+    usages: list[diskspace.DiskUsage], statuses: list[ServiceStatus], why_stopped: dict[str, str] | None = None
+) -> list[str]:
+    """``status``'s lines for the data directories that are full or low (markup, the paths escaped): each names
+    the directory, its free space and the one thing to do (free space; then `polydemo up` if the service stopped);
+    then one per server that stopped for want of space (``why_stopped``: service -> its log's line saying so)."""
+    running = {s.service: s.pid is not None for s in statuses}
+    by_service = {u.service: u for u in usages}
+    out = []
+    for name, why in (why_stopped or {}).items():
+        out.append(f"[bad]✘[/bad] {safe(diskspace.stopped_line(name, why, by_service.get(name)))}")
+    for u in usages:
+        if u.state == "ok":
+            continue
+        mark = "[bad]✘[/bad]" if u.full else "[warn]⚠[/warn]"
+        out.append(f"{mark} {safe(diskspace.line(u, running=running.get(u.service, True)))}")
+    return out
 
 
 def brokers_table(brokers: list[dict], leader: int | None) -> Table:

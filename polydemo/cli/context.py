@@ -100,7 +100,14 @@ def command(app: typer.Typer, name: str) -> Callable:
                 store = store_of(exc)
                 if store is None or state(ctx).traceback:
                     raise
-                message, hint = unreachable_message(store, exc)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                if out_of_space(exc):  # it answered, and refused: reaching it is not the problem
+                    state(ctx).env.error(
+                        f"{store} is out of disk space, nothing was written: {first}",
+                        hint="`polydemo status` names the full directory; free space there and write again",
+                    )
+                    raise typer.Exit(ExitStatus.ERROR) from None
+                message, hint = unreachable_message(store, exc, full_disk(state(ctx)))
                 state(ctx).env.error(message, hint=hint)
                 raise typer.Exit(ExitStatus.STORE_UNREACHABLE) from None
 
@@ -110,9 +117,10 @@ def command(app: typer.Typer, name: str) -> Callable:
     return decorate
 
 
-def unreachable_message(store: str, exc: BaseException) -> tuple[str, str]:
+def unreachable_message(store: str, exc: BaseException, full: str | None = None) -> tuple[str, str]:
     """The one line (and its hint) for a store client's error: "not answering" when the server took the
-    connection and said nothing in time (frozen, paused, overloaded), else "cannot reach" (pure)."""
+    connection and said nothing in time (frozen, paused, overloaded), else "cannot reach", whose hint names a
+    full data directory (``full``) when there is one (pure)."""
     from polydemo.errors import silent
 
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -124,9 +132,32 @@ def unreachable_message(store: str, exc: BaseException) -> tuple[str, str]:
             "acknowledged, though a write may still land when it wakes. `polydemo status` shows which service; "
             "`polydemo up` resumes a paused one",
         )
+    if full:
+        return f"cannot reach {store}: {first[:200]}", f"{full}; `polydemo status` says what stopped"
     return f"cannot reach {store}: {first[:200]}", "is the stack up? `polydemo status` shows each service; " + (
         "`polydemo up` starts it"
     )
+
+
+DISK_FULL_SQLSTATE = "53100"  # PostgreSQL's disk_full (psycopg.errors.DiskFull)
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """A store's refusal for want of disk space: PostgreSQL's SQLSTATE 53100 ("could not extend file ...: No space
+    left on device"), read off the exception without importing its client library (the layers forbid it here)."""
+    return getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE
+
+
+def full_disk(st: AppState) -> str | None:
+    """The first full data directory of this home, as one line (why a store may not answer), or None."""
+    from polydemo import diskspace
+    from polydemo.config import SERVICES
+
+    try:
+        found = diskspace.full(diskspace.check(st.settings, SERVICES))
+    except Exception:  # noqa: BLE001 - a settings problem: the error being reported matters more
+        return None
+    return diskspace.line(found[0], running=False) if found else None
 
 
 def store_of(exc: BaseException) -> str | None:

@@ -204,12 +204,16 @@ def status(
     from polydemo.web import service as web_service
 
     web = web_service.status(st.settings)
+    disks = disk_usage(runtime, [s.service for s in statuses])
+    why_stopped = stopped_for_space(st.settings, statuses) if disks else {}
     if st.env.json:
         st.env.emit_json(
             {
                 "runtime": runtime.name,
                 "home": str(st.settings.home),
                 "services": [s.as_dict() for s in statuses],
+                "disks": [d.as_dict() for d in disks],
+                "stopped_for_space": why_stopped,
                 "slot": slot.as_dict() if slot else None,
                 "kafka_brokers": st.settings.kafka_brokers,
                 "brokers": brokers,
@@ -223,11 +227,36 @@ def status(
             st.env.out.print(views.brokers_table(brokers, leader))
         if slot is not None:
             st.env.out.print(views.slot_line(slot))
+        for text in views.disk_lines(disks, statuses, why_stopped):
+            st.env.info(text)
         if web.running:
             st.env.info(f"web gateway: pid {web.pid}, {web.url}{'' if web.healthy else ' (not answering)'}")
         st.env.info(f"home {st.settings.home}")
-    if not all(s.healthy for s in statuses):
+    if not all(s.healthy for s in statuses) or any(d.full for d in disks):
         raise typer.Exit(ExitStatus.ERROR)
+
+
+def stopped_for_space(settings, statuses) -> dict[str, str]:
+    """The stopped servers whose log's last lines say they ran out of disk space: service -> that line."""
+    from polydemo import diskspace, procs
+
+    out = {}
+    for s in statuses:
+        if s.state == "stopped":
+            why = diskspace.ran_out(procs.tail(settings.log_file(s.service), 200))
+            if why:
+                out[s.service] = why
+    return out
+
+
+def disk_usage(runtime, services: list[str]) -> list:
+    """The local runtime's data directories and their free space (polydemo/diskspace.py); none on docker, whose
+    data is in volumes inside the engine's disk (``docker system df`` tells it)."""
+    if runtime.name != "local":
+        return []
+    from polydemo import diskspace
+
+    return diskspace.check(runtime.settings, services)
 
 
 def logs(

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from polydemo import diskspace
 from polydemo.config import SERVICES, Settings
 from polydemo.dashboard.model import KafkaData, ServiceHealth, Snapshot
 from polydemo.dashboard.sources import FIRST_TIMEOUT, TIMEOUT, Frame, Source, default_label, short
@@ -70,6 +71,17 @@ def broker_services(
         since = before.down_since if before is not None and not before.ok and before.down_since else now
         out.append(ServiceHealth(name, False, label, err, since))
     return out
+
+
+def mark_disks(snap: Snapshot, settings: Settings, statvfs: diskspace.StatVfs | None = None) -> None:
+    """Each service whose data directory is full or low gets ``disk`` and ``disk_line`` (a statvfs per service:
+    microseconds, so every frame)."""
+    by_name = {s.name: s for s in snap.services}
+    found = diskspace.check(settings, list(by_name), statvfs) if statvfs else diskspace.check(settings, list(by_name))
+    for u in found:
+        if u.state != "ok":
+            svc = by_name[u.service]
+            svc.disk, svc.disk_line = u.state, diskspace.line(u, running=svc.ok)
 
 
 class Collector:
@@ -182,6 +194,8 @@ class Collector:
                 snap.services.append(self._down(svc, err, prev, now, ms))
             if svc == "kafka":
                 snap.services += broker_services(self.settings, snap.kafka, err, prev, now)
+        if self.runtime_name == "local":
+            mark_disks(snap, self.settings)
         feed = results.get("feed", (None,))[0]
         snap.feed = feed if feed is not None else (list(prev.feed) if prev else [])
         schemas = results.get("schemas", (None,))[0]

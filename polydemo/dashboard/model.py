@@ -21,6 +21,10 @@ class ServiceHealth:
     error: str | None = None
     down_since: float | None = None  # epoch seconds of the first failed frame in a row
     ms: float | None = None  # how long its collector took
+    # Its data directory's filesystem when full or low (polydemo/diskspace.py): "full" or "low", and the one line
+    # that names the directory, its free space and the fix. None: enough space, or not known (docker runtime).
+    disk: str | None = None
+    disk_line: str | None = None
 
 
 @dataclass

@@ -237,7 +237,7 @@ def staleness(snap: Snapshot) -> list[tuple[str, str]]:
     """(message, style) comparing the read models' counts with Postgres, the source of truth."""
     pg = snap.postgres if snap.ok("postgres") else None
     if pg is None:
-        return []
+        return disk_warnings(snap)  # a full disk is what stopped Postgres, maybe: say so
     lags = {g.projector: g.lag for g in (snap.kafka.groups if snap.kafka and snap.ok("kafka") else [])}
     out: list[tuple[str, str]] = []
     synced = []
@@ -309,7 +309,16 @@ def _staleness_by_lag(snap: Snapshot, pg, lags: dict) -> list[tuple[str, str]]:
 
 def _alerts(snap: Snapshot, pg) -> list[tuple[str, str]]:
     """The footer's first lines, whatever the counts say: Redis near its maxmemory, then the slot."""
-    return [line for line in (redis_memory_warning(snap), slot_warning(pg.slot)) if line]
+    return [line for line in (*disk_warnings(snap), redis_memory_warning(snap), slot_warning(pg.slot)) if line]
+
+
+def disk_warnings(snap: Snapshot) -> list[tuple[str, str]]:
+    """A footer line per service whose data directory is full (or low): which directory, its free space, the fix."""
+    return [
+        (f"{'✘' if s.disk == 'full' else '⚠'} {visible(s.disk_line)}", BAD if s.disk == "full" else WARN)
+        for s in snap.services
+        if s.disk and s.disk_line
+    ]
 
 
 SLOT_AGE_WARN_S = 5.0  # an unsent change older than this is worth a line
@@ -970,14 +979,17 @@ def _header(snap: Snapshot, width: int, compact: bool) -> list[Text]:
         title.append(f"✔ all {len(snap.services)} services healthy", OK)
     items = []
     for s in snap.services:
+        disk = f" · disk {s.disk}" if s.disk else ""
         if not s.ok:
-            items.append((f"✘ {s.name} {down_word(s)} since {clock(s.down_since)}", BAD))
+            items.append((f"✘ {s.name} {down_word(s)} since {clock(s.down_since)}{disk}", BAD))
+        elif s.disk:
+            items.append((f"{'✘' if s.disk == 'full' else '⚠'} {s.name}{disk}", BAD if s.disk == "full" else WARN))
         else:
             items.append((f"✔ {s.name}" if compact else f"✔ {s.name} {s.label}", OK if compact else ""))
     lines = _pack(items, width, sep=" " if compact else "  ")
     if not compact:  # colour the mark and the name; the engine label stays plain
         for line in lines:
-            line.highlight_words([f"✔ {s.name} " for s in snap.services if s.ok], OK)
+            line.highlight_words([f"✔ {s.name} " for s in snap.services if s.ok and not s.disk], OK)
     return [title, *lines]
 
 

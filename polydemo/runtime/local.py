@@ -14,6 +14,7 @@ each probe to pass, and on any failure stops what this call started (unless ``ke
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import signal
 import threading
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from polydemo import procs
+from polydemo import diskspace, procs
 from polydemo.config import Settings
 from polydemo.errors import PolydemoError, PortInUseError, ServiceStartError
 from polydemo.runtime import cds
@@ -31,10 +32,13 @@ from polydemo.runtime.services import Problem, ServiceSpec, specs_for
 from polydemo.stores import Health, health_of
 
 PROBE_INTERVAL = 0.25
+PORT_SETTLE_S = 30.0  # how long `up` waits for a port that only a client's connection holds (LocalRuntime._settled)
 
 
 class LocalRuntime(Runtime):
     name = "local"
+
+    statvfs: diskspace.StatVfs = staticmethod(os.statvfs)  # a seam: the unit tests hand in a full disk
 
     def __init__(self, settings: Settings, specs: dict[str, ServiceSpec] | None = None):
         super().__init__(settings)
@@ -65,7 +69,13 @@ class LocalRuntime(Runtime):
                     clashes.append((port_name, port, procs.port_owner(port)))
         return clashes
 
-    def preflight(self, services: list[str]) -> None:
+    def full_disks(self, services: Iterable[str]) -> list[diskspace.DiskUsage]:
+        """The data directories that are full, of the services that are not running (a server started on a full
+        disk dies in its first seconds: Postgres cannot write its end-of-recovery checkpoint)."""
+        stopped = [n for n in services if not procs.alive(self.settings.pid_file(n))]
+        return diskspace.full(diskspace.check(self.settings, stopped, self.statvfs))
+
+    def preflight(self, services: list[str], progress: ProgressFn = _ignore) -> None:
         missing = {n: p for n, p in self.problems(services).items() if p and not procs.alive(self.settings.pid_file(n))}
         if missing:
             first_service, first = next(iter(missing.items()))
@@ -75,18 +85,52 @@ class LocalRuntime(Runtime):
                 hint=f"{first[0].fix}; `polydemo doctor` lists every problem",
                 details="\n".join(lines) if len(lines) > 1 else None,
             )
-        clashes = self.port_clashes(services)
+        full = self.full_disks(services)
+        if full:
+            u = full[0]
+            raise PolydemoError(
+                f"{u.service} cannot start: its {u.what.split(' ', 1)[1]} is full "
+                f"({diskspace.human(u.free_bytes)} free of {diskspace.human(u.total_bytes)} at {u.path})",
+                hint="free space there, then `polydemo up` again; `polydemo status` names every full directory",
+                details="\n".join(diskspace.line(x, running=False) for x in full[1:]) or None,
+            )
+        clashes = self._settled(self.port_clashes(services), services, progress)
         if clashes:
             svc, port, owner = clashes[0]
-            who = f" by {owner}" if owner else ""
+            clients = procs.port_clients(port) if owner is None else []
+            who = f" by {owner}" if owner else (f" by a client connection of {', '.join(clients)}" if clients else "")
             env = f"POLYDEMO_{svc.upper().replace('-', '_')}_PORT"
+            ephemeral = procs.ephemeral_range()
+            why = (
+                f"; {port} is in the kernel's ephemeral port range ({ephemeral[0]}-{ephemeral[1]}), where clients' "
+                "own connections can take it: choose ports below it"
+                if clients and ephemeral and ephemeral[0] <= port <= ephemeral[1]
+                else ""
+            )
             raise PortInUseError(
                 f"port {port} for {svc} is already in use{who}",
                 hint=f"stop that process, or choose another port with {env}=<port> "
-                f"(or shift every port with POLYDEMO_PORT_OFFSET)",
+                f"(or shift every port with POLYDEMO_PORT_OFFSET){why}",
                 details="\n".join(f"{s}: port {p} in use{(' by ' + o) if o else ''}" for s, p, o in clashes[1:])
                 or None,
             )
+
+    def _settled(
+        self, clashes: list[tuple[str, int, str | None]], services: list[str], progress: ProgressFn = _ignore
+    ) -> list:
+        """The clashes still there after up to PORT_SETTLE_S, when every one is a client's connection, not a
+        listener (procs.port_clients: a client of a server that was down, given the server's port as its own
+        ephemeral port, lets go of it when its connection fails). A listener is a clash at once."""
+        deadline = time.monotonic() + PORT_SETTLE_S
+        while clashes and time.monotonic() < deadline:
+            if any(owner is not None or not procs.port_clients(port) for _, port, owner in clashes):
+                return clashes
+            for svc, port, _ in clashes:
+                who = ", ".join(procs.port_clients(port))
+                progress(svc, "waiting", f"port {port} held by a client connection of {who}, until it closes")
+            time.sleep(0.5)
+            clashes = self.port_clashes(services)
+        return clashes
 
     # ------------------------------------------------------------------ up
     def up(self, services: Iterable[str] | None = None, keep: bool = False, progress: ProgressFn = _ignore) -> UpResult:
@@ -100,7 +144,7 @@ class LocalRuntime(Runtime):
         wanted = self.select(wanted)
         for d in (self.settings.logs_dir, self.settings.run_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.preflight(wanted)
+        self.preflight(wanted, progress)
 
         already = [n for n in wanted if procs.alive(self.settings.pid_file(n))]
         to_start = [n for n in wanted if n not in already]

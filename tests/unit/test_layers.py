@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [  # highest first
     {"domain"},
     {"runtime"},
     {"stores"},
-    {"config", "console", "errors", "procs", "resources", "_shipped", "download"},
+    {"config", "console", "errors", "procs", "resources", "_shipped", "download", "diskspace"},
 ]
 RANK = {name: len(LAYERS) - i for i, group in enumerate(LAYERS) for name in group}
 
