@@ -139,3 +139,21 @@ def line(u: DiskUsage, running: bool = True) -> str:
     """One line: ``disk full: kafka log dir /h/data/kafka/log, 0 B free of 60.0 MB · free space on …``."""
     space = f"{human(u.free_bytes)} free of {human(u.total_bytes)}"
     return f"disk {u.state}: {u.what} {u.path}, {space} · {fix(u, running)}"
+
+
+def parse_df(text: str) -> tuple[int, int] | None:
+    """(total, available) bytes from ``df -Pk DIR``'s output (POSIX format: coreutils and busybox alike), None when
+    it is not that (pure)."""
+    lines = [ln.split() for ln in text.strip().splitlines()]
+    if len(lines) < 2 or len(lines[-1]) < 6:
+        return None
+    try:
+        total_kb, avail_kb = int(lines[-1][1]), int(lines[-1][3])
+    except ValueError:
+        return None
+    return total_kb * 1024, avail_kb * 1024
+
+
+def usage_of(service: str, where: str, total: int, free: int) -> DiskUsage:
+    return DiskUsage(service, where, free, total, state_of(free))
+

@@ -205,7 +205,7 @@ def status(
 
     web = web_service.status(st.settings)
     disks = disk_usage(runtime, [s.service for s in statuses])
-    why_stopped = stopped_for_space(st.settings, statuses) if disks else {}
+    why_stopped = stopped_for_space(runtime, statuses)
     if st.env.json:
         st.env.emit_json(
             {
@@ -236,27 +236,23 @@ def status(
         raise typer.Exit(ExitStatus.ERROR)
 
 
-def stopped_for_space(settings, statuses) -> dict[str, str]:
+def stopped_for_space(runtime, statuses) -> dict[str, str]:
     """The stopped servers whose log's last lines say they ran out of disk space: service -> that line."""
-    from polydemo import diskspace, procs
+    from polydemo import diskspace
 
     out = {}
     for s in statuses:
         if s.state == "stopped":
-            why = diskspace.ran_out(procs.tail(settings.log_file(s.service), 200))
+            why = diskspace.ran_out(runtime.log_tail(s.service, 200))
             if why:
                 out[s.service] = why
     return out
 
 
 def disk_usage(runtime, services: list[str]) -> list:
-    """The local runtime's data directories and their free space (polydemo/diskspace.py); none on docker, whose
-    data is in volumes inside the engine's disk (``docker system df`` tells it)."""
-    if runtime.name != "local":
-        return []
-    from polydemo import diskspace
-
-    return diskspace.check(runtime.settings, services)
+    """Each service's data directory and its free space (polydemo/diskspace.py): the local runtime's directories,
+    the docker runtime's volumes as ``df`` in each running container sees them."""
+    return runtime.disk_usage(services)
 
 
 def logs(

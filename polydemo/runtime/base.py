@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from polydemo.config import SERVICES, Settings
+from polydemo.diskspace import DiskUsage
 
 # The brokers cluster mode adds (``up --kafka-brokers 3``): services of their own, after ``kafka``.
 CLUSTER_BROKERS: tuple[str, ...] = ("kafka-2", "kafka-3")
@@ -102,6 +103,14 @@ class Runtime(ABC):
     def data_location(self) -> str:
         """Where the stack's data is kept, in words (``down`` says it is kept there)."""
         return str(self.settings.home / "data")
+
+    def disk_usage(self, services: Iterable[str]) -> list[DiskUsage]:
+        """Each service's data directory and its free space (``polydemo/diskspace.py``), those that can be read."""
+        return []
+
+    def log_tail(self, service: str, lines: int = 200) -> str:
+        """The last lines of a service's log ("" when there is none): why a stopped server stopped."""
+        return ""
 
     def logs_argv(self, service: str, follow: bool = False, lines: int = 40) -> list[str] | None:
         """A command that prints (and with ``follow`` streams) a service's log, when the runtime has one;

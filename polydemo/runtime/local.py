@@ -69,6 +69,12 @@ class LocalRuntime(Runtime):
                     clashes.append((port_name, port, procs.port_owner(port)))
         return clashes
 
+    def disk_usage(self, services: Iterable[str]) -> list[diskspace.DiskUsage]:
+        return diskspace.check(self.settings, services, self.statvfs)
+
+    def log_tail(self, service: str, lines: int = 200) -> str:
+        return procs.tail(self.settings.log_file(service), lines)
+
     def full_disks(self, services: Iterable[str]) -> list[diskspace.DiskUsage]:
         """The data directories that are full, of the services that are not running (a server started on a full
         disk dies in its first seconds: Postgres cannot write its end-of-recovery checkpoint)."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -177,3 +179,90 @@ def test_lid_closed_on_docker_the_stack_recovers_by_itself(stack, home, docker_c
     wait_for(healthy, timeout=90, what="`status` to say every service is healthy again")
     timings_line("docker lid: `status` all healthy after opening", time.monotonic() - opened_at)
     print(f"\n[docker lid] {json.dumps({'acknowledged': 600, 'recovered_s': round(took, 1), 'states': sorted(seen)})}")
+
+
+@pytest.fixture
+def small_kafka_volume(tmp_path):
+    """A 256 MB ext4 on a loop device for Kafka's volume (the local driver mounts it: `type: ext4`)."""
+    if os.geteuid() != 0:
+        pytest.skip("the disk drill makes a loop device: it needs root (the harness runs as root)")
+    image = tmp_path / "kafka.img"
+    with open(image, "wb") as f:
+        f.truncate(256 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True, capture_output=True)
+    device = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True)
+    dev = device.stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False, capture_output=True)
+
+
+def test_kafkas_volume_full_mid_burst_nothing_acknowledged_is_lost(home, tmp_path, docker_client, small_kafka_volume):
+    """Kafka's volume (a 256 MB ext4) filled mid-burst: Postgres keeps acknowledging, Kafka stops, `status` says it
+    ran out of space and names `polydemo up`; once space is freed and `up` run, every sign-up lands once."""
+    from polydemo import load
+    from polydemo.config import Settings
+    from tests.docker.test_2_failures import with_override
+
+    env = with_override(
+        home,
+        tmp_path,
+        "volumes:\n  kafka_data:\n    driver: local\n    driver_opts:\n"
+        f"      type: ext4\n      device: {small_kafka_volume}\n",
+    )
+    compose_down_volumes(home)
+    try:
+        res = run_cli(home, "up", timeout=900, env=env)
+        assert res.returncode == 0, res.stderr[-3000:]
+        with pytest.MonkeyPatch.context() as mp:
+            for k in ("POLYDEMO_HOME", "POLYDEMO_PORT_OFFSET", "POLYDEMO_RUNTIME"):
+                mp.setenv(k, env[k])
+            settings = Settings.from_env()
+            prefix = f"ddisk{uuid.uuid4().hex[:4]}"
+            kafka = next(
+                c for c in project_containers(docker_client) if c.labels["com.docker.compose.service"] == "kafka"
+            )
+            done = load.signup_burst(settings, 100, f"{prefix}b0", batch=20)
+            fill = kafka.exec_run(
+                ["sh", "-c", "dd if=/dev/zero of=/var/lib/kafka/data/filler bs=1M; sync"], user="root"
+            )
+            assert b"No space left on device" in fill.output, fill.output[-300:]
+            filled_at = time.monotonic()
+            i = 0
+            while time.monotonic() - filled_at < 30:  # writes go on for 30 s with Kafka's disk full
+                i += 1
+                done += load.signup_burst(settings, 20, f"{prefix}b{i}", batch=20)
+                time.sleep(0.5)
+
+            def stopped_for_space() -> dict:
+                doc = json.loads(run_cli(home, "status", "--json", timeout=120, env=env).stdout)
+                return doc.get("stopped_for_space") or {}
+
+            why = wait_for(stopped_for_space, timeout=120, what="`status` to say Kafka stopped for want of space")
+            assert "kafka" in why, why
+            text = run_cli(home, "status", timeout=120, env=env).stderr
+            assert "kafka stopped: it ran out of disk space" in text and "polydemo up" in text, text[-1500:]
+            timings_line(
+                "docker disk: Kafka stopped for want of space, named by status, after", time.monotonic() - filled_at
+            )
+
+            docker_client.containers.run(  # free the space: the volume is Kafka's, its container has stopped
+                kafka.image.id,
+                entrypoint=["rm", "-f", "/d/filler"],
+                volumes={"polydemo_kafka_data": {"bind": "/d", "mode": "rw"}},
+                user="root",
+                remove=True,
+            )
+            freed_at = time.monotonic()
+            res = run_cli(home, "up", timeout=600, env=env)
+            assert res.returncode == 0, res.stderr[-3000:]
+            prefixes = [f"{prefix}b{n}" for n in range(0, i + 1)]
+            wait_for(lambda: projected_everywhere(settings, prefixes, len(done)), timeout=240, what="every sign-up")
+            took = time.monotonic() - freed_at
+            timings_line("docker disk: converged after freeing + `polydemo up`", took)
+            counts = exact(settings, prefixes, len(done))
+            print(f"\n[docker disk] {json.dumps({'acknowledged': len(done), **counts, 'converged_s': round(took, 1)})}")
+    finally:
+        run_cli(home, "down", timeout=300, env=env)
+        compose_down_volumes(home)

@@ -270,3 +270,52 @@ def test_a_port_a_client_keeps_is_named_with_the_ephemeral_range(tmp_path, monke
         rt.preflight(["kafka"])
     assert str(err.value) == "port 42092 for kafka is already in use by a client connection of pid 7 (python3)"
     assert "ephemeral port range (32768-60999)" in (err.value.hint or "")
+
+
+# ---------------------------------------------------------------- the docker runtime: df in the container
+
+COREUTILS = """Filesystem     1024-blocks    Used Available Capacity Mounted on
+/dev/loop3          245679  241583         0     100% /var/lib/kafka/data
+"""
+BUSYBOX = """Filesystem           1024-blocks      Used Available Capacity Mounted on
+overlay               61255492  40235812  17878560  69% /
+"""
+
+
+def test_df_in_a_container_is_read_in_posix_format_from_coreutils_and_busybox():
+    assert diskspace.parse_df(COREUTILS) == (245679 * 1024, 0)
+    assert diskspace.parse_df(BUSYBOX) == (61255492 * 1024, 17878560 * 1024)
+    assert diskspace.parse_df("df: /nope: No such file or directory\n") is None
+    assert diskspace.parse_df("") is None
+
+
+class Exec:
+    def __init__(self, exit_code: int, output: bytes):
+        self.exit_code, self.output = exit_code, output
+
+
+class Container:
+    """The part of a docker SDK container ``container_disk`` uses."""
+
+    def __init__(self, output: str, exit_code: int = 0):
+        self.asked: list[list[str]] = []
+        self.result = Exec(exit_code, output.encode())
+        self.attrs = {
+            "Mounts": [{"Type": "volume", "Name": "polydemo_kafka_data", "Destination": "/var/lib/kafka/data"}]
+        }
+
+    def exec_run(self, argv: list[str]) -> Exec:
+        self.asked.append(argv)
+        return self.result
+
+
+def test_a_containers_full_volume_is_named_by_its_path_and_volume():
+    from polydemo.runtime.docker.runtime import container_disk
+
+    c = Container(COREUTILS)
+    u = container_disk("kafka", c)
+    assert c.asked == [["df", "-Pk", "/var/lib/kafka/data"]]
+    assert u is not None and u.full and u.free_bytes == 0
+    assert u.path == "/var/lib/kafka/data (volume polydemo_kafka_data)" and u.what == "kafka log dir"
+    assert container_disk("kafka", Container("oops", exit_code=1)) is None
+    assert container_disk("web", Container(COREUTILS)) is None  # no data volume known for it

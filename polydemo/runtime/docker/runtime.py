@@ -66,6 +66,37 @@ ENGINES = {
 CONNECTOR_OVERRIDES = {"database.hostname": "postgres", "database.port": "5432"}
 
 
+DATA_PATHS = {
+    "postgres": "/var/lib/postgresql/data",
+    "timeseries": "/var/lib/postgresql/data",
+    "redis": "/data",
+    "mongo": "/data/db",
+    "neo4j": "/data",
+    "kafka": "/var/lib/kafka/data",
+    "connect": "/kafka/data",
+}
+"""Where each official image keeps its data (docker-compose.yml mounts a volume there)."""
+
+
+def container_disk(service: str, c):
+    """The free space of a running container's data directory: ``df -Pk`` in it (None when it cannot say)."""
+    from polydemo import diskspace
+
+    path = DATA_PATHS.get(service.split("-")[0])
+    if path is None:
+        return None
+    try:
+        res = c.exec_run(["df", "-Pk", path])
+    except Exception:  # noqa: BLE001 - docker.errors.APIError (a container stopping): no answer this time
+        return None
+    out = res.output.decode("utf-8", "replace") if isinstance(res.output, bytes) else str(res.output)
+    sizes = diskspace.parse_df(out) if res.exit_code == 0 else None
+    if sizes is None:
+        return None
+    volume = next((m.get("Name") for m in c.attrs.get("Mounts") or [] if m.get("Destination") == path), None)
+    return diskspace.usage_of(service, f"{path} (volume {volume})" if volume else path, *sizes)
+
+
 def _host_probe(name: str, settings: Settings) -> Health:
     """The same store probe as the local runtime, from the host through the published port."""
     from polydemo.stores import health_of
@@ -463,6 +494,29 @@ class DockerRuntime(Runtime):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(res.output)
         return path
+
+    def disk_usage(self, services: Iterable[str]) -> list:
+        """Each running container's data volume, as ``df`` inside it sees it (the engine's disk, or the volume's
+        own filesystem when it has one). A stopped or paused container cannot be asked: left out."""
+        names = self.select(services)
+        self.compose.require_cli()
+        containers = self.engine.containers()
+        out = []
+        for name in names:
+            c = containers.get(name)
+            found = container_disk(name, c) if c is not None and c.status == "running" else None
+            if found is not None:
+                out.append(found)
+        return out
+
+    def log_tail(self, service: str, lines: int = 200) -> str:
+        c = self.engine.containers().get(service)
+        if c is None:
+            return ""
+        try:
+            return c.logs(tail=lines).decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001 - docker.errors.APIError: the log is a nice-to-have in `status`
+            return ""
 
     def logs_argv(self, service: str, follow: bool = False, lines: int = 40) -> list[str]:
         """The command that streams a service's log (for a ``logs --follow`` that keeps printing)."""
