@@ -156,4 +156,3 @@ def parse_df(text: str) -> tuple[int, int] | None:
 
 def usage_of(service: str, where: str, total: int, free: int) -> DiskUsage:
     return DiskUsage(service, where, free, total, state_of(free))
-

@@ -14,6 +14,7 @@ each probe to pass, and on any failure stops what this call started (unless ``ke
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import signal
 import threading
@@ -369,7 +370,8 @@ class LocalRuntime(Runtime):
         if proc is None:
             return "not running"
         for p in [proc, *procs.descendants(proc)]:
-            p.send_signal(signal.SIGSTOP)
+            with contextlib.suppress(psutil.NoSuchProcess):  # a child (a Postgres backend) ending meanwhile
+                p.send_signal(signal.SIGSTOP)
         return "paused"
 
     def resume_service(self, service: str) -> str:
@@ -383,7 +385,8 @@ class LocalRuntime(Runtime):
             if proc.status() != psutil.STATUS_STOPPED:
                 return False
             for p in [proc, *procs.descendants(proc)]:
-                p.send_signal(signal.SIGCONT)
+                with contextlib.suppress(psutil.NoSuchProcess):  # every one is resumed, whichever ended
+                    p.send_signal(signal.SIGCONT)
         except psutil.Error:
             return False
         return True

@@ -134,12 +134,12 @@ def test_lid_closed_on_docker_the_stack_recovers_by_itself(stack, home, docker_c
         if (p := procs.alive(workers.pid_file(stack, n, i))) is not None
     ]
     assert len(local) == 4
-    for c in containers:
-        c.pause()
-    for p in local:
-        p.send_signal(signal.SIGSTOP)
     closed_at = time.monotonic()
     try:
+        for c in containers:
+            c.pause()
+        for p in local:
+            p.send_signal(signal.SIGSTOP)
         time.sleep(LID_S)
     finally:
         for c in containers:
