@@ -190,6 +190,16 @@ def small_kafka_volume(tmp_path):
     with open(image, "wb") as f:
         f.truncate(256 * 1024 * 1024)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True, capture_output=True)
+    # An empty root anyone may write to: the image's user (not root) owns nothing on a new filesystem, and Docker
+    # copies the image's directory into a volume only when the volume is empty (lost+found is not).
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], check=True, capture_output=True)
+    try:
+        (mnt / "lost+found").rmdir()
+        mnt.chmod(0o777)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True, capture_output=True)
     device = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True)
     dev = device.stdout.strip()
     try:
