@@ -96,7 +96,7 @@ def full(usages: Iterable[DiskUsage]) -> list[DiskUsage]:
 
 
 def human(n: int) -> str:
-    """Bytes as ``0 B``, ``812.0 kB``, ``15.9 MB``, ``1.20 GB`` (binary units, as ``status`` prints RSS)."""
+    """Bytes as ``0 B``, ``812.0 kB``, ``15.9 MB``, ``1.20 GB`` (binary units; ``status`` prints RSS so too)."""
     value = float(n)
     for unit in ("B", "kB", "MB"):
         if value < 1024:

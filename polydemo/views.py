@@ -13,14 +13,7 @@ STATE_STYLE = {"healthy": "ok", "unhealthy": "bad", "stopped": "dim", "paused": 
 
 
 def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.2f} GB"
+    return "-" if n is None else diskspace.human(n)
 
 
 def human_duration(seconds: float | None) -> str:
