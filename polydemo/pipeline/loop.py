@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from polydemo.config import Settings
@@ -157,7 +157,7 @@ class Consumer(Protocol):
     def subscribe(self, topics: list[str]) -> None: ...
     def poll(self, timeout: float) -> Message | None: ...
     def consume(self, num_messages: int, timeout: float) -> Sequence[Message]: ...
-    def commit(self, *, asynchronous: bool) -> Any: ...
+    def commit(self, *, offsets: list[Any], asynchronous: bool) -> Any: ...
     def assignment(self) -> Sequence[Any]: ...
     def close(self) -> None: ...
 
@@ -280,9 +280,58 @@ class GroupWatch:
         self.state, self.join_state, self.since, self.last_report = "init", "init", None, None
 
 
-def watched_config(config: dict, watch: GroupWatch) -> dict:
-    """A consumer config whose statistics feed ``watch``."""
-    return {**config, "statistics.interval.ms": STATS_EVERY_MS, "stats_cb": watch.on_stats}
+class CommitResults:
+    """What the group coordinator answered to the loop's asynchronous commits (librdkafka's ``on_commit``,
+    served by the loop's own polls; pure but for a lock). A commit that failed is owed: :meth:`owed` gives its
+    offsets back for the loop to commit again when it is idle, unless a later commit of the same partition went
+    through meanwhile. Without that, a last commit refused while the coordinator moved would leave the lag above
+    0 for good.
+
+    Why asynchronous: the lid drill (tests/integration/test_faults_lid.py, in CI) left two projectors in
+    ``wait-unassign-call`` for 554 s, the main thread blocked in a synchronous commit while librdkafka waited
+    for that same thread to poll and serve the rebalance."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.last_error: str | None = None
+        self._owed: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()  # a replaced consumer's last answers come on the thread closing it
+
+    def on_commit(self, err: Any, partitions: Sequence[Any]) -> None:
+        with self._lock:
+            self._answered(err, partitions)
+
+    def _answered(self, err: Any, partitions: Sequence[Any]) -> None:
+        failed: list[Any] = []
+        for tp in partitions:
+            key, offset = (tp.topic, tp.partition), tp.offset
+            e = tp.error or err
+            if e is None:
+                if self._owed.get(key, -1) <= offset:
+                    self._owed.pop(key, None)
+            elif e.code() != KafkaError._NO_OFFSET and offset >= 0:
+                self._owed[key] = max(offset, self._owed.get(key, -1))
+                failed.append(e)
+        if not partitions and err is not None and err.code() != KafkaError._NO_OFFSET:
+            failed.append(err)
+        if failed:
+            self.failures += 1
+            self.last_error = str(failed[0])
+            log.warning("commit not accepted (%s); committed again when the loop is idle", self.last_error)
+
+    def owed(self, assigned: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The offsets of failed commits on partitions still assigned here (taken: the answer to the new
+        commit says again). Those of partitions now owned elsewhere are dropped: their owner commits them."""
+        with self._lock:
+            out = {k: o for k, o in self._owed.items() if k in assigned}
+            self._owed.clear()
+        return out
+
+
+def watched_config(config: dict, watch: GroupWatch, commits: CommitResults | None = None) -> dict:
+    """A consumer config whose statistics feed ``watch`` and whose commit answers feed ``commits``."""
+    extra: dict[str, Any] = {"on_commit": commits.on_commit} if commits is not None else {}
+    return {**config, "statistics.interval.ms": STATS_EVERY_MS, "stats_cb": watch.on_stats, **extra}
 
 
 # ---------------------------------------------------------------- the loop
@@ -352,6 +401,7 @@ class ProjectorLoop:
         instance: int = 1,
         watch: GroupWatch | None = None,
         make_consumer: Callable[[], Consumer] | None = None,
+        commits: CommitResults | None = None,
     ):
         self.p = projector
         self.settings = projector.settings
@@ -369,6 +419,8 @@ class ProjectorLoop:
         self.watch = watch  # with make_consumer: a consumer left out of its group is replaced (GroupWatch)
         self.make_consumer = make_consumer
         self.rejoins = 0
+        self.commits = commits if commits is not None else CommitResults()  # fed by on_commit (process.py)
+        self._last_recommit = float("-inf")
         self.state = "starting"
         self.last_error: str | None = None
         self.positions: dict[str, int] = {}
@@ -395,7 +447,7 @@ class ProjectorLoop:
                 "state": self.state,
                 "processed": self.processed,
                 "dead_lettered": self.dead_lettered,
-                "commit_failures": self.commit_failures,
+                "commit_failures": self.commit_failures + self.commits.failures,
                 "rejoins": self.rejoins,
                 "group_state": f"{self.watch.state}/{self.watch.join_state}" if self.watch is not None else None,
                 "last_error": self.last_error,
@@ -455,11 +507,12 @@ class ProjectorLoop:
 
     def _step(self) -> bool:
         """One poll and its batch; False when the loop must end without committing."""
+        self._rejoin_if_stuck()  # here, not only when idle: a steady stream must not hide a stuck group
         consumer = self.consumer
         first = consumer.poll(0.1)
         if first is None:
             note_lag(self.lag_history, self.clock(), 0.0)
-            self._rejoin_if_stuck()
+            self._recommit()
             self.write_status()
             return True
         batch = [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
@@ -503,10 +556,13 @@ class ProjectorLoop:
             self.recent.append(applied_record(m, ch, consumed_at, applied_at))
         if noted is not None:
             self._save_statements(changes, [m for m, _ in decoded], noted)
-        if not self._retry(self._commit, "committing offsets"):
-            return False
+        upto: dict[tuple[str, int], int] = {}
         for m in msgs:
-            self.positions[f"{m.topic()}[{m.partition()}]"] = m.offset() + 1
+            upto[(m.topic(), m.partition())] = max(m.offset() + 1, upto.get((m.topic(), m.partition()), -1))
+        if not self._retry(lambda: self._commit(upto), "committing offsets"):
+            return False
+        for (topic, partition), offset in upto.items():
+            self.positions[f"{topic}[{partition}]"] = offset
         self.processed += len(changes)
         self.state = "running"
         self.last_error = None
@@ -525,13 +581,18 @@ class ProjectorLoop:
         KafkaError.REQUEST_TIMED_OUT,
     )
 
-    def _commit(self) -> None:
-        """Commit after the write. A commit refused because the group rebalanced meanwhile (another instance
-        joined or left) is not an error: the partition's new owner starts from the last commit and re-applies
-        what this batch wrote, which the idempotent, version-guarded writes make harmless (at-least-once). The
-        next commit covers these offsets when this instance keeps the partition."""
+    def _commit(self, upto: dict[tuple[str, int], int]) -> None:
+        """Commit after the write: the offsets just past this batch, named (never "what was consumed", which
+        may already include the next batch, unwritten), and asynchronously (:class:`CommitResults` says why;
+        its answer comes back through a later poll). A commit refused because the group rebalanced meanwhile
+        (another instance joined or left) is not an error: the partition's new owner starts from the last
+        commit and re-applies what this batch wrote, which the idempotent, version-guarded writes make
+        harmless (at-least-once). One refused while this instance keeps the partition is committed again."""
+        if not upto:
+            return
+        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in sorted(upto.items())]
         try:
-            self.consumer.commit(asynchronous=False)
+            self.consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             code = err.code() if isinstance(err, KafkaError) else None
@@ -541,6 +602,29 @@ class ProjectorLoop:
                 raise
             self.commit_failures += 1
             log.warning("commit not accepted (%s); the partition's owner re-reads from the last commit", exc)
+
+    RECOMMIT_EVERY_S = 1.0
+
+    def _recommit(self) -> None:
+        """Idle: commit again what failed to commit (:meth:`CommitResults.owed`), at most once a second."""
+        now = self.clock()
+        if now - self._last_recommit < self.RECOMMIT_EVERY_S:
+            return
+        self._last_recommit = now
+        try:
+            assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        except (KafkaException, RuntimeError):
+            return
+        owed = self.commits.owed(assigned)
+        if owed:
+            log.info("committing again %d partition(s) whose commit failed", len(owed))
+            try:
+                self._commit(owed)
+            except KafkaException as exc:  # still refused: said by the next poll's answer, or here
+                log.warning("committing again failed: %s", one_line(exc))
+                self.commits.on_commit(
+                    exc.args[0] if exc.args else None, [TopicPartition(t, p, o) for (t, p), o in owed.items()]
+                )
 
     def _save_statements(self, changes: list[Change], origin: list[Message], noted: statements.StatementLog) -> None:
         """``--show-commands``: what this batch ran per change (and where the change was on Kafka), the

@@ -35,6 +35,7 @@ def run_projector(settings: Settings, name: str, stop: threading.Event, instance
     from confluent_kafka import Consumer, Producer
 
     from polydemo.pipeline.loop import (
+        CommitResults,
         GroupWatch,
         ProjectorLoop,
         StatusFile,
@@ -47,8 +48,8 @@ def run_projector(settings: Settings, name: str, stop: threading.Event, instance
     from polydemo.pipeline.projectors import ALL_PROJECTORS
 
     projector = ALL_PROJECTORS[name](settings)
-    watch = GroupWatch()
-    config = watched_config(consumer_config(settings, projector.group, client_id(name, instance)), watch)
+    watch, commits = GroupWatch(), CommitResults()
+    config = watched_config(consumer_config(settings, projector.group, client_id(name, instance)), watch, commits)
     dlq = Producer(dlq_producer_config(settings))
     status = StatusFile(status_file(settings, name, instance))
     # confluent-kafka's classes match the loop's Consumer/Producer protocols; their C signatures are untyped.
@@ -61,6 +62,7 @@ def run_projector(settings: Settings, name: str, stop: threading.Event, instance
         instance=instance,
         watch=watch,
         make_consumer=lambda: Consumer(config),  # type: ignore[arg-type,return-value]
+        commits=commits,
     ).run()
 
 

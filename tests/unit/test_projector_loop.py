@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError
 
 from polydemo.config import Settings
 from polydemo.pipeline.events import Change, topics
-from polydemo.pipeline.loop import GroupWatch, Projector, ProjectorLoop, StatusFile, dlq_topic
+from polydemo.pipeline.loop import CommitResults, GroupWatch, Projector, ProjectorLoop, StatusFile, dlq_topic
 
 USERS = topics("polydemo")["users"]
 FOLLOWS = topics("polydemo")["follows"]
@@ -80,6 +80,8 @@ class FakeConsumer:
         self.stop, self.log = stop, log
         self.subscribed: list[str] = []
         self.closed = False
+        self.committed: list[dict] = []  # the offsets of each commit, named
+        self.assigned: list = []
 
     def subscribe(self, names: list[str]) -> None:
         self.subscribed = list(names)
@@ -96,12 +98,13 @@ class FakeConsumer:
             out.append(self.queue.pop(0))  # type: ignore[arg-type]
         return out
 
-    def commit(self, *, asynchronous: bool) -> None:
-        assert asynchronous is False
+    def commit(self, *, offsets: list, asynchronous: bool) -> None:
+        assert asynchronous is True  # a synchronous commit can deadlock a rebalance (CommitResults)
+        self.committed.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
         self.log.append(("commit",))
 
     def assignment(self) -> list:
-        return []
+        return self.assigned
 
     def close(self) -> None:
         self.closed = True
@@ -217,6 +220,7 @@ def test_commits_only_after_the_write_and_reports_positions(settings):
     final = status.writes[-1]
     assert final["state"] == "stopped" and final["processed"] == 3 and final["dead_lettered"] == 0
     assert final["positions"] == {f"{USERS}[0]": 2, f"{FOLLOWS}[2]": 8}
+    assert consumer.committed == [{(USERS, 0): 2}, {(FOLLOWS, 2): 8}]  # just past each batch, named
     assert status.writes[0]["state"] == "running" and status.writes[0]["processed"] == 0
     assert consumer.closed and proj.opened == 1 and proj.closed == 1
 
@@ -532,3 +536,51 @@ def test_a_consumer_looking_for_its_coordinator_while_a_broker_answers_is_stuck_
     assert watch.stuck() == "not in its consumer group for 35s (Kafka up; group state query-coord/init)"
     watch.reset()
     assert watch.stuck() is None
+
+
+# ---------------------------------------------------------------- asynchronous commits and their answers
+
+
+class Answer:
+    """A partition in librdkafka's answer to a commit (``on_commit``'s list): offset, and its error if any."""
+
+    def __init__(self, topic: str, partition: int, offset: int, error: Err | None = None):
+        self.topic, self.partition, self.offset, self.error = topic, partition, offset, error
+
+
+def test_a_refused_commit_is_owed_until_a_later_one_of_that_partition_goes_through():
+    commits = CommitResults()
+    moved = Err(KafkaError.NOT_COORDINATOR, "Broker: Not coordinator")
+    commits.on_commit(None, [Answer(USERS, 0, 5, moved), Answer(USERS, 1, 9)])
+    assert commits.failures == 1 and commits.last_error == "Broker: Not coordinator"
+    commits.on_commit(moved, [Answer(USERS, 0, 7)])  # the request as a whole failed
+    assert commits.owed({(USERS, 0), (USERS, 1)}) == {(USERS, 0): 7}  # the newest; partition 1 went through
+    assert commits.owed({(USERS, 0)}) == {}  # taken: the new commit's answer says again
+
+    commits.on_commit(moved, [Answer(USERS, 0, 7)])
+    commits.on_commit(None, [Answer(USERS, 0, 8)])  # a later commit of the partition went through
+    assert commits.owed({(USERS, 0)}) == {}
+
+    commits.on_commit(moved, [Answer(USERS, 2, 3)])
+    assert commits.owed({(USERS, 0)}) == {}  # partition 2 is owned elsewhere now: its owner commits it
+
+    commits.on_commit(Err(KafkaError._NO_OFFSET, "Local: No offset stored"), [])
+    assert commits.failures == 4  # four refusals; nothing to commit is not a failure
+
+
+def test_the_idle_loop_commits_again_what_was_refused_and_reports_it(settings):
+    runner, consumer, _, status, _, _, _ = make(settings, [[Msg(USERS, 4, user("a"))]])
+    consumer.assigned = [Answer(USERS, 0, -1001)]
+    # The answer to the batch's commit, served by the loop's next poll: the coordinator had moved.
+    served = consumer.poll
+
+    def poll(timeout: float):
+        if consumer.committed and not runner.commits.failures:
+            runner.commits.on_commit(None, [Answer(USERS, 0, 5, Err(KafkaError.NOT_COORDINATOR, "moved"))])
+        return served(timeout)
+
+    consumer.poll = poll  # type: ignore[method-assign]
+    consumer.queue += [None, None]  # idle polls: the first commits again
+    runner.run()
+    assert consumer.committed == [{(USERS, 0): 5}, {(USERS, 0): 5}]
+    assert status.writes[-1]["commit_failures"] == 1 and status.writes[-1]["positions"] == {f"{USERS}[0]": 5}
